@@ -1,0 +1,298 @@
+"""Chinese working days and deadline arithmetic.
+
+Owns three things: which days are working days (`WorkCalendar`), how a state's deadline and its
+escalation steps are computed from a `Duration` (`due_after`, `shift`), and the admin's calendar
+file for years the bundled data does not cover (`parse_calendar_file`).
+
+Pure: no clock, no database. Every instant comes in aware and goes out aware in UTC; "a day" is
+always a day in the workflow's own time zone, because 整改期限 are counted in local days.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from types import MappingProxyType
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+import yaml
+
+from .errors import InvalidInput, Problem, SourceLoc
+from .spec import Duration
+
+END_OF_DAY = time(23, 59, 59)
+CALENDAR_TOP_KEYS = ("years",)
+CALENDAR_YEAR_KEYS = ("holidays", "workdays")
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ONE_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Due:
+    """A computed deadline or escalation time."""
+
+    at: datetime  # aware, UTC
+    provisional: bool  # some day counted fell in a year no calendar data covers
+
+
+@cache
+def _bundled_covers(year: int) -> bool:
+    # Ask the library itself rather than copying its year range: a newer chinesecalendar
+    # release then extends coverage without a change here.
+    try:
+        chinese_calendar.is_workday(date(year, 6, 1))
+    except NotImplementedError:
+        return False
+    return True
+
+
+class WorkCalendar:
+    """chinesecalendar for the years it covers; admin-loaded years (overrides) on top, which win.
+
+    An overridden year replaces the bundled data for that year entirely: its listed dates are
+    holidays (False) or make-up workdays (True) and every other date follows Monday-Friday.
+    """
+
+    def __init__(self, overrides: Mapping[int, Mapping[date, bool]] | None = None) -> None:
+        # Copied so a caller mutating its dict later cannot change deadlines already promised.
+        self._overrides: Mapping[int, Mapping[date, bool]] = MappingProxyType(
+            {int(y): MappingProxyType(dict(days)) for y, days in (overrides or {}).items()}
+        )
+
+    @property
+    def override_years(self) -> tuple[int, ...]:
+        return tuple(sorted(self._overrides))
+
+    def covers(self, year: int) -> bool:
+        """True when real holiday data exists for `year` (loaded override or bundled)."""
+        return year in self._overrides or _bundled_covers(year)
+
+    def is_workday(self, day: date) -> bool:
+        """Whether `day` is a working day; weekends-only fallback for uncovered years."""
+        listed = self._overrides.get(day.year)
+        if listed is not None:
+            return listed.get(day, day.weekday() < 5)
+        if _bundled_covers(day.year):
+            return bool(chinese_calendar.is_workday(day))
+        return day.weekday() < 5
+
+    def add_workdays(self, day: date, n: int) -> tuple[date, bool]:
+        """The n-th working day after `day` (n > 0), |n|-th before (n < 0), `day` itself (n == 0).
+
+        Returns (date, provisional): provisional if any day stepped over lies in an uncovered year.
+        """
+        step = _ONE_DAY if n > 0 else -_ONE_DAY
+        remaining, current, provisional = abs(n), day, False
+        while remaining:
+            current += step
+            provisional = provisional or not self.covers(current.year)
+            if self.is_workday(current):
+                remaining -= 1
+        return current, provisional
+
+
+def _zone(tz: str) -> ZoneInfo:
+    return ZoneInfo(tz)  # ZoneInfo caches instances itself; unknown names raise here
+
+
+def _require_aware(moment: datetime, what: str) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware, got naive {moment.isoformat()}")
+
+
+def _local_at(day: date, clock: time, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, clock, tzinfo=zone).astimezone(UTC)
+
+
+def due_after(start: datetime, duration: Duration, tz: str, calendar: WorkCalendar) -> Due:
+    """Deadline of a state entered at `start`.
+
+    workdays/days count from the local day of `start` and end at 23:59:59 local on the last
+    day; hours are exact. A zero duration gives the end of the entry's local day.
+    """
+    _require_aware(start, "start")
+    if duration.unit == "hours":
+        return Due((start + timedelta(hours=duration.amount)).astimezone(UTC), False)
+    zone = _zone(tz)
+    local_day = start.astimezone(zone).date()
+    if duration.unit == "workdays":
+        day, provisional = calendar.add_workdays(local_day, duration.amount)
+    else:
+        day, provisional = local_day + timedelta(days=duration.amount), False
+    return Due(_local_at(day, END_OF_DAY, zone), provisional)
+
+
+def shift(deadline: datetime, offset: Duration, tz: str, calendar: WorkCalendar) -> Due:
+    """An escalation step's time: `deadline` moved by `offset`, keeping the local time of day.
+
+    `provisional` describes this shift only; OR it with the deadline's own flag.
+    """
+    _require_aware(deadline, "deadline")
+    if offset.amount == 0:
+        return Due(deadline.astimezone(UTC), False)
+    if offset.unit == "hours":
+        return Due((deadline + timedelta(hours=offset.amount)).astimezone(UTC), False)
+    zone = _zone(tz)
+    local = deadline.astimezone(zone)
+    if offset.unit == "workdays":
+        day, provisional = calendar.add_workdays(local.date(), offset.amount)
+    else:
+        day, provisional = local.date() + timedelta(days=offset.amount), False
+    return Due(_local_at(day, local.time(), zone), provisional)
+
+
+# ---------------------------------------------------------------------------------------------
+# The admin calendar file
+
+
+class _Reader:
+    """Collects problems with their node positions so the admin sees every mistake at once."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.problems: list[Problem] = []
+
+    def loc(self, node: yaml.Node) -> SourceLoc:
+        mark = node.start_mark
+        return SourceLoc(self.filename, mark.line + 1, mark.column + 1)
+
+    def error(self, node: yaml.Node, message: str) -> None:
+        self.problems.append(Problem(self.loc(node), message))
+
+    def mapping(
+        self, node: yaml.Node, what: str, allowed: tuple[str, ...] | None
+    ) -> Iterator[tuple[str, yaml.Node, yaml.Node]]:
+        """(key, key node, value node) of a mapping; unknown (if `allowed`) and repeated keys
+        are reported and skipped."""
+        if not isinstance(node, yaml.MappingNode):
+            self.error(node, f"{what} must be a mapping")
+            return
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            if allowed is not None and key not in allowed:
+                self.error(key_node, f"{what}: unknown key '{key}'; allowed keys: "
+                                     f"{', '.join(allowed)}")
+            elif key in seen:
+                self.error(key_node, f"{what}: key '{key}' appears twice")
+            else:
+                seen.add(key)
+                yield key, key_node, value_node
+
+
+def parse_calendar_file(text: str, filename: str) -> dict[int, dict[date, bool]]:
+    """Calendar YAML -> {year: {date: is_workday}}; InvalidInput listing every problem."""
+    reader = _Reader(filename)
+    root = _compose(text, filename)
+    out: dict[int, dict[date, bool]] = {}
+    if root is None:
+        raise InvalidInput([Problem(SourceLoc(filename, 1, 1), "empty calendar file; "
+                                    "expected a mapping with key 'years'")], source=filename)
+    found_years = False
+    for _, _, years_node in reader.mapping(root, "calendar file", CALENDAR_TOP_KEYS):
+        found_years = True
+        for key, key_node, year_node in reader.mapping(years_node, "years", None):
+            year = _year(reader, key, key_node)
+            if year is not None:
+                out[year] = _read_year(reader, year, year_node)
+    if isinstance(root, yaml.MappingNode) and not found_years:
+        reader.error(root, "calendar file: missing required key 'years'")
+    if reader.problems:
+        ordered = sorted(reader.problems, key=lambda p: (p.loc.line, p.loc.column))
+        raise InvalidInput(ordered, source=filename)
+    return out
+
+
+def _compose(text: str, filename: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        loc = SourceLoc(filename, line, column)
+        raise InvalidInput([Problem(loc, f"YAML syntax: {exc.problem}")], source=filename) from exc
+    except yaml.YAMLError as exc:
+        raise InvalidInput([Problem(SourceLoc(filename, 1, 1), f"YAML: {exc}")],
+                           source=filename) from exc
+
+
+def _year(reader: _Reader, key: str, key_node: yaml.Node) -> int | None:
+    if not re.fullmatch(r"\d{4}", key):
+        reader.error(key_node, f"years: '{key}' is not a year (expected for example 2027)")
+        return None
+    return int(key)
+
+
+def _read_year(reader: _Reader, year: int, node: yaml.Node) -> dict[date, bool]:
+    """One year's holidays and make-up workdays; a day in both lists is an error."""
+    first_seen: dict[date, tuple[bool, SourceLoc]] = {}
+    clashes: dict[int, tuple[yaml.Node, list[date], int]] = {}  # one message per list item
+    for key, _, list_node in reader.mapping(node, f"year {year}", CALENDAR_YEAR_KEYS):
+        is_workday = key == "workdays"
+        for item, day in _dates(reader, year, key, list_node):
+            kind, loc = first_seen.setdefault(day, (is_workday, reader.loc(item)))
+            if kind != is_workday:
+                clashes.setdefault(id(item), (item, [], loc.line))[1].append(day)
+    for item, clash_days, other_line in clashes.values():
+        shown = ", ".join(d.isoformat() for d in clash_days[:5])
+        more = f" and {len(clash_days) - 5} more" if len(clash_days) > 5 else ""
+        reader.error(item, f"{shown}{more}: listed both as a holiday and as a workday "
+                           f"(see line {other_line})")
+    return {day: kind for day, (kind, _) in first_seen.items()}
+
+
+def _dates(
+    reader: _Reader, year: int, key: str, node: yaml.Node
+) -> Iterator[tuple[yaml.Node, date]]:
+    """Every date of a `holidays`/`workdays` list, ranges expanded, with the item it came from."""
+    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+        return  # `workdays:` left empty means none
+    if not isinstance(node, yaml.SequenceNode):
+        reader.error(node, f"{key} of {year} must be a list of dates such as [{year}-01-01]")
+        return
+    for item in node.value:
+        if not isinstance(item, yaml.ScalarNode):
+            reader.error(item, f"{key} of {year}: expected a date or a range A..B")
+            continue
+        span = _span(reader, year, item)
+        if span is not None:
+            first, last = span
+            for offset in range((last - first).days + 1):
+                yield item, first + timedelta(days=offset)
+
+
+def _span(reader: _Reader, year: int, item: yaml.ScalarNode) -> tuple[date, date] | None:
+    """A single date or an inclusive range A..B, both ends in `year`."""
+    text = str(item.value).strip()
+    parts = [p.strip() for p in text.split("..")]
+    if len(parts) > 2:
+        reader.error(item, f"'{text}' is not a date or a range such as {year}-02-06..{year}-02-12")
+        return None
+    ends = [_parse_date(reader, item, part) for part in parts]
+    first, last = ends[0], ends[-1]  # a single date is a one-day range
+    if first is None or last is None:
+        return None
+    outside = [d.isoformat() for d in dict.fromkeys((first, last)) if d.year != year]
+    if outside:
+        reader.error(item, f"{', '.join(outside)} is not in year {year}")
+        return None
+    if last < first:
+        reader.error(item, f"range '{text}' ends before it starts")
+        return None
+    return first, last
+
+
+def _parse_date(reader: _Reader, item: yaml.Node, text: str) -> date | None:
+    if _DATE.match(text):
+        try:
+            return date.fromisoformat(text)
+        except ValueError as exc:
+            reader.error(item, f"'{text}' is not a valid date: {exc}")
+            return None
+    reader.error(item, f"'{text}' is not a date; write YYYY-MM-DD")
+    return None

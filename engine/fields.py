@@ -1,0 +1,102 @@
+"""Field values: turning what staff type (`--field category=信息不实`) into typed values, and back.
+
+Values are kept JSON-friendly (dates as ISO strings, files as lists of attachment records) so the
+store can keep an item's fields in one JSON column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from .errors import Refused, UsageError
+from .spec import FieldSpec, WorkflowSpec
+
+_TRUE = {"1", "true", "yes", "y", "是", "对", "有"}
+_FALSE = {"0", "false", "no", "n", "否", "无"}
+
+
+def coerce(spec: WorkflowSpec, name: str, raw: object) -> Any:
+    """The stored form of one field value; UsageError for an unknown field, Refused for a bad value."""
+    field = spec.fields.get(name)
+    if field is None:
+        raise UsageError(f"unknown field '{name}' in workflow '{spec.name}'; fields: "
+                         + ", ".join(f"{n} ({f.label})" for n, f in spec.fields.items()))
+    if raw is None or raw == "":
+        return None
+    try:
+        return _COERCE[field.type](field, raw)
+    except (ValueError, TypeError) as exc:
+        raise Refused(f"{field.label} ({name}): {exc}", reason="field") from exc
+
+
+def coerce_all(spec: WorkflowSpec, values: Mapping[str, object]) -> dict[str, Any]:
+    return {name: coerce(spec, name, raw) for name, raw in values.items()}
+
+
+def is_empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def display(value: Any) -> str:
+    """How a value reads in a table or a notice."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, list):
+        return ", ".join(v.get("name", "?") if isinstance(v, dict) else str(v) for v in value)
+    return str(value)
+
+
+def _number(field: FieldSpec, raw: object) -> int | float:
+    if isinstance(raw, bool):
+        raise ValueError("expected a number")
+    if isinstance(raw, int | float):
+        return raw
+    text = str(raw).strip()
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _date(field: FieldSpec, raw: object) -> str:
+    if isinstance(raw, date):
+        return raw.isoformat()[:10]
+    return date.fromisoformat(str(raw).strip()).isoformat()
+
+
+def _bool(field: FieldSpec, raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"expected yes/no (是/否), got '{raw}'")
+
+
+def _choice(field: FieldSpec, raw: object) -> str:
+    text = str(raw).strip()
+    if text not in field.choices:
+        raise ValueError(f"'{text}' is not one of: {', '.join(field.choices)}")
+    return text
+
+
+def _files(field: FieldSpec, raw: object) -> list[Any]:
+    if isinstance(raw, list):
+        return raw
+    raise ValueError("files are attached with --attach FILE, not set as text")
+
+
+_COERCE = {
+    "text": lambda f, raw: str(raw),
+    "number": _number,
+    "date": _date,
+    "bool": _bool,
+    "choice": _choice,
+    "files": _files,
+}

@@ -1,0 +1,78 @@
+"""`when:` guard expressions, compiled and run in Jinja2's sandbox.
+
+Admins write Python-like expressions over an item's fields (`votes_for * 2 > attendees`). Jinja2's
+SandboxedEnvironment already refuses attribute tricks (`__class__`, `mro`) and has no I/O, so we
+reuse it rather than write an evaluator. Names an expression may use: every field of the workflow
+(None while empty) and `count`, a mapping trigger -> times it fired in the item's life, which is
+how a workflow says "rejected twice" (`count.reject >= 1` before the second rejection fires).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+RESERVED = frozenset({"count"})
+
+_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
+
+
+class GuardSyntaxError(ValueError):
+    """The expression does not compile; the message says where and why."""
+
+
+class GuardError(RuntimeError):
+    """The expression failed while evaluating (an empty field in arithmetic, say)."""
+
+
+class _Counts(dict[str, int]):
+    """count.X for any trigger X: zero when it never fired (the validator checks the names)."""
+
+    def __missing__(self, key: str) -> int:
+        return 0
+
+
+@lru_cache(maxsize=512)
+def compile_guard(expression: str) -> Callable[..., Any]:
+    try:
+        return _ENV.compile_expression(expression, undefined_to_none=False)
+    except TemplateSyntaxError as exc:
+        raise GuardSyntaxError(f"guard does not compile: {exc.message}") from exc
+
+
+def names_used(expression: str) -> set[str]:
+    """The top-level names an expression reads."""
+    try:
+        ast = _ENV.parse("{{ (" + expression + ") }}")
+    except TemplateSyntaxError as exc:
+        raise GuardSyntaxError(f"guard does not compile: {exc.message}") from exc
+    return set(meta.find_undeclared_variables(ast))
+
+
+def counted_triggers(expression: str) -> set[str]:
+    """The X of every `count.X` / `count['X']` in the expression."""
+    ast = _ENV.parse("{{ (" + expression + ") }}")
+    found = set()
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        if isinstance(node.node, nodes.Name) and node.node.name == "count":
+            if isinstance(node, nodes.Getattr):
+                found.add(node.attr)
+            elif isinstance(node.arg, nodes.Const):
+                found.add(str(node.arg.value))
+    return found
+
+
+def evaluate(expression: str, fields: Mapping[str, Any], counts: Mapping[str, int]) -> bool:
+    """True if the guard allows the transition; GuardError if it cannot be decided."""
+    func = compile_guard(expression)
+    try:
+        return bool(func(**fields, count=_Counts(counts)))
+    except (TypeError, UndefinedError, ZeroDivisionError, ValueError) as exc:
+        raise GuardError(str(exc)) from exc
+    except SecurityError as exc:
+        raise GuardError(f"not allowed in a guard: {exc}") from exc

@@ -1,0 +1,268 @@
+"""Workflow YAML text -> WorkflowSpec. The only module that reads workflow YAML.
+
+Structure and types are checked here, node by node, with the node's own line and column; the
+checks that need the whole graph live in `validate.py`. Both collect every problem before
+raising, so an admin fixes a file in one round.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from .errors import InvalidInput, Problem, SourceLoc
+from .spec import (
+    FIELD_TYPES,
+    Duration,
+    EscalationStep,
+    FieldSpec,
+    StateSpec,
+    TransitionSpec,
+    WorkflowSpec,
+)
+from .yamlnodes import NodeReader, compose
+
+NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+TOP_KEYS = ("workflow", "title", "description", "timezone", "calendar", "templates",
+            "fields", "roles", "initial", "states", "transitions")
+FIELD_KEYS = ("type", "label", "choices", "private", "description")
+STATE_KEYS = ("label", "final", "deadline", "escalate", "notify", "template", "public",
+              "description")
+STEP_KEYS = ("at", "notify", "template", "level", "fire")
+TRANSITION_KEYS = ("trigger", "source", "dest", "label", "roles", "actor", "not_actor_of",
+                   "requires", "comment", "when", "notify", "template")
+
+
+def load_workflow(
+    text: str, file: str = "<workflow>", *, templates: Iterable[str] | None = None
+) -> WorkflowSpec:
+    """Parse and validate; raise InvalidInput listing every error. Warnings ride on the spec."""
+    from .validate import validate  # the validator imports spec types only; no cycle at runtime
+
+    reader = NodeReader(file)
+    spec = _read_workflow(reader, compose(text, file), file)
+    problems = list(reader.problems)
+    if spec is not None:  # a partly broken spec still gets the graph checks: one round of fixes
+        problems += [p for p in validate(spec, templates=templates) if p not in problems]
+    problems.sort(key=lambda p: (p.loc.line, p.loc.column))
+    errors = [p for p in problems if p.severity == "error"]
+    if errors or spec is None:
+        raise InvalidInput(errors or [Problem(SourceLoc(file, 1, 1), "empty workflow file")],
+                           source=file)
+    warnings = tuple(str(p) for p in problems if p.severity == "warning")
+    return _replace(spec, warnings=warnings)
+
+
+def load_workflow_file(path: Path, *, templates: Iterable[str] | None = None) -> WorkflowSpec:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput([Problem(SourceLoc(str(path), 1, 1), f"cannot read: {exc}")]) from exc
+    return load_workflow(text, str(path), templates=templates)
+
+
+def _replace(spec: WorkflowSpec, **changes: Any) -> WorkflowSpec:
+    from dataclasses import replace
+
+    return replace(spec, **changes)
+
+
+def _read_workflow(r: NodeReader, root: yaml.Node | None, file: str) -> WorkflowSpec | None:
+    if root is None:
+        return None
+    keys = r.mapping(root, "workflow", TOP_KEYS,
+                     required=("workflow", "roles", "initial", "states", "transitions"))
+    if not keys:
+        return None
+    value = {k: v for k, (_, v) in keys.items()}
+    key_locs = {k: r.loc(v) for k, (_, v) in keys.items()}
+    name = _name(r, value.get("workflow"), "workflow id")
+    fields = _fields(r, value["fields"]) if "fields" in value else {}
+    roles = _roles(r, value["roles"]) if "roles" in value else {}
+    states = _states(r, value["states"]) if "states" in value else {}
+    transitions = _transitions(r, value["transitions"]) if "transitions" in value else ()
+    return WorkflowSpec(
+        name=name or "",
+        title=_opt_str(r, value.get("title"), "title") or name or "",
+        timezone=_timezone(r, value.get("timezone")),
+        calendar=_opt_str(r, value.get("calendar"), "calendar") or "cn",
+        initial=_opt_str(r, value.get("initial"), "initial") or "",
+        fields=MappingProxyType(fields),
+        roles=MappingProxyType(roles),
+        states=MappingProxyType(states),
+        transitions=transitions,
+        file=file,
+        loc=r.loc(root),
+        key_locs=MappingProxyType(key_locs),
+        templates_dir=_opt_str(r, value.get("templates"), "templates"),
+    )
+
+
+def _opt_str(r: NodeReader, node: yaml.Node | None, what: str) -> str | None:
+    return None if node is None else r.string(node, what)
+
+
+def _name(r: NodeReader, node: yaml.Node | None, what: str) -> str | None:
+    value = _opt_str(r, node, what)
+    if value is not None and not NAME.match(value):
+        r.error(node, f"{what} '{value}' must use lowercase letters, digits, '_' and '-' "
+                      "and start with a letter")
+    return value
+
+
+def _timezone(r: NodeReader, node: yaml.Node | None) -> str:
+    value = _opt_str(r, node, "timezone") or "Asia/Shanghai"
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        r.error(node, f"unknown timezone '{value}' (for example Asia/Shanghai)")
+    return value
+
+
+def _duration(r: NodeReader, node: yaml.Node, what: str) -> Duration | None:
+    value = r.scalar(node, what)
+    try:
+        return Duration.parse(value)
+    except ValueError as exc:
+        r.error(node, f"{what}: {exc}")
+        return None
+
+
+def _fields(r: NodeReader, node: yaml.Node) -> dict[str, FieldSpec]:
+    out = {}
+    for name, key_node, value_node in r.entries(node, "fields"):
+        if not IDENT.match(name):
+            r.error(key_node, f"field name '{name}' must be letters, digits and '_' "
+                              "(it is used in guard expressions)")
+        keys = r.mapping(value_node, f"field '{name}'", FIELD_KEYS, required=("type",))
+        ftype = r.string(keys["type"][1], "type") if "type" in keys else "text"
+        if ftype not in FIELD_TYPES:
+            r.error(keys["type"][1], f"field '{name}': unknown type '{ftype}'; "
+                                     f"allowed types: {', '.join(FIELD_TYPES)}")
+        choices = tuple(c for c, _ in r.strings(keys["choices"][1], "choices")) \
+            if "choices" in keys else ()
+        if ftype == "choice" and not choices:
+            r.error(value_node, f"field '{name}' has type choice but no 'choices'")
+        out[name] = FieldSpec(
+            name=name, type=ftype or "text",
+            label=(r.string(keys["label"][1], "label") if "label" in keys else None) or name,
+            loc=r.loc(key_node), choices=choices,
+            private=r.boolean(keys["private"][1], "private") if "private" in keys else False,
+        )
+    return out
+
+
+def _roles(r: NodeReader, node: yaml.Node) -> dict[str, str]:
+    out = {}
+    for name, key_node, value_node in r.entries(node, "roles"):
+        if not IDENT.match(name):
+            r.error(key_node, f"role name '{name}' must be letters, digits and '_'")
+        out[name] = r.string(value_node, f"role '{name}' label") or name
+    return out
+
+
+def _states(r: NodeReader, node: yaml.Node) -> dict[str, StateSpec]:
+    out = {}
+    for name, key_node, value_node in r.entries(node, "states"):
+        if isinstance(value_node, yaml.ScalarNode) and value_node.value in ("", "~", "null"):
+            keys = {}
+        else:
+            keys = r.mapping(value_node, f"state '{name}'", STATE_KEYS)
+        get = {k: v for k, (_, v) in keys.items()}
+        out[name] = StateSpec(
+            name=name,
+            label=(r.string(get["label"], "label") if "label" in get else None) or name,
+            loc=r.loc(key_node),
+            final=r.boolean(get["final"], "final") if "final" in get else False,
+            deadline=_duration(r, get["deadline"], "deadline") if "deadline" in get else None,
+            escalate=_steps(r, get["escalate"], name) if "escalate" in get else (),
+            template=_opt_str(r, get.get("template"), "template"),
+            notify=tuple(n for n, _ in r.strings(get["notify"], "notify")) if "notify" in get
+            else (),
+            public=r.boolean(get["public"], "public") if "public" in get else False,
+        )
+    return out
+
+
+def _steps(r: NodeReader, node: yaml.Node, state: str) -> tuple[EscalationStep, ...]:
+    if not isinstance(node, yaml.SequenceNode):
+        r.error(node, f"state '{state}': escalate must be a list of steps")
+        return ()
+    steps = []
+    for index, child in enumerate(node.value):
+        keys = r.mapping(child, f"state '{state}' escalation step {index + 1}", STEP_KEYS,
+                         required=("at",))
+        get = {k: v for k, (_, v) in keys.items()}
+        at = _duration(r, get["at"], "at") if "at" in get else None
+        steps.append(EscalationStep(
+            index=index, at=at or Duration(0), loc=r.loc(child),
+            notify=tuple(n for n, _ in r.strings(get["notify"], "notify")) if "notify" in get
+            else (),
+            template=_opt_str(r, get.get("template"), "template"),
+            level=_opt_str(r, get.get("level"), "level"),
+            fire=_opt_str(r, get.get("fire"), "fire"),
+        ))
+    return tuple(steps)
+
+
+def _transitions(r: NodeReader, node: yaml.Node) -> tuple[TransitionSpec, ...]:
+    if not isinstance(node, yaml.SequenceNode):
+        r.error(node, "transitions must be a list")
+        return ()
+    out = []
+    for index, child in enumerate(node.value):
+        spec = _transition(r, child, index)
+        if spec is not None:
+            out.append(spec)
+    return tuple(out)
+
+
+def _transition(r: NodeReader, node: yaml.Node, index: int) -> TransitionSpec | None:
+    keys = r.mapping(node, f"transition {index + 1}", TRANSITION_KEYS,
+                     required=("trigger", "source", "dest"))
+    get = {k: v for k, (_, v) in keys.items()}
+    if not {"trigger", "source", "dest"} <= get.keys():
+        return None
+    trigger = r.string(get["trigger"], "trigger") or ""
+    if trigger and not IDENT.match(trigger):
+        r.error(get["trigger"], f"trigger '{trigger}' must be letters, digits and '_'")
+    actor = _opt_str(r, get.get("actor"), "actor")
+    if actor not in (None, "assignee", "creator"):
+        r.error(get["actor"], f"actor must be 'assignee' or 'creator', got '{actor}'")
+    comment = _opt_str(r, get.get("comment"), "comment")
+    if comment not in (None, "required", "optional"):
+        r.error(get["comment"], f"comment must be 'required' or 'optional', got '{comment}'")
+    names = {k: tuple(n for n, _ in r.strings(get[k], k)) if k in get else ()
+             for k in ("roles", "requires", "notify")}
+    return TransitionSpec(
+        index=index, trigger=trigger,
+        sources=tuple(n for n, _ in r.strings(get["source"], "source")),
+        dest=r.string(get["dest"], "dest") or "",
+        loc=r.loc(node),
+        key_locs=MappingProxyType(_key_locs(r, get)),
+        roles=names["roles"], actor=actor,
+        not_actor_of=_opt_str(r, get.get("not_actor_of"), "not_actor_of"),
+        requires=names["requires"], comment_required=comment == "required",
+        when=_opt_str(r, get.get("when"), "when"), notify=names["notify"],
+        template=_opt_str(r, get.get("template"), "template"),
+        label=_opt_str(r, get.get("label"), "label"),
+    )
+
+
+def _key_locs(r: NodeReader, get: dict[str, yaml.Node]) -> dict[str, SourceLoc]:
+    """Location of each value, and of each list element as `key[i]` (for per-name messages)."""
+    locs: dict[str, SourceLoc] = {}
+    for key, value in get.items():
+        locs[key] = r.loc(value)
+        if isinstance(value, yaml.SequenceNode):
+            for i, child in enumerate(value.value):
+                locs[f"{key}[{i}]"] = r.loc(child)
+    return locs

@@ -1,0 +1,240 @@
+"""Firing a transition: a pure function of (item, trigger, actor, request, now).
+
+The state graph is a `transitions.Machine`, one per workflow version, shared by every item: the
+item's state rides on a throwaway token object, so no per-item machine or model is ever built.
+Our checks are the machine's conditions; when several edges share a trigger, the machine takes
+the first whose checks pass, as `transitions` does for conditional transitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from transitions import EventData, Machine
+
+from .errors import Refused
+from .fields import is_empty
+from .guard import GuardError, evaluate
+from .spec import TransitionSpec, WorkflowSpec
+
+SYSTEM = "system"
+
+# The order in which checks run; a refusal from a later check is the more telling one.
+CHECKS = ("state", "role", "assignee", "separation", "missing_field", "comment", "guard")
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """What the core needs to know about an item to decide a transition."""
+
+    state: str
+    unit: str
+    assignee: str | None = None
+    creator: str | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    counts: Mapping[str, int] = field(default_factory=dict)
+    cycle_actors: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    unit_name: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A person acting, with the roles they hold at the item's unit or one of its ancestors."""
+
+    id: str
+    roles: frozenset[str] = frozenset()
+    name: str | None = None
+
+    @property
+    def is_system(self) -> bool:
+        return self.id == SYSTEM
+
+
+SYSTEM_ACTOR = Actor(SYSTEM, name="系统")
+
+
+@dataclass(frozen=True)
+class Request:
+    trigger: str
+    fields: Mapping[str, Any] = field(default_factory=dict)  # already coerced
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Everything a transition changes; the store writes it in one transaction."""
+
+    transition: TransitionSpec
+    source: str
+    dest: str
+    actor: str
+    at: datetime
+    comment: str | None
+    fields: Mapping[str, Any]
+    changes: Mapping[str, tuple[Any, Any]]
+    counts: Mapping[str, int]
+    cycle_actors: Mapping[str, tuple[str, ...]]
+
+
+@dataclass
+class _Attempt:
+    spec: WorkflowSpec
+    item: ItemView
+    actor: Actor
+    request: Request
+    fields: dict[str, Any]
+    chosen: TransitionSpec | None = None
+    refusal: Refused | None = None
+
+    def refuse(self, refusal: Refused) -> bool:
+        rank = CHECKS.index(refusal.reason)
+        if self.refusal is None or rank > CHECKS.index(self.refusal.reason):
+            self.refusal = refusal
+        return False
+
+
+class _Token:
+    """The model `transitions` moves: just a state attribute, made per call and dropped."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+
+class StateGraph:
+    """The compiled graph of one workflow version."""
+
+    def __init__(self, spec: WorkflowSpec) -> None:
+        self.spec = spec
+        self._machine = Machine(
+            model=None, states=list(spec.states), initial=spec.initial,
+            auto_transitions=False, send_event=True,
+        )
+        for t in spec.transitions:
+            self._machine.add_transition(
+                t.trigger, list(t.sources), t.dest,
+                conditions=[partial(self._check, t)], after=[partial(self._chose, t)],
+            )
+
+    def fire(self, item: ItemView, actor: Actor, request: Request, now: datetime) -> Outcome:
+        """Apply `request` to `item`, or raise Refused with the user-facing reason."""
+        spec = self.spec
+        candidates = [t for t in spec.transitions_from(item.state) if t.trigger == request.trigger]
+        if not candidates:
+            raise Refused(_not_here(spec, item.state, request.trigger), reason="state")
+        attempt = _Attempt(spec, item, actor, request, {**item.fields, **request.fields})
+        token = _Token(item.state)
+        self._machine.events[request.trigger].trigger(token, attempt=attempt)
+        if attempt.chosen is None:
+            assert attempt.refusal is not None
+            raise attempt.refusal
+        return _outcome(attempt, attempt.chosen, token.state, spec.initial, now)
+
+    def allowed_triggers(self, item: ItemView, actor: Actor) -> list[str]:
+        """Triggers this actor could fire now, ignoring fields and comment still to be given."""
+        out = []
+        for t in self.spec.transitions_from(item.state):
+            if t.trigger in out:
+                continue
+            attempt = _Attempt(self.spec, item, actor, Request(t.trigger), dict(item.fields))
+            if _who_may(attempt, t):
+                out.append(t.trigger)
+        return out
+
+    def _check(self, t: TransitionSpec, event: EventData) -> bool:
+        attempt: _Attempt = event.kwargs["attempt"]
+        return _who_may(attempt, t) and _what_is_given(self.spec, attempt, t)
+
+    @staticmethod
+    def _chose(t: TransitionSpec, event: EventData) -> None:
+        event.kwargs["attempt"].chosen = t
+
+
+def _who_may(a: _Attempt, t: TransitionSpec) -> bool:
+    """Role, assignee and separation-of-duties checks. The system actor passes them."""
+    if a.actor.is_system:
+        return True
+    spec_roles = t.roles
+    if spec_roles and not (a.actor.roles & set(spec_roles)):
+        return a.refuse(Refused(_role_message(a.spec, a, t), reason="role"))
+    if t.actor == "assignee" and a.actor.id != a.item.assignee:
+        return a.refuse(Refused(
+            f"only the assignee ({a.item.assignee or 'nobody assigned'}) may {_verb(t)}",
+            reason="assignee"))
+    if t.actor == "creator" and a.actor.id != a.item.creator:
+        return a.refuse(Refused(f"only the creator ({a.item.creator}) may {_verb(t)}",
+                                reason="assignee"))
+    if t.not_actor_of and a.actor.id in a.item.cycle_actors.get(t.not_actor_of, ()):
+        return a.refuse(Refused(
+            f"{a.actor.id} fired '{t.not_actor_of}' on this item and so may not {_verb(t)} "
+            "(separation of duties)", reason="separation"))
+    return True
+
+
+def _what_is_given(spec: WorkflowSpec, a: _Attempt, t: TransitionSpec) -> bool:
+    """Required fields, comment and the guard, over the fields as they would be afterwards."""
+    missing = [name for name in t.requires if is_empty(a.fields.get(name))]
+    if missing:
+        labels = ", ".join(f"{spec.field_label(n)} ({n})" for n in missing)
+        return a.refuse(Refused(f"{_verb(t)} requires {labels}", reason="missing_field"))
+    if t.comment_required and not (a.request.comment or "").strip() and not a.actor.is_system:
+        return a.refuse(Refused(f"{_verb(t)} requires a comment (--comment)", reason="comment"))
+    if t.when:
+        try:
+            allowed = evaluate(t.when, _guard_fields(spec, a.fields), a.item.counts)
+        except GuardError as exc:
+            return a.refuse(Refused(f"{_verb(t)}: the condition '{t.when}' cannot be decided: "
+                                    f"{exc}", reason="guard"))
+        if not allowed:
+            return a.refuse(Refused(f"{_verb(t)}: the condition '{t.when}' is not met",
+                                    reason="guard"))
+    return True
+
+
+def _guard_fields(spec: WorkflowSpec, values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: values.get(name) for name in spec.fields}
+
+
+def _outcome(
+    a: _Attempt, t: TransitionSpec, dest: str, initial: str, now: datetime
+) -> Outcome:
+    item = a.item
+    changes = {k: (item.fields.get(k), v) for k, v in a.request.fields.items()
+               if item.fields.get(k) != v}
+    counts = dict(item.counts)
+    counts[t.trigger] = counts.get(t.trigger, 0) + 1
+    # Separation of duties holds within a cycle; returning to the initial state starts a new one.
+    cycle = {} if dest == initial else dict(item.cycle_actors)
+    cycle[t.trigger] = tuple(dict.fromkeys([*cycle.get(t.trigger, ()), a.actor.id]))
+    return Outcome(
+        transition=t, source=item.state, dest=dest, actor=a.actor.id, at=now,
+        comment=a.request.comment, fields=a.fields, changes=changes, counts=counts,
+        cycle_actors=cycle,
+    )
+
+
+def _verb(t: TransitionSpec) -> str:
+    return f"'{t.trigger}'" + (f" ({t.label})" if t.label else "")
+
+
+def _role_message(spec: WorkflowSpec, a: _Attempt, t: TransitionSpec) -> str:
+    roles = " or ".join(f"{spec.role_label(r)} ({r})" for r in t.roles)
+    where = a.item.unit_name or a.item.unit
+    return (f"{a.actor.name or a.actor.id} may not {_verb(t)}: it needs the role {roles} "
+            f"at {where} or a unit above it")
+
+
+def _not_here(spec: WorkflowSpec, state: str, trigger: str) -> str:
+    here = sorted({t.trigger for t in spec.transitions_from(state)})
+    label = spec.state_label(state)
+    if trigger not in spec.triggers:
+        return (f"workflow '{spec.name}' has no trigger '{trigger}'; from {label} ({state}) "
+                f"possible: {', '.join(here) or 'nothing (final state)'}")
+    return (f"'{trigger}' is not possible in state {label} ({state}); possible: "
+            f"{', '.join(here) or 'nothing (final state)'}")

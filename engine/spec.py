@@ -1,0 +1,161 @@
+"""The validated, immutable form of a workflow definition.
+
+Built only by `loader.py`; read by everything else. Every node keeps the place in the YAML it
+came from, so a later check can still point the admin at the right line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+from .errors import SourceLoc
+
+DurationUnit = Literal["workdays", "days", "hours"]
+FIELD_TYPES = ("text", "number", "date", "bool", "choice", "files")
+NOTIFY_KEYWORDS = ("assignee", "creator")
+
+_DURATION = re.compile(r"^\s*([+-]?\d+)\s*(workdays?|days?|hours?)?\s*$")
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A signed span: N workdays, N days or N hours. Zero means "the deadline itself"."""
+
+    amount: int
+    unit: DurationUnit = "days"
+
+    @classmethod
+    def parse(cls, value: object) -> Duration:
+        """Parse `10 workdays`, `-2 workdays`, `3 days`, `48 hours` or `0`; ValueError otherwise."""
+        if isinstance(value, bool):
+            raise ValueError(f"expected a duration such as '10 workdays', got {value!r}")
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(
+                f"expected a duration such as '10 workdays', '3 days' or '48 hours', got {value!r}"
+            )
+        amount, unit = int(match.group(1)), match.group(2)
+        if unit is None:
+            if amount != 0:
+                raise ValueError(f"duration {value!r} needs a unit: workdays, days or hours")
+            return cls(0, "days")
+        return cls(amount, unit.rstrip("s") + "s")  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        return "0" if self.amount == 0 else f"{self.amount} {self.unit}"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    type: str
+    label: str
+    loc: SourceLoc
+    choices: tuple[str, ...] = ()
+    private: bool = False
+
+
+@dataclass(frozen=True)
+class EscalationStep:
+    """One rung of a state's ladder; `at` is relative to the item's deadline in that state."""
+
+    index: int
+    at: Duration
+    loc: SourceLoc
+    notify: tuple[str, ...] = ()
+    template: str | None = None
+    level: str | None = None
+    fire: str | None = None
+
+    @property
+    def action(self) -> str:
+        """A short word for reports: what this step does."""
+        if self.fire:
+            return f"fire:{self.fire}"
+        return self.level or self.template or "notify"
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    name: str
+    label: str
+    loc: SourceLoc
+    final: bool = False
+    deadline: Duration | None = None
+    escalate: tuple[EscalationStep, ...] = ()
+    template: str | None = None  # sent to `notify` on entry (public-notice start, ...)
+    notify: tuple[str, ...] = ()
+    public: bool = False  # a public-notice state: its notices must never carry private fields
+
+    @property
+    def is_timer(self) -> bool:
+        return self.deadline is not None and any(
+            s.fire and s.at.amount == 0 for s in self.escalate
+        )
+
+
+@dataclass(frozen=True)
+class TransitionSpec:
+    """One declared edge. Several edges may share a trigger and a source; the first allowed wins."""
+
+    index: int
+    trigger: str
+    sources: tuple[str, ...]
+    dest: str
+    loc: SourceLoc
+    key_locs: Mapping[str, SourceLoc] = field(default_factory=lambda: MappingProxyType({}))
+    roles: tuple[str, ...] = ()
+    actor: str | None = None  # "assignee": only the item's assignee may fire it
+    not_actor_of: str | None = None
+    requires: tuple[str, ...] = ()
+    comment_required: bool = False
+    when: str | None = None
+    notify: tuple[str, ...] = ()
+    template: str | None = None
+    label: str | None = None
+
+    def at(self, key: str) -> SourceLoc:
+        return self.key_locs.get(key, self.loc)
+
+
+@dataclass(frozen=True)
+class WorkflowSpec:
+    name: str
+    title: str
+    timezone: str
+    calendar: str
+    initial: str
+    fields: Mapping[str, FieldSpec]
+    roles: Mapping[str, str]
+    states: Mapping[str, StateSpec]
+    transitions: tuple[TransitionSpec, ...]
+    file: str
+    loc: SourceLoc
+    key_locs: Mapping[str, SourceLoc] = field(default_factory=lambda: MappingProxyType({}))
+    templates_dir: str | None = None  # the admin's own templates, beside the YAML
+    warnings: tuple[str, ...] = ()
+
+    def at(self, key: str) -> SourceLoc:
+        return self.key_locs.get(key, self.loc)
+
+    @property
+    def triggers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t.trigger for t in self.transitions))
+
+    def transitions_from(self, state: str) -> tuple[TransitionSpec, ...]:
+        return tuple(t for t in self.transitions if state in t.sources)
+
+    def state_label(self, state: str) -> str:
+        spec = self.states.get(state)
+        return spec.label if spec else state
+
+    def field_label(self, name: str) -> str:
+        spec = self.fields.get(name)
+        return spec.label if spec else name
+
+    def role_label(self, role: str) -> str:
+        return self.roles.get(role, role)

@@ -1,0 +1,198 @@
+"""Whole-graph checks of a WorkflowSpec: every problem, with its location, in one list.
+
+The loader has already checked shapes and types; here we check what needs the whole workflow:
+names that point nowhere, states that cannot be reached or left, ladders out of order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .errors import Problem, SourceLoc
+from .guard import RESERVED, GuardSyntaxError, counted_triggers, names_used
+from .spec import NOTIFY_KEYWORDS, Duration, StateSpec, TransitionSpec, WorkflowSpec
+from .yamlnodes import did_you_mean
+
+_HOURS = {"hours": 1, "days": 24, "workdays": 24}
+
+
+def validate(spec: WorkflowSpec, *, templates: Iterable[str] | None = None) -> list[Problem]:
+    """Errors and warnings. `templates`: the template names that exist (None: not checked)."""
+    known_templates = set(templates) if templates is not None else None
+    problems: list[Problem] = []
+    problems += _check_states_named(spec)
+    for t in spec.transitions:
+        problems += _check_transition(spec, t, known_templates)
+    for state in spec.states.values():
+        problems += _check_state(spec, state, known_templates)
+    problems += _check_graph(spec)
+    return problems
+
+
+def _err(loc: SourceLoc, message: str) -> Problem:
+    return Problem(loc, message)
+
+
+def _unknown(
+    kind: str, name: str, known: Iterable[str], loc: SourceLoc, context: str, verb: str = "names"
+) -> Problem:
+    return _err(loc, f"{context} {verb} unknown {kind} '{name}'{did_you_mean(name, known)}")
+
+
+def _check_states_named(spec: WorkflowSpec) -> list[Problem]:
+    problems = []
+    if not spec.states:
+        problems.append(_err(spec.at("states"), "a workflow needs at least one state"))
+    if spec.initial and spec.initial not in spec.states:
+        problems.append(_unknown("state", spec.initial, spec.states, spec.at("initial"),
+                                 "initial"))
+    return problems
+
+
+def _check_transition(
+    spec: WorkflowSpec, t: TransitionSpec, templates: set[str] | None
+) -> list[Problem]:
+    context = f"transition '{t.trigger}'"
+    problems = []
+    for i, source in enumerate(t.sources):
+        if source not in spec.states:
+            problems.append(_unknown("source state", source, spec.states,
+                                     t.key_locs.get(f"source[{i}]", t.at("source")), context))
+        elif spec.states[source].final:
+            problems.append(_err(t.key_locs.get(f"source[{i}]", t.at("source")),
+                                 f"{context} leaves final state '{source}'; final states "
+                                 "have no outgoing transitions"))
+    if t.dest not in spec.states:
+        problems.append(_unknown("state", t.dest, spec.states, t.at("dest"), context,
+                                 verb="goes to"))
+    problems += _check_names(t, "roles", t.roles, spec.roles, "role", context)
+    problems += _check_names(t, "requires", t.requires, spec.fields, "field", context)
+    if t.not_actor_of and t.not_actor_of not in spec.triggers:
+        problems.append(_unknown("trigger", t.not_actor_of, spec.triggers,
+                                 t.at("not_actor_of"), f"{context}: not_actor_of"))
+    problems += _check_notify(spec, t.notify, t.at("notify"), context)
+    if t.template and templates is not None and t.template not in templates:
+        problems.append(_unknown("template", t.template, templates, t.at("template"), context))
+    if t.when is not None:
+        problems += _check_guard(spec, t, context)
+    return problems
+
+
+def _check_names(
+    t: TransitionSpec, key: str, names: Iterable[str], known: Iterable[str], kind: str,
+    context: str,
+) -> list[Problem]:
+    known = list(known)
+    return [
+        _unknown(kind, name, known, t.key_locs.get(f"{key}[{i}]", t.at(key)), f"{context}: {key}")
+        for i, name in enumerate(names) if name not in known
+    ]
+
+
+def _check_notify(
+    spec: WorkflowSpec, names: Iterable[str], loc: SourceLoc, context: str
+) -> list[Problem]:
+    allowed = [*NOTIFY_KEYWORDS, *spec.roles]
+    return [
+        _err(loc, f"{context}: notify names unknown recipient '{name}'"
+                  f"{did_you_mean(name, allowed)}; use assignee, creator or a role")
+        for name in names if name not in allowed
+    ]
+
+
+def _check_guard(spec: WorkflowSpec, t: TransitionSpec, context: str) -> list[Problem]:
+    loc = t.at("when")
+    try:
+        used = names_used(t.when or "")
+        counted = counted_triggers(t.when or "")
+    except GuardSyntaxError as exc:
+        return [_err(loc, f"{context}: when: {exc}")]
+    problems = []
+    allowed = [*spec.fields, *RESERVED]
+    for name in sorted(used - set(allowed)):
+        problems.append(_err(loc, f"{context}: when names unknown field '{name}'"
+                                  f"{did_you_mean(name, allowed)}"))
+    for name in sorted(counted - set(spec.triggers)):
+        problems.append(_err(loc, f"{context}: when counts unknown trigger '{name}'"
+                                  f"{did_you_mean(name, spec.triggers)}"))
+    return problems
+
+
+def _check_state(
+    spec: WorkflowSpec, state: StateSpec, templates: set[str] | None
+) -> list[Problem]:
+    context = f"state '{state.name}'"
+    problems = _check_notify(spec, state.notify, state.loc, context)
+    if state.template and templates is not None and state.template not in templates:
+        problems.append(_unknown("template", state.template, templates, state.loc, context))
+    if state.escalate and state.deadline is None:
+        problems.append(_err(state.loc, f"{context} has escalation steps but no deadline "
+                                        "to count them from"))
+    if not state.final and state.deadline is None and spec.transitions_from(state.name):
+        problems.append(Problem(state.loc, f"{context} has no deadline: items may wait in "
+                                           "it forever", "warning"))
+    previous: Duration | None = None
+    for step in state.escalate:
+        problems += _check_step(spec, state, step, templates, context)
+        if previous is not None and _approx_hours(step.at) < _approx_hours(previous):
+            problems.append(_err(step.loc, f"{context}: escalation step at {step.at} comes "
+                                           f"before the previous step at {previous}; list "
+                                           "steps in time order"))
+        previous = step.at
+    return problems
+
+
+def _check_step(spec, state, step, templates, context) -> list[Problem]:  # type: ignore[no-untyped-def]
+    problems = _check_notify(spec, step.notify, step.loc, f"{context} escalation")
+    if step.fire is not None:
+        sources = {s for t in spec.transitions if t.trigger == step.fire for s in t.sources}
+        if step.fire not in spec.triggers:
+            problems.append(_unknown("trigger", step.fire, spec.triggers, step.loc,
+                                     f"{context} escalation fire"))
+        elif state.name not in sources:
+            problems.append(_err(step.loc, f"{context}: escalation fires '{step.fire}', which "
+                                           f"cannot fire from '{state.name}'"))
+    if step.template and templates is not None and step.template not in templates:
+        problems.append(_unknown("template", step.template, templates, step.loc,
+                                 f"{context} escalation"))
+    if not (step.notify or step.fire or step.level):
+        problems.append(_err(step.loc, f"{context}: an escalation step must notify, fire or "
+                                       "record a level"))
+    return problems
+
+
+def _approx_hours(d: Duration) -> int:
+    return d.amount * _HOURS[d.unit]
+
+
+def _check_graph(spec: WorkflowSpec) -> list[Problem]:
+    if spec.initial not in spec.states:
+        return []
+    edges: dict[str, set[str]] = {s: set() for s in spec.states}
+    for t in spec.transitions:
+        for s in t.sources:
+            if s in edges and t.dest in spec.states:
+                edges[s].add(t.dest)
+    reachable = _reach(spec.initial, edges)
+    problems = []
+    for name, state in spec.states.items():
+        if name not in reachable:
+            problems.append(_err(state.loc, f"state '{name}' cannot be reached from the "
+                                            f"initial state '{spec.initial}'"))
+        elif not state.final and not edges[name]:
+            problems.append(_err(state.loc, f"state '{name}' is not final but has no way out "
+                                            "(add a transition from it or mark it final: true)"))
+    if not any(spec.states[s].final for s in reachable):
+        problems.append(_err(spec.at("states"), "no final state can be reached from the "
+                                                f"initial state '{spec.initial}'"))
+    return problems
+
+
+def _reach(start: str, edges: dict[str, set[str]]) -> set[str]:
+    seen, todo = {start}, [start]
+    while todo:
+        for nxt in edges[todo.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen

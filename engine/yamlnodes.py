@@ -1,0 +1,150 @@
+"""Safe YAML reading that keeps every node's line and column, shared by every input-file loader.
+
+The loader is PyYAML's SafeLoader with one change: only `true`/`false` are booleans, so states or
+choices called `on`, `off`, `yes` or `no` stay strings (YAML 1.1 would turn them into booleans).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+
+from .errors import InvalidInput, Problem, SourceLoc
+
+
+class StrictBoolLoader(yaml.SafeLoader):
+    """SafeLoader whose booleans are only true/false (any case)."""
+
+
+StrictBoolLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+StrictBoolLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+def compose(text: str, file: str) -> yaml.Node | None:
+    """Parse YAML text into a node tree; a syntax error becomes InvalidInput with its position."""
+    try:
+        return yaml.compose(text, Loader=StrictBoolLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = SourceLoc(file, mark.line + 1, mark.column + 1) if mark else SourceLoc(file, 1, 1)
+        raise InvalidInput([Problem(loc, f"YAML syntax: {exc.problem}")], source=file) from exc
+    except yaml.YAMLError as exc:
+        raise InvalidInput([Problem(SourceLoc(file, 1, 1), f"YAML: {exc}")], source=file) from exc
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' when a choice is close, else ''."""
+    close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class NodeReader:
+    """Walks a composed YAML tree, converting scalars and collecting problems instead of raising."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def loc(self, node: yaml.Node) -> SourceLoc:
+        return SourceLoc(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def error(self, node: yaml.Node | SourceLoc, message: str) -> None:
+        loc = node if isinstance(node, SourceLoc) else self.loc(node)
+        self.problems.append(Problem(loc, message))
+
+    def mapping(
+        self, node: yaml.Node, what: str, allowed: Iterable[str], required: Iterable[str] = ()
+    ) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        """Key -> (key node, value node); reports unknown, duplicate and missing keys."""
+        if not isinstance(node, yaml.MappingNode):
+            self.error(node, f"{what} must be a mapping of keys to values")
+            return {}
+        allowed = list(allowed)
+        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in out:
+                self.error(key_node, f"{what}: key '{key}' appears twice")
+            elif key not in allowed:
+                self.error(
+                    key_node,
+                    f"{what}: unknown key '{key}'{did_you_mean(key, allowed)}; "
+                    f"allowed keys: {', '.join(allowed)}",
+                )
+            else:
+                out[key] = (key_node, value_node)
+        for key in required:
+            if key not in out:
+                self.error(node, f"{what}: missing required key '{key}'")
+        return out
+
+    def entries(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
+        """An open mapping (names chosen by the admin): [(name, key node, value node)]."""
+        if not isinstance(node, yaml.MappingNode):
+            self.error(node, f"{what} must be a mapping")
+            return []
+        seen: set[str] = set()
+        out = []
+        for key_node, value_node in node.value:
+            name = str(key_node.value)
+            if name in seen:
+                self.error(key_node, f"{what}: '{name}' is defined twice")
+                continue
+            seen.add(name)
+            out.append((name, key_node, value_node))
+        return out
+
+    def scalar(self, node: yaml.Node, what: str) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            self.error(node, f"{what} must be a single value, not a list or mapping")
+            return None
+        return _construct(node)
+
+    def string(self, node: yaml.Node, what: str) -> str | None:
+        value = self.scalar(node, what)
+        return None if value is None else str(value)
+
+    def boolean(self, node: yaml.Node, what: str) -> bool:
+        value = self.scalar(node, what)
+        if not isinstance(value, bool):
+            self.error(node, f"{what} must be true or false, got {value!r}")
+            return False
+        return value
+
+    def strings(self, node: yaml.Node, what: str) -> list[tuple[str, SourceLoc]]:
+        """A list of names, or a single name; each with its own location."""
+        if isinstance(node, yaml.ScalarNode):
+            value = self.string(node, what)
+            return [(value, self.loc(node))] if value else []
+        if not isinstance(node, yaml.SequenceNode):
+            self.error(node, f"{what} must be a name or a list of names")
+            return []
+        out = []
+        for child in node.value:
+            value = self.string(child, what)
+            if value is not None:
+                out.append((value, self.loc(child)))
+        return out
+
+
+_CONSTRUCTOR = yaml.SafeLoader("")
+
+
+def _construct(node: yaml.ScalarNode) -> Any:
+    """The Python value of a scalar node; its tag was resolved by StrictBoolLoader at compose time."""
+    build = _CONSTRUCTOR.yaml_constructors.get(node.tag)
+    try:
+        return build(_CONSTRUCTOR, node) if build else str(node.value)
+    except (ValueError, yaml.constructor.ConstructorError):
+        return str(node.value)
