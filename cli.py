@@ -1,2 +1,284 @@
-def main():
-    print("hi")
+"""The `rectify` command line: parses, builds the objects, prints. No business rules here.
+
+Imports of the engine happen inside commands, so `rectify --help` starts without loading
+SQLAlchemy, Alembic or APScheduler. Errors become the contract's exit codes in `main`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .cli_support import AppContext, echo_json, parse_fields, table
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--db", envvar="RECTIFY_DB", default="sqlite:///rectify.db", show_default=True,
+              help="SQLAlchemy database URL (sqlite:///FILE or postgresql+psycopg://...).")
+@click.option("--as", "actor", envvar="RECTIFY_USER", help="Who is acting (a person id).")
+@click.option("--now", envvar="RECTIFY_NOW", help="The clock, ISO-8601 (default: real time).")
+@click.option("--config", envvar="RECTIFY_CONFIG", type=click.Path(dir_okay=False),
+              help="Settings file (default: rectify.toml here, if present).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+@click.pass_context
+def cli(ctx: click.Context, db: str, actor: str | None, now: str | None, config: str | None,
+        as_json: bool) -> None:
+    """rectify: the rectification cycle (整改闭环) — problems found, rectified, accepted, closed."""
+    ctx.obj = AppContext(db=db, actor=actor, now_text=now, config=config, as_json=as_json)
+
+
+@cli.command()
+@pass_app
+def init(app: AppContext) -> None:
+    """Create or upgrade the database and load the bundled workflows."""
+    from .engine.store.db import upgrade
+    from .workflows import bundled_files
+
+    upgrade(app.engine())
+    service = app.service()
+    loaded = []
+    for path in bundled_files():
+        version, created = service.load_workflow(path)
+        loaded.append({"workflow": version.name, "version": version.version, "new": created})
+    if app.as_json:
+        echo_json({"database": app.db_display(), "workflows": loaded})
+        return
+    click.echo(f"database ready: {app.db_display()}")
+    for w in loaded:
+        click.echo(f"  workflow {w['workflow']} v{w['version']}"
+                   + (" (new)" if w["new"] else " (unchanged)"))
+
+
+@cli.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False),
+              help="Where to create the demo database (default: a new temporary folder).")
+@click.option("--quiet", is_flag=True, help="Only say where the results are.")
+def demo(directory: str | None, quiet: bool) -> None:
+    """A guided run of the whole cycle on a fresh SQLite file."""
+    from .engine.demo import run_demo
+
+    run_demo(Path(directory) if directory else None, echo=(lambda *_: None) if quiet
+             else click.echo)
+
+
+# --- workflow -------------------------------------------------------------------------------------
+
+@cli.group()
+def workflow() -> None:
+    """Validate, load and inspect workflow definitions."""
+
+
+@workflow.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@pass_app
+def workflow_validate(app: AppContext, files: tuple[str, ...]) -> None:
+    """Check workflow files; every problem as FILE:LINE:COL: message (exit 6 if any)."""
+    from .cli_workflow import validate_files
+
+    sys.exit(validate_files(app, [Path(f) for f in files]))
+
+
+@workflow.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@pass_app
+def workflow_load(app: AppContext, file: str) -> None:
+    """Register a new version of a workflow if its content changed."""
+    version, created = app.service().load_workflow(Path(file))
+    if app.as_json:
+        echo_json({"workflow": version.name, "version": version.version, "new": created})
+    else:
+        click.echo(f"workflow {version.name} v{version.version}: "
+                   + ("registered" if created else "unchanged (same content)"))
+
+
+@workflow.command("list")
+@pass_app
+def workflow_list(app: AppContext) -> None:
+    """Workflows in the database, newest version of each."""
+    from .cli_workflow import list_workflows
+
+    list_workflows(app)
+
+
+@workflow.command("show")
+@click.argument("name")
+@pass_app
+def workflow_show(app: AppContext, name: str) -> None:
+    """States, transitions and escalation ladders of a workflow (NAME or FILE)."""
+    from .cli_workflow import show_workflow
+
+    show_workflow(app, name)
+
+
+@workflow.command("graph")
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "svg", "png"]),
+              default="mermaid", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file.")
+@pass_app
+def workflow_graph(app: AppContext, name: str, fmt: str, output: str | None) -> None:
+    """The state graph as Mermaid or Graphviz (svg/png need Graphviz's `dot`)."""
+    from .cli_workflow import graph_workflow
+
+    graph_workflow(app, name, fmt, Path(output) if output else None)
+
+
+# --- org and calendar -----------------------------------------------------------------------------
+
+@cli.group()
+def org() -> None:
+    """Units and people."""
+
+
+@org.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@pass_app
+def org_load(app: AppContext, file: str) -> None:
+    """Load units and people with their roles; loading the same file twice changes nothing."""
+    changes = app.service().load_org(Path(file))
+    if app.as_json:
+        echo_json(changes.__dict__)
+    elif changes.changed:
+        click.echo(f"org loaded: {changes.units} units and {changes.people} people changed, "
+                   f"{changes.grants_added} roles granted, {changes.grants_removed} withdrawn")
+    else:
+        click.echo("org unchanged")
+
+
+@cli.group()
+def calendar() -> None:
+    """Working-day calendar data."""
+
+
+@calendar.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@pass_app
+def calendar_load(app: AppContext, file: str) -> None:
+    """Add or correct years of holidays and make-up workdays; recompute provisional deadlines."""
+    years, recomputed = app.service().load_calendar(Path(file))
+    if app.as_json:
+        echo_json({"years": years, "recomputed": recomputed})
+    else:
+        click.echo(f"calendar loaded for {', '.join(map(str, years))}; "
+                   f"{recomputed} provisional deadlines recomputed")
+
+
+# --- items ----------------------------------------------------------------------------------------
+
+@cli.group()
+def item() -> None:
+    """Problems in the ledger: create, list, show, advance, assign."""
+
+
+@item.command("new")
+@click.option("--workflow", required=True)
+@click.option("--unit", required=True)
+@click.option("--subject", help="What the problem is about, as KIND:KEY (household:HH-0001).")
+@click.option("--assignee", help="The responsible person.")
+@click.option("--due", help="Deadline (a date is the end of that day); overrides the state's.")
+@click.option("--field", "field_values", multiple=True, metavar="KEY=VALUE")
+@pass_app
+def item_new(app: AppContext, workflow: str, unit: str, subject: str | None,
+             assignee: str | None, due: str | None, field_values: tuple[str, ...]) -> None:
+    """Create an item; prints its id alone."""
+    item_id = app.service().new_item(app.actor, workflow, unit, subject=subject,
+                                     assignee=assignee, due=due,
+                                     values=parse_fields(field_values))
+    echo_json({"id": item_id}) if app.as_json else click.echo(str(item_id))
+
+
+def _filters(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--state"), click.option("--unit", help="This unit and all below it."),
+        click.option("--assignee"), click.option("--workflow"),
+        click.option("--overdue", is_flag=True, help="Past their deadline and not closed."),
+    ]):
+        func = option(func)
+    return func
+
+
+@item.command("list")
+@_filters
+@click.option("--limit", type=int, default=0, help="At most this many rows (0: all).")
+@pass_app
+def item_list(app: AppContext, limit: int, **filters: Any) -> None:
+    """Items matching the filters."""
+    from .cli_items import list_items
+
+    list_items(app, filters, limit)
+
+
+@item.command("show")
+@click.argument("item_id", type=int)
+@pass_app
+def item_show(app: AppContext, item_id: int) -> None:
+    """State, deadline, light, fields, history, escalations and the triggers you may fire."""
+    from .cli_items import show_item
+
+    show_item(app, item_id)
+
+
+@item.command("advance")
+@click.argument("item_id", type=int)
+@click.argument("trigger")
+@click.option("--comment")
+@click.option("--field", "field_values", multiple=True, metavar="KEY=VALUE")
+@click.option("--attach", multiple=True, type=click.Path(exists=True, dir_okay=False))
+@pass_app
+def item_advance(app: AppContext, item_id: int, trigger: str, comment: str | None,
+                 field_values: tuple[str, ...], attach: tuple[str, ...]) -> None:
+    """Fire TRIGGER on the item."""
+    from .cli_items import advance_item
+
+    advance_item(app, item_id, trigger, comment, parse_fields(field_values),
+                 [Path(a) for a in attach])
+
+
+@item.command("assign")
+@click.argument("item_id", type=int)
+@click.argument("person")
+@click.option("--due", help="A new deadline for the current state.")
+@pass_app
+def item_assign(app: AppContext, item_id: int, person: str, due: str | None) -> None:
+    """Give the item to PERSON (and optionally a new deadline)."""
+    app.service().assign(item_id, app.actor, person, due)
+    if app.as_json:
+        echo_json({"id": item_id, "assignee": person})
+    else:
+        click.echo(f"item {item_id} assigned to {person}" + (f", due {due}" if due else ""))
+
+
+# --- audit ----------------------------------------------------------------------------------------
+
+@cli.group()
+def audit() -> None:
+    """Tamper evidence of the history."""
+
+
+@audit.command("verify")
+@pass_app
+def audit_verify(app: AppContext) -> None:
+    """Check every item's history hash chain; report the first broken link."""
+    from .cli_items import verify_audit
+
+    sys.exit(verify_audit(app))
+
+
+def main() -> None:
+    from .cli_support import run
+
+    run(cli)
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["cli", "json", "main", "table"]

@@ -1,0 +1,11 @@
+"""The notification edge: templates, channels, settings and the outbox dispatcher.
+
+message.py   Notification and Recipient, what the outbox stores
+context.py   what templates see, and sample contexts for checking them
+render.py    the sandboxed Jinja2 templates (bundled, overridable per workflow)
+split.py     cutting long messages under a robot's byte limit
+delivery.py  the Channel protocol and the failure kinds
+channels.py  the channel types (smtp.py, robots.py, webhook, log, file)
+config.py    the settings file and building channels from it
+dispatch.py  the outbox dispatcher; memory.py is its in-memory reference store
+"""

@@ -1,0 +1,157 @@
+"""What every command shares: the app context (database, actor, clock, settings), output helpers,
+and the one place where errors become exit codes and a single line on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from .engine.clock import Clock
+    from .engine.service import Service
+    from .notifications.config import Settings
+
+
+@dataclass
+class AppContext:
+    db: str
+    actor: str | None
+    now_text: str | None
+    config: str | None
+    as_json: bool
+    _engine: Engine | None = field(default=None, repr=False)
+    _service: Service | None = field(default=None, repr=False)
+    _settings: Settings | None = field(default=None, repr=False)
+
+    def clock(self) -> Clock:
+        from .engine.clock import FixedClock, SystemClock, parse_instant
+        from .engine.errors import UsageError
+
+        if not self.now_text:
+            return SystemClock()
+        try:
+            return FixedClock(parse_instant(self.now_text))
+        except ValueError as exc:
+            raise UsageError(f"--now {self.now_text!r} is not an ISO-8601 time") from exc
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from .engine.store.db import open_engine
+
+            self._engine = open_engine(self.db)
+        return self._engine
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from .notifications.config import load_settings
+
+            path = Path(self.config) if self.config else Path("rectify.toml")
+            self._settings = load_settings(path if (self.config or path.exists()) else None)
+        return self._settings
+
+    def service(self, *, check: bool = True) -> Service:
+        if self._service is None:
+            from .engine.service import Service
+            from .engine.store.db import check_current
+            from .notifications.notices import Notices
+
+            if check:
+                check_current(self.engine())
+            self._service = Service(self.engine(), self.clock(),
+                                    notices=Notices.from_settings(self.settings()))
+        return self._service
+
+    def db_display(self) -> str:
+        return self.engine().url.render_as_string(hide_password=True)
+
+
+def parse_fields(pairs: Iterable[str]) -> dict[str, str]:
+    from .engine.errors import UsageError
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--field {pair!r}: expected KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=_default))
+
+
+def _width(text: str) -> int:
+    """Display width: CJK characters take two columns in a terminal."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, max_width: int = 40) -> str:
+    """A plain aligned text table that lines up Chinese text too."""
+    cells = [[_clip(str(c) if c is not None else "", max_width) for c in row] for row in rows]
+    widths = [max([_width(h)] + [_width(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    lines = ["  ".join(_pad(h, w) for h, w in zip(headers, widths, strict=True)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(_pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip()
+              for r in cells]
+    return "\n".join(lines)
+
+
+def _clip(text: str, limit: int) -> str:
+    text = text.replace("\n", " ")
+    if _width(text) <= limit:
+        return text
+    out = ""
+    for ch in text:
+        if _width(out + ch) > limit - 1:
+            break
+        out += ch
+    return out + "…"
+
+
+def run(group: click.Group) -> None:
+    """Run the CLI; map our errors to exit codes with one line on stderr."""
+    from .engine.errors import InvalidInput, RectifyError
+
+    try:
+        group.main(standalone_mode=False, prog_name="rectify")
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except InvalidInput as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(exc.exit_code)
+    except RectifyError as exc:
+        click.echo(f"rectify: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.exit(0)
+    sys.exit(0)

@@ -1,0 +1,176 @@
+"""Workflow commands: validate files, list, show a readable table, draw the graph."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import click
+
+from .cli_support import AppContext, echo_json, table
+from .engine.errors import InvalidInput, UsageError
+from .engine.spec import WorkflowSpec
+
+
+def validate_files(app: AppContext, paths: list[Path]) -> int:
+    """Exit status: 0 if all are valid, 6 if any is not. Every problem goes to stderr."""
+    from .engine.loader import load_workflow_file
+    from .notifications.notices import Notices
+
+    notices = Notices.default()
+    results, failed = [], False
+    for path in paths:
+        try:
+            names = notices.template_names(path.parent, None)
+            spec = load_workflow_file(path, templates=names | _own_templates(path))
+            notices.check_templates(spec, path.parent)
+        except InvalidInput as exc:
+            failed = True
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            results.append({"file": str(path), "valid": False,
+                            "errors": [str(p) for p in exc.problems]})
+            continue
+        for warning in spec.warnings:
+            click.echo(warning, err=True)
+        results.append({"file": str(path), "valid": True, "workflow": spec.name,
+                        "warnings": list(spec.warnings)})
+        if not app.as_json:
+            click.echo(f"{path}: ok ({spec.name}: {len(spec.states)} states, "
+                       f"{len(spec.transitions)} transitions)")
+    if app.as_json:
+        echo_json(results)
+    return 6 if failed else 0
+
+
+def _own_templates(path: Path) -> set[str]:
+    """Templates in the folder a workflow names with `templates:` (read before full parsing)."""
+    import yaml
+
+    from .engine.yamlnodes import StrictBoolLoader
+    from .notifications.render import template_names
+
+    try:
+        data = yaml.load(path.read_text("utf-8"), Loader=StrictBoolLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return set()
+    folder = data.get("templates") if isinstance(data, dict) else None
+    if not isinstance(folder, str):
+        return set()
+    extra = Path(folder) if Path(folder).is_absolute() else path.parent / folder
+    return template_names(extra)
+
+
+def resolve_spec(app: AppContext, name: str) -> WorkflowSpec:
+    """A workflow by file path, by name in the database, or a bundled one."""
+    from .engine.loader import load_workflow_file
+    from .workflows import bundled
+
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return load_workflow_file(path)
+    if Path(app.db.removeprefix("sqlite:///")).exists() or not app.db.startswith("sqlite"):
+        from .engine.store.db import read
+
+        service = app.service()
+        with read(service.engine) as conn:
+            from .engine.store.repo import latest_workflow
+
+            if latest_workflow(conn, name, missing_ok=True):
+                return service.latest(conn, name).spec
+    found = bundled(name)
+    if found is None:
+        raise UsageError(f"no workflow '{name}': give a file or a loaded workflow's name")
+    return load_workflow_file(found)
+
+
+def list_workflows(app: AppContext) -> None:
+    from .engine.store.db import read
+    from .engine.store.repo import workflow_names
+
+    with read(app.service().engine) as conn:
+        rows = workflow_names(conn)
+    if app.as_json:
+        echo_json([{"workflow": r.name, "version": r.version, "file": r.file,
+                    "loaded_at": r.loaded_at} for r in rows])
+        return
+    click.echo(table(["workflow", "version", "loaded", "file"],
+                     [[r.name, r.version, r.loaded_at.strftime("%Y-%m-%d %H:%M"), r.file]
+                      for r in rows], max_width=60))
+
+
+def show_workflow(app: AppContext, name: str) -> None:
+    spec = resolve_spec(app, name)
+    if app.as_json:
+        echo_json(_as_dict(spec))
+        return
+    click.echo(f"{spec.name}: {spec.title}  (timezone {spec.timezone}, calendar {spec.calendar})")
+    click.echo("\nstates:")
+    click.echo(table(["state", "label", "deadline", "final"],
+                     [[s.name, s.label, s.deadline or "", "yes" if s.final else ""]
+                      for s in spec.states.values()]))
+    click.echo("\ntransitions:")
+    click.echo(table(["trigger", "from", "to", "roles", "rules"],
+                     [[t.trigger, ", ".join(t.sources), t.dest,
+                       ", ".join(spec.role_label(r) for r in t.roles), _rules(spec, t)]
+                      for t in spec.transitions], max_width=60))
+    ladders = [(s, step) for s in spec.states.values() for step in s.escalate]
+    if ladders:
+        click.echo("\nescalation:")
+        click.echo(table(["state", "at", "level", "notify", "fire"],
+                         [[s.label, str(step.at) if step.at.amount else "deadline",
+                           step.level or "", ", ".join(step.notify), step.fire or ""]
+                          for s, step in ladders]))
+
+
+def _rules(spec: WorkflowSpec, t) -> str:  # type: ignore[no-untyped-def]
+    rules = []
+    if t.actor:
+        rules.append(f"only the {t.actor}")
+    if t.not_actor_of:
+        rules.append(f"not whoever fired {t.not_actor_of}")
+    if t.requires:
+        rules.append("needs " + ", ".join(spec.field_label(f) for f in t.requires))
+    if t.comment_required:
+        rules.append("comment")
+    if t.when:
+        rules.append(f"when {t.when}")
+    return "; ".join(rules)
+
+
+def _as_dict(spec: WorkflowSpec) -> dict:  # type: ignore[type-arg]
+    return {
+        "workflow": spec.name, "title": spec.title, "timezone": spec.timezone,
+        "initial": spec.initial,
+        "states": {n: {"label": s.label, "final": s.final,
+                       "deadline": str(s.deadline) if s.deadline else None,
+                       "escalate": [{"at": str(e.at), "level": e.level, "notify": list(e.notify),
+                                     "fire": e.fire, "template": e.template} for e in s.escalate]}
+                   for n, s in spec.states.items()},
+        "transitions": [{"trigger": t.trigger, "source": list(t.sources), "dest": t.dest,
+                         "roles": list(t.roles), "when": t.when} for t in spec.transitions],
+    }
+
+
+def graph_workflow(app: AppContext, name: str, fmt: str, output: Path | None) -> None:
+    from .engine.graph import to_dot, to_mermaid
+
+    spec = resolve_spec(app, name)
+    if fmt in ("mermaid", "dot"):
+        text = to_mermaid(spec) if fmt == "mermaid" else to_dot(spec)
+        if output:
+            output.write_text(text, "utf-8")
+        else:
+            click.echo(text)
+        return
+    dot = shutil.which("dot")
+    if dot is None:
+        raise UsageError(f"--format {fmt} needs Graphviz's `dot` program, which is not "
+                         "installed (Debian: apt-get install graphviz); --format dot or "
+                         "mermaid work without it")
+    if output is None:
+        raise UsageError(f"--format {fmt} writes a binary file: give -o FILE")
+    subprocess.run([dot, f"-T{fmt}", "-o", str(output)], input=to_dot(spec).encode("utf-8"),
+                   check=True)
+    click.echo(f"wrote {output}")

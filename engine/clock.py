@@ -1,0 +1,59 @@
+"""The only place rectify reads the real time. Everything else is handed `now`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock that stands still until moved: for tests and `--now` simulations."""
+
+    def __init__(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("FixedClock needs an aware datetime")
+        self._at = at.astimezone(UTC)
+
+    def now(self) -> datetime:
+        return self._at
+
+    def advance(self, delta: timedelta | None = None, **kwargs: float) -> datetime:
+        self._at += delta if delta is not None else timedelta(**kwargs)
+        return self._at
+
+    def set(self, at: datetime) -> None:
+        self._at = at.astimezone(UTC)
+
+
+def parse_instant(text: str, default_tz: str = "Asia/Shanghai") -> datetime:
+    """ISO-8601 from the command line; a date or a time without offset is taken as local time."""
+    from zoneinfo import ZoneInfo
+
+    value = datetime.fromisoformat(text.strip())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(default_tz))
+    return value.astimezone(UTC)
+
+
+def end_of_day(text: str, tz: str) -> datetime:
+    """`--due 2026-12-01` means the end of that day in the workflow's timezone."""
+    from datetime import date, time
+    from zoneinfo import ZoneInfo
+
+    text = text.strip()
+    if len(text) == 10:
+        day = date.fromisoformat(text)
+        return datetime.combine(day, time(23, 59, 59), ZoneInfo(tz)).astimezone(UTC)
+    return parse_instant(text, tz)
+
+
+__all__ = ["Clock", "FixedClock", "SystemClock", "end_of_day", "parse_instant", "timedelta"]

@@ -1,0 +1,315 @@
+"""The service: load -> decide (pure core) -> persist state, history, ladder and outbox at once.
+
+One `Service` per process. It caches compiled workflow versions (they never change once stored)
+and the working-day calendar; it reads the clock only through the Clock it was given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from . import fields as fieldvals
+from .calendar import WorkCalendar, parse_calendar_file
+from .clock import Clock
+from .errors import InvalidInput, Refused
+from .escalation import Schedule, schedule
+from .loader import load_workflow, load_workflow_file
+from .machine import SYSTEM_ACTOR, Actor, ItemView, Outcome, Request, StateGraph
+from ..notifications.notices import Notices
+from .org import parse_org
+from .spec import WorkflowSpec
+from . import attachments as files
+from .store import items as store
+from .store import repo
+from .store.db import database_dir, read, write
+
+
+@dataclass(frozen=True)
+class Compiled:
+    version: repo.VersionRow
+    spec: WorkflowSpec
+    graph: StateGraph
+
+
+@lru_cache(maxsize=64)
+def _compile(source: str, file: str) -> tuple[WorkflowSpec, StateGraph]:
+    spec = load_workflow(source, file)
+    return spec, StateGraph(spec)
+
+
+class Service:
+    def __init__(self, engine: Engine, clock: Clock, *, notices: Notices | None = None,
+                 files_dir: Path | None = None) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.notices = notices or Notices.default()
+        self.files_dir = files_dir or database_dir(engine) / "rectify-files"
+        self._compiled: dict[int, Compiled] = {}
+        self._calendar: WorkCalendar | None = None
+
+    # --- workflows, org, calendar ---------------------------------------------------------------
+
+    def load_workflow(self, path: Path) -> tuple[repo.VersionRow, bool]:
+        spec = load_workflow_file(path, templates=self.notices.template_names(path.parent, None))
+        self.notices.check_templates(spec, path.parent)
+        with write(self.engine) as conn:
+            return repo.register_workflow(conn, spec.name, path.read_text("utf-8"), str(path),
+                                          self.clock.now())
+
+    def load_org(self, path: Path) -> repo.OrgChanges:
+        org = parse_org(_read_text(path), str(path))
+        with write(self.engine) as conn:
+            return repo.load_org(conn, org)
+
+    def load_calendar(self, path: Path) -> tuple[list[int], int]:
+        """Store the years in the file and recompute provisional deadlines they now cover."""
+        years = parse_calendar_file(_read_text(path), str(path))
+        with write(self.engine) as conn:
+            repo.load_calendar(conn, years)
+        self._calendar = None
+        from .deadlines import recompute_provisional
+
+        return sorted(years), recompute_provisional(self)
+
+    def calendar(self) -> WorkCalendar:
+        if self._calendar is None:
+            with read(self.engine) as conn:
+                self._calendar = WorkCalendar(repo.calendar_overrides(conn))
+        return self._calendar
+
+    def compiled(self, conn: Connection, version_id: int) -> Compiled:
+        found = self._compiled.get(version_id)
+        if found is None:
+            version = repo.workflow_by_id(conn, version_id)
+            spec, graph = _compile(version.source, version.file)
+            found = self._compiled[version_id] = Compiled(version, spec, graph)
+        return found
+
+    def latest(self, conn: Connection, workflow: str) -> Compiled:
+        version = repo.latest_workflow(conn, workflow)
+        assert version is not None
+        return self.compiled(conn, version.id)
+
+    # --- actors ---------------------------------------------------------------------------------
+
+    def actor(self, conn: Connection, person_id: str | None, unit_path: str) -> Actor:
+        if not person_id:
+            raise Refused("say who is acting: --as PERSON (or RECTIFY_USER)", reason="role")
+        if person_id == SYSTEM_ACTOR.id:
+            raise Refused("'system' is the engine's own actor; act as a person", reason="role")
+        person = repo.person(conn, person_id)
+        if person is None or not person.active:
+            raise Refused(f"'{person_id}' is not a person in the org file; load it with "
+                          "`rectify org load`", reason="role")
+        return Actor(person.id, repo.roles_at(conn, person.id, unit_path), person.name)
+
+    # --- items ----------------------------------------------------------------------------------
+
+    def new_item(self, actor_id: str | None, workflow: str, unit_id: str, *,
+                 subject: str | None = None, assignee: str | None = None,
+                 due: str | None = None, values: Mapping[str, object] | None = None,
+                 ext_key: str | None = None, conn: Connection | None = None) -> int:
+        if conn is None:
+            with write(self.engine) as conn:
+                return self.new_item(actor_id, workflow, unit_id, subject=subject,
+                                     assignee=assignee, due=due, values=values,
+                                     ext_key=ext_key, conn=conn)
+        now = self.clock.now()
+        compiled = self.latest(conn, workflow)
+        spec = compiled.spec
+        unit = repo.unit(conn, unit_id)
+        actor = self.actor(conn, actor_id, unit.path)
+        if not actor.roles:
+            raise Refused(f"{actor.name} holds no role at {unit.name} or above and so cannot "
+                          "create items there", reason="role")
+        self._check_assignee(conn, assignee)
+        override = _due(due, spec)
+        plan = self._plan(spec, spec.initial, now, override)
+        item_values = {
+            "workflow": spec.name, "workflow_version_id": compiled.version.id,
+            "state": spec.initial, "unit_id": unit.id, "unit_path": unit.path,
+            "subject": subject, "assignee_id": assignee, "creator_id": actor.id,
+            "ext_key": ext_key, "fields": fieldvals.coerce_all(spec, values or {}),
+            "counts": {}, "cycle_actors": {}, "entry_no": 1, "entered_at": now,
+            "created_at": now, "final": spec.states[spec.initial].final,
+            **_due_columns(plan, override is not None),
+        }
+        entry = store.HistoryEntry(kind="create", actor=actor.id, at=now, dest=spec.initial,
+                                   data={"fields": item_values["fields"]})
+        return store.insert_item(conn, item_values, entry, plan.steps)
+
+    def advance(self, item_id: int, actor_id: str | None, trigger: str, *,
+                values: Mapping[str, object] | None = None, comment: str | None = None,
+                attach: Sequence[Path] = ()) -> Outcome:
+        now = self.clock.now()
+        with read(self.engine) as conn:
+            item = store.get_item(conn, item_id)
+            compiled = self.compiled(conn, item.workflow_version_id)
+            actor = self.actor(conn, actor_id, item.unit_path)
+            unit_name = repo.unit(conn, item.unit_id).name
+        spec = compiled.spec
+        given = fieldvals.coerce_all(spec, values or {})
+        stored = [files.store_file(self.files_dir, p) for p in attach]
+        if stored:
+            given = _with_attachments(spec, compiled, item, trigger, given, stored)
+        view = _view(item, unit_name)
+        outcome = compiled.graph.fire(view, actor, Request(trigger, given, comment), now)
+        with write(self.engine) as conn:
+            self._persist(conn, compiled, item, outcome, stored)
+        return outcome
+
+    def fire_as_system(self, conn: Connection, item: store.ItemRecord, trigger: str,
+                       comment: str) -> Outcome:
+        """An escalation's `fire`: the system actor, inside the sweep's transaction."""
+        compiled = self.compiled(conn, item.workflow_version_id)
+        outcome = compiled.graph.fire(_view(item, None), SYSTEM_ACTOR,
+                                      Request(trigger, {}, comment), self.clock.now())
+        self._persist(conn, compiled, item, outcome, [])
+        return outcome
+
+    def _persist(self, conn: Connection, compiled: Compiled, item: store.ItemRecord,
+                 outcome: Outcome, stored: Sequence[files.StoredFile]) -> None:
+        spec, now = compiled.spec, outcome.at
+        plan = self._plan(spec, outcome.dest, now, None)
+        dest = spec.states[outcome.dest]
+        values = {
+            "state": outcome.dest, "fields": dict(outcome.fields), "counts": outcome.counts,
+            "cycle_actors": outcome.cycle_actors, "entry_no": item.entry_no + 1,
+            "entered_at": now, "final": dest.final, "closed_at": now if dest.final else None,
+            **_due_columns(plan, False),
+        }
+        entry = store.HistoryEntry(
+            kind="transition", actor=outcome.actor, at=now, trigger=outcome.transition.trigger,
+            source=outcome.source, dest=outcome.dest, comment=outcome.comment,
+            data={"changes": {k: list(v) for k, v in outcome.changes.items()},
+                  "attachments": [f.record() for f in stored]})
+        after = _replace_item(item, values)
+        outbox = self.notices.for_transition(conn, spec, after, outcome, item.last_seq + 1)
+        store.apply_write(conn, store.ItemWrite(
+            item=item, values=values, history=entry, steps=plan.steps, outbox=outbox,
+            attachments=[f.row(field, now) for field, f in _attached_fields(outcome, stored)]))
+
+    def assign(self, item_id: int, actor_id: str | None, person: str,
+               due: str | None = None) -> None:
+        now = self.clock.now()
+        with write(self.engine) as conn:
+            item = store.get_item(conn, item_id)
+            compiled = self.compiled(conn, item.workflow_version_id)
+            actor = self.actor(conn, actor_id, item.unit_path)
+            if not actor.roles:
+                raise Refused(f"{actor.name} holds no role at this item's unit or above and "
+                              "so cannot assign it", reason="role")
+            self._check_assignee(conn, person)
+            values: dict[str, Any] = {"assignee_id": person}
+            replan = None
+            if due is not None:
+                override = _due(due, compiled.spec)
+                plan = self._plan(compiled.spec, item.state, item.entered_at, override)
+                values.update(_due_columns(plan, True))
+                replan = plan.steps
+            entry = store.HistoryEntry(kind="assign", actor=actor.id, at=now, data={
+                "assignee": [item.assignee_id, person],
+                "due_at": [_iso(item.due_at), _iso(values.get("due_at", item.due_at))]})
+            after = _replace_item(item, values)
+            outbox = self.notices.for_assignment(conn, compiled.spec, after, actor,
+                                                 item.last_seq + 1, now)
+            store.apply_write(conn, store.ItemWrite(item=item, values=values, history=entry,
+                                                    outbox=outbox))
+            if replan is not None:
+                store.replan_steps(conn, item.id, item.entry_no, replan)
+
+    def _check_assignee(self, conn: Connection, person: str | None) -> None:
+        if person is None:
+            return
+        found = repo.person(conn, person)
+        if found is None or not found.active:
+            raise Refused(f"cannot assign to '{person}': not a person in the org file",
+                          reason="role")
+
+    def _plan(self, spec: WorkflowSpec, state: str, entered: datetime,
+              override: datetime | None) -> Schedule:
+        return schedule(spec, state, entered, self.calendar(), override)
+
+
+def _read_text(path: Path) -> str:
+    from .errors import Problem, SourceLoc
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput([Problem(SourceLoc(str(path), 1, 1), f"cannot read: {exc}")]) from exc
+
+
+def _due(due: str | None, spec: WorkflowSpec) -> datetime | None:
+    from .clock import end_of_day
+    from .errors import UsageError
+
+    if due is None:
+        return None
+    try:
+        return end_of_day(due, spec.timezone)
+    except ValueError as exc:
+        raise UsageError(f"--due {due!r}: expected a date like 2026-12-01 or an ISO-8601 "
+                         "time") from exc
+
+
+def _due_columns(plan: Schedule, override: bool) -> dict[str, Any]:
+    return {"due_at": plan.due_at, "due_provisional": plan.provisional,
+            "due_override": override and plan.due_at is not None}
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+def _view(item: store.ItemRecord, unit_name: str | None) -> ItemView:
+    return ItemView(state=item.state, unit=item.unit_id, assignee=item.assignee_id,
+                    creator=item.creator_id, fields=item.fields, counts=item.counts,
+                    cycle_actors={k: tuple(v) for k, v in item.cycle_actors.items()},
+                    unit_name=unit_name, id=item.id)
+
+
+def _replace_item(item: store.ItemRecord, values: Mapping[str, Any]) -> store.ItemRecord:
+    from dataclasses import replace
+
+    return replace(item, **values)
+
+
+def _files_field(spec: WorkflowSpec, compiled: Compiled, state: str, trigger: str) -> str:
+    """Where `--attach` goes: a files field the transition requires, else the first one."""
+    for t in compiled.spec.transitions_from(state):
+        if t.trigger == trigger:
+            for name in t.requires:
+                if spec.fields[name].type == "files":
+                    return name
+    for name, f in spec.fields.items():
+        if f.type == "files":
+            return name
+    raise Refused(f"workflow '{spec.name}' has no files field to attach to", reason="field")
+
+
+def _with_attachments(spec: WorkflowSpec, compiled: Compiled, item: store.ItemRecord,
+                      trigger: str, given: dict[str, Any],
+                      stored: Sequence[files.StoredFile]) -> dict[str, Any]:
+    name = _files_field(spec, compiled, item.state, trigger)
+    current = list(given.get(name) or item.fields.get(name) or [])
+    return {**given, name: current + [f.record() for f in stored]}
+
+
+def _attached_fields(outcome: Outcome,
+                     stored: Sequence[files.StoredFile]) -> list[tuple[str, files.StoredFile]]:
+    if not stored:
+        return []
+    digests = {f.sha256 for f in stored}
+    for name, (_, new) in outcome.changes.items():
+        if isinstance(new, list) and any(isinstance(v, dict) and v.get("sha256") in digests
+                                         for v in new):
+            return [(name, f) for f in stored]
+    return []

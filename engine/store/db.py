@@ -1,0 +1,128 @@
+"""Opening the database: engine options per backend, short write transactions, migrations.
+
+SQLite: WAL (readers never wait for the writer), foreign keys on, a busy timeout, and write
+transactions that start with BEGIN IMMEDIATE, so two writers queue on the lock instead of one
+failing with "database is locked" when it upgrades a read. PostgreSQL: READ COMMITTED and row
+locks taken by the statements that need them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from ..errors import RectifyError
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+class DatabaseError(RectifyError):
+    exit_code = 1
+
+
+class NotInitialised(RectifyError):
+    exit_code = 1
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"database {url} has no rectify tables or is out of date; "
+                         "run `rectify init` first")
+
+
+def open_engine(url: str, *, pool_size: int = 5) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseError(f"not a database URL: {url!r} ({exc})") from exc
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, poolclass=NullPool)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = "IMMEDIATE" if conn.get_execution_options().get("write") else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+@contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """One short write transaction (BEGIN IMMEDIATE on SQLite)."""
+    with engine.connect().execution_options(write=True) as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def read(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+def database_dir(engine: Engine) -> Path:
+    """Where files beside the database live (attachments); the working dir for servers."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).resolve().parent
+    return Path.cwd()
+
+
+def migrations_dir() -> Path:
+    return Path(__file__).parent / "migrations"
+
+
+def upgrade(engine: Engine) -> None:
+    """Create or upgrade the schema to the newest migration; never drops data."""
+    from alembic import command
+
+    with engine.connect().execution_options(write=True) as conn:
+        command.upgrade(_alembic_config(conn), "head")
+        conn.commit()
+
+
+def check_current(engine: Engine) -> None:
+    """NotInitialised unless the schema is at the newest migration."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    except OperationalError as exc:
+        raise DatabaseError(f"cannot open database {engine.url!r}: {exc.orig}") from exc
+    head = ScriptDirectory(str(migrations_dir())).get_current_head()
+    if current != head:
+        raise NotInitialised(engine.url.render_as_string(hide_password=True))
+
+
+def _alembic_config(conn: Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.attributes["connection"] = conn
+    return config
+
+
+def has_tables(engine: Engine) -> bool:
+    return inspect(engine).has_table("items")

@@ -1,0 +1,203 @@
+"""Items, their history, escalation steps and attachments: reads and the one-transaction writes.
+
+Every change to an item is an `ItemWrite` applied by `apply_write`: an optimistic UPDATE on the
+item's `version` (a concurrent change makes it match no row: Conflict, nothing written), then the
+history row with its chained hash, the ladder rows, attachments and outbox rows, all in the
+caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, insert, select, update
+
+from ..audit import GENESIS, row_hash
+from ..errors import Conflict, NotFound
+from ..escalation import PlannedStep
+from .models import Attachment, EscalationStepRow, HistoryRow, Item
+
+ITEMS = Item.__table__
+HISTORY = HistoryRow.__table__
+STEPS = EscalationStepRow.__table__
+ATTACHMENTS = Attachment.__table__
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    id: int
+    workflow: str
+    workflow_version_id: int
+    state: str
+    unit_id: str
+    unit_path: str
+    subject: str | None
+    assignee_id: str | None
+    creator_id: str
+    ext_key: str | None
+    fields: dict[str, Any]
+    counts: dict[str, Any]
+    cycle_actors: dict[str, Any]
+    entry_no: int
+    entered_at: datetime
+    due_at: datetime | None
+    due_provisional: bool
+    due_override: bool
+    final: bool
+    created_at: datetime
+    closed_at: datetime | None
+    version: int
+    last_seq: int
+    last_hash: str
+
+
+_ITEM_COLUMNS = [ITEMS.c[f.name] for f in fields(ItemRecord)]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    kind: str
+    actor: str
+    at: datetime
+    trigger: str | None = None
+    source: str | None = None
+    dest: str | None = None
+    comment: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ItemWrite:
+    """Everything one event changes on one item. `steps` None keeps the pending ladder."""
+
+    item: ItemRecord
+    values: Mapping[str, Any]  # item columns to set
+    history: HistoryEntry
+    steps: Sequence[PlannedStep] | None = None
+    attachments: Sequence[Mapping[str, Any]] = ()
+    outbox: Sequence[Mapping[str, Any]] = ()
+
+
+def select_items() -> Any:
+    return select(*_ITEM_COLUMNS)
+
+
+def to_record(row: Any) -> ItemRecord:
+    return ItemRecord(**row._mapping)
+
+
+def get_item(conn: Connection, item_id: int) -> ItemRecord:
+    row = conn.execute(select_items().where(ITEMS.c.id == item_id)).first()
+    if row is None:
+        raise NotFound("item", item_id)
+    return to_record(row)
+
+
+def insert_item(conn: Connection, values: Mapping[str, Any], history: HistoryEntry,
+                steps: Sequence[PlannedStep]) -> int:
+    item_id = conn.execute(insert(ITEMS).values(**values, version=1, last_seq=0,
+                                                last_hash=GENESIS)).inserted_primary_key[0]
+    h = _append_history(conn, item_id, 1, GENESIS, history)
+    conn.execute(update(ITEMS).where(ITEMS.c.id == item_id).values(last_seq=1, last_hash=h))
+    _insert_steps(conn, item_id, values.get("entry_no", 1), values["state"], steps)
+    return int(item_id)
+
+
+def apply_write(conn: Connection, write: ItemWrite) -> int:
+    """Apply one event; Conflict if the item changed since it was read. Returns the history seq."""
+    item = write.item
+    seq = item.last_seq + 1
+    entry = write.history
+    h = row_hash(item.last_hash, _history_values(item.id, seq, item.last_hash, entry))
+    result = conn.execute(
+        update(ITEMS)
+        .where(and_(ITEMS.c.id == item.id, ITEMS.c.version == item.version))
+        .values(**write.values, version=item.version + 1, last_seq=seq, last_hash=h)
+    )
+    if result.rowcount != 1:
+        raise Conflict(f"item {item.id} was changed by someone else while you worked on it; "
+                       "nothing was written — look at it again (rectify item show "
+                       f"{item.id}) and retry", item=item.id)
+    conn.execute(insert(HISTORY).values(**_history_values(item.id, seq, item.last_hash, entry),
+                                        hash=h))
+    if write.steps is not None:
+        cancel_pending_steps(conn, item.id)
+        entry_no = write.values.get("entry_no", item.entry_no)
+        _insert_steps(conn, item.id, entry_no, write.values.get("state", item.state), write.steps)
+    for attachment in write.attachments:
+        conn.execute(insert(ATTACHMENTS).values(item_id=item.id, **attachment))
+    if write.outbox:
+        from .outbox import enqueue
+
+        enqueue(conn, write.outbox)
+    return seq
+
+
+def _history_values(item_id: int, seq: int, prev: str, e: HistoryEntry) -> dict[str, Any]:
+    return {"item_id": item_id, "seq": seq, "kind": e.kind, "trigger": e.trigger,
+            "source": e.source, "dest": e.dest, "actor": e.actor, "at": e.at,
+            "comment": e.comment, "data": dict(e.data), "prev_hash": prev}
+
+
+def _append_history(conn: Connection, item_id: int, seq: int, prev: str,
+                    entry: HistoryEntry) -> str:
+    values = _history_values(item_id, seq, prev, entry)
+    h = row_hash(prev, values)
+    conn.execute(insert(HISTORY).values(**values, hash=h))
+    return h
+
+
+def cancel_pending_steps(conn: Connection, item_id: int) -> None:
+    conn.execute(update(STEPS).where(and_(STEPS.c.item_id == item_id,
+                                          STEPS.c.status == "pending"))
+                 .values(status="cancelled", due_at=None))
+
+
+def _insert_steps(conn: Connection, item_id: int, entry_no: int, state: str,
+                  steps: Sequence[PlannedStep]) -> None:
+    if steps:
+        conn.execute(insert(STEPS), [
+            {"item_id": item_id, "entry_no": entry_no, "step_index": s.index, "state": state,
+             "due_at": s.at, "planned_at": s.at, "status": "pending"} for s in steps])
+
+
+def history(conn: Connection, item_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(select(HISTORY).where(HISTORY.c.item_id == item_id)
+                        .order_by(HISTORY.c.seq))
+    return [dict(r._mapping) for r in rows]
+
+
+def steps_of(conn: Connection, item_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(select(STEPS).where(STEPS.c.item_id == item_id)
+                        .order_by(STEPS.c.entry_no, STEPS.c.step_index))
+    return [dict(r._mapping) for r in rows]
+
+
+def iter_history(conn: Connection, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    """Every history row in (item, seq) order, streamed in keyset batches."""
+    last = (0, 0)
+    while True:
+        rows = conn.execute(
+            select(HISTORY)
+            .where((HISTORY.c.item_id > last[0])
+                   | and_(HISTORY.c.item_id == last[0], HISTORY.c.seq > last[1]))
+            .order_by(HISTORY.c.item_id, HISTORY.c.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield dict(row._mapping)
+        last = (rows[-1].item_id, rows[-1].seq)
+
+
+def replan_steps(conn: Connection, item_id: int, entry_no: int,
+                 steps: Sequence[PlannedStep]) -> None:
+    """A new deadline for the current entry: move its steps that have not been applied yet."""
+    for step in steps:
+        conn.execute(update(STEPS).where(and_(
+            STEPS.c.item_id == item_id, STEPS.c.entry_no == entry_no,
+            STEPS.c.step_index == step.index, STEPS.c.status == "pending"))
+            .values(due_at=step.at, planned_at=step.at))

@@ -1,0 +1,248 @@
+"""Workflow versions, the org tree and role grants, calendar data, and leases.
+
+Functions over a Connection; the service decides the transaction boundaries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import NotFound
+from ..org import OrgSpec, ancestors
+from .models import CalendarDay, Lease, Person, RoleGrant, Unit, WorkflowVersion
+
+VERSIONS = WorkflowVersion.__table__
+UNITS = Unit.__table__
+PEOPLE = Person.__table__
+GRANTS = RoleGrant.__table__
+CALENDAR = CalendarDay.__table__
+LEASES = Lease.__table__
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    id: int
+    name: str
+    version: int
+    source: str
+    sha256: str
+    file: str
+    loaded_at: datetime
+
+
+def _version(row: Any) -> VersionRow:
+    return VersionRow(**row._mapping)
+
+
+def register_workflow(conn: Connection, name: str, source: str, file: str,
+                      now: datetime) -> tuple[VersionRow, bool]:
+    """(version, created): a new version only when the text differs from the newest one."""
+    digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
+    latest = latest_workflow(conn, name, missing_ok=True)
+    if latest is not None and latest.sha256 == digest:
+        return latest, False
+    number = 1 if latest is None else latest.version + 1
+    conn.execute(insert(VERSIONS).values(name=name, version=number, source=source,
+                                         sha256=digest, file=file, loaded_at=now))
+    return workflow_version(conn, name, number), True
+
+
+def latest_workflow(conn: Connection, name: str, *, missing_ok: bool = False) -> VersionRow | None:
+    row = conn.execute(select(VERSIONS).where(VERSIONS.c.name == name)
+                       .order_by(VERSIONS.c.version.desc()).limit(1)).first()
+    if row is None and not missing_ok:
+        raise NotFound("workflow", name)
+    return _version(row) if row else None
+
+
+def workflow_version(conn: Connection, name: str, version: int) -> VersionRow:
+    row = conn.execute(select(VERSIONS).where(and_(VERSIONS.c.name == name,
+                                                   VERSIONS.c.version == version))).first()
+    if row is None:
+        raise NotFound("workflow version", f"{name} v{version}")
+    return _version(row)
+
+
+def workflow_by_id(conn: Connection, version_id: int) -> VersionRow:
+    row = conn.execute(select(VERSIONS).where(VERSIONS.c.id == version_id)).first()
+    if row is None:
+        raise NotFound("workflow version", version_id)
+    return _version(row)
+
+
+def workflow_names(conn: Connection) -> list[VersionRow]:
+    newest = (select(VERSIONS.c.name, func.max(VERSIONS.c.version).label("v"))
+              .group_by(VERSIONS.c.name).subquery())
+    rows = conn.execute(select(VERSIONS).join(newest, and_(VERSIONS.c.name == newest.c.name,
+                                                           VERSIONS.c.version == newest.c.v))
+                        .order_by(VERSIONS.c.name))
+    return [_version(r) for r in rows]
+
+
+# --- org ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OrgChanges:
+    units: int
+    people: int
+    grants_added: int
+    grants_removed: int
+
+    @property
+    def changed(self) -> bool:
+        return any((self.units, self.people, self.grants_added, self.grants_removed))
+
+
+def load_org(conn: Connection, org: OrgSpec) -> OrgChanges:
+    """Make the database match the file. People who left keep their history but cannot act."""
+    units = _upsert(conn, UNITS, {u.id: {"name": u.name, "parent_id": u.parent, "path": u.path}
+                                  for u in _parents_first(org)})
+    people = _upsert(conn, PEOPLE, {p.id: {"name": p.name, "email": p.email,
+                                           "mobile": p.mobile, "active": True}
+                                    for p in org.people})
+    listed = {p.id for p in org.people}
+    gone = conn.execute(update(PEOPLE).where(and_(PEOPLE.c.id.not_in(listed),
+                                                  PEOPLE.c.active.is_(True)))
+                        .values(active=False)).rowcount
+    wanted = {(p.id, role, unit) for p in org.people for role, unit in p.roles}
+    have = {tuple(r) for r in conn.execute(select(GRANTS.c.person_id, GRANTS.c.role,
+                                                  GRANTS.c.unit_id))}
+    for person, role, unit in have - wanted:
+        conn.execute(delete(GRANTS).where(and_(GRANTS.c.person_id == person,
+                                               GRANTS.c.role == role, GRANTS.c.unit_id == unit)))
+    if wanted - have:
+        conn.execute(insert(GRANTS), [{"person_id": p, "role": r, "unit_id": u}
+                                      for p, r, u in sorted(wanted - have)])
+    return OrgChanges(units, people + gone, len(wanted - have), len(have - wanted))
+
+
+def _parents_first(org: OrgSpec) -> list[Any]:
+    return sorted(org.units, key=lambda u: u.path.count("/"))
+
+
+def _upsert(conn: Connection, table: Any, wanted: Mapping[str, Mapping[str, Any]]) -> int:
+    """Insert or update rows by id; returns how many changed."""
+    have = {r.id: dict(r._mapping) for r in conn.execute(select(table))}
+    changed = 0
+    for key, values in wanted.items():
+        current = have.get(key)
+        if current is None:
+            conn.execute(insert(table).values(id=key, **values))
+            changed += 1
+        elif any(current[k] != v for k, v in values.items()):
+            conn.execute(update(table).where(table.c.id == key).values(**values))
+            changed += 1
+    return changed
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    id: str
+    name: str
+    email: str | None
+    mobile: str | None
+    active: bool
+
+
+def person(conn: Connection, person_id: str) -> PersonRow | None:
+    row = conn.execute(select(PEOPLE).where(PEOPLE.c.id == person_id)).first()
+    return PersonRow(**row._mapping) if row else None
+
+
+def people_by(conn: Connection, ids: set[str]) -> dict[str, PersonRow]:
+    if not ids:
+        return {}
+    return {r.id: PersonRow(**r._mapping) for r in conn.execute(select(PEOPLE)
+                                                                .where(PEOPLE.c.id.in_(ids)))}
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    id: str
+    name: str
+    parent_id: str | None
+    path: str
+
+
+def unit(conn: Connection, unit_id: str) -> UnitRow:
+    row = conn.execute(select(UNITS).where(UNITS.c.id == unit_id)).first()
+    if row is None:
+        raise NotFound("unit", unit_id)
+    return UnitRow(**row._mapping)
+
+
+def units(conn: Connection) -> list[UnitRow]:
+    return [UnitRow(**r._mapping) for r in conn.execute(select(UNITS).order_by(UNITS.c.path))]
+
+
+def roles_at(conn: Connection, person_id: str, unit_path: str) -> frozenset[str]:
+    """Roles a person holds at the unit or any unit above it."""
+    rows = conn.execute(select(GRANTS.c.role).where(and_(
+        GRANTS.c.person_id == person_id, GRANTS.c.unit_id.in_(ancestors(unit_path)))))
+    return frozenset(r.role for r in rows)
+
+
+def holders(conn: Connection, role: str, unit_path: str) -> list[PersonRow]:
+    """The nearest holders of `role` at the unit or, failing that, the closest unit above."""
+    chain = ancestors(unit_path)
+    rows = conn.execute(
+        select(PEOPLE, GRANTS.c.unit_id).join(GRANTS, GRANTS.c.person_id == PEOPLE.c.id)
+        .where(and_(GRANTS.c.role == role, GRANTS.c.unit_id.in_(chain),
+                    PEOPLE.c.active.is_(True)))
+    ).all()
+    if not rows:
+        return []
+    nearest = min(chain.index(r.unit_id) for r in rows)
+    return [PersonRow(r.id, r.name, r.email, r.mobile, r.active)
+            for r in sorted(rows, key=lambda r: r.id) if chain.index(r.unit_id) == nearest]
+
+
+# --- calendar and leases -----------------------------------------------------------------------
+
+def calendar_overrides(conn: Connection) -> dict[int, dict[date, bool]]:
+    out: dict[int, dict[date, bool]] = {}
+    for row in conn.execute(select(CALENDAR)):
+        out.setdefault(row.year, {})[row.day] = row.workday
+    return out
+
+
+def load_calendar(conn: Connection, years: Mapping[int, Mapping[date, bool]]) -> int:
+    """Replace the listed years' data; returns how many days were written."""
+    for year in years:
+        conn.execute(delete(CALENDAR).where(CALENDAR.c.year == year))
+    rows = [{"day": d, "year": y, "workday": w} for y, days in years.items()
+            for d, w in days.items()]
+    if rows:
+        conn.execute(insert(CALENDAR), rows)
+    for year, days in years.items():
+        if not days:  # a covered year with no exceptions still needs a marker row
+            conn.execute(insert(CALENDAR).values(day=date(year, 1, 1), year=year,
+                                                 workday=date(year, 1, 1).weekday() < 5))
+    return len(rows)
+
+
+def take_lease(conn: Connection, name: str, holder: str, now: datetime,
+               until: datetime) -> bool:
+    """Take or renew the lease if free, lapsed or ours. True if we hold it now."""
+    renewed = conn.execute(update(LEASES).where(and_(
+        LEASES.c.name == name, (LEASES.c.holder == holder) | (LEASES.c.expires_at < now)))
+        .values(holder=holder, expires_at=until)).rowcount
+    if renewed:
+        return True
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(LEASES).values(name=name, holder=holder, expires_at=until))
+    except IntegrityError:
+        return False
+    return True
+
+
+def release_lease(conn: Connection, name: str, holder: str) -> None:
+    conn.execute(delete(LEASES).where(and_(LEASES.c.name == name, LEASES.c.holder == holder)))

@@ -1,0 +1,126 @@
+"""What staff read: an item in full (`item show`) and item lists, as the contract's JSON shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, and_, select
+
+from .escalation import LightRule, light
+from .machine import ItemView
+from .service import Service, _view
+from .store import items as store
+from .store import repo
+from .store.db import read
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    state: str | None = None
+    unit: str | None = None
+    assignee: str | None = None
+    workflow: str | None = None
+    overdue: bool = False
+
+
+def local_iso(at: datetime | None, tz: str) -> str | None:
+    return at.astimezone(ZoneInfo(tz)).isoformat() if at else None
+
+
+def item_detail(service: Service, item_id: int, actor_id: str | None,
+                rule: LightRule = LightRule()) -> dict[str, Any]:
+    now = service.clock.now()
+    with read(service.engine) as conn:
+        item = store.get_item(conn, item_id)
+        compiled = service.compiled(conn, item.workflow_version_id)
+        spec = compiled.spec
+        unit = repo.unit(conn, item.unit_id)
+        actor = service.actor(conn, actor_id, item.unit_path) if actor_id else None
+        rows = store.history(conn, item_id)
+        steps = store.steps_of(conn, item_id)
+    tz = spec.timezone
+    triggers = compiled.graph.allowed_triggers(_view(item, unit.name), actor) if actor else []
+    return {
+        "id": item.id, "workflow": item.workflow, "version": compiled.version.version,
+        "state": item.state, "state_label": spec.state_label(item.state),
+        "unit": item.unit_id, "unit_name": unit.name, "subject": item.subject,
+        "assignee": item.assignee_id, "creator": item.creator_id,
+        "due_at": local_iso(item.due_at, tz),
+        "light": light(spec, item.state, item.due_at, now, service.calendar(), rule),
+        "due_provisional": item.due_provisional,
+        "fields": {k: v for k, v in item.fields.items() if v is not None},
+        "field_labels": {k: f.label for k, f in spec.fields.items()},
+        "history": [_history(r, tz) for r in rows],
+        "escalations": [_escalation(s, spec, tz) for s in steps if s["status"] == "applied"],
+        "pending_escalations": [_escalation(s, spec, tz) for s in steps
+                                if s["status"] == "pending"],
+        "triggers": triggers,
+    }
+
+
+def _history(row: dict[str, Any], tz: str) -> dict[str, Any]:
+    return {"trigger": row["trigger"] or row["kind"], "source": row["source"],
+            "dest": row["dest"], "actor": row["actor"], "at": local_iso(row["at"], tz),
+            "comment": row["comment"], "kind": row["kind"], "data": row["data"]}
+
+
+def _escalation(step: dict[str, Any], spec: Any, tz: str) -> dict[str, Any]:
+    state = spec.states.get(step["state"])
+    spec_step = state.escalate[step["step_index"]] if state and \
+        step["step_index"] < len(state.escalate) else None
+    return {"state": step["state"], "step": step["step_index"],
+            "at": local_iso(step["applied_at"] or step["planned_at"], tz),
+            "action": spec_step.action if spec_step else "?", "late": step["late"]}
+
+
+def item_rows(service: Service, filters: ItemFilter, *, batch: int = 2000,
+              rule: LightRule = LightRule()) -> Iterator[dict[str, Any]]:
+    """Items matching the filters, streamed in id order (keyset batches, never all at once)."""
+    now = service.clock.now()
+    last = 0
+    while True:
+        with read(service.engine) as conn:
+            query = _filtered(conn, filters, now).where(store.ITEMS.c.id > last)
+            rows = conn.execute(query.order_by(store.ITEMS.c.id).limit(batch)).all()
+            records = [store.to_record(r) for r in rows]
+            specs = {r.workflow_version_id: service.compiled(conn, r.workflow_version_id).spec
+                     for r in records}
+        for r in records:
+            spec = specs[r.workflow_version_id]
+            yield {"id": r.id, "workflow": r.workflow, "state": r.state,
+                   "state_label": spec.state_label(r.state), "unit": r.unit_id,
+                   "assignee": r.assignee_id, "due_at": local_iso(r.due_at, spec.timezone),
+                   "light": light(spec, r.state, r.due_at, now, service.calendar(), rule),
+                   "subject": r.subject,
+                   "description": str(r.fields.get("description") or "")}
+        if len(records) < batch:
+            return
+        last = records[-1].id
+
+
+def _filtered(conn: Connection, f: ItemFilter, now: datetime) -> Any:
+    items = store.ITEMS
+    conds = []
+    if f.state:
+        conds.append(items.c.state == f.state)
+    if f.workflow:
+        conds.append(items.c.workflow == f.workflow)
+    if f.assignee:
+        conds.append(items.c.assignee_id == f.assignee)
+    if f.unit:
+        conds.append(items.c.unit_path.startswith(repo.unit(conn, f.unit).path, autoescape=True))
+    if f.overdue:
+        conds.append(and_(items.c.due_at < now, items.c.final.is_(False)))
+    query = store.select_items()
+    return query.where(and_(*conds)) if conds else query
+
+
+def view_of(record: store.ItemRecord) -> ItemView:
+    return _view(record, None)
+
+
+__all__ = ["ItemFilter", "item_detail", "item_rows", "local_iso", "select"]

@@ -1,0 +1,192 @@
+"""The channel types a settings file may name, how each is built, and the simple channels.
+
+`CHANNEL_TYPES` is the one table of what `type = "..."` accepts and which keys go with it;
+config.py validates settings against it and builds channels through it. The network channels
+live in their own modules (smtp.py, robots.py); log, file and webhook are small enough here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from .delivery import (
+    Channel,
+    DeliveryError,
+    PermanentFailure,
+    RateLimited,
+    TransientFailure,
+)
+from .message import Notification
+from .ratelimit import Clock
+from .robots import DingTalkChannel, WeComChannel
+from .smtp import SmtpChannel
+from .transport import check_url, encode_json, post
+
+__all__ = [
+    "CHANNEL_TYPES",
+    "Channel",
+    "ChannelType",
+    "DeliveryError",
+    "DingTalkChannel",
+    "FileChannel",
+    "LogChannel",
+    "PermanentFailure",
+    "RateLimited",
+    "SmtpChannel",
+    "TransientFailure",
+    "WeComChannel",
+    "WebhookChannel",
+    "select_channels",
+]
+
+log = structlog.get_logger(__name__)
+
+SIGNATURE_HEADER = "X-Rectify-Signature"
+
+
+class LogChannel:
+    """Writes each notification as a structlog `notification` event: the default, and for tests."""
+
+    def __init__(self, name: str, *, units: Sequence[str] | None = None) -> None:
+        self.name = name
+        self.units = tuple(units) if units is not None else None
+
+    def send(self, notification: Notification) -> None:
+        log.info(
+            "notification",
+            channel=self.name,
+            key=notification.key,
+            template=notification.template,
+            subject=notification.subject,
+            recipients=[r.name for r in notification.recipients],
+            item_id=notification.item_id,
+            text=notification.text,
+        )
+
+
+class FileChannel:
+    """Appends one JSON line per notification to `path` (for audits and for other tools)."""
+
+    def __init__(self, name: str, *, path: str | Path, units: Sequence[str] | None = None) -> None:
+        self.name = name
+        self.units = tuple(units) if units is not None else None
+        self.path = Path(path)
+
+    def send(self, notification: Notification) -> None:
+        line = json.dumps(notification.to_dict(), ensure_ascii=False, default=str) + "\n"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # One write call per line: appends from two processes do not interleave mid-line.
+            with self.path.open("a", encoding="utf-8") as out:
+                out.write(line)
+        except OSError as exc:
+            raise TransientFailure(f"{self.path}: {exc.strerror or exc}") from exc
+
+
+class WebhookChannel:
+    """POSTs the notification as JSON; with a secret, signed `X-Rectify-Signature: sha256=<hex>`.
+
+    Receivers should dedupe on `key`: delivery is at-least-once (see docs/notifications.md).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        url: str,
+        secret: str | None = None,
+        timeout: float = 10.0,
+        units: Sequence[str] | None = None,
+    ) -> None:
+        check_url(url)
+        self.name = name
+        self.units = tuple(units) if units is not None else None
+        self.url = url
+        self.secret = secret
+        self.timeout = timeout
+
+    def send(self, notification: Notification) -> None:
+        body = encode_json(notification.to_dict())
+        headers = {}
+        if self.secret:
+            headers[SIGNATURE_HEADER] = "sha256=" + sign_body(self.secret, body)
+        post(self.url, body, timeout=self.timeout, headers=headers)
+
+
+def sign_body(secret: str, body: bytes) -> str:
+    """The hex HMAC-SHA256 of the exact body bytes, as a receiver recomputes it."""
+    return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def select_channels(channels: Mapping[str, Channel], unit_path: Sequence[str]) -> list[str]:
+    """Names of the channels for an item whose unit and ancestors are `unit_path`.
+
+    Personal channels (units None) take everything; a group channel takes items at or under
+    one of its units. Pass an empty path for notifications about no unit (digests).
+    """
+    path = set(unit_path)
+    return [
+        name for name, channel in channels.items()
+        if channel.units is None or path.intersection(channel.units)
+    ]
+
+
+Builder = Callable[[str, "tuple[str, ...] | None", Mapping[str, Any], Clock], Channel]
+
+
+@dataclass(frozen=True)
+class ChannelType:
+    """What a `[channels.NAME]` table of this type may hold.
+
+    `keys` are the allowed keys besides `type` and `units`; a key ending in `_env` names an
+    environment variable whose value stands for the key without the suffix. `required` keys
+    must be given, directly or through their `_env` form.
+    """
+
+    keys: frozenset[str]
+    required: tuple[str, ...]
+    build: Builder
+
+
+def _robot(cls: type[WeComChannel] | type[DingTalkChannel]) -> Builder:
+    return lambda name, units, options, clock: cls(name, units=units, clock=clock, **options)
+
+
+CHANNEL_TYPES: Mapping[str, ChannelType] = {
+    "smtp": ChannelType(
+        frozenset({"host", "port", "sender", "security", "user", "password_env", "timeout"}),
+        ("host", "sender"),
+        lambda name, units, options, clock: SmtpChannel(name, units=units, **options),
+    ),
+    "wecom": ChannelType(
+        frozenset({"url", "url_env", "msgtype", "timeout", "per_minute"}),
+        ("url",),
+        _robot(WeComChannel),
+    ),
+    "dingtalk": ChannelType(
+        frozenset({"url", "url_env", "secret", "secret_env", "timeout", "per_minute"}),
+        ("url",),
+        _robot(DingTalkChannel),
+    ),
+    "webhook": ChannelType(
+        frozenset({"url", "url_env", "secret", "secret_env", "timeout"}),
+        ("url",),
+        lambda name, units, options, clock: WebhookChannel(name, units=units, **options),
+    ),
+    "log": ChannelType(
+        frozenset(), (), lambda name, units, options, clock: LogChannel(name, units=units)
+    ),
+    "file": ChannelType(
+        frozenset({"path"}),
+        ("path",),
+        lambda name, units, options, clock: FileChannel(name, units=units, **options),
+    ),
+}

@@ -1,0 +1,177 @@
+"""Engine events -> outbox rows: who is told, on which channels, with which rendered text.
+
+Called by the service inside the event's own transaction, so a notification exists exactly when
+its event does. Recipients named in the workflow (`assignee`, `creator`, a role) are resolved
+here: a role means its nearest holders at the item's unit or the closest unit above.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
+
+from ..engine.errors import InvalidInput, Problem
+from ..engine.fields import display
+from ..engine.org import ancestors
+from ..engine.spec import EscalationStep, WorkflowSpec
+from ..engine.store import repo
+from .context import item_context, sample_context
+from .message import Recipient
+from .render import check_template, compose, template_names
+
+
+class Notices:
+    def __init__(self, routes: Mapping[str, tuple[str, ...] | None]) -> None:
+        self.routes = dict(routes)  # channel name -> its units (None: a personal channel)
+
+    @classmethod
+    def default(cls) -> Notices:
+        return cls({"log": None})
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Notices:
+        return cls({name: c.units for name, c in settings.channels.items()})
+
+    # --- load-time checks -----------------------------------------------------------------------
+
+    def template_names(self, workflow_dir: Path, templates_dir: str | None) -> set[str]:
+        return template_names(_extra_dir(workflow_dir, templates_dir))
+
+    def check_templates(self, spec: WorkflowSpec, workflow_dir: Path) -> None:
+        """Render every template the workflow names with a sample: fail at load, not at 3 a.m."""
+        extra = _extra_dir(workflow_dir, spec.templates_dir)
+        sample_fields = {f.label: f"示例{f.label}" for f in spec.fields.values() if not f.private}
+        problems = []
+        for name, loc, escalation in _templates_used(spec):
+            context = sample_context(name, fields=sample_fields, workflow_title=spec.title,
+                                     escalation=escalation)
+            for message in check_template(name, context, extra_dir=extra):
+                problems.append(Problem(loc, f"template '{name}' does not render: {message}"))
+        if problems:
+            raise InvalidInput(problems, source=spec.file)
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def for_transition(self, conn: Connection, spec: WorkflowSpec, item: Any, outcome: Any,
+                       seq: int) -> list[dict[str, Any]]:
+        rows = []
+        t = outcome.transition
+        if t.template and t.notify:
+            rows += self._rows(conn, spec, item, key=f"item:{item.id}:h{seq}:t",
+                               template=t.template, notify=t.notify, now=outcome.at,
+                               comment=outcome.comment, actor=outcome.actor)
+        dest = spec.states[outcome.dest]
+        if dest.template and dest.notify:
+            rows += self._rows(conn, spec, item, key=f"item:{item.id}:h{seq}:s",
+                               template=dest.template, notify=dest.notify, now=outcome.at,
+                               comment=outcome.comment, actor=outcome.actor)
+        return rows
+
+    def for_assignment(self, conn: Connection, spec: WorkflowSpec, item: Any, actor: Any,
+                       seq: int, now: datetime) -> list[dict[str, Any]]:
+        return self._rows(conn, spec, item, key=f"item:{item.id}:h{seq}:a",
+                          template="assignment", notify=("assignee",), now=now,
+                          actor=actor.id)
+
+    def for_step(self, conn: Connection, spec: WorkflowSpec, item: Any, step: EscalationStep,
+                 entry_no: int, late: bool, now: datetime) -> list[dict[str, Any]]:
+        if not step.notify:
+            return []
+        template = step.template or "reminder"
+        return self._rows(conn, spec, item, key=f"item:{item.id}:e{entry_no}:s{step.index}",
+                          template=template, notify=step.notify, now=now,
+                          step={"level": step.level, "at": _local(now, spec), "late": late})
+
+    def _rows(self, conn: Connection, spec: WorkflowSpec, item: Any, *, key: str,
+              template: str, notify: Sequence[str], now: datetime, comment: str | None = None,
+              actor: str | None = None, step: Mapping[str, Any] | None = None,
+              ) -> list[dict[str, Any]]:
+        people = resolve(conn, notify, item)
+        context = item_context(
+            _item_dict(conn, spec, item), now=_local(now, spec), step=step, comment=comment,
+            actor_name=_name(conn, actor), recipients=[p.name for p in people])
+        note = compose(key, template, context, people, item_id=item.id, unit=item.unit_id,
+                       extra_dir=_extra_dir(Path(spec.file).parent, spec.templates_dir))
+        chain = ancestors(item.unit_path)
+        return [_row(note, channel, now) for channel, units in self.routes.items()
+                if (units is None and people) or (units is not None and set(units) & set(chain))]
+
+
+def resolve(conn: Connection, notify: Iterable[str], item: Any) -> list[Recipient]:
+    """Recipients for `assignee`, `creator` and role names; each person once."""
+    found: dict[str, repo.PersonRow] = {}
+    for name in notify:
+        if name in ("assignee", "creator"):
+            pid = item.assignee_id if name == "assignee" else item.creator_id
+            person = repo.person(conn, pid) if pid else None
+            people = [person] if person and person.active else []
+        else:
+            people = repo.holders(conn, name, item.unit_path)
+        for p in people:
+            found.setdefault(p.id, p)
+    return [Recipient(p.id, p.name, p.email, p.mobile) for p in found.values()]
+
+
+def _row(note: Any, channel: str, now: datetime) -> dict[str, Any]:
+    return {
+        "dedupe_key": f"{note.key}:{channel}", "channel": channel, "template": note.template,
+        "item_id": note.item_id, "unit_id": note.unit,
+        "recipients": {"people": [r.__dict__ for r in note.recipients]},
+        "subject": note.subject, "body_text": note.text, "body_markdown": note.markdown,
+        "data": _jsonable(note.data), "status": "pending", "attempts": 0,
+        "next_attempt_at": now, "created_at": now,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def _item_dict(conn: Connection, spec: WorkflowSpec, item: Any) -> dict[str, Any]:
+    """The item as templates see it: labels, local times, and never a private field."""
+    assignee = repo.person(conn, item.assignee_id) if item.assignee_id else None
+    return {
+        "id": item.id, "workflow": spec.name, "workflow_title": spec.title,
+        "state": item.state, "state_label": spec.state_label(item.state),
+        "unit": item.unit_id, "unit_name": repo.unit(conn, item.unit_id).name,
+        "assignee_name": assignee.name if assignee else None,
+        "due_at": _local(item.due_at, spec) if item.due_at else None,
+        "subject": item.subject,
+        "fields": {f.label: display(item.fields.get(n)) for n, f in spec.fields.items()
+                   if not f.private and item.fields.get(n) not in (None, "", [])},
+    }
+
+
+def _local(at: datetime, spec: WorkflowSpec) -> str:
+    return at.astimezone(ZoneInfo(spec.timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def _name(conn: Connection, person_id: str | None) -> str | None:
+    if person_id is None:
+        return None
+    person = repo.person(conn, person_id)
+    return person.name if person else person_id
+
+
+def _extra_dir(workflow_dir: Path, templates_dir: str | None) -> Path | None:
+    if not templates_dir:
+        return None
+    path = Path(templates_dir)
+    return path if path.is_absolute() else workflow_dir / path
+
+
+def _templates_used(spec: WorkflowSpec) -> list[tuple[str, Any, bool]]:
+    """(template, where it is named, whether it is rendered for an escalation step)."""
+    used = [(t.template, t.at("template"), False) for t in spec.transitions if t.template]
+    for state in spec.states.values():
+        if state.template:
+            used.append((state.template, state.loc, False))
+        used += [(s.template, s.loc, True) for s in state.escalate if s.template]
+    return used

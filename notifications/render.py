@@ -1,0 +1,177 @@
+"""Rendering notification templates: bundled ones, overridable by a workflow's own folder.
+
+A template NAME has a text form `NAME.txt.j2`, whose first line is the subject and the rest the
+body, and a Markdown form `NAME.md.j2` for robots. Templates are written by admins, so they run
+in Jinja's immutable sandbox (no `__class__` walks, no mutating the context) with
+StrictUndefined (a misspelt variable is an error, not a silent blank).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from ..engine.errors import RectifyError
+from .context import sample_context
+from .message import Notification, Recipient
+from .split import split_message
+
+__all__ = [
+    "BUNDLED_DIR",
+    "RenderError",
+    "check_template",
+    "compose",
+    "render",
+    "sample_context",
+    "split_message",
+    "template_names",
+]
+
+BUNDLED_DIR = Path(__file__).parent / "templates"  # shipped as package data
+TEXT = ".txt.j2"
+MARKDOWN = ".md.j2"
+
+
+class RenderError(RectifyError):
+    """A template could not be rendered; the message says which file and line."""
+
+
+@functools.lru_cache(maxsize=16)
+def _environment(extra_dir: str | None) -> ImmutableSandboxedEnvironment:
+    search = [extra_dir, str(BUNDLED_DIR)] if extra_dir else [str(BUNDLED_DIR)]
+    return ImmutableSandboxedEnvironment(
+        loader=FileSystemLoader(search),  # the admin's folder first: theirs override ours
+        undefined=StrictUndefined,
+        autoescape=False,  # text and Markdown, not HTML
+        trim_blocks=True,
+        lstrip_blocks=True,
+        finalize=_blank_none,
+    )
+
+
+def _blank_none(value: Any) -> Any:
+    """Print None as nothing: staff should never read the word "None" in a notice."""
+    return "" if value is None else value
+
+
+def template_names(extra_dir: str | Path | None = None) -> set[str]:
+    """Every template name available; files starting with `_` are partials, not templates."""
+    folders = [BUNDLED_DIR] + ([Path(extra_dir)] if extra_dir else [])
+    return {
+        path.name.removesuffix(TEXT)
+        for folder in folders if folder.is_dir()
+        for path in folder.glob(f"*{TEXT}") if not path.name.startswith("_")
+    }
+
+
+def render(
+    name: str, context: Mapping[str, Any], *, extra_dir: str | Path | None = None
+) -> tuple[str, str, str]:
+    """(subject, text body, markdown) of template `name`; RenderError if it cannot render."""
+    env = _environment(str(extra_dir) if extra_dir else None)
+    text = _render_form(env, name + TEXT, context)
+    subject, body = _split_subject(text, name + TEXT)
+    if _derive_markdown(env, name, extra_dir):
+        markdown = f"### {subject}\n\n{body}"
+    else:
+        markdown = _render_form(env, name + MARKDOWN, context).strip()
+    return subject, body, markdown
+
+
+def check_template(
+    name: str, sample_context: Mapping[str, Any], *, extra_dir: str | Path | None = None
+) -> list[str]:
+    """Problems rendering `name` with a sample context, each as `file:line: message`; [] if fine."""
+    env = _environment(str(extra_dir) if extra_dir else None)
+    problems = []
+    for suffix in (TEXT, MARKDOWN):
+        if suffix == MARKDOWN and _derive_markdown(env, name, extra_dir):
+            continue
+        try:
+            output = _render_form(env, name + suffix, sample_context)
+            if suffix == TEXT:
+                _split_subject(output, name + TEXT)
+        except RenderError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def compose(
+    key: str,
+    template: str,
+    context: Mapping[str, Any],
+    recipients: Iterable[Recipient],
+    *,
+    item_id: int | None = None,
+    unit: str | None = None,
+    extra_dir: str | Path | None = None,
+) -> Notification:
+    """Render `template` and pack it with its recipients; the context travels as `data`."""
+    subject, text, markdown = render(template, context, extra_dir=extra_dir)
+    return Notification(
+        key=key, template=template, subject=subject, text=text, markdown=markdown,
+        recipients=tuple(recipients), item_id=item_id, unit=unit, data=dict(context),
+    )
+
+
+def _render_form(env: ImmutableSandboxedEnvironment, filename: str, context: Mapping[str, Any]
+                 ) -> str:
+    try:
+        return env.get_template(filename).render(context)
+    except TemplateNotFound as exc:
+        raise RenderError(f"template {exc.name!r} not found") from exc
+    except TemplateSyntaxError as exc:
+        raise RenderError(f"{exc.filename or filename}:{exc.lineno}: {exc.message}") from exc
+    except SecurityError as exc:
+        where = _where(exc.__traceback__, filename)
+        raise RenderError(f"{where}: not allowed in a template: {exc}") from exc
+    except Exception as exc:  # an admin's template may fail in any way; report, do not crash
+        where = _where(exc.__traceback__, filename)
+        raise RenderError(f"{where}: {type(exc).__name__}: {exc}") from exc
+
+
+def _where(tb: TracebackType | None, filename: str) -> str:
+    """`file:line` of the innermost template frame (Jinja rewrites tracebacks to template lines)."""
+    where = filename
+    while tb is not None:
+        code = tb.tb_frame.f_code.co_filename
+        if code.endswith(".j2"):
+            where = f"{code}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return where
+
+
+def _split_subject(text: str, filename: str) -> tuple[str, str]:
+    first, _, rest = text.partition("\n")
+    subject = first.strip()
+    if not subject:
+        raise RenderError(f"{filename}: the first line (the subject) is empty")
+    return subject, rest.strip("\n").rstrip()
+
+
+def _derive_markdown(
+    env: ImmutableSandboxedEnvironment, name: str, extra_dir: str | Path | None
+) -> bool:
+    """True when the Markdown form is made from the text form instead of a template.
+
+    That is when no folder has `NAME.md.j2`, or when the admin's folder overrides the text form
+    but not the Markdown: pairing their text with our Markdown would send two different messages.
+    """
+    if extra_dir:
+        folder = Path(extra_dir)
+        if (folder / (name + TEXT)).is_file() and not (folder / (name + MARKDOWN)).is_file():
+            return True
+    try:
+        env.get_template(name + MARKDOWN)
+    except TemplateNotFound:
+        return True
+    except Exception:  # a broken Markdown form is reported when rendered, not here
+        return False
+    return False
