@@ -62,8 +62,10 @@ def init(app: AppContext) -> None:
 @click.option("--quiet", is_flag=True, help="Only say where the results are.")
 def demo(directory: str | None, quiet: bool) -> None:
     """A guided run of the whole cycle on a fresh SQLite file."""
+    from .cli_support import configure_logging
     from .engine.demo import run_demo
 
+    configure_logging(level="WARNING")
     run_demo(Path(directory) if directory else None, echo=(lambda *_: None) if quiet
              else click.echo)
 
@@ -253,6 +255,54 @@ def item_assign(app: AppContext, item_id: int, person: str, due: str | None) -> 
         echo_json({"id": item_id, "assignee": person})
     else:
         click.echo(f"item {item_id} assigned to {person}" + (f", due {due}" if due else ""))
+
+
+# --- time: sweep and scheduler ---------------------------------------------------------------------
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Say what would happen; write nothing.")
+@pass_app
+def sweep(app: AppContext, dry_run: bool) -> None:
+    """One pass of deadlines, escalations and timers at --now (safe to repeat)."""
+    from .cli_time import run_sweep
+
+    run_sweep(app, dry_run)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Run each due job once and exit (for cron and tests).")
+@click.option("--id", "holder", help="This process's name in the leader lease.")
+@pass_app
+def scheduler(app: AppContext, once: bool, holder: str | None) -> None:
+    """Long-running: sweep, dispatch, daily digest and weekly report (one leader per database)."""
+    from .engine.scheduler import run_scheduler
+
+    run_scheduler(app, once=once, holder=holder)
+
+
+@cli.group()
+def outbox() -> None:
+    """Notifications waiting, sent and failed."""
+
+
+@outbox.command("list")
+@click.option("--status", type=click.Choice(["pending", "sent", "failed"]))
+@click.option("--limit", type=int, default=50, show_default=True)
+@pass_app
+def outbox_list(app: AppContext, status: str | None, limit: int) -> None:
+    """The newest notifications, with their status and last error."""
+    from .cli_time import list_outbox
+
+    list_outbox(app, status, limit)
+
+
+@outbox.command("dispatch")
+@pass_app
+def outbox_dispatch(app: AppContext) -> None:
+    """Send what is due, with retries and backoff."""
+    from .cli_time import dispatch_outbox
+
+    dispatch_outbox(app)
 
 
 # --- audit ----------------------------------------------------------------------------------------

@@ -131,10 +131,28 @@ def _clip(text: str, limit: int) -> str:
     return out + "…"
 
 
+def configure_logging(*, json_lines: bool = False, level: str = "INFO") -> None:
+    """structlog, once per process, to stderr: stdout is for the command's own output."""
+    import logging
+
+    import structlog
+
+    renderer: Any = (structlog.processors.JSONRenderer(ensure_ascii=False) if json_lines
+                     else structlog.dev.ConsoleRenderer(colors=False))
+    structlog.configure(
+        processors=[structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True), renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level)),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
 def run(group: click.Group) -> None:
     """Run the CLI; map our errors to exit codes with one line on stderr."""
     from .engine.errors import InvalidInput, RectifyError
 
+    configure_logging()
     try:
         group.main(standalone_mode=False, prog_name="rectify")
     except click.exceptions.Exit as exc:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from itertools import chain, islice
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 
@@ -167,6 +167,8 @@ def _loc(path: Path, node: yaml.Node) -> SourceLoc:
 # Cell parsers: each takes a non-empty cell (str already stripped) and raises ValueError.
 
 
+_FORMULA_START = ("=", "+", "-", "@")  # what makes Excel treat a CSV cell as a formula
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _YMD = re.compile(
     r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?"
     r"(?:[ T]+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
@@ -232,7 +234,9 @@ def _to_text(value: object) -> str:
     """A cell as text: whole numbers lose Excel's `.0`, dates print as ISO."""
     if isinstance(value, str):
         # write_ledger's CSV guard: a quote before =, +, - or @ stops Excel running a formula.
-        return value[1:] if value[:1] == "'" and value[1:2] in ("=", "+", "-", "@") else value
+        if value[:1] == "'" and value[1:].lstrip()[:1] in _FORMULA_START:
+            return value[1:].strip()
+        return value
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float):
@@ -447,8 +451,11 @@ def _choose_key(plan: _Plan, keys: list[_Column], header_row: int) -> None:
 # ---------------------------------------------------------------------------------------------
 # Reading files into a grid of cells
 
+Grid = list[list[Any]]  # rows of cells: str, float, int, bool, date, datetime, time, timedelta
+Merged = list[tuple[tuple[int, int], tuple[int, int]]]  # 0-based ((top, left), (bottom, right))
 
-def _read_grid(path: Path) -> tuple[list[list[object]], list[tuple[tuple[int, int], ...]]]:
+
+def _read_grid(path: Path) -> tuple[Grid, Merged]:
     """All rows from row 1 (so index + 1 is Excel's row number) and the merged ranges."""
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
@@ -464,7 +471,7 @@ def _read_grid(path: Path) -> tuple[list[list[object]], list[tuple[tuple[int, in
     )
 
 
-def _read_xlsx(path: Path) -> tuple[list[list[object]], list[tuple[tuple[int, int], ...]]]:
+def _read_xlsx(path: Path) -> tuple[Grid, Merged]:
     from python_calamine import CalamineWorkbook  # imported late: only xlsx reads need it
 
     try:
@@ -480,7 +487,7 @@ def _read_xlsx(path: Path) -> tuple[list[list[object]], list[tuple[tuple[int, in
     return grid, merged
 
 
-def _read_csv(path: Path) -> list[list[object]]:
+def _read_csv(path: Path) -> Grid:
     """UTF-8 (with or without BOM), else GB18030: what Excel on Chinese Windows saves."""
     try:
         data = path.read_bytes()
@@ -502,23 +509,24 @@ def _read_csv(path: Path) -> list[list[object]]:
         raise InvalidInput([f"{path}: not a readable CSV file: {exc}"], source=str(path)) from exc
 
 
-def _fill_merged(grid: list[list[object]], merged: Iterable, below: int) -> None:
-    """Copy a merged range's value into all its cells: a 责任单位 merged down a township's rows
-    belongs to every one of them. Ranges at or above the header row (the title) are left alone."""
-    for (top, left), (bottom, right) in merged:
+def _fill_merged(grid: Grid, merged: Merged, below: int) -> None:
+    """Copy a vertically merged cell's value down: a 责任单位 merged over a township's rows
+    belongs to each of them. Only below the header (the title is merged too), and only down
+    the first column, so a merge across two columns does not put one value in both fields."""
+    for (top, left), (bottom, _right) in merged:
         if top <= below or top >= len(grid) or left >= len(grid[top]):
             continue
         value = grid[top][left]
-        for row in grid[top : bottom + 1]:
-            for col in range(left, min(right + 1, len(row))):
-                row[col] = value
+        for row in grid[top + 1 : bottom + 1]:
+            if left < len(row):
+                row[left] = value
 
 
 def _non_empty(row: Sequence[object]) -> int:
     return sum(1 for c in row if c is not None and (not isinstance(c, str) or c.strip()))
 
 
-def _find_header(grid: Sequence[Sequence[object]], matcher: _Matcher) -> int:
+def _find_header(grid: Sequence[Sequence[object]], matcher: _Matcher) -> int | None:
     """Index of the header row: the first row near the top with two or more cells and at least
     one recognised header; failing that, the first row with two or more cells. Rows with a
     single cell (the merged title) are never the header."""
@@ -526,9 +534,7 @@ def _find_header(grid: Sequence[Sequence[object]], matcher: _Matcher) -> int:
     for index in candidates:
         if any(isinstance(c, str) and c.strip() and matcher.match(c) for c in grid[index]):
             return index
-    if candidates:
-        return candidates[0]
-    raise InvalidInput(["no header row found: the sheet is empty or has only a title"])
+    return candidates[0] if candidates else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -540,7 +546,7 @@ def _parse_cells(
 ) -> tuple[dict[str, object], int]:
     """Parsed values by target and how many mapped cells were filled (0: a blank row)."""
     values: dict[str, object] = {}
-    failed: set[str] = set()
+    failed: list[tuple[int, str, str]] = []  # (column index, target, message)
     width = len(cells)
     filled = 0
     for col in plan.columns:
@@ -548,13 +554,16 @@ def _parse_cells(
         if raw is None or raw == "" or (isinstance(raw, str) and not (raw := raw.strip())):
             continue
         filled += 1
-        if col.target in values or col.target in failed:
+        if col.target in values or any(t == col.target for _, t, _ in failed):
             continue  # a better alias column of the same built-in already gave this row's value
         try:
             values[col.target] = col.parse(raw)
         except ValueError as exc:
-            failed.add(col.target)
-            errors.append(RowError(row_no, col.header, str(exc)))
+            failed.append((col.index, col.target, str(exc)))
+    if failed:
+        headers = {c.index: c.header for c in plan.columns}
+        # Reported left to right, as the user reads the row.
+        errors.extend(RowError(row_no, headers[i], m) for i, _, m in sorted(failed))
     return values, filled
 
 
@@ -657,9 +666,13 @@ def read_ledger(
     matcher = _Matcher(spec, mapping)
     grid, merged = _read_grid(path)
     header_index = _find_header(grid, matcher)
+    if header_index is None:
+        message = f"{path}: no header row found: the sheet is empty or has only a title"
+        raise InvalidInput([message], source=str(path))
     plan = _plan_columns(grid[header_index], header_index + 1, matcher)
     if not plan.targets - {"@key"}:
-        raise InvalidInput([_no_columns(path, grid[header_index], header_index + 1, spec)])
+        message = _no_columns(path, grid[header_index], header_index + 1, spec)
+        raise InvalidInput([message], source=str(path))
     _warn_unused_mapping(plan, grid[header_index], header_index + 1, mapping)
     if warnings is not None:
         warnings.extend(plan.warnings)
@@ -757,11 +770,9 @@ def csv_cell(value: object) -> str:
     if isinstance(value, date):
         return value.isoformat()
     text = str(value)
-    if isinstance(value, str) and text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        try:
-            float(text)
-        except ValueError:
-            return "'" + text
+    formula_like = isinstance(value, str) and text.lstrip()[:1] in _FORMULA_START
+    if formula_like and not _PLAIN_NUMBER.fullmatch(text.strip()):  # "-3" is just a number
+        return "'" + text
     return text
 
 
@@ -793,7 +804,7 @@ def _display_width(value: object) -> int:
 
 def _column_widths(
     columns: Sequence[tuple[str, str]], sample: Sequence[Mapping[str, object]]
-) -> list[float]:
+) -> list[int]:
     """Width per column from the header and the first rows; CJK characters count double."""
     widths = []
     for key, header in columns:
@@ -867,13 +878,14 @@ class _XlsxCells:
             value = _plain(value)
         if isinstance(value, str):
             # Control characters pasted from other systems make openpyxl refuse the whole file.
-            value = self.illegal.sub("", value)
-            if value.startswith("=") or fill:
-                cell = self.cell_type(self.sheet, value)
+            text: str = self.illegal.sub("", value)
+            if text.startswith("=") or fill:
+                cell = self.cell_type(self.sheet, text)
                 cell.data_type = "s"  # text, never a formula
                 if fill:
                     cell.fill = self.fills[fill]
                 return cell
+            return text
         return value
 
 

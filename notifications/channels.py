@@ -44,7 +44,6 @@ __all__ = [
     "TransientFailure",
     "WeComChannel",
     "WebhookChannel",
-    "select_channels",
 ]
 
 log = structlog.get_logger(__name__)
@@ -124,19 +123,6 @@ class WebhookChannel:
 def sign_body(secret: str, body: bytes) -> str:
     """The hex HMAC-SHA256 of the exact body bytes, as a receiver recomputes it."""
     return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-
-
-def select_channels(channels: Mapping[str, Channel], unit_path: Sequence[str]) -> list[str]:
-    """Names of the channels for an item whose unit and ancestors are `unit_path`.
-
-    Personal channels (units None) take everything; a group channel takes items at or under
-    one of its units. Pass an empty path for notifications about no unit (digests).
-    """
-    path = set(unit_path)
-    return [
-        name for name, channel in channels.items()
-        if channel.units is None or path.intersection(channel.units)
-    ]
 
 
 Builder = Callable[[str, "tuple[str, ...] | None", Mapping[str, Any], Clock], Channel]

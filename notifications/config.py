@@ -195,43 +195,43 @@ def _channel(
 ) -> ChannelSettings | None:
     where = f"channel {name!r}"
     kind = table.get("type")
-    if kind not in CHANNEL_TYPES:
+    if not isinstance(kind, str) or kind not in CHANNEL_TYPES:
         shown = "missing" if kind is None else repr(kind)
         findings.error(f"{where}: type is {shown}; expected one of {', '.join(CHANNEL_TYPES)}")
         return None
-    spec = CHANNEL_TYPES[kind]
     options = {k: v for k, v in table.items() if k not in ("type", "units")}
     if kind == "smtp" and "password" in options:
         findings.error(f"{where}: never write a password in the settings file; set "
                        f"password_env = \"VAR\" and put the password in that environment variable")
         options.pop("password")
-    findings.unknown_keys(options, spec.keys, where)
-    for key in spec.required:
-        if key not in options and f"{key}_env" not in options:
-            findings.error(f"{where}: {kind} needs {key!r}" +
-                           (f" or '{key}_env'" if f"{key}_env" in spec.keys else ""))
-    for key, value in options.items():
-        _check_value(where, key, value, findings)
-        if key.endswith("_env") and key[:-4] in options:
-            findings.error(f"{where}: give {key[:-4]!r} or {key!r}, not both")
+    _check_options(where, kind, options, findings)
     if kind == "file" and isinstance(options.get("path"), str):
+        # Relative to the settings file, not to wherever the scheduler happens to be started.
         options["path"] = str(base / Path(options["path"]).expanduser())
     return ChannelSettings(name, kind, options, _units(where, table.get("units"), findings))
 
 
-_NUMBERS: dict[str, tuple[type | tuple[type, ...], float]] = {
-    "port": (int, 1), "per_minute": (int, 1), "timeout": ((int, float), 0.001),
-}
+def _check_options(where: str, kind: str, options: dict[str, Any], findings: _Findings) -> None:
+    spec = CHANNEL_TYPES[kind]
+    findings.unknown_keys(options, spec.keys, where)
+    for key in spec.required:
+        if key not in options and f"{key}_env" not in options:
+            alternative = f" or '{key}_env'" if f"{key}_env" in spec.keys else ""
+            findings.error(f"{where}: {kind} needs {key!r}{alternative}")
+    for key, value in options.items():
+        _check_value(where, key, value, findings)
+        if key.endswith("_env") and key[:-4] in options:
+            findings.error(f"{where}: give {key[:-4]!r} or {key!r}, not both")
 
 
+_NUMBERS = {"port": True, "per_minute": True, "timeout": False}  # key -> whole numbers only
 _CHOICES = {"security": tuple(SECURITY_PORTS), "msgtype": tuple(WeComChannel.limits)}
 
 
 def _check_value(where: str, key: str, value: Any, findings: _Findings) -> None:
     """Numbers where numbers belong, strings everywhere else, known words where words are fixed."""
     if key in _NUMBERS:
-        kind, least = _NUMBERS[key]
-        if isinstance(value, bool) or not isinstance(value, kind) or value < least:
+        if not _positive(value, whole=_NUMBERS[key]):
             findings.error(f"{where}: {key} must be a positive number, got {value!r}")
     elif not isinstance(value, str) or not value:
         findings.error(f"{where}: {key} must be a non-empty string, got {value!r}")
@@ -242,6 +242,12 @@ def _check_value(where: str, key: str, value: Any, findings: _Findings) -> None:
             check_url(value)
         except ValueError as exc:
             findings.error(f"{where}: {exc}")
+
+
+def _positive(value: Any, *, whole: bool) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False  # TOML true is not 1 second
+    return (isinstance(value, int) or not whole) and value > 0
 
 
 def _units(where: str, value: Any, findings: _Findings) -> tuple[str, ...] | None:

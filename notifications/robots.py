@@ -119,7 +119,7 @@ class DingTalkChannel(_Robot):
     """钉钉自定义机器人, markdown messages, signed when a secret is configured ("加签")."""
 
     rate_errcodes = frozenset({130101})
-    limit = 20000  # bytes of markdown text per message; the platform documents 20000
+    limit = 20000  # bytes of markdown per message: a cautious cap, DingTalk refuses very long ones
 
     def __init__(
         self,

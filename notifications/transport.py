@@ -61,7 +61,7 @@ def post(
         with _OPENER.open(request, timeout=timeout) as response:
             return response.read(_MAX_RESPONSE)
     except urllib.error.HTTPError as exc:
-        raise _status_failure(exc.code, exc.headers, where) from exc
+        raise _status_failure(exc.code, exc.headers.get("Retry-After"), where) from exc
     except urllib.error.URLError as exc:
         raise TransientFailure(f"POST {where}: {exc.reason}") from exc
     except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
@@ -69,20 +69,19 @@ def post(
 
 
 def _status_failure(
-    status: int, headers: Mapping[str, str] | None, where: str
+    status: int, retry_after: str | None, where: str
 ) -> PermanentFailure | TransientFailure:
     message = f"POST {where}: HTTP {status}"
     if status == 429:
-        return RateLimited(_retry_after(headers), message)
+        return RateLimited(_retry_after(retry_after), message)
     if 500 <= status < 600:
         return TransientFailure(message)
     return PermanentFailure(message)  # 4xx, and 3xx: the configured URL is not the endpoint
 
 
-def _retry_after(headers: Mapping[str, str] | None) -> float:
-    raw = (headers or {}).get("Retry-After", "")
+def _retry_after(raw: str | None) -> float:
     try:
-        return max(1.0, float(raw))
+        return max(1.0, float(raw or ""))
     except ValueError:
         return DEFAULT_RETRY_AFTER  # missing, or an HTTP date we do not bother parsing
 

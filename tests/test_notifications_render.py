@@ -1,4 +1,4 @@
-"""Templates: every bundled one renders, mistakes are reported by check_template, long messages split."""
+"""Templates: all bundled ones render, check_template reports mistakes, long messages split."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from rectify.notifications.context import digest_context, item_context, sample_context
 from rectify.notifications.message import Notification, Recipient
 from rectify.notifications.render import (
@@ -77,7 +76,7 @@ def test_weekly_report_ranks_units() -> None:
 
 
 def test_only_the_fields_passed_are_shown() -> None:
-    """Templates loop over `item.fields`; private fields stay out because callers never pass them."""
+    """Templates loop over `item.fields`; private fields stay out as callers never pass them."""
     context = sample_context("reminder", fields={"问题描述": "台账缺页"})
     _, text, markdown = render("reminder", context)
     assert "台账缺页" in text and "台账缺页" in markdown
@@ -137,7 +136,8 @@ def test_admin_folder_overrides_and_markdown_follows_the_text(tmp_path: Path) ->
     assert markdown == "### 请尽快整改 #1\n\n张庄村：期限 2024-05-10 18:00"
     assert "reminder" in template_names(tmp_path)
     # The bundled overdue template is untouched by the override folder.
-    assert render("overdue", sample_context("overdue"), extra_dir=tmp_path)[0].startswith("【督办】")
+    overdue = render("overdue", sample_context("overdue"), extra_dir=tmp_path)
+    assert overdue[0].startswith("【督办】")
 
 
 def test_admin_templates_may_include_bundled_partials(tmp_path: Path) -> None:
@@ -162,9 +162,9 @@ def test_compose_packs_a_notification() -> None:
 
 def _long_digest(count: int) -> dict[str, object]:
     items = [
-        {"id": n, "workflow": "rectification", "workflow_title": "问题整改闭环", "state": "rectifying",
-         "state_label": "整改中", "unit": "village-a1", "unit_name": f"张庄村第{n}组",
-         "due_at": "2024-05-10 18:00"}
+        {"id": n, "workflow": "rectification", "workflow_title": "问题整改闭环",
+         "state": "rectifying", "state_label": "整改中", "unit": "village-a1",
+         "unit_name": f"张庄村第{n}组", "due_at": "2024-05-10 18:00"}
         for n in range(1, count + 1)
     ]
     return digest_context("王五", date="2024-05-09", due_soon=items[: count // 2],

@@ -72,10 +72,10 @@ class OutboxTable:
                 status="pending" if retry_at else "failed", attempts=OUTBOX.c.attempts + 1,
                 last_error=error[:2000], next_attempt_at=retry_at))
 
-    def reschedule(self, row_id: int, at: datetime) -> None:
+    def postpone(self, row_id: int, retry_at: datetime) -> None:
         """Put a row back without counting an attempt (its channel was rate-limited)."""
         with write(self.engine) as conn:
-            conn.execute(update(OUTBOX).where(OUTBOX.c.id == row_id).values(next_attempt_at=at))
+            conn.execute(update(OUTBOX).where(OUTBOX.c.id == row_id).values(next_attempt_at=retry_at))
 
 
 def to_notification(row: Any) -> Any:
