@@ -20,6 +20,7 @@ GREEN, YELLOW, RED = "green", "yellow", "red"
 class PlannedStep:
     index: int
     at: datetime  # UTC
+    past_deadline: bool = False  # at or after the deadline: the item is overdue when it fires
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def steps_for(spec: WorkflowSpec, state: StateSpec, due: Due, calendar: WorkCale
     for step in state.escalate:
         at = shift(due.at, step.at, spec.timezone, calendar)
         provisional = provisional or at.provisional
-        planned.append(PlannedStep(step.index, at.at))
+        planned.append(PlannedStep(step.index, at.at, step.at.amount >= 0))
     return Schedule(due.at, provisional, tuple(planned))
 
 

@@ -234,8 +234,10 @@ def render_markdown(report: WeeklyReport) -> str:
     out = [f"# {_md(report.title)}{'（公开版）' if report.public else ''}", ""]
     out += [f"周次：{_md(report.week)}　生成时间：{_md(report.generated_at)}", ""]
     out += ["## 单位排名", "", *_md_ranking(report.rows, levels, names), ""]
-    for township, villages in _sections(report.rows):
-        out += [f"## {_md(township.unit_name)}（第 {township.rank} 名）", ""]
+    sections = _sections(report.rows)
+    out += ["## 分乡镇情况", ""] if sections else []
+    for township, villages in sections:
+        out += [f"### {_md(township.unit_name)}（第 {township.rank} 名）", ""]
         out += [*_md_ranking(villages, levels, names), ""]
     keys = _red_keys(report)
     out += [f"## 红灯事项（{len(report.red_items)} 项）", ""]

@@ -40,7 +40,8 @@ class SweepReport:
 
 def sweep(service: Service, *, dry_run: bool = False, batch: int = BATCH,
           late_after: timedelta = LATE_AFTER,
-          progress: Callable[[int], None] | None = None) -> SweepReport:
+          progress: Callable[[int], None] | None = None,
+          should_stop: Callable[[], bool] = lambda: False) -> SweepReport:
     now = service.clock.now()
     report = SweepReport()
     if dry_run:
@@ -52,7 +53,7 @@ def sweep(service: Service, *, dry_run: bool = False, batch: int = BATCH,
                 _apply_one(service, conn, row, now, late_after, report)
         if progress:
             progress(len(rows))
-        if len(rows) < batch:
+        if len(rows) < batch or should_stop():
             return report
 
 

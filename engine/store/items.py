@@ -161,7 +161,8 @@ def _insert_steps(conn: Connection, item_id: int, entry_no: int, state: str,
     if steps:
         conn.execute(insert(STEPS), [
             {"item_id": item_id, "entry_no": entry_no, "step_index": s.index, "state": state,
-             "due_at": s.at, "planned_at": s.at, "status": "pending"} for s in steps])
+             "due_at": s.at, "planned_at": s.at, "status": "pending",
+             "past_deadline": s.past_deadline} for s in steps])
 
 
 def history(conn: Connection, item_id: int) -> list[dict[str, Any]]:

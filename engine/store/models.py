@@ -163,7 +163,7 @@ class EscalationStepRow(Base):
     __tablename__ = "escalation_steps"
     __table_args__ = (
         UniqueConstraint("item_id", "entry_no", "step_index"),
-        Index("ix_escalation_steps_pending", "due_at", sqlite_where=None),
+        Index("ix_escalation_steps_pending", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -176,6 +176,7 @@ class EscalationStepRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")  # applied, cancelled
     applied_at: Mapped[datetime | None]
     late: Mapped[bool] = mapped_column(Boolean, default=False)
+    past_deadline: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Attachment(Base):

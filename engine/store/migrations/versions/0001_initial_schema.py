@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 16:51:54.683347
+Create Date: 2026-11-22 16:56:44.857108
 """
 
 from alembic import op
@@ -181,6 +181,7 @@ def upgrade() -> None:
             "applied_at", rectify.engine.store.models.UTCDateTime(timezone=True), nullable=True
         ),
         sa.Column("late", sa.Boolean(), nullable=False),
+        sa.Column("past_deadline", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["item_id"], ["items.id"], name=op.f("fk_escalation_steps_item_id_items")
         ),
@@ -190,9 +191,7 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("escalation_steps", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_escalation_steps_pending", ["due_at"], unique=False, sqlite_where=None
-        )
+        batch_op.create_index("ix_escalation_steps_pending", ["due_at"], unique=False)
 
     op.create_table(
         "history",
@@ -256,7 +255,7 @@ def downgrade() -> None:
     op.drop_table("outbox")
     op.drop_table("history")
     with op.batch_alter_table("escalation_steps", schema=None) as batch_op:
-        batch_op.drop_index("ix_escalation_steps_pending", sqlite_where=None)
+        batch_op.drop_index("ix_escalation_steps_pending")
 
     op.drop_table("escalation_steps")
     with op.batch_alter_table("attachments", schema=None) as batch_op:

@@ -1,0 +1,96 @@
+"""The daily digest (日清日结): per person, their open items due soon, overdue and newly assigned.
+
+Queued into the outbox with a dedupe key per (date, person, channel): a digest job that runs twice
+— a second scheduler, a rerun after a crash — queues nothing new.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, select
+
+from ..notifications.context import digest_context
+from ..notifications.message import Recipient
+from ..notifications.render import compose
+from .escalation import RED, YELLOW, light
+from .service import Service
+from .store import items as store
+from .store import outbox, repo
+from .store.db import read, write
+
+DEFAULT_TZ = "Asia/Shanghai"
+
+
+def queue_daily_digest(service: Service, tz: str = DEFAULT_TZ) -> int:
+    """Queue today's digest for every person with open items; returns how many people."""
+    now = service.clock.now()
+    day = now.astimezone(ZoneInfo(tz)).date()
+    buckets = _buckets(service, now)
+    rows = []
+    with read(service.engine) as conn:
+        people = repo.people_by(conn, set(buckets))
+    for person_id, lists in sorted(buckets.items()):
+        person = people.get(person_id)
+        if person is None or not person.active:
+            continue
+        context = digest_context(person.name, date=day.isoformat(), **lists)
+        note = compose(f"digest:{day}:{person_id}", "daily_digest", context,
+                       [Recipient(person.id, person.name, person.email, person.mobile)])
+        rows += [_row(note, channel, now) for channel, units in service.notices.routes.items()
+                 if units is None]
+    with write(service.engine) as conn:
+        outbox.enqueue(conn, rows)
+    return len(buckets)
+
+
+def _buckets(service: Service, now: datetime) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """assignee -> {due_soon, overdue, new}: open items, streamed in id order."""
+    out: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(
+        lambda: {"due_soon": [], "overdue": [], "new": []})
+    since = now - timedelta(days=1)
+    last = 0
+    while True:
+        with read(service.engine) as conn:
+            rows = conn.execute(store.select_items().where(and_(
+                store.ITEMS.c.final.is_(False), store.ITEMS.c.assignee_id.is_not(None),
+                store.ITEMS.c.id > last)).order_by(store.ITEMS.c.id).limit(2000)).all()
+            fresh = _newly_assigned(conn, [r.id for r in rows], since)
+            for row in rows:
+                item = store.to_record(row)
+                spec = service.compiled(conn, item.workflow_version_id).spec
+                view = _item_view(spec, item, conn)
+                colour = light(spec, item.state, item.due_at, now, service.calendar())
+                if colour == RED:
+                    out[item.assignee_id]["overdue"].append(view)  # type: ignore[index]
+                elif colour == YELLOW:
+                    out[item.assignee_id]["due_soon"].append(view)  # type: ignore[index]
+                if item.id in fresh:
+                    out[item.assignee_id]["new"].append(view)  # type: ignore[index]
+        if len(rows) < 2000:
+            return {k: v for k, v in out.items() if any(v.values())}
+        last = rows[-1].id
+
+
+def _newly_assigned(conn: Any, ids: list[int], since: datetime) -> set[int]:
+    if not ids:
+        return set()
+    h = store.HISTORY
+    query = select(h.c.item_id).where(and_(h.c.item_id.in_(ids), h.c.at >= since,
+                                           (h.c.kind == "assign") | (h.c.trigger == "assign")))
+    return {r.item_id for r in conn.execute(query)}
+
+
+def _item_view(spec: Any, item: store.ItemRecord, conn: Any) -> dict[str, Any]:
+    from ..notifications.notices import _item_dict
+
+    return _item_dict(conn, spec, item)
+
+
+def _row(note: Any, channel: str, now: datetime) -> dict[str, Any]:
+    from ..notifications.notices import _row as outbox_row
+
+    return outbox_row(note, channel, now)
