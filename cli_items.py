@@ -16,7 +16,7 @@ LIGHTS = {"green": "绿", "yellow": "黄", "red": "红", None: ""}
 def list_items(app: AppContext, filters: dict[str, Any], limit: int) -> None:
     from .engine.views import ItemFilter, item_rows
 
-    rows = item_rows(app.service(), ItemFilter(**filters))
+    rows = item_rows(app.service(), ItemFilter(**filters), rule=_light_rule(app))
     if limit:
         rows = itertools.islice(rows, limit)
     if app.as_json:
@@ -33,11 +33,17 @@ def list_items(app: AppContext, filters: dict[str, Any], limit: int) -> None:
 def show_item(app: AppContext, item_id: int) -> None:
     from .engine.views import item_detail
 
-    detail = item_detail(app.service(), item_id, app.actor)
+    detail = item_detail(app.service(), item_id, app.actor, _light_rule(app))
     if app.as_json:
         echo_json({k: v for k, v in detail.items() if k != "field_labels"})
         return
     click.echo(_card(detail))
+
+
+def _light_rule(app: AppContext) -> Any:
+    from .engine.escalation import LightRule
+
+    return LightRule(app.settings().lights.yellow_workdays)
 
 
 def _card(d: dict[str, Any]) -> str:

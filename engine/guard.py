@@ -30,11 +30,20 @@ class GuardError(RuntimeError):
     """The expression failed while evaluating (an empty field in arithmetic, say)."""
 
 
-class _Counts(dict[str, int]):
-    """count.X for any trigger X: zero when it never fired (the validator checks the names)."""
+class _Counts:
+    """count.X and count['X'] for any trigger X: zero when it never fired. Not a dict, so a
+    trigger called `update` or `items` reads its count, not a method."""
 
-    def __missing__(self, key: str) -> int:
-        return 0
+    __slots__ = ("_counts",)
+
+    def __init__(self, counts: Mapping[str, int]) -> None:
+        self._counts = counts
+
+    def __getattr__(self, name: str) -> int:
+        return int(self._counts.get(name, 0))
+
+    def __getitem__(self, name: str) -> int:
+        return int(self._counts.get(name, 0))
 
 
 @lru_cache(maxsize=512)

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from .errors import InvalidInput, Problem, SourceLoc
+from .guard import RESERVED
 from .spec import (
     FIELD_TYPES,
     Duration,
@@ -142,6 +143,9 @@ def _fields(r: NodeReader, node: yaml.Node) -> dict[str, FieldSpec]:
         if not IDENT.match(name):
             r.error(key_node, f"field name '{name}' must be letters, digits and '_' "
                               "(it is used in guard expressions)")
+        elif name in RESERVED:
+            r.error(key_node, f"field name '{name}' is reserved in guard expressions "
+                              f"(count.TRIGGER); choose another name")
         keys = r.mapping(value_node, f"field '{name}'", FIELD_KEYS, required=("type",))
         ftype = r.string(keys["type"][1], "type") if "type" in keys else "text"
         if ftype not in FIELD_TYPES:

@@ -104,11 +104,11 @@ class Service:
             raise Refused("say who is acting: --as PERSON (or RECTIFY_USER)", reason="role")
         if person_id == SYSTEM_ACTOR.id:
             raise Refused("'system' is the engine's own actor; act as a person", reason="role")
-        person = repo.person(conn, person_id)
+        person, roles = repo.person_with_roles(conn, person_id, unit_path)
         if person is None or not person.active:
             raise Refused(f"'{person_id}' is not a person in the org file; load it with "
                           "`rectify org load`", reason="role")
-        return Actor(person.id, repo.roles_at(conn, person.id, unit_path), person.name)
+        return Actor(person.id, roles, person.name)
 
     # --- items ----------------------------------------------------------------------------------
 

@@ -71,6 +71,9 @@ def _check_transition(
         problems.append(_unknown("trigger", t.not_actor_of, spec.triggers,
                                  t.at("not_actor_of"), f"{context}: not_actor_of"))
     problems += _check_notify(spec, t.notify, t.at("notify"), context)
+    if t.notify and not t.template:
+        problems.append(_err(t.at("notify"), f"{context}: notify without a template; say "
+                                             "which template to send (for example assignment)"))
     if t.template and templates is not None and t.template not in templates:
         problems.append(_unknown("template", t.template, templates, t.at("template"), context))
     if t.when is not None:
@@ -123,6 +126,9 @@ def _check_state(
 ) -> list[Problem]:
     context = f"state '{state.name}'"
     problems = _check_notify(spec, state.notify, state.loc, context)
+    if state.notify and not state.template:
+        problems.append(_err(state.loc, f"{context}: notify without a template; say which "
+                                        "template to send on entry (for example notice_start)"))
     if state.template and templates is not None and state.template not in templates:
         problems.append(_unknown("template", state.template, templates, state.loc, context))
     if state.escalate and state.deadline is None:
@@ -152,6 +158,12 @@ def _check_step(spec, state, step, templates, context) -> list[Problem]:  # type
         elif state.name not in sources:
             problems.append(_err(step.loc, f"{context}: escalation fires '{step.fire}', which "
                                            f"cannot fire from '{state.name}'"))
+        elif any(t.requires or t.when for t in spec.transitions
+                 if t.trigger == step.fire and state.name in t.sources):
+            problems.append(Problem(step.loc, f"{context}: escalation fires '{step.fire}', "
+                                              "which has requires/when: if they are not met at "
+                                              "that time the system's fire is refused and "
+                                              "reported by the sweep", "warning"))
     if step.template and templates is not None and step.template not in templates:
         problems.append(_unknown("template", step.template, templates, step.loc,
                                  f"{context} escalation"))

@@ -41,7 +41,9 @@ def open_engine(url: str, *, pool_size: int = 5) -> Engine:
         raise DatabaseError(f"not a database URL: {url!r} ({exc})") from exc
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip per checkout on the hot path; stale connections are
+    # recycled by age instead, and a dropped one fails one command, which the user reruns.
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
 
 
 def _sqlite_engine(url: str) -> Engine:

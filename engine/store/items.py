@@ -13,7 +13,9 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select, update
+from functools import lru_cache
+
+from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
 from ..audit import GENESIS, row_hash
 from ..errors import Conflict, NotFound
@@ -56,6 +58,23 @@ class ItemRecord:
 
 _ITEM_COLUMNS = [ITEMS.c[f.name] for f in fields(ItemRecord)]
 
+# The hot path (one advance, one sweep step) reuses statements built once with bind parameters:
+# building a statement and its cache key costs more than executing it on a local database.
+_GET_ITEM = select(*_ITEM_COLUMNS).where(ITEMS.c.id == bindparam("item_id"))
+_INSERT_HISTORY = insert(HISTORY)
+_INSERT_STEPS = insert(STEPS)
+_CANCEL_STEPS = (update(STEPS).where(and_(STEPS.c.item_id == bindparam("_item"),
+                                          STEPS.c.status == "pending"))
+                 .values(status="cancelled", due_at=None))
+
+
+@lru_cache(maxsize=64)
+def _update_item(columns: tuple[str, ...]) -> Any:
+    """UPDATE items SET <columns> WHERE id = :_id AND version = :_version (one per column set)."""
+    return (update(ITEMS).where(and_(ITEMS.c.id == bindparam("_id"),
+                                     ITEMS.c.version == bindparam("_version")))
+            .values({c: bindparam(c) for c in columns}))
+
 
 @dataclass(frozen=True)
 class HistoryEntry:
@@ -90,7 +109,7 @@ def to_record(row: Any) -> ItemRecord:
 
 
 def get_item(conn: Connection, item_id: int) -> ItemRecord:
-    row = conn.execute(select_items().where(ITEMS.c.id == item_id)).first()
+    row = conn.execute(_GET_ITEM, {"item_id": item_id}).first()
     if row is None:
         raise NotFound("item", item_id)
     return to_record(row)
@@ -112,17 +131,15 @@ def apply_write(conn: Connection, write: ItemWrite) -> int:
     seq = item.last_seq + 1
     entry = write.history
     h = row_hash(item.last_hash, _history_values(item.id, seq, item.last_hash, entry))
-    result = conn.execute(
-        update(ITEMS)
-        .where(and_(ITEMS.c.id == item.id, ITEMS.c.version == item.version))
-        .values(**write.values, version=item.version + 1, last_seq=seq, last_hash=h)
-    )
+    values = {**write.values, "version": item.version + 1, "last_seq": seq, "last_hash": h}
+    result = conn.execute(_update_item(tuple(sorted(values))),
+                          {**values, "_id": item.id, "_version": item.version})
     if result.rowcount != 1:
         raise Conflict(f"item {item.id} was changed by someone else while you worked on it; "
                        "nothing was written — look at it again (rectify item show "
                        f"{item.id}) and retry", item=item.id)
-    conn.execute(insert(HISTORY).values(**_history_values(item.id, seq, item.last_hash, entry),
-                                        hash=h))
+    conn.execute(_INSERT_HISTORY, {**_history_values(item.id, seq, item.last_hash, entry),
+                                   "hash": h})
     if write.steps is not None:
         cancel_pending_steps(conn, item.id)
         entry_no = write.values.get("entry_no", item.entry_no)
@@ -146,20 +163,18 @@ def _append_history(conn: Connection, item_id: int, seq: int, prev: str,
                     entry: HistoryEntry) -> str:
     values = _history_values(item_id, seq, prev, entry)
     h = row_hash(prev, values)
-    conn.execute(insert(HISTORY).values(**values, hash=h))
+    conn.execute(_INSERT_HISTORY, {**values, "hash": h})
     return h
 
 
 def cancel_pending_steps(conn: Connection, item_id: int) -> None:
-    conn.execute(update(STEPS).where(and_(STEPS.c.item_id == item_id,
-                                          STEPS.c.status == "pending"))
-                 .values(status="cancelled", due_at=None))
+    conn.execute(_CANCEL_STEPS, {"_item": item_id})
 
 
 def _insert_steps(conn: Connection, item_id: int, entry_no: int, state: str,
                   steps: Sequence[PlannedStep]) -> None:
     if steps:
-        conn.execute(insert(STEPS), [
+        conn.execute(_INSERT_STEPS, [
             {"item_id": item_id, "entry_no": entry_no, "step_index": s.index, "state": state,
              "due_at": s.at, "planned_at": s.at, "status": "pending",
              "past_deadline": s.past_deadline} for s in steps])

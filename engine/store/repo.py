@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import NotFound
@@ -152,7 +152,7 @@ class PersonRow:
 
 
 def person(conn: Connection, person_id: str) -> PersonRow | None:
-    row = conn.execute(select(PEOPLE).where(PEOPLE.c.id == person_id)).first()
+    row = conn.execute(_PERSON, {"person": person_id}).first()
     return PersonRow(**row._mapping) if row else None
 
 
@@ -172,7 +172,7 @@ class UnitRow:
 
 
 def unit(conn: Connection, unit_id: str) -> UnitRow:
-    row = conn.execute(select(UNITS).where(UNITS.c.id == unit_id)).first()
+    row = conn.execute(_UNIT, {"unit": unit_id}).first()
     if row is None:
         raise NotFound("unit", unit_id)
     return UnitRow(**row._mapping)
@@ -182,10 +182,35 @@ def units(conn: Connection) -> list[UnitRow]:
     return [UnitRow(**r._mapping) for r in conn.execute(select(UNITS).order_by(UNITS.c.path))]
 
 
+_ROLES_AT = select(GRANTS.c.role).where(and_(
+    GRANTS.c.person_id == bindparam("person"),
+    GRANTS.c.unit_id.in_(bindparam("units", expanding=True))))
+_PERSON = select(PEOPLE).where(PEOPLE.c.id == bindparam("person"))
+_UNIT = select(UNITS).where(UNITS.c.id == bindparam("unit"))
+
+
+_PERSON_WITH_ROLES = (
+    select(PEOPLE, GRANTS.c.role)
+    .outerjoin(GRANTS, and_(GRANTS.c.person_id == PEOPLE.c.id,
+                            GRANTS.c.unit_id.in_(bindparam("units", expanding=True))))
+    .where(PEOPLE.c.id == bindparam("person")))
+
+
+def person_with_roles(conn: Connection, person_id: str,
+                      unit_path: str) -> tuple[PersonRow | None, frozenset[str]]:
+    """A person and the roles they hold at the unit or above, in one query."""
+    rows = conn.execute(_PERSON_WITH_ROLES, {"person": person_id,
+                                             "units": ancestors(unit_path)}).all()
+    if not rows:
+        return None, frozenset()
+    first = rows[0]
+    person = PersonRow(first.id, first.name, first.email, first.mobile, first.active)
+    return person, frozenset(r.role for r in rows if r.role)
+
+
 def roles_at(conn: Connection, person_id: str, unit_path: str) -> frozenset[str]:
     """Roles a person holds at the unit or any unit above it."""
-    rows = conn.execute(select(GRANTS.c.role).where(and_(
-        GRANTS.c.person_id == person_id, GRANTS.c.unit_id.in_(ancestors(unit_path)))))
+    rows = conn.execute(_ROLES_AT, {"person": person_id, "units": ancestors(unit_path)})
     return frozenset(r.role for r in rows)
 
 

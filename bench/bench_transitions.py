@@ -1,0 +1,128 @@
+"""Single interactive transitions, each committed on its own, through the service.
+
+Prints the median rate over several runs on SQLite (and PostgreSQL when reachable), and the ratio
+to a raw sqlite3 baseline doing the same reads and writes per transition in the same run.
+Run: python bench/bench_transitions.py [--items 2000] [--runs 3] [--pg URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from seeding import LADDER_WORKFLOW, seed  # noqa: E402
+
+from rectify.engine.clock import FixedClock  # noqa: E402
+from rectify.engine.service import Service  # noqa: E402
+from rectify.engine.store.db import open_engine, upgrade  # noqa: E402
+
+ORG = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "org.yaml"
+
+
+def setup(url: str, folder: Path, n: int) -> Service:
+    engine = open_engine(url)
+    upgrade(engine)
+    clock = FixedClock(datetime(2025, 9, 26, 2, tzinfo=UTC))
+    service = Service(engine, clock, files_dir=folder / "files")
+    service.load_org(ORG)
+    workflow = folder / "ladder.yaml"
+    workflow.write_text(LADDER_WORKFLOW, "utf-8")
+    version = service.load_workflow(workflow)[0]
+    due = clock.now() + timedelta(days=10)
+    seed(engine, version.id, "ladder", "rectifying", "village-a1", n, entered=clock.now(),
+         due=due, step_at=due)
+    return service
+
+
+def ours(url: str, folder: Path, n: int) -> float:
+    service = setup(url, folder, n)
+    start = time.perf_counter()
+    for item_id in range(1, n + 1):
+        service.advance(item_id, "zhang", "finish")
+    elapsed = time.perf_counter() - start
+    service.engine.dispose()
+    return n / elapsed
+
+
+def raw_sqlite(folder: Path, n: int) -> float:
+    """The same work per transition in plain sqlite3: read item, update it, insert history,
+    cancel its steps, commit."""
+    db = sqlite3.connect(folder / "raw.db", isolation_level=None)
+    db.executescript("""
+        pragma journal_mode=wal; pragma synchronous=normal;
+        create table items (id integer primary key, state text, version int, fields text,
+                            last_seq int, last_hash text);
+        create table history (id integer primary key, item_id int, seq int, trigger text,
+                              source text, dest text, actor text, at text, data text,
+                              prev_hash text, hash text, unique (item_id, seq));
+        create table steps (id integer primary key, item_id int, status text, due_at text);
+    """)
+    db.executemany("insert into items values (?, 'rectifying', 1, '{}', 1, '')",
+                   [(i,) for i in range(1, n + 1)])
+    db.executemany("insert into steps (item_id, status, due_at) values (?, 'pending', 'x')",
+                   [(i,) for i in range(1, n + 1)])
+    start = time.perf_counter()
+    for i in range(1, n + 1):
+        db.execute("begin immediate")
+        state, version, seq = db.execute("select state, version, last_seq from items where id=?",
+                                         (i,)).fetchone()
+        db.execute("update items set state='done', version=?, last_seq=? where id=? and "
+                   "version=?", (version + 1, seq + 1, i, version))
+        db.execute("insert into history (item_id, seq, trigger, source, dest, actor, at, data,"
+                   " prev_hash, hash) values (?,?,?,?,?,?,?,?,?,?)",
+                   (i, seq + 1, "finish", state, "done", "zhang", "t", "{}", "", "h"))
+        db.execute("update steps set status='cancelled' where item_id=? and status='pending'",
+                   (i,))
+        db.execute("commit")
+    return n / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    args = parser.parse_args()
+    rates: dict[str, list[float]] = {"sqlite": [], "raw sqlite3": [], "postgresql": []}
+    for _ in range(args.runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            rates["sqlite"].append(ours(f"sqlite:///{folder / 'r.db'}", folder, args.items))
+            rates["raw sqlite3"].append(raw_sqlite(folder, args.items))
+            pg = _pg_schema(args.pg)
+            if pg:
+                rates["postgresql"].append(ours(pg, folder, args.items))
+    base = statistics.median(rates["raw sqlite3"])
+    print(f"single committed transitions, {args.items} items, median of {args.runs} runs")
+    print(f"{'backend':<14}{'transitions/s':>15}{'vs raw sqlite3':>16}")
+    for name, values in rates.items():
+        if values:
+            median = statistics.median(values)
+            print(f"{name:<14}{median:>15,.0f}{median / base:>15.2f}x")
+
+
+def _pg_schema(url: str) -> str | None:
+    """A fresh schema on the PostgreSQL server, or None if it is not reachable."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    try:
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        with create_engine(url).begin() as conn:
+            conn.execute(text(f"create schema {schema}"))
+        return f"{url}?options=-csearch_path%3D{schema}"
+    except Exception:
+        return None
+
+
+if __name__ == "__main__":
+    main()
