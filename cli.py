@@ -257,7 +257,7 @@ def item_assign(app: AppContext, item_id: int, person: str, due: str | None) -> 
         click.echo(f"item {item_id} assigned to {person}" + (f", due {due}" if due else ""))
 
 
-# --- time: sweep and scheduler ---------------------------------------------------------------------
+# --- time: sweep and scheduler -------------------------------------------------------------------
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Say what would happen; write nothing.")

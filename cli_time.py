@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from .cli_support import AppContext, echo_json, table
@@ -44,10 +46,9 @@ def list_outbox(app: AppContext, status: str | None, limit: int) -> None:
 
 
 def dispatch_outbox(app: AppContext) -> None:
+    from .engine.store.outbox import OutboxTable
     from .notifications.config import build_channels
     from .notifications.dispatch import dispatch
-
-    from .engine.store.outbox import OutboxTable
 
     service = app.service()
     channels = build_channels(app.settings())
@@ -66,7 +67,7 @@ def dispatch_outbox(app: AppContext) -> None:
                   else ""))
 
 
-def _add(a, b):  # type: ignore[no-untyped-def]
+def _add(a: Any, b: Any) -> Any:
     from dataclasses import replace
 
     return replace(a, sent=a.sent + b.sent, retried=a.retried + b.retried,

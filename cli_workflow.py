@@ -5,12 +5,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import click
 
 from .cli_support import AppContext, echo_json, table
 from .engine.errors import InvalidInput, UsageError
-from .engine.spec import WorkflowSpec
+from .engine.spec import TransitionSpec, WorkflowSpec
 
 
 def validate_files(app: AppContext, paths: list[Path]) -> int:
@@ -124,7 +125,7 @@ def show_workflow(app: AppContext, name: str) -> None:
                           for s, step in ladders]))
 
 
-def _rules(spec: WorkflowSpec, t) -> str:  # type: ignore[no-untyped-def]
+def _rules(spec: WorkflowSpec, t: TransitionSpec) -> str:
     rules = []
     if t.actor:
         rules.append(f"only the {t.actor}")
@@ -139,7 +140,7 @@ def _rules(spec: WorkflowSpec, t) -> str:  # type: ignore[no-untyped-def]
     return "; ".join(rules)
 
 
-def _as_dict(spec: WorkflowSpec) -> dict:  # type: ignore[type-arg]
+def _as_dict(spec: WorkflowSpec) -> dict[str, Any]:
     return {
         "workflow": spec.name, "title": spec.title, "timezone": spec.timezone,
         "initial": spec.initial,

@@ -18,11 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from seeding import LADDER_WORKFLOW, seed  # noqa: E402
-
-from rectify.engine.clock import FixedClock  # noqa: E402
-from rectify.engine.service import Service  # noqa: E402
-from rectify.engine.store.db import open_engine, upgrade  # noqa: E402
+from rectify.engine.clock import FixedClock
+from rectify.engine.service import Service
+from rectify.engine.store.db import open_engine, upgrade
+from seeding import LADDER_WORKFLOW, seed
 
 ORG = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "org.yaml"
 

@@ -38,6 +38,9 @@ class LightRule:
     yellow_workdays: int = 2
 
 
+DEFAULT_LIGHTS = LightRule()
+
+
 def schedule(
     spec: WorkflowSpec,
     state: str,
@@ -72,7 +75,7 @@ def light(
     due_at: datetime | None,
     now: datetime,
     calendar: WorkCalendar,
-    rule: LightRule = LightRule(),
+    rule: LightRule = DEFAULT_LIGHTS,
 ) -> str | None:
     """green / yellow / red, or None for items without a deadline or in a final state."""
     state_spec = spec.states.get(state)

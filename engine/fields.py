@@ -18,7 +18,7 @@ _FALSE = {"0", "false", "no", "n", "否", "无"}
 
 
 def coerce(spec: WorkflowSpec, name: str, raw: object) -> Any:
-    """The stored form of one field value; UsageError for an unknown field, Refused for a bad value."""
+    """The stored form of a field value: UsageError for an unknown field, Refused for a bad one."""
     field = spec.fields.get(name)
     if field is None:
         raise UsageError(f"unknown field '{name}' in workflow '{spec.name}'; fields: "

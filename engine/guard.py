@@ -13,13 +13,33 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2 import StrictUndefined, TemplateError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 RESERVED = frozenset({"count"})
+MAX_SIZE = 10_000  # the longest string or list a guard may build with *, the largest exponent
 
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
+
+class _GuardEnvironment(ImmutableSandboxedEnvironment):
+    """The sandbox, minus Jinja's globals (range, lipsum, ...) and with * and ** bounded, so a
+    guard can neither loop for minutes nor allocate gigabytes."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int | float) and abs(right) > 100:
+            raise SecurityError(f"exponent {right} is too large for a guard")
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(n, int) \
+                        and len(seq) * n > MAX_SIZE:
+                    raise SecurityError("a guard may not build values that large")
+        return super().call_binop(context, operator, left, right)
+
+
+_ENV = _GuardEnvironment(undefined=StrictUndefined)
+_ENV.globals.clear()
 
 
 class GuardSyntaxError(ValueError):
@@ -48,40 +68,50 @@ class _Counts:
 
 @lru_cache(maxsize=512)
 def compile_guard(expression: str) -> Callable[..., Any]:
+    """Compile exactly what runs; GuardSyntaxError with Jinja's reason if it cannot."""
+    if not expression.strip():
+        raise GuardSyntaxError("guard is empty")
     try:
         return _ENV.compile_expression(expression, undefined_to_none=False)
-    except TemplateSyntaxError as exc:
+    except TemplateError as exc:
         raise GuardSyntaxError(f"guard does not compile: {exc.message}") from exc
 
 
 def names_used(expression: str) -> set[str]:
-    """The top-level names an expression reads."""
+    """The top-level names an expression reads (after checking that it compiles)."""
+    compile_guard(expression)
     try:
         ast = _ENV.parse("{{ (" + expression + ") }}")
-    except TemplateSyntaxError as exc:
+        return set(meta.find_undeclared_variables(ast))
+    except TemplateError as exc:
         raise GuardSyntaxError(f"guard does not compile: {exc.message}") from exc
-    return set(meta.find_undeclared_variables(ast))
 
 
 def counted_triggers(expression: str) -> set[str]:
     """The X of every `count.X` / `count['X']` in the expression."""
-    ast = _ENV.parse("{{ (" + expression + ") }}")
+    try:
+        ast = _ENV.parse("{{ (" + expression + ") }}")
+    except TemplateError as exc:
+        raise GuardSyntaxError(f"guard does not compile: {exc.message}") from exc
     found = set()
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-        if isinstance(node.node, nodes.Name) and node.node.name == "count":
-            if isinstance(node, nodes.Getattr):
-                found.add(node.attr)
-            elif isinstance(node.arg, nodes.Const):
-                found.add(str(node.arg.value))
+        target = getattr(node, "node", None)
+        if not (isinstance(target, nodes.Name) and target.name == "count"):
+            continue
+        if isinstance(node, nodes.Getattr):
+            found.add(node.attr)
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            found.add(str(node.arg.value))
     return found
 
 
 def evaluate(expression: str, fields: Mapping[str, Any], counts: Mapping[str, int]) -> bool:
     """True if the guard allows the transition; GuardError if it cannot be decided."""
-    func = compile_guard(expression)
     try:
+        func = compile_guard(expression)
         return bool(func(**fields, count=_Counts(counts)))
-    except (TypeError, UndefinedError, ZeroDivisionError, ValueError) as exc:
-        raise GuardError(str(exc)) from exc
+    except (TypeError, UndefinedError, ZeroDivisionError, ValueError, OverflowError,
+            MemoryError, RecursionError) as exc:
+        raise GuardError(str(exc) or type(exc).__name__) from exc
     except SecurityError as exc:
         raise GuardError(f"not allowed in a guard: {exc}") from exc

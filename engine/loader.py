@@ -137,6 +137,13 @@ def _duration(r: NodeReader, node: yaml.Node, what: str) -> Duration | None:
         return None
 
 
+def _deadline(r: NodeReader, node: yaml.Node) -> Duration | None:
+    duration = _duration(r, node, "deadline")
+    if duration is not None and duration.amount <= 0:
+        r.error(node, f"deadline must be after entering the state, got '{duration}'")
+    return duration
+
+
 def _fields(r: NodeReader, node: yaml.Node) -> dict[str, FieldSpec]:
     out = {}
     for name, key_node, value_node in r.entries(node, "fields"):
@@ -186,7 +193,7 @@ def _states(r: NodeReader, node: yaml.Node) -> dict[str, StateSpec]:
             label=(r.string(get["label"], "label") if "label" in get else None) or name,
             loc=r.loc(key_node),
             final=r.boolean(get["final"], "final") if "final" in get else False,
-            deadline=_duration(r, get["deadline"], "deadline") if "deadline" in get else None,
+            deadline=_deadline(r, get["deadline"]) if "deadline" in get else None,
             escalate=_steps(r, get["escalate"], name) if "escalate" in get else (),
             template=_opt_str(r, get.get("template"), "template"),
             notify=tuple(n for n, _ in r.strings(get["notify"], "notify")) if "notify" in get

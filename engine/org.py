@@ -49,14 +49,15 @@ def parse_org(text: str, file: str) -> OrgSpec:
     r = NodeReader(file)
     root = compose(text, file)
     if root is None:
-        raise InvalidInput(["%s:1:1: empty org file" % file], source=file)
+        raise InvalidInput([f"{file}:1:1: empty org file"], source=file)
     top = r.mapping(root, "org file", ("units", "people"), required=("units", "people"))
     units: list[UnitSpec] = []
     if "units" in top:
         _units(r, top["units"][1], None, "/", units)
     people = _people(r, top["people"][1], {u.id for u in units}) if "people" in top else []
     if r.problems:
-        raise InvalidInput(sorted(r.problems, key=lambda p: (p.loc.line, p.loc.column)),
+        problems = sorted(r.problems, key=lambda p: (p.loc.line, p.loc.column))
+        raise InvalidInput(problems,
                            source=file)
     return OrgSpec(tuple(units), tuple(people))
 

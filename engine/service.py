@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from ..notifications.notices import Notices
+from . import attachments as files
 from . import fields as fieldvals
 from .calendar import WorkCalendar, parse_calendar_file
 from .clock import Clock
@@ -22,10 +24,8 @@ from .errors import InvalidInput, Refused
 from .escalation import Schedule, schedule
 from .loader import load_workflow, load_workflow_file
 from .machine import SYSTEM_ACTOR, Actor, ItemView, Outcome, Request, StateGraph
-from ..notifications.notices import Notices
 from .org import parse_org
 from .spec import WorkflowSpec
-from . import attachments as files
 from .store import items as store
 from .store import repo
 from .store.db import database_dir, read, write

@@ -62,7 +62,7 @@ def _claimable(conn: Connection, now: datetime, batch: int) -> list[Any]:
              .order_by(STEPS.c.due_at, STEPS.c.item_id, STEPS.c.step_index).limit(batch))
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    return conn.execute(query).all()
+    return list(conn.execute(query).all())
 
 
 def _apply_one(service: Service, conn: Connection, row: Any, now: datetime,

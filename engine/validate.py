@@ -10,7 +10,14 @@ from collections.abc import Iterable
 
 from .errors import Problem, SourceLoc
 from .guard import RESERVED, GuardSyntaxError, counted_triggers, names_used
-from .spec import NOTIFY_KEYWORDS, Duration, StateSpec, TransitionSpec, WorkflowSpec
+from .spec import (
+    NOTIFY_KEYWORDS,
+    Duration,
+    EscalationStep,
+    StateSpec,
+    TransitionSpec,
+    WorkflowSpec,
+)
 from .yamlnodes import did_you_mean
 
 _HOURS = {"hours": 1, "days": 24, "workdays": 24}
@@ -148,7 +155,8 @@ def _check_state(
     return problems
 
 
-def _check_step(spec, state, step, templates, context) -> list[Problem]:  # type: ignore[no-untyped-def]
+def _check_step(spec: WorkflowSpec, state: StateSpec, step: EscalationStep,
+                templates: set[str] | None, context: str) -> list[Problem]:
     problems = _check_notify(spec, step.notify, step.loc, f"{context} escalation")
     if step.fire is not None:
         sources = {s for t in spec.transitions if t.trigger == step.fire for s in t.sources}

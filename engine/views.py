@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, select
 
-from .escalation import LightRule, light
+from .escalation import DEFAULT_LIGHTS, LightRule, light
 from .machine import ItemView
 from .service import Service, _view
 from .store import items as store
@@ -32,7 +32,7 @@ def local_iso(at: datetime | None, tz: str) -> str | None:
 
 
 def item_detail(service: Service, item_id: int, actor_id: str | None,
-                rule: LightRule = LightRule()) -> dict[str, Any]:
+                rule: LightRule = DEFAULT_LIGHTS) -> dict[str, Any]:
     now = service.clock.now()
     with read(service.engine) as conn:
         item = store.get_item(conn, item_id)
@@ -78,7 +78,7 @@ def _escalation(step: dict[str, Any], spec: Any, tz: str) -> dict[str, Any]:
 
 
 def item_rows(service: Service, filters: ItemFilter, *, batch: int = 2000,
-              rule: LightRule = LightRule()) -> Iterator[dict[str, Any]]:
+              rule: LightRule = DEFAULT_LIGHTS) -> Iterator[dict[str, Any]]:
     """Items matching the filters, streamed in id order (keyset batches, never all at once)."""
     now = service.clock.now()
     last = 0

@@ -63,7 +63,7 @@ def township_rows(service: Service, week: Week,
                      "closed": c["closed"], "closed_on_time": c["on_time"],
                      "overdue": c["overdue"], "rejected": c["rejected"],
                      "score": round(score, 1)})
-    rows.sort(key=lambda r: (-r["score"], r["unit"]))
+    rows.sort(key=lambda r: (-r["score"], r["unit"]))  # type: ignore[operator]
     return [{**r, "rank": i + 1} for i, r in enumerate(rows)]
 
 

@@ -31,16 +31,42 @@ StrictBoolLoader.add_implicit_resolver(
 )
 
 
+STANDARD_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in (
+    "str", "int", "float", "bool", "null", "map", "seq", "timestamp"))
+
+
 def compose(text: str, file: str) -> yaml.Node | None:
-    """Parse YAML text into a node tree; a syntax error becomes InvalidInput with its position."""
+    """Parse YAML text into a node tree; a syntax error becomes InvalidInput with its position.
+
+    Tags beyond plain YAML data (`!!python/object`, custom `!tags`) are refused, not ignored."""
     try:
-        return yaml.compose(text, Loader=StrictBoolLoader)
+        root = yaml.compose(text, Loader=StrictBoolLoader)
+    except RecursionError as exc:
+        raise InvalidInput([Problem(SourceLoc(file, 1, 1), "YAML nested too deeply")],
+                           source=file) from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = SourceLoc(file, mark.line + 1, mark.column + 1) if mark else SourceLoc(file, 1, 1)
         raise InvalidInput([Problem(loc, f"YAML syntax: {exc.problem}")], source=file) from exc
     except yaml.YAMLError as exc:
         raise InvalidInput([Problem(SourceLoc(file, 1, 1), f"YAML: {exc}")], source=file) from exc
+    _refuse_tags(root, file)
+    return root
+
+
+def _refuse_tags(root: yaml.Node | None, file: str) -> None:
+    problems, todo = [], [root] if root is not None else []
+    while todo:
+        node = todo.pop()
+        if node.tag not in STANDARD_TAGS:
+            loc = SourceLoc(file, node.start_mark.line + 1, node.start_mark.column + 1)
+            problems.append(Problem(loc, f"YAML tag '{node.tag}' is not allowed: plain data only"))
+        if isinstance(node, yaml.SequenceNode):
+            todo.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            todo.extend(n for pair in node.value for n in pair)
+    if problems:
+        raise InvalidInput(problems, source=file)
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
@@ -142,7 +168,7 @@ _CONSTRUCTOR = yaml.SafeLoader("")
 
 
 def _construct(node: yaml.ScalarNode) -> Any:
-    """The Python value of a scalar node; its tag was resolved by StrictBoolLoader at compose time."""
+    """A scalar node's Python value; StrictBoolLoader resolved its tag at compose time."""
     build = _CONSTRUCTOR.yaml_constructors.get(node.tag)
     try:
         return build(_CONSTRUCTOR, node) if build else str(node.value)

@@ -11,7 +11,7 @@ exactly once everywhere else). Receivers can dedupe on `Notification.key`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -35,7 +35,7 @@ class OutboxRow(Protocol):
 
 
 class OutboxStore(Protocol):
-    def claim_due(self, now: datetime, limit: int) -> list[OutboxRow]:
+    def claim_due(self, now: datetime, limit: int) -> Sequence[OutboxRow]:
         """Pending rows with next_attempt <= now, oldest first."""
         ...
 

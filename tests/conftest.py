@@ -10,12 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-
 from rectify.engine.clock import FixedClock
 from rectify.engine.service import Service
 from rectify.engine.store.db import open_engine, upgrade
 from rectify.workflows import HERE as WORKFLOWS
+from sqlalchemy import create_engine, text
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PG_URL = os.environ.get("RECTIFY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

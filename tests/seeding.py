@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, insert, select
-
 from rectify.engine.audit import GENESIS, row_hash
 from rectify.engine.store import items as store
 from rectify.engine.store import repo
 from rectify.engine.store.db import write
+from sqlalchemy import Engine, insert, select
 
 LADDER_WORKFLOW = """
 workflow: ladder

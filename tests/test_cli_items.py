@@ -312,7 +312,7 @@ def test_show_json_shape(cli: Cli) -> None:
     item = cli.new("li", "village-a1", "--assignee", "zhang", "--field", "category=信息不实")
     cli.ok("item", "advance", str(item), "assign", "--comment", "请尽快整改", actor="li")
     shown = cli.json("item", "show", str(item), actor="zhang")
-    assert SHOW_KEYS <= shown.keys()
+    assert shown.keys() >= SHOW_KEYS
     assert (shown["id"], shown["workflow"], shown["version"]) == (item, "rectification", 1)
     assert (shown["state"], shown["state_label"]) == ("rectifying", "整改中")
     assert (shown["unit"], shown["assignee"], shown["light"]) == ("village-a1", "zhang", "green")

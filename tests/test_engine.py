@@ -8,15 +8,15 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text, update
-
 from rectify.engine.audit import verify_chain
+from rectify.engine.clock import FixedClock
 from rectify.engine.errors import Conflict, NotFound, Refused, UsageError
 from rectify.engine.service import Service
 from rectify.engine.store import items as store
 from rectify.engine.store import repo
 from rectify.engine.store.db import open_engine, read, write
 from rectify.engine.views import ItemFilter, item_detail, item_rows
+from sqlalchemy import text, update
 
 from .conftest import FIXTURES, START, WORKFLOWS
 
@@ -181,7 +181,8 @@ def _item_by(service: Service, actor: str) -> int:
                             values={"description": "d"})
 
 
-def test_reopening_between_steps_gives_identical_history(db_url: str, clock, tmp_path: Path) -> None:
+def test_reopening_between_steps_gives_identical_history(db_url: str, clock: FixedClock,
+                                                         tmp_path: Path) -> None:
     """Save/restore: the same scenario straight through and with a fresh Service per step."""
     from .conftest import make_service
     def scenario(fresh: bool, sub: str) -> list[tuple]:

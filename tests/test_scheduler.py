@@ -13,10 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
-
 from rectify.engine.store.db import open_engine, read
 from rectify.engine.store.outbox import OUTBOX
+from sqlalchemy import func, select
 
 from .conftest import FIXTURES
 

@@ -11,21 +11,20 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
-
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
 from ..audit import GENESIS, row_hash
 from ..errors import Conflict, NotFound
 from ..escalation import PlannedStep
-from .models import Attachment, EscalationStepRow, HistoryRow, Item
+from .models import Attachment, EscalationStepRow, HistoryRow, Item, table
 
-ITEMS = Item.__table__
-HISTORY = HistoryRow.__table__
-STEPS = EscalationStepRow.__table__
-ATTACHMENTS = Attachment.__table__
+ITEMS = table(Item)
+HISTORY = table(HistoryRow)
+STEPS = table(EscalationStepRow)
+ATTACHMENTS = table(Attachment)
 
 
 @dataclass(frozen=True)
@@ -117,8 +116,9 @@ def get_item(conn: Connection, item_id: int) -> ItemRecord:
 
 def insert_item(conn: Connection, values: Mapping[str, Any], history: HistoryEntry,
                 steps: Sequence[PlannedStep]) -> int:
-    item_id = conn.execute(insert(ITEMS).values(**values, version=1, last_seq=0,
-                                                last_hash=GENESIS)).inserted_primary_key[0]
+    result = conn.execute(insert(ITEMS).values(**values, version=1, last_seq=0,
+                                               last_hash=GENESIS))
+    item_id = result.inserted_primary_key[0]  # type: ignore[index]
     h = _append_history(conn, item_id, 1, GENESIS, history)
     conn.execute(update(ITEMS).where(ITEMS.c.id == item_id).values(last_seq=1, last_hash=h))
     _insert_steps(conn, item_id, values.get("entry_no", 1), values["state"], steps)

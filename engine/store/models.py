@@ -7,7 +7,7 @@ partial index on `escalation_steps.due_at`, so nothing is lost when no process i
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -57,7 +58,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+    type_annotation_map: ClassVar = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+def table(model: type[Base]) -> Table:
+    """A model's Table, typed as one (``__table__`` is declared as a FromClause)."""
+    return cast(Table, model.__table__)
 
 
 class WorkflowVersion(Base):
@@ -158,7 +164,7 @@ class HistoryRow(Base):
 
 
 class EscalationStepRow(Base):
-    """One rung of a ladder for one entry into a state. The unique key makes applying it idempotent."""
+    """One rung of a ladder for one entry into a state; its unique key makes applying idempotent."""
 
     __tablename__ = "escalation_steps"
     __table_args__ = (

@@ -17,10 +17,11 @@ from sqlalchemy import Connection, Engine, and_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from ...notifications.message import Notification
 from .db import write
-from .models import OutboxRow
+from .models import OutboxRow, table
 
-OUTBOX = OutboxRow.__table__
+OUTBOX = table(OutboxRow)
 CLAIM_FOR = timedelta(minutes=5)
 
 
@@ -32,12 +33,12 @@ def enqueue(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
                  [dict(r) for r in rows])
 
 
-@dataclass(frozen=True)
+@dataclass
 class ClaimedRow:
     id: int
     channel: str
     attempts: int
-    notification: Any
+    notification: Notification
 
 
 class OutboxTable:
@@ -75,11 +76,12 @@ class OutboxTable:
     def postpone(self, row_id: int, retry_at: datetime) -> None:
         """Put a row back without counting an attempt (its channel was rate-limited)."""
         with write(self.engine) as conn:
-            conn.execute(update(OUTBOX).where(OUTBOX.c.id == row_id).values(next_attempt_at=retry_at))
+            conn.execute(update(OUTBOX).where(OUTBOX.c.id == row_id)
+                         .values(next_attempt_at=retry_at))
 
 
-def to_notification(row: Any) -> Any:
-    from ...notifications.message import Notification, Recipient
+def to_notification(row: Any) -> Notification:
+    from ...notifications.message import Recipient
 
     recipients = tuple(Recipient(**r) for r in (row.recipients or {}).get("people", []))
     return Notification(key=row.dedupe_key, template=row.template, subject=row.subject,

@@ -16,14 +16,14 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import NotFound
 from ..org import OrgSpec, ancestors
-from .models import CalendarDay, Lease, Person, RoleGrant, Unit, WorkflowVersion
+from .models import CalendarDay, Lease, Person, RoleGrant, Unit, WorkflowVersion, table
 
-VERSIONS = WorkflowVersion.__table__
-UNITS = Unit.__table__
-PEOPLE = Person.__table__
-GRANTS = RoleGrant.__table__
-CALENDAR = CalendarDay.__table__
-LEASES = Lease.__table__
+VERSIONS = table(WorkflowVersion)
+UNITS = table(Unit)
+PEOPLE = table(Person)
+GRANTS = table(RoleGrant)
+CALENDAR = table(CalendarDay)
+LEASES = table(Lease)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,6 @@
 """Alembic environment: always run with a connection handed over by `rectify init`."""
 
 from alembic import context
-
 from rectify.engine.store.models import Base
 
 connection = context.config.attributes["connection"]

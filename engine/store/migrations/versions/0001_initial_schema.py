@@ -5,10 +5,9 @@ Revises:
 Create Date: 2026-11-22 16:56:44.857108
 """
 
-from alembic import op
-import sqlalchemy as sa
 import rectify.engine.store.models
-
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0001"
 down_revision = None
