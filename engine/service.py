@@ -149,19 +149,28 @@ class Service:
                 values: Mapping[str, object] | None = None, comment: str | None = None,
                 attach: Sequence[Path] = ()) -> Outcome:
         now = self.clock.now()
-        with read(self.engine) as conn:
+        # Evidence files are copied first (content-addressed: a refused or failed advance
+        # leaves at most an unreferenced file, never a reference to a missing one).
+        stored = [files.store_file(self.files_dir, p) for p in attach]
+        # One short write transaction for read, decision and write: one round of BEGIN/COMMIT.
+        # The version check in apply_write still guards against a change since the read.
+        with write(self.engine) as conn:
             item = store.get_item(conn, item_id)
             compiled = self.compiled(conn, item.workflow_version_id)
             actor = self.actor(conn, actor_id, item.unit_path)
-            unit_name = repo.unit(conn, item.unit_id).name
-        spec = compiled.spec
-        given = fieldvals.coerce_all(spec, values or {})
-        stored = [files.store_file(self.files_dir, p) for p in attach]
-        if stored:
-            given = _with_attachments(spec, compiled, item, trigger, given, stored)
-        view = _view(item, unit_name)
-        outcome = compiled.graph.fire(view, actor, Request(trigger, given, comment), now)
-        with write(self.engine) as conn:
+            spec = compiled.spec
+            given = fieldvals.coerce_all(spec, values or {})
+            if stored:
+                given = _with_attachments(spec, compiled, item, trigger, given, stored)
+            request = Request(trigger, given, comment)
+            try:
+                outcome = compiled.graph.fire(_view(item, None), actor, request, now)
+            except Refused as refused:
+                if refused.reason != "role":
+                    raise
+                # Only a role refusal names the unit; look its name up on that rare path.
+                named = _view(item, repo.unit(conn, item.unit_id).name)
+                outcome = compiled.graph.fire(named, actor, request, now)
             self._persist(conn, compiled, item, outcome, stored)
         return outcome
 

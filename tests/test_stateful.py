@@ -4,6 +4,7 @@ After every step the database must still tell a story the workflow allows."""
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import shutil
 import tempfile
@@ -93,6 +94,7 @@ def template() -> tuple[Path, tuple[str, ...]]:
     global _TEMPLATE
     if _TEMPLATE is None:
         home = Path(tempfile.mkdtemp(prefix="rectify-stateful-template-"))
+        atexit.register(shutil.rmtree, home, ignore_errors=True)
         org = home / "org.yaml"
         org.write_text(yaml.safe_dump(ORG, allow_unicode=True), "utf-8")
         engine = open_engine(f"sqlite:///{home / 'r.db'}")
@@ -226,7 +228,8 @@ class EngineMachine(RuleBasedStateMachine):
         super().__init__()
         db, self.workflows = template()
         self.home = Path(tempfile.mkdtemp(prefix="rectify-stateful-"))
-        shutil.copy(db, self.home / "r.db")
+        for part in db.parent.glob(db.name + "*"):  # the file and any WAL beside it
+            shutil.copy(part, self.home / part.name)
         self.clock = FixedClock(START)
         self.service = Service(open_engine(f"sqlite:///{self.home / 'r.db'}"), self.clock,
                                files_dir=self.home / "files")
