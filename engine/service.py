@@ -186,13 +186,14 @@ class Service:
     def _persist(self, conn: Connection, compiled: Compiled, item: store.ItemRecord,
                  outcome: Outcome, stored: Sequence[files.StoredFile]) -> None:
         spec, now = compiled.spec, outcome.at
-        plan = self._plan(spec, outcome.dest, now, None)
         dest = spec.states[outcome.dest]
+        carried = _carried_due(spec, item, dest.final)
+        plan = self._plan(spec, outcome.dest, now, carried)
         values = {
             "state": outcome.dest, "fields": dict(outcome.fields), "counts": outcome.counts,
             "cycle_actors": outcome.cycle_actors, "entry_no": item.entry_no + 1,
             "entered_at": now, "final": dest.final, "closed_at": now if dest.final else None,
-            **_due_columns(plan, False),
+            **_due_columns(plan, carried is not None),
         }
         entry = store.HistoryEntry(
             kind="transition", actor=outcome.actor, at=now, trigger=outcome.transition.trigger,
@@ -267,6 +268,14 @@ def _due(due: str | None, spec: WorkflowSpec) -> datetime | None:
     except ValueError as exc:
         raise UsageError(f"--due {due!r}: expected a date like 2026-12-01 or an ISO-8601 "
                          "time") from exc
+
+
+def _carried_due(spec: WorkflowSpec, item: store.ItemRecord, final: bool) -> datetime | None:
+    """An item's own --due, given while it sat in a state without a deadline (`discovered`),
+    is the deadline of the first state with one that it enters; after that, states use theirs."""
+    if item.due_override and spec.states[item.state].deadline is None and not final:
+        return item.due_at
+    return None
 
 
 def _due_columns(plan: Schedule, override: bool) -> dict[str, Any]:

@@ -124,7 +124,11 @@ def test_bundled_workflow_loads_without_errors_or_warnings(name: str) -> None:
     """Each bundled file loads, names only bundled templates, renders them, and builds a graph."""
     spec = spec_of(name)
     assert spec.name == name
-    assert spec.warnings == ()
+    # The contract's rectification example leaves 发现问题 without a deadline (an item's own
+    # --due waits there for 整改中); that one warning is expected, no other.
+    assert [w.split(": warning: ")[1] for w in spec.warnings] == (
+        ["state 'discovered' has no deadline: items may wait in it forever"]
+        if name == "rectification" else [])
     Notices.default().check_templates(spec, WORKFLOWS)
     assert set(StateGraph(spec).spec.states) == set(spec.states)
 
@@ -134,7 +138,7 @@ def test_every_working_state_has_a_deadline(name: str) -> None:
     """Non-final states have deadlines; the working ones count workdays, notices count days."""
     spec = spec_of(name)
     for state in spec.states.values():
-        if state.final:
+        if state.final or (name, state.name) == ("rectification", "discovered"):
             continue
         assert state.deadline is not None, state.name
         expected = "days" if state.public else "workdays"

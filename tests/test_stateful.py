@@ -425,6 +425,10 @@ class EngineMachine(RuleBasedStateMachine):
             spec = self.spec_of(item)
             assert item.state in spec.states
             assert item.final == spec.states[item.state].final
+            if spec.states[item.state].deadline is not None:
+                assert item.due_at is not None, "a state with a deadline but no due date"
+            elif not item.due_override:
+                assert item.due_at is None, "a due date from nowhere"
             history = by_item[item.id]
             assert [r["seq"] for r in history] == list(range(1, len(history) + 1))
             assert (item.last_seq, item.last_hash) == (history[-1]["seq"], history[-1]["hash"])
