@@ -15,11 +15,12 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from .clock import Clock, SystemClock
 from .store import repo
 from .store.db import write
 
@@ -37,11 +38,13 @@ class Lease:
     Lease times are real time, never the simulated `--now`: they are about processes being alive.
     """
 
-    def __init__(self, service: Service, holder: str, seconds: float) -> None:
+    def __init__(self, service: Service, holder: str, seconds: float,
+                 clock: Clock | None = None) -> None:
         self.service, self.holder, self.seconds = service, holder, seconds
+        self.clock = clock or SystemClock()
 
     def hold(self) -> bool:
-        now = datetime.now(UTC)
+        now = self.clock.now()
         with write(self.service.engine) as conn:
             return repo.take_lease(conn, LEASE, self.holder, now,
                                    now + timedelta(seconds=self.seconds))
@@ -132,10 +135,10 @@ def _run_forever(jobs: Jobs, settings: Any) -> None:
         "coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
     renew = max(1.0, settings.lease_seconds / 3)
     scheduler.add_job(jobs.guarded("lease", lambda: None), IntervalTrigger(seconds=renew),
-                      next_run_time=datetime.now(UTC))
+                      next_run_time=SystemClock().now())
     scheduler.add_job(jobs.guarded("sweep", jobs.sweep),
                       IntervalTrigger(minutes=settings.sweep_minutes),
-                      next_run_time=datetime.now(UTC))
+                      next_run_time=SystemClock().now())
     scheduler.add_job(jobs.guarded("dispatch", jobs.dispatch), IntervalTrigger(minutes=1))
     scheduler.add_job(jobs.guarded("digest", jobs.digest),
                       CronTrigger(hour=digest.hour, minute=digest.minute, timezone=tz))
