@@ -6,7 +6,6 @@ SQLAlchemy, Alembic or APScheduler. Errors become the contract's exit codes in `
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 import click
 
-from .cli_support import AppContext, echo_json, parse_fields, table
+from .cli_support import AppContext, echo_json, parse_fields
 
 pass_app = click.make_pass_decorator(AppContext)
 
@@ -330,5 +329,3 @@ def main() -> None:
 if __name__ == "__main__":
     main()
 
-
-__all__ = ["cli", "json", "main", "table"]

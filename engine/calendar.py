@@ -23,6 +23,7 @@ import yaml
 
 from .errors import InvalidInput, Problem, SourceLoc
 from .spec import Duration
+from .yamlnodes import NodeReader, compose
 
 END_OF_DAY = time(23, 59, 59)
 CALENDAR_TOP_KEYS = ("years",)
@@ -150,89 +151,52 @@ def shift(deadline: datetime, offset: Duration, tz: str, calendar: WorkCalendar)
 # The admin calendar file
 
 
-class _Reader:
-    """Collects problems with their node positions so the admin sees every mistake at once."""
-
-    def __init__(self, filename: str) -> None:
-        self.filename = filename
-        self.problems: list[Problem] = []
-
-    def loc(self, node: yaml.Node) -> SourceLoc:
-        mark = node.start_mark
-        return SourceLoc(self.filename, mark.line + 1, mark.column + 1)
-
-    def error(self, node: yaml.Node, message: str) -> None:
-        self.problems.append(Problem(self.loc(node), message))
-
-    def mapping(
-        self, node: yaml.Node, what: str, allowed: tuple[str, ...] | None
-    ) -> Iterator[tuple[str, yaml.Node, yaml.Node]]:
-        """(key, key node, value node) of a mapping; unknown (if `allowed`) and repeated keys
-        are reported and skipped."""
-        if not isinstance(node, yaml.MappingNode):
-            self.error(node, f"{what} must be a mapping")
-            return
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
-            if allowed is not None and key not in allowed:
-                self.error(key_node, f"{what}: unknown key '{key}'; allowed keys: "
-                                     f"{', '.join(allowed)}")
-            elif key in seen:
-                self.error(key_node, f"{what}: key '{key}' appears twice")
-            else:
-                seen.add(key)
-                yield key, key_node, value_node
-
-
 def parse_calendar_file(text: str, filename: str) -> dict[int, dict[date, bool]]:
     """Calendar YAML -> {year: {date: is_workday}}; InvalidInput listing every problem."""
-    reader = _Reader(filename)
-    root = _compose(text, filename)
-    out: dict[int, dict[date, bool]] = {}
+    reader = NodeReader(filename)
+    root = compose(text, filename)
     if root is None:
         raise InvalidInput([Problem(SourceLoc(filename, 1, 1), "empty calendar file; "
                                     "expected a mapping with key 'years'")], source=filename)
-    found_years = False
-    for _, _, years_node in reader.mapping(root, "calendar file", CALENDAR_TOP_KEYS):
-        found_years = True
-        for key, key_node, year_node in reader.mapping(years_node, "years", None):
-            year = _year(reader, key, key_node)
-            if year is not None:
-                out[year] = _read_year(reader, year, year_node)
-    if isinstance(root, yaml.MappingNode) and not found_years:
-        reader.error(root, "calendar file: missing required key 'years'")
+    out: dict[int, dict[date, bool]] = {}
+    top = reader.mapping(root, "calendar file", CALENDAR_TOP_KEYS, required=("years",))
+    for key, key_node, year_node in _years(reader, top["years"][1]) if "years" in top else ():
+        year = _year(reader, key, key_node)
+        if year is not None:
+            out[year] = _read_year(reader, year, year_node)
     if reader.problems:
         ordered = sorted(reader.problems, key=lambda p: (p.loc.line, p.loc.column))
         raise InvalidInput(ordered, source=filename)
     return out
 
 
-def _compose(text: str, filename: str) -> yaml.Node | None:
-    try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        loc = SourceLoc(filename, line, column)
-        raise InvalidInput([Problem(loc, f"YAML syntax: {exc.problem}")], source=filename) from exc
-    except yaml.YAMLError as exc:
-        raise InvalidInput([Problem(SourceLoc(filename, 1, 1), f"YAML: {exc}")],
-                           source=filename) from exc
+def _years(reader: NodeReader, node: yaml.Node) -> Iterator[tuple[str, yaml.Node, yaml.Node]]:
+    """The year entries; a year given twice is reported and its second entry skipped."""
+    if not isinstance(node, yaml.MappingNode):
+        reader.error(node, "years must be a mapping")
+        return
+    seen: set[str] = set()
+    for key_node, value_node in node.value:
+        key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+        if key in seen:
+            reader.error(key_node, f"years: key '{key}' appears twice")
+            continue
+        seen.add(key)
+        yield key, key_node, value_node
 
 
-def _year(reader: _Reader, key: str, key_node: yaml.Node) -> int | None:
+def _year(reader: NodeReader, key: str, key_node: yaml.Node) -> int | None:
     if not re.fullmatch(r"\d{4}", key):
         reader.error(key_node, f"years: '{key}' is not a year (expected for example 2027)")
         return None
     return int(key)
 
 
-def _read_year(reader: _Reader, year: int, node: yaml.Node) -> dict[date, bool]:
+def _read_year(reader: NodeReader, year: int, node: yaml.Node) -> dict[date, bool]:
     """One year's holidays and make-up workdays; a day in both lists is an error."""
     first_seen: dict[date, tuple[bool, SourceLoc]] = {}
     clashes: dict[int, tuple[yaml.Node, list[date], int]] = {}  # one message per list item
-    for key, _, list_node in reader.mapping(node, f"year {year}", CALENDAR_YEAR_KEYS):
+    for key, (_, list_node) in reader.mapping(node, f"year {year}", CALENDAR_YEAR_KEYS).items():
         is_workday = key == "workdays"
         for item, day in _dates(reader, year, key, list_node):
             kind, loc = first_seen.setdefault(day, (is_workday, reader.loc(item)))
@@ -247,7 +211,7 @@ def _read_year(reader: _Reader, year: int, node: yaml.Node) -> dict[date, bool]:
 
 
 def _dates(
-    reader: _Reader, year: int, key: str, node: yaml.Node
+    reader: NodeReader, year: int, key: str, node: yaml.Node
 ) -> Iterator[tuple[yaml.Node, date]]:
     """Every date of a `holidays`/`workdays` list, ranges expanded, with the item it came from."""
     if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
@@ -266,7 +230,7 @@ def _dates(
                 yield item, first + timedelta(days=offset)
 
 
-def _span(reader: _Reader, year: int, item: yaml.ScalarNode) -> tuple[date, date] | None:
+def _span(reader: NodeReader, year: int, item: yaml.ScalarNode) -> tuple[date, date] | None:
     """A single date or an inclusive range A..B, both ends in `year`."""
     text = str(item.value).strip()
     parts = [p.strip() for p in text.split("..")]
@@ -287,7 +251,7 @@ def _span(reader: _Reader, year: int, item: yaml.ScalarNode) -> tuple[date, date
     return first, last
 
 
-def _parse_date(reader: _Reader, item: yaml.Node, text: str) -> date | None:
+def _parse_date(reader: NodeReader, item: yaml.Node, text: str) -> date | None:
     if _DATE.match(text):
         try:
             return date.fromisoformat(text)

@@ -55,5 +55,3 @@ def end_of_day(text: str, tz: str) -> datetime:
         return datetime.combine(day, time(23, 59, 59), ZoneInfo(tz)).astimezone(UTC)
     return parse_instant(text, tz)
 
-
-__all__ = ["Clock", "FixedClock", "SystemClock", "end_of_day", "parse_instant", "timedelta"]

@@ -15,6 +15,7 @@ from sqlalchemy import and_, select
 
 from ..notifications.context import digest_context
 from ..notifications.message import Recipient
+from ..notifications.notices import item_for_templates
 from ..notifications.render import compose
 from .escalation import RED, YELLOW, light
 from .service import Service
@@ -40,8 +41,7 @@ def queue_daily_digest(service: Service, tz: str = DEFAULT_TZ) -> int:
         context = digest_context(person.name, date=day.isoformat(), **lists)
         note = compose(f"digest:{day}:{person_id}", "daily_digest", context,
                        [Recipient(person.id, person.name, person.email, person.mobile)])
-        rows += [_row(note, channel, now) for channel, units in service.notices.routes.items()
-                 if units is None]
+        rows += service.notices.rows(note, None, now)
     with write(service.engine) as conn:
         outbox.enqueue(conn, rows)
     return len(buckets)
@@ -62,7 +62,7 @@ def _buckets(service: Service, now: datetime) -> dict[str, dict[str, list[dict[s
             for row in rows:
                 item = store.to_record(row)
                 spec = service.compiled(conn, item.workflow_version_id).spec
-                view = _item_view(spec, item, conn)
+                view = item_for_templates(conn, spec, item)
                 colour = light(spec, item.state, item.due_at, now, service.calendar())
                 if colour == RED:
                     out[item.assignee_id]["overdue"].append(view)  # type: ignore[index]
@@ -82,15 +82,3 @@ def _newly_assigned(conn: Any, ids: list[int], since: datetime) -> set[int]:
     query = select(h.c.item_id).where(and_(h.c.item_id.in_(ids), h.c.at >= since,
                                            (h.c.kind == "assign") | (h.c.trigger == "assign")))
     return {r.item_id for r in conn.execute(query)}
-
-
-def _item_view(spec: Any, item: store.ItemRecord, conn: Any) -> dict[str, Any]:
-    from ..notifications.notices import _item_dict
-
-    return _item_dict(conn, spec, item)
-
-
-def _row(note: Any, channel: str, now: datetime) -> dict[str, Any]:
-    from ..notifications.notices import _row as outbox_row
-
-    return outbox_row(note, channel, now)

@@ -161,7 +161,7 @@ class Service:
             spec = compiled.spec
             given = fieldvals.coerce_all(spec, values or {})
             if stored:
-                given = _with_attachments(spec, compiled, item, trigger, given, stored)
+                given = _with_attachments(spec, item, trigger, given, stored)
             request = Request(trigger, given, comment)
             try:
                 outcome = compiled.graph.fire(_view(item, None), actor, request, now)
@@ -300,9 +300,9 @@ def _replace_item(item: store.ItemRecord, values: Mapping[str, Any]) -> store.It
     return replace(item, **values)
 
 
-def _files_field(spec: WorkflowSpec, compiled: Compiled, state: str, trigger: str) -> str:
+def _files_field(spec: WorkflowSpec, state: str, trigger: str) -> str:
     """Where `--attach` goes: a files field the transition requires, else the first one."""
-    for t in compiled.spec.transitions_from(state):
+    for t in spec.transitions_from(state):
         if t.trigger == trigger:
             for name in t.requires:
                 if spec.fields[name].type == "files":
@@ -313,10 +313,10 @@ def _files_field(spec: WorkflowSpec, compiled: Compiled, state: str, trigger: st
     raise Refused(f"workflow '{spec.name}' has no files field to attach to", reason="field")
 
 
-def _with_attachments(spec: WorkflowSpec, compiled: Compiled, item: store.ItemRecord,
-                      trigger: str, given: dict[str, Any],
+def _with_attachments(spec: WorkflowSpec, item: store.ItemRecord, trigger: str,
+                      given: dict[str, Any],
                       stored: Sequence[files.StoredFile]) -> dict[str, Any]:
-    name = _files_field(spec, compiled, item.state, trigger)
+    name = _files_field(spec, item.state, trigger)
     current = list(given.get(name) or item.fields.get(name) or [])
     return {**given, name: current + [f.record() for f in stored]}
 

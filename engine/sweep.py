@@ -77,10 +77,11 @@ def _apply_one(service: Service, conn: Connection, row: Any, now: datetime,
 
 def _apply(service: Service, conn: Connection, row: Any, now: datetime,
            late_after: timedelta, report: SweepReport) -> None:
+    late = now - row.planned_at > late_after
     claimed = conn.execute(update(STEPS).where(and_(STEPS.c.id == row.id,
                                                     STEPS.c.status == "pending"))
                            .values(status="applied", applied_at=now, due_at=None,
-                                   late=now - row.planned_at > late_after)).rowcount
+                                   late=late)).rowcount
     if not claimed:
         return  # another sweeper, or a transition that cancelled it, got there first
     item = store.get_item(conn, row.item_id)
@@ -90,7 +91,6 @@ def _apply(service: Service, conn: Connection, row: Any, now: datetime,
         conn.execute(update(STEPS).where(STEPS.c.id == row.id).values(status="cancelled"))
         return
     step = spec.states[row.state].escalate[row.step_index]
-    late = now - row.planned_at > late_after
     _record(service, conn, spec, item, step, row, now, late)
     report.escalations.append({"item": item.id, "state": row.state, "step": row.step_index,
                                "action": step.action, "level": step.level, "late": late})

@@ -8,10 +8,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_
 
 from .escalation import DEFAULT_LIGHTS, LightRule, light
-from .machine import ItemView
 from .service import Service, _view
 from .store import items as store
 from .store import repo
@@ -118,9 +117,3 @@ def _filtered(conn: Connection, f: ItemFilter, now: datetime) -> Any:
     query = store.select_items()
     return query.where(and_(*conds)) if conds else query
 
-
-def view_of(record: store.ItemRecord) -> ItemView:
-    return _view(record, None)
-
-
-__all__ = ["ItemFilter", "item_detail", "item_rows", "local_iso", "select"]

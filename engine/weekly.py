@@ -95,7 +95,6 @@ def queue_weekly_report(service: Service, tz: str = "Asia/Shanghai") -> int:
     """Queue this week's ranking to every personal channel's county leaders; returns row count."""
     from ..notifications.context import weekly_context
     from ..notifications.message import Recipient
-    from ..notifications.notices import _row
     from ..notifications.render import compose
     from .store import outbox
     from .store.db import write
@@ -108,7 +107,5 @@ def queue_weekly_report(service: Service, tz: str = "Asia/Shanghai") -> int:
         people = [Recipient(p.id, p.name, p.email, p.mobile) for p in leaders]
         note = compose(f"weekly:{week.label}", "weekly_report",
                        weekly_context(week.label, rows), people)
-        outbox.enqueue(conn, [_row(note, ch, service.clock.now())
-                              for ch, units in service.notices.routes.items()
-                              if units is None and people])
+        outbox.enqueue(conn, service.notices.rows(note, None, service.clock.now()))
     return len(rows)

@@ -21,7 +21,7 @@ from ..engine.org import ancestors
 from ..engine.spec import EscalationStep, WorkflowSpec
 from ..engine.store import repo
 from .context import item_context, sample_context
-from .message import Recipient
+from .message import Notification, Recipient
 from .render import check_template, compose, template_names
 
 
@@ -93,13 +93,20 @@ class Notices:
               ) -> list[dict[str, Any]]:
         people = resolve(conn, notify, item)
         context = item_context(
-            _item_dict(conn, spec, item), now=_local(now, spec), step=step, comment=comment,
-            actor_name=_name(conn, actor), recipients=[p.name for p in people])
+            item_for_templates(conn, spec, item), now=_local(now, spec), step=step,
+            comment=comment, actor_name=_name(conn, actor), recipients=[p.name for p in people])
         note = compose(key, template, context, people, item_id=item.id, unit=item.unit_id,
                        extra_dir=_extra_dir(Path(spec.file).parent, spec.templates_dir))
-        chain = ancestors(item.unit_path)
-        return [_row(note, channel, now) for channel, units in self.routes.items()
-                if (units is None and people) or (units is not None and set(units) & set(chain))]
+        return self.rows(note, item.unit_path, now)
+
+    def rows(self, note: Notification, unit_path: str | None,
+             now: datetime) -> list[dict[str, Any]]:
+        """One outbox row per channel that takes `note`: personal channels when it has
+        recipients, group channels when the item's unit lies under one of theirs."""
+        chain = set(ancestors(unit_path)) if unit_path else set()
+        return [outbox_row(note, channel, now) for channel, units in self.routes.items()
+                if (units is None and note.recipients) or (units is not None and
+                                                           set(units) & chain)]
 
 
 def resolve(conn: Connection, notify: Iterable[str], item: Any) -> list[Recipient]:
@@ -117,7 +124,7 @@ def resolve(conn: Connection, notify: Iterable[str], item: Any) -> list[Recipien
     return [Recipient(p.id, p.name, p.email, p.mobile) for p in found.values()]
 
 
-def _row(note: Any, channel: str, now: datetime) -> dict[str, Any]:
+def outbox_row(note: Notification, channel: str, now: datetime) -> dict[str, Any]:
     return {
         "dedupe_key": f"{note.key}:{channel}", "channel": channel, "template": note.template,
         "item_id": note.item_id, "unit_id": note.unit,
@@ -134,7 +141,7 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, ensure_ascii=False, default=str))
 
 
-def _item_dict(conn: Connection, spec: WorkflowSpec, item: Any) -> dict[str, Any]:
+def item_for_templates(conn: Connection, spec: WorkflowSpec, item: Any) -> dict[str, Any]:
     """The item as templates see it: labels, local times, and never a private field."""
     assignee = repo.person(conn, item.assignee_id) if item.assignee_id else None
     return {

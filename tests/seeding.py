@@ -7,7 +7,7 @@ can start from 20,000 due steps in a second or two. It uses the store's own tabl
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from rectify.engine.audit import GENESIS, row_hash
 from rectify.engine.store import items as store
@@ -69,6 +69,3 @@ def _chunk(conn, ids, version_id, workflow, state, unit, path, entered, due, ste
             "item_id": i, "entry_no": 1, "step_index": 0, "state": state, "due_at": step_at,
             "planned_at": step_at, "status": "pending", "past_deadline": True} for i in ids])
 
-
-def one_day(at: datetime) -> datetime:
-    return at + timedelta(days=1)

@@ -182,9 +182,6 @@ def units(conn: Connection) -> list[UnitRow]:
     return [UnitRow(**r._mapping) for r in conn.execute(select(UNITS).order_by(UNITS.c.path))]
 
 
-_ROLES_AT = select(GRANTS.c.role).where(and_(
-    GRANTS.c.person_id == bindparam("person"),
-    GRANTS.c.unit_id.in_(bindparam("units", expanding=True))))
 _PERSON = select(PEOPLE).where(PEOPLE.c.id == bindparam("person"))
 _UNIT = select(UNITS).where(UNITS.c.id == bindparam("unit"))
 
@@ -206,12 +203,6 @@ def person_with_roles(conn: Connection, person_id: str,
     first = rows[0]
     person = PersonRow(first.id, first.name, first.email, first.mobile, first.active)
     return person, frozenset(r.role for r in rows if r.role)
-
-
-def roles_at(conn: Connection, person_id: str, unit_path: str) -> frozenset[str]:
-    """Roles a person holds at the unit or any unit above it."""
-    rows = conn.execute(_ROLES_AT, {"person": person_id, "units": ancestors(unit_path)})
-    return frozenset(r.role for r in rows)
 
 
 def holders(conn: Connection, role: str, unit_path: str) -> list[PersonRow]:
