@@ -10,7 +10,7 @@ writer at a time (BEGIN IMMEDIATE).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +21,7 @@ from .errors import Conflict, Refused
 from .service import Service
 from .spec import EscalationStep, WorkflowSpec
 from .store import items as store
+from .store import repo
 from .store.db import read, write
 
 BATCH = 500
@@ -47,59 +48,116 @@ def sweep(service: Service, *, dry_run: bool = False, batch: int = BATCH,
     if dry_run:
         return _preview(service, now, report, batch)
     while True:
-        with write(service.engine) as conn:
-            rows = _claimable(conn, now, batch)
-            for row in rows:
-                _apply_one(service, conn, row, now, late_after, report)
+        try:
+            with write(service.engine) as conn:
+                claimed = _claim(conn, now, now - late_after, batch)
+                _apply_batch(service, conn, claimed, now, report)
+        except _ItemMoved:
+            # An item changed between our read and our write (PostgreSQL, a person advancing
+            # it): the batch rolled back whole; redo it one step at a time, each in a savepoint.
+            with write(service.engine) as conn:
+                claimed = _claim(conn, now, now - late_after, batch)
+                for row in _in_order(claimed):
+                    _apply_one(service, conn, row, now, report)
         if progress:
-            progress(len(rows))
-        if len(rows) < batch or should_stop():
+            progress(len(claimed))
+        if len(claimed) < batch or should_stop():
             return report
 
 
-def _claimable(conn: Connection, now: datetime, batch: int) -> list[Any]:
-    query = (select(STEPS).where(and_(STEPS.c.due_at <= now, STEPS.c.status == "pending"))
-             .order_by(STEPS.c.due_at, STEPS.c.item_id, STEPS.c.step_index).limit(batch))
+def _claim(conn: Connection, now: datetime, late_before: datetime, batch: int) -> list[Any]:
+    """Flip up to `batch` due steps from pending to applied in one statement: the claim.
+
+    Only one sweeper can flip a row; on PostgreSQL the others skip rows already locked, on
+    SQLite they wait for the single writer. `late` is decided here, once.
+    """
+    due = (select(STEPS.c.id).where(and_(STEPS.c.due_at <= now, STEPS.c.status == "pending"))
+           .order_by(STEPS.c.due_at).limit(batch))
     if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return list(conn.execute(query).all())
+        # Lock the steps and their items without waiting: a person advancing an item holds its
+        # row, so its step waits for the next sweep, and neither side can deadlock the other.
+        due = (due.join(store.ITEMS, store.ITEMS.c.id == STEPS.c.item_id)
+               .with_for_update(skip_locked=True, of=[STEPS, store.ITEMS]))
+    claim = (update(STEPS).where(STEPS.c.id.in_(due.scalar_subquery()))
+             .values(status="applied", applied_at=now, due_at=None,
+                     late=STEPS.c.planned_at < late_before)
+             .returning(STEPS.c.id, STEPS.c.item_id, STEPS.c.entry_no, STEPS.c.step_index,
+                        STEPS.c.state, STEPS.c.planned_at, STEPS.c.late))
+    return list(conn.execute(claim).all())
+
+
+def _in_order(claimed: Sequence[Any]) -> list[Any]:
+    return sorted(claimed, key=lambda r: (r.item_id, r.entry_no, r.step_index))
+
+
+class _ItemMoved(Exception):
+    """The batch's optimistic write missed an item: roll back and take the careful path."""
+
+
+def _apply_batch(service: Service, conn: Connection, claimed: Sequence[Any], now: datetime,
+                 report: SweepReport) -> None:
+    """Apply claimed steps set-wise: one read of their items, then one executemany each for
+    history, items, stale steps and outbox. Items whose step fires a transition take the
+    one-at-a-time path, as a transition needs the full machinery."""
+    if not claimed:
+        return
+    items = store.get_heads(conn, {r.item_id for r in claimed})
+    directory = repo.Directory(conn)
+    batch = store.EventBatch()
+    careful: list[Any] = []
+    stale: list[int] = []
+    for row in _in_order(claimed):
+        item = items[row.item_id]
+        if item.entry_no != row.entry_no or item.state != row.state:
+            stale.append(row.id)
+            continue
+        spec = service.compiled(conn, item.workflow_version_id).spec
+        step = spec.states[row.state].escalate[row.step_index]
+        if step.fire or (careful and careful[-1].item_id == row.item_id):
+            careful.append(row)  # rows are in item order: the item's later steps follow it
+            continue
+        entry, outbox = _escalation(service, directory, spec, item, step, row, now)
+        batch.add(item, entry, outbox)
+        report.escalations.append(_reported(item.id, row, step))
+    if not batch.apply(conn):
+        raise _ItemMoved
+    store.cancel_steps(conn, stale)
+    for row in careful:
+        _apply_one(service, conn, row, now, report)
 
 
 def _apply_one(service: Service, conn: Connection, row: Any, now: datetime,
-               late_after: timedelta, report: SweepReport) -> None:
-    """Claim and apply one step inside a savepoint; a failure leaves it for the next sweep."""
+               report: SweepReport) -> None:
+    """Apply one claimed step inside a savepoint; a failure leaves it for the next sweep."""
     try:
         with conn.begin_nested():
-            _apply(service, conn, row, now, late_after, report)
+            _apply(service, conn, row, now, report)
     except Conflict as exc:
         report.errors.append({"item": row.item_id, "step": row.step_index, "error": str(exc)})
+        conn.execute(update(STEPS).where(STEPS.c.id == row.id)
+                     .values(status="pending", applied_at=None, due_at=row.planned_at))
 
 
 def _apply(service: Service, conn: Connection, row: Any, now: datetime,
-           late_after: timedelta, report: SweepReport) -> None:
-    late = now - row.planned_at > late_after
-    claimed = conn.execute(update(STEPS).where(and_(STEPS.c.id == row.id,
-                                                    STEPS.c.status == "pending"))
-                           .values(status="applied", applied_at=now, due_at=None,
-                                   late=late)).rowcount
-    if not claimed:
-        return  # another sweeper, or a transition that cancelled it, got there first
+           report: SweepReport) -> None:
     item = store.get_item(conn, row.item_id)
-    compiled = service.compiled(conn, item.workflow_version_id)
-    spec = compiled.spec
     if item.entry_no != row.entry_no or item.state != row.state:
-        conn.execute(update(STEPS).where(STEPS.c.id == row.id).values(status="cancelled"))
+        store.cancel_steps(conn, [row.id])
         return
+    spec = service.compiled(conn, item.workflow_version_id).spec
     step = spec.states[row.state].escalate[row.step_index]
-    _record(service, conn, spec, item, step, row, now, late)
-    report.escalations.append({"item": item.id, "state": row.state, "step": row.step_index,
-                               "action": step.action, "level": step.level, "late": late})
+    entry, outbox = _escalation(service, repo.Directory(conn), spec, item, step, row, now)
+    store.apply_write(conn, store.ItemWrite(item=item, values={}, history=entry, outbox=outbox))
+    report.escalations.append(_reported(item.id, row, step))
     if step.fire:
-        _fire(service, conn, item.id, step, late, report)
+        _fire(service, conn, item.id, step, bool(row.late), report)
 
 
-def _record(service: Service, conn: Connection, spec: WorkflowSpec, item: store.ItemRecord,
-            step: EscalationStep, row: Any, now: datetime, late: bool) -> None:
+def _escalation(service: Service, directory: repo.Directory, spec: WorkflowSpec,
+                item: store.ItemRecord, step: EscalationStep, row: Any,
+                now: datetime) -> tuple[store.HistoryEntry, list[dict[str, Any]]]:
+    """The history entry and outbox rows of one applied step (pure but for the lookups)."""
+    late = bool(row.late)
     data = {"step": step.index, "level": step.level, "action": step.action,
             "planned_at": row.planned_at.isoformat(), "late": late,
             "notify": list(step.notify)}
@@ -107,8 +165,13 @@ def _record(service: Service, conn: Connection, spec: WorkflowSpec, item: store.
                                trigger=f"escalate:{step.level or step.action}",
                                source=item.state, dest=item.state, data=data,
                                comment=_late_note(row.planned_at, now, spec) if late else None)
-    outbox = service.notices.for_step(conn, spec, item, step, row.entry_no, late, now)
-    store.apply_write(conn, store.ItemWrite(item=item, values={}, history=entry, outbox=outbox))
+    outbox = service.notices.for_step(directory, spec, item, step, row.entry_no, late, now)
+    return entry, outbox
+
+
+def _reported(item_id: int, row: Any, step: EscalationStep) -> dict[str, Any]:
+    return {"item": item_id, "state": row.state, "step": row.step_index,
+            "action": step.action, "level": step.level, "late": bool(row.late)}
 
 
 def _late_note(planned: datetime, now: datetime, spec: WorkflowSpec) -> str:

@@ -24,6 +24,9 @@ from .context import item_context, sample_context
 from .message import Notification, Recipient
 from .render import check_template, compose, template_names
 
+# Lookups go through a Directory (cached for one transaction); a bare Connection gets its own.
+Lookups = Connection | repo.Directory
+
 
 class Notices:
     def __init__(self, routes: Mapping[str, tuple[str, ...] | None]) -> None:
@@ -57,7 +60,7 @@ class Notices:
 
     # --- events ---------------------------------------------------------------------------------
 
-    def for_transition(self, conn: Connection, spec: WorkflowSpec, item: Any, outcome: Any,
+    def for_transition(self, conn: Lookups, spec: WorkflowSpec, item: Any, outcome: Any,
                        seq: int) -> list[dict[str, Any]]:
         rows = []
         t = outcome.transition
@@ -72,13 +75,13 @@ class Notices:
                                comment=outcome.comment, actor=outcome.actor)
         return rows
 
-    def for_assignment(self, conn: Connection, spec: WorkflowSpec, item: Any, actor: Any,
+    def for_assignment(self, conn: Lookups, spec: WorkflowSpec, item: Any, actor: Any,
                        seq: int, now: datetime) -> list[dict[str, Any]]:
         return self._rows(conn, spec, item, key=f"item:{item.id}:h{seq}:a",
                           template="assignment", notify=("assignee",), now=now,
                           actor=actor.id)
 
-    def for_step(self, conn: Connection, spec: WorkflowSpec, item: Any, step: EscalationStep,
+    def for_step(self, conn: Lookups, spec: WorkflowSpec, item: Any, step: EscalationStep,
                  entry_no: int, late: bool, now: datetime) -> list[dict[str, Any]]:
         if not step.notify:
             return []
@@ -87,14 +90,16 @@ class Notices:
                           template=template, notify=step.notify, now=now,
                           step={"level": step.level, "at": _local(now, spec), "late": late})
 
-    def _rows(self, conn: Connection, spec: WorkflowSpec, item: Any, *, key: str,
+    def _rows(self, conn: Lookups, spec: WorkflowSpec, item: Any, *, key: str,
               template: str, notify: Sequence[str], now: datetime, comment: str | None = None,
               actor: str | None = None, step: Mapping[str, Any] | None = None,
               ) -> list[dict[str, Any]]:
-        people = resolve(conn, notify, item)
+        directory = repo.Directory.of(conn)
+        people = resolve(directory, notify, item)
         context = item_context(
-            item_for_templates(conn, spec, item), now=_local(now, spec), step=step,
-            comment=comment, actor_name=_name(conn, actor), recipients=[p.name for p in people])
+            item_for_templates(directory, spec, item), now=_local(now, spec), step=step,
+            comment=comment, actor_name=_name(directory, actor),
+            recipients=[p.name for p in people])
         note = compose(key, template, context, people, item_id=item.id, unit=item.unit_id,
                        extra_dir=_extra_dir(Path(spec.file).parent, spec.templates_dir))
         return self.rows(note, item.unit_path, now)
@@ -109,16 +114,17 @@ class Notices:
                                                            set(units) & chain)]
 
 
-def resolve(conn: Connection, notify: Iterable[str], item: Any) -> list[Recipient]:
+def resolve(conn: Lookups, notify: Iterable[str], item: Any) -> list[Recipient]:
     """Recipients for `assignee`, `creator` and role names; each person once."""
+    directory = repo.Directory.of(conn)
     found: dict[str, repo.PersonRow] = {}
     for name in notify:
         if name in ("assignee", "creator"):
             pid = item.assignee_id if name == "assignee" else item.creator_id
-            person = repo.person(conn, pid) if pid else None
+            person = directory.person(pid) if pid else None
             people = [person] if person and person.active else []
         else:
-            people = repo.holders(conn, name, item.unit_path)
+            people = directory.holders(name, item.unit_path)
         for p in people:
             found.setdefault(p.id, p)
     return [Recipient(p.id, p.name, p.email, p.mobile) for p in found.values()]
@@ -141,13 +147,14 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, ensure_ascii=False, default=str))
 
 
-def item_for_templates(conn: Connection, spec: WorkflowSpec, item: Any) -> dict[str, Any]:
+def item_for_templates(conn: Lookups, spec: WorkflowSpec, item: Any) -> dict[str, Any]:
     """The item as templates see it: labels, local times, and never a private field."""
-    assignee = repo.person(conn, item.assignee_id) if item.assignee_id else None
+    directory = repo.Directory.of(conn)
+    assignee = directory.person(item.assignee_id) if item.assignee_id else None
     return {
         "id": item.id, "workflow": spec.name, "workflow_title": spec.title,
         "state": item.state, "state_label": spec.state_label(item.state),
-        "unit": item.unit_id, "unit_name": repo.unit(conn, item.unit_id).name,
+        "unit": item.unit_id, "unit_name": directory.unit(item.unit_id).name,
         "assignee_name": assignee.name if assignee else None,
         "due_at": _local(item.due_at, spec) if item.due_at else None,
         "subject": item.subject,
@@ -160,10 +167,10 @@ def _local(at: datetime, spec: WorkflowSpec) -> str:
     return at.astimezone(ZoneInfo(spec.timezone)).strftime("%Y-%m-%d %H:%M")
 
 
-def _name(conn: Connection, person_id: str | None) -> str | None:
+def _name(directory: repo.Directory, person_id: str | None) -> str | None:
     if person_id is None:
         return None
-    person = repo.person(conn, person_id)
+    person = directory.person(person_id)
     return person.name if person else person_id
 
 

@@ -53,6 +53,10 @@ def _environment(extra_dir: str | None) -> ImmutableSandboxedEnvironment:
         trim_blocks=True,
         lstrip_blocks=True,
         finalize=_blank_none,
+        # Templates are read once per process: a sweep renders thousands of notices and must
+        # not stat every file (and every include) each time. Restart to pick up edited ones.
+        auto_reload=False,
+        cache_size=-1,
     )
 
 
@@ -156,6 +160,7 @@ def _split_subject(text: str, filename: str) -> tuple[str, str]:
     return subject, rest.strip("\n").rstrip()
 
 
+@functools.lru_cache(maxsize=256)
 def _derive_markdown(
     env: ImmutableSandboxedEnvironment, name: str, extra_dir: str | Path | None
 ) -> bool:

@@ -59,25 +59,31 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        mode = "IMMEDIATE" if conn.get_execution_options().get("write") else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")
-
     return engine
 
 
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
     """One short write transaction (BEGIN IMMEDIATE on SQLite)."""
-    with engine.connect().execution_options(write=True) as conn, conn.begin():
+    with engine.connect() as conn, conn.begin():
+        _begin_sqlite(conn, "IMMEDIATE")
         yield conn
 
 
 @contextmanager
 def read(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as conn, conn.begin():
+        _begin_sqlite(conn, "DEFERRED")
         yield conn
+
+
+def _begin_sqlite(conn: Connection, mode: str) -> None:
+    """pysqlite runs with its own transaction handling off (isolation_level None), so we say
+    BEGIN ourselves. This is done here, not in a "begin" event listener as SQLAlchemy's recipe
+    does, because any connection-event listener makes every statement dispatch its execute
+    events — a measurable cost on the hot path (see bench/RESULTS.md)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def database_dir(engine: Engine) -> Path:
@@ -96,9 +102,8 @@ def upgrade(engine: Engine) -> None:
     """Create or upgrade the schema to the newest migration; never drops data."""
     from alembic import command
 
-    with engine.connect().execution_options(write=True) as conn:
+    with write(engine) as conn:
         command.upgrade(_alembic_config(conn), "head")
-        conn.commit()
 
 
 def check_current(engine: Engine) -> None:

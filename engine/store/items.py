@@ -114,6 +114,68 @@ def get_item(conn: Connection, item_id: int) -> ItemRecord:
     return to_record(row)
 
 
+# What a batch of events needs of each item: its chain head, and what notices are made of.
+_BATCH_COLUMNS = ("id", "workflow_version_id", "state", "entry_no", "version", "last_seq",
+                  "last_hash", "unit_id", "unit_path", "subject", "assignee_id", "creator_id",
+                  "fields", "due_at")
+_GET_HEADS = (select(*[ITEMS.c[c] for c in _BATCH_COLUMNS])
+              .where(ITEMS.c.id.in_(bindparam("ids", expanding=True))))
+
+
+def get_heads(conn: Connection, ids: set[int]) -> dict[int, Any]:
+    """The rows a batch of events works from (read-only, attribute access), by item id."""
+    return {r.id: r for r in conn.execute(_GET_HEADS, {"ids": sorted(ids)})}
+
+
+class EventBatch:
+    """Events on many items written set-wise: history rows, one optimistic UPDATE per item
+    (executemany), outbox rows. Several events on one item chain their hashes in order."""
+
+    def __init__(self) -> None:
+        self._read: dict[int, tuple[int, int]] = {}  # item -> (version, last seq) as read
+        self._head: dict[int, tuple[int, str]] = {}  # item -> (last seq, last hash) now
+        self._history: list[dict[str, Any]] = []
+        self._outbox: list[Mapping[str, Any]] = []
+
+    def __len__(self) -> int:
+        return len(self._history)
+
+    def add(self, item: Any, entry: HistoryEntry,
+            outbox: Sequence[Mapping[str, Any]] = ()) -> None:
+        """Queue one event on `item` (anything with id, version, last_seq and last_hash as
+        read); a later event on the same item chains onto this one."""
+        if item.id not in self._read:
+            self._read[item.id] = (item.version, item.last_seq)
+            self._head[item.id] = (item.last_seq, item.last_hash)
+        last_seq, last_hash = self._head[item.id]
+        values = _history_values(item.id, last_seq + 1, last_hash, entry)
+        values["hash"] = h = row_hash(last_hash, values)
+        self._history.append(values)
+        self._head[item.id] = (last_seq + 1, h)
+        self._outbox.extend(outbox)
+
+    def apply(self, conn: Connection) -> bool:
+        """Write everything; False (and the caller must roll back) if any item had changed."""
+        if not self._history:
+            return True
+        params = []
+        for item_id, (seq, h) in self._head.items():
+            version, first_seq = self._read[item_id]
+            params.append({"_id": item_id, "_version": version,
+                           "version": version + seq - first_seq,
+                           "last_seq": seq, "last_hash": h})
+        updated = conn.execute(_update_item(("last_hash", "last_seq", "version")),
+                               params).rowcount
+        if updated != len(params):
+            return False
+        conn.execute(_INSERT_HISTORY, self._history)
+        if self._outbox:
+            from .outbox import enqueue
+
+            enqueue(conn, self._outbox)
+        return True
+
+
 def insert_item(conn: Connection, values: Mapping[str, Any], history: HistoryEntry,
                 steps: Sequence[PlannedStep]) -> int:
     result = conn.execute(insert(ITEMS).values(**values, version=1, last_seq=0,
@@ -169,6 +231,16 @@ def _append_history(conn: Connection, item_id: int, seq: int, prev: str,
 
 def cancel_pending_steps(conn: Connection, item_id: int) -> None:
     conn.execute(_CANCEL_STEPS, {"_item": item_id})
+
+
+_CANCEL_STEP = (update(STEPS).where(STEPS.c.id == bindparam("_step"))
+                .values(status="cancelled", due_at=None))
+
+
+def cancel_steps(conn: Connection, step_ids: Sequence[int]) -> None:
+    """Cancel claimed steps that no longer apply (their item left the state entry)."""
+    if step_ids:
+        conn.execute(_CANCEL_STEP, [{"_step": i} for i in step_ids])
 
 
 def _insert_steps(conn: Connection, item_id: int, entry_no: int, state: str,

@@ -220,6 +220,41 @@ def holders(conn: Connection, role: str, unit_path: str) -> list[PersonRow]:
             for r in sorted(rows, key=lambda r: r.id) if chain.index(r.unit_id) == nearest]
 
 
+class Directory:
+    """People, units and role holders looked up once per transaction.
+
+    A sweep batch or an import asks the same few questions thousands of times (who is the
+    assignee, who leads this township); the org does not change inside one transaction.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._people: dict[str, PersonRow | None] = {}
+        self._units: dict[str, UnitRow] = {}
+        self._holders: dict[tuple[str, str], list[PersonRow]] = {}
+
+    @classmethod
+    def of(cls, source: Connection | Directory) -> Directory:
+        return source if isinstance(source, Directory) else cls(source)
+
+    def person(self, person_id: str) -> PersonRow | None:
+        if person_id not in self._people:
+            self._people[person_id] = person(self.conn, person_id)
+        return self._people[person_id]
+
+    def unit(self, unit_id: str) -> UnitRow:
+        found = self._units.get(unit_id)
+        if found is None:
+            found = self._units[unit_id] = unit(self.conn, unit_id)
+        return found
+
+    def holders(self, role: str, unit_path: str) -> list[PersonRow]:
+        key = (role, unit_path)
+        if key not in self._holders:
+            self._holders[key] = holders(self.conn, role, unit_path)
+        return self._holders[key]
+
+
 # --- calendar and leases -----------------------------------------------------------------------
 
 def calendar_overrides(conn: Connection) -> dict[int, dict[date, bool]]:
