@@ -93,6 +93,60 @@ def advance_item(app: AppContext, item_id: int, trigger: str, comment: str | Non
     click.echo(f"item {item_id}: {trigger} — {outcome.source} -> {outcome.dest}")
 
 
+def bulk_items(app: AppContext, trigger: str, filters: dict[str, Any], values: dict[str, str],
+               comment: str | None, dry_run: bool) -> int:
+    """Run a bulk action; per-item results stream out (JSON lines of one document, or refusals
+    on stderr), so memory stays flat however many items match."""
+    import json
+
+    from .engine.bulk import BulkResult, bulk, count_matching
+    from .engine.views import ItemFilter
+
+    service = app.service()
+    item_filter = ItemFilter(**filters)
+    first = True
+
+    def on_result(result: BulkResult) -> None:
+        nonlocal first
+        if app.as_json:
+            click.echo(("" if first else ",\n") + json.dumps(result.as_json(),
+                                                            ensure_ascii=False), nl=False)
+            first = False
+        elif not result.fired:
+            click.echo(f"item {result.item}: refused — {result.message}", err=True)
+
+    if app.as_json:
+        click.echo(f'{{"trigger": {json.dumps(trigger)}, "results": [', nl=False)
+    with _progress(count_matching(service, item_filter)) as bar:
+        summary = bulk(service, app.actor, trigger, item_filter, values=values,
+                       comment=comment, dry_run=dry_run, on_result=on_result,
+                       progress=bar.update)
+    if app.as_json:
+        click.echo(f'], "summary": {json.dumps(summary.as_json(), ensure_ascii=False)}}}')
+    else:
+        verb = "would fire" if dry_run else "fired"
+        click.echo(f"{trigger}: {verb} on {summary.fired} of {summary.matched} items"
+                   + (f"; {summary.refused} refused ("
+                      + ", ".join(f"{k}: {n}" for k, n in sorted(summary.reasons.items()))
+                      + ")" if summary.refused else ""))
+    return 3 if summary.refused else 0
+
+
+def _progress(total: int) -> Any:
+    """A progress bar on stderr when a person is watching a long run; silent otherwise."""
+    import contextlib
+    import sys
+
+    if total < 2000 or not sys.stderr.isatty():
+        return contextlib.nullcontext(_NoBar())
+    return click.progressbar(length=total, label="items", file=sys.stderr)
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+
 def verify_audit(app: AppContext) -> int:
     from .engine.audit import verify_chain
     from .engine.store.db import read

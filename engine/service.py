@@ -185,6 +185,13 @@ class Service:
 
     def _persist(self, conn: Connection, compiled: Compiled, item: store.ItemRecord,
                  outcome: Outcome, stored: Sequence[files.StoredFile]) -> None:
+        store.apply_write(conn, self.transition_write(conn, compiled, item, outcome, stored))
+
+    def transition_write(self, conn: Connection | repo.Directory, compiled: Compiled,
+                         item: store.ItemRecord, outcome: Outcome,
+                         stored: Sequence[files.StoredFile] = ()) -> store.ItemWrite:
+        """Everything a decided transition changes: the item, its history row, its new ladder,
+        attachments and notices. Applied alone (`advance`) or with many others (`bulk`)."""
         spec, now = compiled.spec, outcome.at
         dest = spec.states[outcome.dest]
         carried = _carried_due(spec, item, dest.final)
@@ -202,9 +209,9 @@ class Service:
                   "attachments": [f.record() for f in stored]})
         after = _replace_item(item, values)
         outbox = self.notices.for_transition(conn, spec, after, outcome, item.last_seq + 1)
-        store.apply_write(conn, store.ItemWrite(
+        return store.ItemWrite(
             item=item, values=values, history=entry, steps=plan.steps, outbox=outbox,
-            attachments=[f.row(field, now) for field, f in _attached_fields(outcome, stored)]))
+            attachments=[f.row(field, now) for field, f in _attached_fields(outcome, stored)])
 
     def assign(self, item_id: int, actor_id: str | None, person: str,
                due: str | None = None) -> None:

@@ -83,7 +83,7 @@ def item_rows(service: Service, filters: ItemFilter, *, batch: int = 2000,
     last = 0
     while True:
         with read(service.engine) as conn:
-            query = _filtered(conn, filters, now).where(store.ITEMS.c.id > last)
+            query = filtered_items(conn, filters, now).where(store.ITEMS.c.id > last)
             rows = conn.execute(query.order_by(store.ITEMS.c.id).limit(batch)).all()
             records = [store.to_record(r) for r in rows]
             specs = {r.workflow_version_id: service.compiled(conn, r.workflow_version_id).spec
@@ -101,7 +101,8 @@ def item_rows(service: Service, filters: ItemFilter, *, batch: int = 2000,
         last = records[-1].id
 
 
-def _filtered(conn: Connection, f: ItemFilter, now: datetime) -> Any:
+def filtered_items(conn: Connection, f: ItemFilter, now: datetime) -> Any:
+    """SELECT of the item columns, narrowed by the filters (the caller orders and pages)."""
     items = store.ITEMS
     conds = []
     if f.state:
@@ -117,3 +118,6 @@ def _filtered(conn: Connection, f: ItemFilter, now: datetime) -> Any:
     query = store.select_items()
     return query.where(and_(*conds)) if conds else query
 
+
+
+_filtered = filtered_items  # TODO(lead): drop once exports.py uses the public name

@@ -136,6 +136,8 @@ class EventBatch:
         self._head: dict[int, tuple[int, str]] = {}  # item -> (last seq, last hash) now
         self._history: list[dict[str, Any]] = []
         self._outbox: list[Mapping[str, Any]] = []
+        self._values: dict[int, dict[str, Any]] = {}  # item -> columns a transition sets
+        self._ladders: dict[int, tuple[int, str, Sequence[PlannedStep]]] = {}
 
     def __len__(self) -> int:
         return len(self._history)
@@ -154,20 +156,38 @@ class EventBatch:
         self._head[item.id] = (last_seq + 1, h)
         self._outbox.extend(outbox)
 
+    def add_write(self, write: ItemWrite) -> None:
+        """Queue a whole event (a transition: new columns and a new ladder) on its item."""
+        assert not write.attachments, "attachments go through apply_write"
+        self.add(write.item, write.history, write.outbox)
+        self._values.setdefault(write.item.id, {}).update(write.values)
+        if write.steps is not None:
+            entry_no = write.values.get("entry_no", write.item.entry_no)
+            state = write.values.get("state", write.item.state)
+            self._ladders[write.item.id] = (entry_no, state, write.steps)
+
     def apply(self, conn: Connection) -> bool:
         """Write everything; False (and the caller must roll back) if any item had changed."""
         if not self._history:
             return True
-        params = []
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for item_id, (seq, h) in self._head.items():
             version, first_seq = self._read[item_id]
-            params.append({"_id": item_id, "_version": version,
-                           "version": version + seq - first_seq,
-                           "last_seq": seq, "last_hash": h})
-        updated = conn.execute(_update_item(("last_hash", "last_seq", "version")),
-                               params).rowcount
-        if updated != len(params):
-            return False
+            params = {**self._values.get(item_id, {}), "version": version + seq - first_seq,
+                      "last_seq": seq, "last_hash": h}
+            columns = tuple(sorted(params))
+            by_columns.setdefault(columns, []).append({**params, "_id": item_id,
+                                                       "_version": version})
+        for columns, rows in by_columns.items():
+            if conn.execute(_update_item(columns), rows).rowcount != len(rows):
+                return False
+        if self._ladders:
+            conn.execute(_CANCEL_STEPS, [{"_item": i} for i in self._ladders])
+            new_steps = [_step_row(item_id, entry_no, state, s)
+                         for item_id, (entry_no, state, steps) in self._ladders.items()
+                         for s in steps]
+            if new_steps:
+                conn.execute(_INSERT_STEPS, new_steps)
         conn.execute(_INSERT_HISTORY, self._history)
         if self._outbox:
             from .outbox import enqueue
@@ -246,10 +266,13 @@ def cancel_steps(conn: Connection, step_ids: Sequence[int]) -> None:
 def _insert_steps(conn: Connection, item_id: int, entry_no: int, state: str,
                   steps: Sequence[PlannedStep]) -> None:
     if steps:
-        conn.execute(_INSERT_STEPS, [
-            {"item_id": item_id, "entry_no": entry_no, "step_index": s.index, "state": state,
-             "due_at": s.at, "planned_at": s.at, "status": "pending",
-             "past_deadline": s.past_deadline} for s in steps])
+        conn.execute(_INSERT_STEPS, [_step_row(item_id, entry_no, state, s) for s in steps])
+
+
+def _step_row(item_id: int, entry_no: int, state: str, s: PlannedStep) -> dict[str, Any]:
+    return {"item_id": item_id, "entry_no": entry_no, "step_index": s.index, "state": state,
+            "due_at": s.at, "planned_at": s.at, "status": "pending",
+            "past_deadline": s.past_deadline}
 
 
 def history(conn: Connection, item_id: int) -> list[dict[str, Any]]:

@@ -1,0 +1,155 @@
+"""Bulk actions: one trigger fired on every item a filter matches, as one person.
+
+Each item is decided by the same function as a single `advance` (roles, assignee, separation of
+duties, required fields, comment, guard); refused items are reported and left as they were.
+Items are streamed in id order in batches; each batch is one transaction whose writes go out
+set-wise (store.EventBatch). On PostgreSQL the batch's items are locked as they are read
+(FOR UPDATE, in id order), so a person advancing one of them at the same time waits or is
+told it changed, and nothing is half-written. Memory is bounded by the batch, not the match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from . import fields as fieldvals
+from .errors import Conflict, Refused
+from .machine import Actor, Outcome, Request
+from .service import Service, _view
+from .store import items as store
+from .store import repo
+from .store.db import read, write
+from .views import ItemFilter, filtered_items
+
+BATCH = 500
+RETRIES = 3
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    item: int
+    fired: bool
+    source: str
+    dest: str | None = None
+    reason: str | None = None  # the refusal kind (state, role, guard, ...)
+    message: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        if self.fired:
+            return {"item": self.item, "fired": True, "source": self.source, "dest": self.dest}
+        return {"item": self.item, "fired": False, "source": self.source,
+                "reason": self.reason, "error": self.message}
+
+
+@dataclass
+class BulkSummary:
+    trigger: str
+    dry_run: bool
+    matched: int = 0
+    fired: int = 0
+    refused: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"trigger": self.trigger, "dry_run": self.dry_run, "matched": self.matched,
+                "fired": self.fired, "refused": self.refused, "reasons": self.reasons}
+
+
+def bulk(service: Service, actor_id: str | None, trigger: str, filters: ItemFilter, *,
+         values: Mapping[str, object] | None = None, comment: str | None = None,
+         dry_run: bool = False, batch: int = BATCH,
+         on_result: Callable[[BulkResult], None] = lambda _: None,
+         progress: Callable[[int], None] = lambda _: None) -> BulkSummary:
+    summary = BulkSummary(trigger, dry_run)
+    last = 0
+    while True:
+        results, last, more = _one_batch(service, actor_id, trigger, filters, values or {},
+                                         comment, dry_run, batch, last)
+        for result in results:
+            summary.matched += 1
+            if result.fired:
+                summary.fired += 1
+            else:
+                summary.refused += 1
+                key = result.reason or "refused"
+                summary.reasons[key] = summary.reasons.get(key, 0) + 1
+            on_result(result)
+        progress(len(results))
+        if not more:
+            return summary
+
+
+def count_matching(service: Service, filters: ItemFilter) -> int:
+    from sqlalchemy import func, select
+
+    now = service.clock.now()
+    with read(service.engine) as conn:
+        query = filtered_items(conn, filters, now).subquery()
+        return int(conn.execute(select(func.count()).select_from(query)).scalar_one())
+
+
+def _one_batch(service: Service, actor_id: str | None, trigger: str, filters: ItemFilter,
+               values: Mapping[str, object], comment: str | None, dry_run: bool, batch: int,
+               after: int) -> tuple[list[BulkResult], int, bool]:
+    """Decide and write one batch; (results, last id seen, whether more may follow)."""
+    for _ in range(RETRIES):
+        opened = read(service.engine) if dry_run else write(service.engine)
+        with opened as conn:
+            items = _next_items(service, conn, filters, after, batch, lock=not dry_run)
+            writes = store.EventBatch()
+            results = _decide(service, conn, items, actor_id, trigger, values, comment, writes)
+            if dry_run or writes.apply(conn):
+                last = items[-1].id if items else after
+                return results, last, len(items) == batch
+            conn.rollback()  # an item changed between our read and write: read it again
+    raise Conflict(f"items after id {after} kept changing while the bulk action ran; "
+                   "nothing of that batch was written — run it again")
+
+
+def _next_items(service: Service, conn: Connection, filters: ItemFilter, after: int,
+                batch: int, lock: bool) -> list[store.ItemRecord]:
+    query = (filtered_items(conn, filters, service.clock.now())
+             .where(store.ITEMS.c.id > after).order_by(store.ITEMS.c.id).limit(batch))
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return [store.to_record(r) for r in conn.execute(query)]
+
+
+def _decide(service: Service, conn: Connection, items: list[store.ItemRecord],
+            actor_id: str | None, trigger: str, values: Mapping[str, object],
+            comment: str | None, writes: store.EventBatch) -> list[BulkResult]:
+    now = service.clock.now()
+    directory = repo.Directory(conn)
+    actors: dict[str, Actor] = {}
+    results = []
+    for item in items:
+        compiled = service.compiled(conn, item.workflow_version_id)
+        actor = actors.get(item.unit_path)
+        if actor is None:
+            actor = actors[item.unit_path] = service.actor(conn, actor_id, item.unit_path)
+        request = Request(trigger, fieldvals.coerce_all(compiled.spec, values), comment)
+        try:
+            outcome = _fire(compiled, item, actor, request, now, directory)
+        except Refused as refused:
+            results.append(BulkResult(item.id, False, item.state, reason=refused.reason,
+                                      message=str(refused)))
+            continue
+        writes.add_write(service.transition_write(directory, compiled, item, outcome))
+        results.append(BulkResult(item.id, True, item.state, dest=outcome.dest))
+    return results
+
+
+def _fire(compiled: Any, item: store.ItemRecord, actor: Actor, request: Request, now: Any,
+          directory: repo.Directory) -> Outcome:
+    try:
+        return compiled.graph.fire(_view(item, None), actor, request, now)
+    except Refused as refused:
+        if refused.reason != "role":
+            raise
+        # A role refusal names the unit: look its name up only then (as `advance` does).
+        named = _view(item, directory.unit(item.unit_id).name)
+        return compiled.graph.fire(named, actor, request, now)
