@@ -6,12 +6,19 @@ or too many transient ones, `failed`; in between it waits with exponential backo
 
 The one duplicate window: a channel accepted a message and the process died before
 `mark_sent` ran; the row is still pending and is sent again next time (at-least-once there,
-exactly once everywhere else). Receivers can dedupe on `Notification.key`.
+exactly once everywhere else). Rows are sent one at a time and each is marked in its own
+transaction, so that window holds at most the one row in flight. Receivers can dedupe on
+`Notification.key`.
+
+A store that claims its rows for a limited time (`claim_for`, as the SQL outbox does) must not
+be outlived by the pass: after half that time the rows not yet tried are handed back, due at
+once, rather than sent when another dispatcher may already have claimed them again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -35,6 +42,9 @@ class OutboxRow(Protocol):
 
 
 class OutboxStore(Protocol):
+    """Where rows wait. A store may also have `claim_for: timedelta`: how long `claim_due`
+    keeps the rows it returns from other dispatchers (the dispatcher stays well within it)."""
+
     def claim_due(self, now: datetime, limit: int) -> Sequence[OutboxRow]:
         """Pending rows with next_attempt <= now, oldest first."""
         ...
@@ -58,7 +68,7 @@ class DispatchReport:
     retried: int = 0  # failed transiently, scheduled again
     failed: int = 0  # failed for good
     paused_channels: tuple[str, ...] = ()  # over their rate limit; their rows were postponed
-    postponed: int = 0
+    postponed: int = 0  # put back without an attempt: paused channel, or handed back unsent
 
 
 def backoff(attempts: int, base_delay: timedelta) -> timedelta:
@@ -74,11 +84,21 @@ def dispatch(
     limit: int = 100,
     max_attempts: int = 8,
     base_delay: timedelta = timedelta(seconds=30),
+    clock: Callable[[], float] = time.monotonic,
 ) -> DispatchReport:
-    """One pass over the due rows; returns what happened to them."""
+    """One pass over the due rows; returns what happened to them.
+
+    `clock` (seconds, monotonic) times the pass against the store's claim period.
+    """
     counts = {"sent": 0, "retried": 0, "failed": 0, "postponed": 0}
     paused: dict[str, datetime] = {}  # channel -> when it may send again
-    for row in store.claim_due(now, limit):
+    claim_for: timedelta | None = getattr(store, "claim_for", None)
+    hand_back_at = None if claim_for is None else clock() + claim_for.total_seconds() / 2
+    claimed = store.claim_due(now, limit)
+    for index, row in enumerate(claimed):
+        if hand_back_at is not None and clock() >= hand_back_at:
+            counts["postponed"] += _hand_back(store, claimed[index:], now, paused)
+            break
         if row.channel in paused:
             store.postpone(row.id, paused[row.channel])
             counts["postponed"] += 1
@@ -88,6 +108,16 @@ def dispatch(
         sent=counts["sent"], retried=counts["retried"], failed=counts["failed"],
         paused_channels=tuple(sorted(paused)), postponed=counts["postponed"],
     )
+
+
+def _hand_back(
+    store: OutboxStore, rows: Sequence[OutboxRow], now: datetime, paused: Mapping[str, datetime]
+) -> int:
+    """Put untried rows back without counting an attempt, due when their channel may send."""
+    for row in rows:
+        store.postpone(row.id, paused.get(row.channel, now))
+    log.warning("outbox.handed_back", rows=len(rows), reason="half the claim period is over")
+    return len(rows)
 
 
 def _deliver(

@@ -187,5 +187,7 @@ def _templates_used(spec: WorkflowSpec) -> list[tuple[str, Any, bool]]:
     for state in spec.states.values():
         if state.template:
             used.append((state.template, state.loc, False))
-        used += [(s.template, s.loc, True) for s in state.escalate if s.template]
+        # A notify step without a template sends `reminder`: check that one too.
+        used += [(s.template or "reminder", s.loc, True) for s in state.escalate
+                 if s.template or s.notify]
     return used

@@ -143,6 +143,35 @@ def test_limit_bounds_one_pass() -> None:
     assert channel.sent == ["a", "b"]
 
 
+class ClaimingOutbox(MemoryOutbox):
+    """A store whose claims lapse after five minutes, like the SQL outbox."""
+
+    claim_for = timedelta(minutes=5)
+
+
+def test_a_slow_pass_hands_back_what_it_has_not_tried_by_half_its_claim() -> None:
+    """Each send takes a minute: from 2.5 min on, untried rows go back due at once, untried,
+    before another dispatcher could claim them again while this one still meant to send them."""
+    elapsed = [0.0]
+    channel = Scripted("hook")
+    send = channel.send
+
+    def slow_send(notification: Notification) -> None:
+        send(notification)
+        elapsed[0] += 60
+
+    channel.send = slow_send  # type: ignore[method-assign]
+    store = ClaimingOutbox()
+    for key in "abcde":
+        store.enqueue("hook", note(key), T0)
+    report = dispatch(store, {"hook": channel}, T0, clock=lambda: elapsed[0])
+    assert report == DispatchReport(sent=3, postponed=2)  # tried at 0, 1 and 2 min
+    assert [(r.status, r.next_attempt, r.attempts) for r in store.rows.values()][3:] == [
+        ("pending", T0, 0)] * 2
+    assert dispatch(store, {"hook": channel}, T0, clock=lambda: elapsed[0]).sent == 2
+    assert channel.sent == list("abcde")
+
+
 @pytest.mark.parametrize(
     ("attempts", "expected"),
     [(0, timedelta(seconds=30)), (3, timedelta(seconds=240)), (10, timedelta(hours=6)),

@@ -3,7 +3,8 @@
 `enqueue` ignores a row whose dedupe key is already there, so an event applied twice (it cannot
 be, but a digest job rerun can) never queues twice. `OutboxTable` is what the dispatcher in
 `notifications/dispatch.py` claims rows from: claiming pushes `next_attempt_at` forward by a
-claim period, so a second dispatcher running at once does not take the same rows.
+claim period, so a second dispatcher running at once does not take the same rows. The rows a
+dispatcher claimed and never reached (it died) become due again when the claim lapses.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class ClaimedRow:
 
 class OutboxTable:
     """The dispatcher's view of the outbox (notifications.dispatch.OutboxStore)."""
+
+    claim_for = CLAIM_FOR  # the dispatcher hands back what it has not tried by half of this
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
