@@ -4,6 +4,7 @@ and the one place where errors become exit codes and a single line on stderr."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -67,8 +68,12 @@ class AppContext:
 
             if check:
                 check_current(self.engine())
+            # Several hosts on one PostgreSQL database share one evidence store (a network
+            # folder) named by RECTIFY_FILES; by default it lies beside a SQLite file.
+            files = os.environ.get("RECTIFY_FILES")
             self._service = Service(self.engine(), self.clock(),
-                                    notices=Notices.from_settings(self.settings()))
+                                    notices=Notices.from_settings(self.settings()),
+                                    files_dir=Path(files) if files else None)
         return self._service
 
     def db_display(self) -> str:

@@ -8,6 +8,7 @@ locks taken by the statements that need them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,7 +35,7 @@ class NotInitialised(RectifyError):
                          "run `rectify init` first")
 
 
-def open_engine(url: str, *, pool_size: int = 5) -> Engine:
+def open_engine(url: str, *, pool_size: int | None = None) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -43,7 +44,8 @@ def open_engine(url: str, *, pool_size: int = 5) -> Engine:
         return _sqlite_engine(url)
     # No pre-ping: it costs a round trip per checkout on the hot path; stale connections are
     # recycled by age instead, and a dropped one fails one command, which the user reruns.
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    size = pool_size or int(os.environ.get("RECTIFY_POOL_SIZE", "5"))
+    return create_engine(url, pool_size=size, max_overflow=size, pool_recycle=1800)
 
 
 def _sqlite_engine(url: str) -> Engine:
