@@ -1,9 +1,14 @@
-"""Workflow commands: validate files, list, show a readable table, draw the graph."""
+"""Workflow commands: validate files, list, show a readable table, draw the graph; migrate
+running items to another version and diff two versions."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +180,159 @@ def graph_workflow(app: AppContext, name: str, fmt: str, output: Path | None) ->
     subprocess.run([dot, f"-T{fmt}", "-o", str(output)], input=to_dot(spec).encode("utf-8"),
                    check=True)
     click.echo(f"wrote {output}")
+
+
+# --- migrate and diff -----------------------------------------------------------------------------
+
+PROGRESS_FROM = 1000  # items: from this many, a progress bar on stderr (when it is a terminal)
+MARKS = {"added": "+", "removed": "-", "changed": "~"}
+
+
+def version_number(text: str, what: str) -> int:
+    """`2` or `v2`."""
+    value = text.strip().lower().removeprefix("v")
+    if not value.isdigit():
+        raise UsageError(f"{what} {text!r}: expected a version number such as 2 or v2")
+    return int(value)
+
+
+def migrate_workflow(app: AppContext, name: str, to_text: str, mappings: tuple[str, ...],
+                     comment: str | None, dry_run: bool) -> int:
+    """Exit status: 0 all moved; 3 some items were refused (a state with nowhere to go);
+    5 some changed underneath (run again). A plan that leaves a state unmapped raises."""
+    from .engine.migrate import parse_mapping
+    from .engine.migrator import actor_id, migrate, prepare
+
+    service = app.service()
+    plan = prepare(service, name, version_number(to_text, "--to"), parse_mapping(mappings))
+    actor = actor_id(service, app.actor)
+    out = _JsonStream(app.as_json)
+    out.head({"workflow": name, "to_version": plan.to_version, "dry_run": dry_run,
+              "plan": plan.as_json()})
+    if not app.as_json:
+        click.echo(_plan_text(plan, dry_run))
+    refused = plan.refusal()
+    if refused is not None:
+        out.tail(None)
+        raise refused
+
+    def on_item(result: dict[str, Any]) -> None:
+        out.item(result)
+        if "error" in result:
+            click.echo(f"item {result['id']}: not moved: {result['error']}", err=True)
+
+    with _progress(plan.items) as bar:
+        report = migrate(service, plan, actor=actor, comment=comment, dry_run=dry_run,
+                         progress=bar, on_item=on_item)
+    out.tail(report.as_json())
+    if not app.as_json:
+        click.echo(_summary_text(report.as_json(), plan.to_version, dry_run))
+    return 3 if report.refused else 5 if report.conflicts else 0
+
+
+class _JsonStream:
+    """One JSON document written as it goes, so per-item results never pile up in memory:
+    the head's keys, then "items": [...] one by one, then "summary"."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.count = 0
+
+    def head(self, head: dict[str, Any]) -> None:
+        if self.enabled:
+            text = json.dumps(head, ensure_ascii=False, indent=2)
+            click.echo(text[:-2] + ',\n  "items": [', nl=False)
+
+    def item(self, result: dict[str, Any]) -> None:
+        if self.enabled:
+            sep = "," if self.count else ""
+            click.echo(f"{sep}\n    {json.dumps(result, ensure_ascii=False)}", nl=False)
+            self.count += 1
+
+    def tail(self, summary: dict[str, Any] | None) -> None:
+        if self.enabled:
+            close = "\n  ]" if self.count else "]"
+            click.echo(f'{close},\n  "summary": {json.dumps(summary, ensure_ascii=False)}\n}}')
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None] | None]:
+    if total < PROGRESS_FROM or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=total, label="migrating", file=sys.stderr) as bar:
+        yield bar.update
+
+
+def _plan_text(plan: Any, dry_run: bool) -> str:
+    head = (f"{plan.workflow} -> v{plan.to_version}: {plan.items} running item"
+            f"{'' if plan.items == 1 else 's'} on other versions"
+            + (" (dry run: nothing is written)" if dry_run else ""))
+    if not plan.moves:
+        return head
+    rows = []
+    for m in plan.moves:
+        if m.problem == "missing":
+            dest = f"✗ v{plan.to_version} has no such state"
+        else:
+            dest = f"{m.dest_label} ({m.dest})" + (" --map" if m.mapped else "")
+            dest += f" ✗ final in v{plan.to_version}" if m.problem == "final" else ""
+        rows.append([f"v{m.version}", f"{m.source_label} ({m.source})", dest, m.items])
+    return head + "\n" + table(["from", "state", "to", "items"], rows, max_width=60)
+
+
+def _summary_text(summary: dict[str, Any], version: int, dry_run: bool) -> str:
+    moved = summary["would_migrate" if dry_run else "migrated"]
+    line = (f"{'would migrate' if dry_run else 'migrated'} {moved} item{'' if moved == 1 else 's'}"
+            f" to v{version}")
+    for key, word in (("conflicts", "changed underneath (run again)"),
+                      ("refused", "refused")):
+        if summary[key]:
+            line += f"; {summary[key]} {word}"
+    lines = [line]
+    if summary["fields_dropped"]:
+        lines.append("fields removed from items (kept in their migrate history row): "
+                     + ", ".join(f"{k} {n}" for k, n in summary["fields_dropped"].items()))
+    if summary["steps_already_applied"]:
+        lines.append(f"escalation steps already applied in the current stay, not repeated: "
+                     f"{summary['steps_already_applied']}")
+    if summary["steps_due_now"]:
+        lines.append(f"escalation steps already due under v{version} (the next sweep applies "
+                     f"them, marked late): {summary['steps_due_now']}")
+    return "\n".join(lines)
+
+
+def diff_workflow(app: AppContext, name: str, v1: str, v2: str) -> None:
+    from .engine.migrator import diff
+
+    report = diff(app.service(), name, version_number(v1, "V1"), version_number(v2, "V2"))
+    if app.as_json:
+        echo_json(report.as_json())
+        return
+    items = report.in_flight
+    lines = [f"{name} v{report.old} -> v{report.new}: {items} running item"
+             f"{'' if items == 1 else 's'} on v{report.old}"]
+    if not report.changes:
+        lines.append("no differences")
+    for kind, title in (("workflow", "settings"), ("role", "roles"), ("field", "fields"),
+                        ("state", "states"), ("transition", "transitions")):
+        changes = [(c, n) for c, n in report.changes if c.kind == kind]
+        if changes:
+            lines.append(f"\n{title}")
+            lines += [line for c, n in changes for line in _change_lines(c, n)]
+    click.echo("\n".join(lines))
+
+
+def _change_lines(change: Any, items: int) -> list[str]:
+    label = f"  {change.label}" if change.label != change.name else ""
+    touches = ""
+    if change.touches is not None:
+        what = "with a value" if change.touches[0] == "field" else "running"
+        touches = f"  [{items} item{'' if items == 1 else 's'} {what}]"
+    lines = [f"  {MARKS[change.change]} {change.name}{label}{touches}"]
+    for what, old, new in change.details:
+        if len(old) + len(new) > 70:
+            lines += [f"      {what}:", f"        was: {old}", f"        now: {new}"]
+        else:
+            lines.append(f"      {what}: {old} -> {new}")
+    return lines

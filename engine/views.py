@@ -54,7 +54,9 @@ def item_detail(service: Service, item_id: int, actor_id: str | None,
         "fields": {k: v for k, v in item.fields.items() if v is not None},
         "field_labels": {k: f.label for k, f in spec.fields.items()},
         "history": [_history(r, tz) for r in rows],
-        "escalations": [_escalation(s, spec, tz) for s in steps if s["status"] == "applied"],
+        # What was applied is told by its history row, which names the step as it was then
+        # (a later workflow version may number or label its ladder differently).
+        "escalations": [_applied(r, tz) for r in rows if r["kind"] == "escalation"],
         "pending_escalations": [_escalation(s, spec, tz) for s in steps
                                 if s["status"] == "pending"],
         "triggers": triggers,
@@ -65,6 +67,13 @@ def _history(row: dict[str, Any], tz: str) -> dict[str, Any]:
     return {"trigger": row["trigger"] or row["kind"], "source": row["source"],
             "dest": row["dest"], "actor": row["actor"], "at": local_iso(row["at"], tz),
             "comment": row["comment"], "kind": row["kind"], "data": row["data"]}
+
+
+def _applied(row: dict[str, Any], tz: str) -> dict[str, Any]:
+    data = row["data"] or {}
+    return {"state": row["source"], "step": data.get("step"), "at": local_iso(row["at"], tz),
+            "action": data.get("action", "?"), "level": data.get("level"),
+            "late": bool(data.get("late"))}
 
 
 def _escalation(step: dict[str, Any], spec: Any, tz: str) -> dict[str, Any]:
