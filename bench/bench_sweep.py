@@ -163,6 +163,14 @@ def child_raw(db: Path, batch: int = 500) -> dict[str, float]:
 
 
 def _rss_mb() -> float:
+    """This process's own peak resident memory. (ru_maxrss of a child started by a big
+    parent can report the parent's peak, so read the kernel's high-water mark.)"""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

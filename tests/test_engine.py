@@ -242,3 +242,11 @@ def test_naive_timestamps_are_refused(service: Service) -> None:
     entry = store.HistoryEntry(kind="transition", actor="li", at=datetime(2025, 1, 1))
     with pytest.raises(Exception, match="naive"), write(service.engine) as conn:
         store.apply_write(conn, store.ItemWrite(item=item, values={}, history=entry))
+
+
+def test_schema_head_constant_is_alembics_head() -> None:
+    """Commands compare the database with SCHEMA_HEAD without importing Alembic; a new
+    migration must move the constant with it."""
+    from rectify.engine.store.db import SCHEMA_HEAD, alembic_head
+
+    assert SCHEMA_HEAD == alembic_head()
