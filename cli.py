@@ -131,6 +131,36 @@ def workflow_graph(app: AppContext, name: str, fmt: str, output: str | None) -> 
     graph_workflow(app, name, fmt, Path(output) if output else None)
 
 
+@workflow.command("migrate")
+@click.argument("name")
+@click.option("--to", "to_version", required=True, metavar="VERSION",
+              help="The version to move running items to (2 or v2).")
+@click.option("--map", "mappings", multiple=True, metavar="OLD=NEW",
+              help="Where items in state OLD go (a state of the target version); repeatable.")
+@click.option("--comment", help="Why: recorded on each item's migrate history row.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and per-item results; write nothing.")
+@pass_app
+def workflow_migrate(app: AppContext, name: str, to_version: str, mappings: tuple[str, ...],
+                     comment: str | None, dry_run: bool) -> None:
+    """Move NAME's running items to another version; each move is recorded in the item's
+    history (actor: --as, or system without it). Exit 3 if a state has nowhere to go."""
+    from .cli_workflow import migrate_workflow
+
+    sys.exit(migrate_workflow(app, name, to_version, mappings, comment, dry_run))
+
+
+@workflow.command("diff")
+@click.argument("name")
+@click.argument("v1")
+@click.argument("v2")
+@pass_app
+def workflow_diff(app: AppContext, name: str, v1: str, v2: str) -> None:
+    """What changed from version V1 to V2, and how many running items on V1 each change touches."""
+    from .cli_workflow import diff_workflow
+
+    diff_workflow(app, name, v1, v2)
+
+
 # --- org and calendar -----------------------------------------------------------------------------
 
 @cli.group()
@@ -214,6 +244,24 @@ def item_list(app: AppContext, limit: int, **filters: Any) -> None:
     from .cli_items import list_items
 
     list_items(app, filters, limit)
+
+
+@item.command("bulk")
+@click.argument("trigger")
+@_filters
+@click.option("--field", "field_values", multiple=True, metavar="KEY=VALUE")
+@click.option("--comment")
+@click.option("--dry-run", is_flag=True, help="Decide every item; write nothing.")
+@pass_app
+def item_bulk(app: AppContext, trigger: str, field_values: tuple[str, ...], comment: str | None,
+              dry_run: bool, **filters: Any) -> None:
+    """Fire TRIGGER on every matching item, each checked as a single advance would be.
+
+    Refused items are listed with the reason and left unchanged; the rest commit in batches.
+    Exit 0 when every matched item fired, 3 when some were refused."""
+    from .cli_items import bulk_items
+
+    sys.exit(bulk_items(app, trigger, filters, parse_fields(field_values), comment, dry_run))
 
 
 @item.command("show")
@@ -318,6 +366,19 @@ def audit_verify(app: AppContext) -> None:
     from .cli_items import verify_audit
 
     sys.exit(verify_audit(app))
+
+
+# --- ledgers and reports (cli_ledger.py) ---------------------------------------------------------
+
+def _register_ledger_commands() -> None:
+    from .cli_ledger import item_import, ledger, report
+
+    item.add_command(item_import)
+    cli.add_command(ledger)
+    cli.add_command(report)
+
+
+_register_ledger_commands()
 
 
 def main() -> None:

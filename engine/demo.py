@@ -12,7 +12,7 @@ import json
 import random
 import tempfile
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from ..workflows import bundled_files
@@ -76,9 +76,50 @@ def run_demo(directory: Path | None, echo: Echo) -> Path:
     service = _setup(folder, db, clock, echo)
     demo = _Walk(service, clock, echo, random.Random(20250922))
     demo.run()
+    report, ledger = _write_outputs(service, folder)
     echo(f"\n数据库 database: {db}\n通知 notifications: {folder / 'notifications.jsonl'}")
+    echo(f"周报 weekly report: {report}\n台账 ledger export: {ledger}")
     echo(f"看看 try:  rectify --db sqlite:///{db} --as p02 item list --unit town-dy")
     return db
+
+
+def sample_ledger(path: Path) -> None:
+    """An office's ledger as they keep it: a title row, 乡镇 and 村 columns, names, dates typed
+    three ways, a remarks column rectify ignores."""
+    from openpyxl import Workbook
+
+    org = json.loads(sample_org())
+    names = {p["id"]: p["name"] for p in org["people"]}
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["某县2025年第三季度督查问题整改台账"])
+    sheet.append(["问题编号", "乡镇", "村", "责任人", "问题类别", "问题描述（必填）", "整改时限",
+                  "备注"])
+    for n in range(12):
+        town_no = n % len(TOWNS)
+        town_id, town, villages = TOWNS[town_no]
+        number = n % len(villages) + 1
+        category, text = PROBLEMS[(n * 3) % len(PROBLEMS)]
+        due: object = [date(2025, 10, 31), "2025/11/7", "2025年11月14日"][n % 3]
+        sheet.append([f"DC-2025-{n + 1:03d}", town, villages[number - 1],
+                      names[_Walk._rectifier(f"{town_id}-v{number}")], category, text, due,
+                      "交叉检查发现" if n % 4 == 0 else None])
+    book.save(path)
+
+
+def _write_outputs(service: Service, folder: Path) -> tuple[Path, Path]:
+    """The weekly report (html) and the ledger export (xlsx), beside the database."""
+    from .exports import export_ledger
+    from .report_render import render_report
+    from .weekly_report import build_weekly_report
+
+    report = build_weekly_report(service)
+    report_path = folder / f"周报-{report.week}.html"
+    render_report(report, "html", report_path)
+    ledger_path = folder / "问题台账.xlsx"
+    export_ledger(service, ledger_path, "xlsx", force=True)
+    return report_path, ledger_path
 
 
 def _setup(folder: Path, db: Path, clock: FixedClock, echo: Echo) -> Service:
@@ -106,6 +147,7 @@ class _Walk:
 
     def run(self) -> None:
         self.discover()
+        self.import_ledger()
         self.rectify()
         self.accept()
         self.time_passes()
@@ -128,6 +170,15 @@ class _Walk:
         self.echo(f"   {len(self.items)} 个问题已交办 filed and assigned, deadline 10 workdays")
         item_id, village, _ = self.items[0]
         self.echo(f"   e.g. item {item_id} at {village}: see `rectify item show {item_id}`")
+
+    def import_ledger(self) -> None:
+        from .importer import import_ledger
+
+        path = self.s.files_dir.parent / "台账样例.xlsx"
+        sample_ledger(path)
+        result = import_ledger(self.s, path, "rectification", "p01")
+        self.echo(f"   Excel 台账导入 ledger import: {result.created} items from {path.name}"
+                  f" (items {min(result.ids)}–{max(result.ids)}; `rectify item import`)")
 
     def rectify(self) -> None:
         self.echo("\n-- 2. 整改 rectification")
@@ -193,10 +244,11 @@ class _Walk:
         town_no = [t for t, *_ in TOWNS].index(village.rsplit("-v", 1)[0])
         return f"p{4 + self._town_offset(town_no):02d}"
 
-    def _rectifier(self, village: str) -> str:
+    @staticmethod
+    def _rectifier(village: str) -> str:
         town_id, number = village.rsplit("-v", 1)
         town_no = [t for t, *_ in TOWNS].index(town_id)
-        return f"p{4 + self._town_offset(town_no) + int(number):02d}"
+        return f"p{4 + _Walk._town_offset(town_no) + int(number):02d}"
 
     @staticmethod
     def _town_offset(town_no: int) -> int:

@@ -56,6 +56,9 @@ class LedgerRow:
     subject: str | None
     due: date | None
     fields: dict[str, object] = field(default_factory=dict)
+    # The row's other unit cells (its 乡镇 when `unit` came from 村), to tell apart two
+    # villages of the same name; not part of the content key.
+    unit_context: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ HEADER_FILL = "FFD9E1F2"
 
 _HEADER_SCAN_ROWS = 30  # title, subtitle, blank lines: headers sit near the top
 _PROGRESS_EVERY = 5000
+_UNIT_CONTEXT = "@unit_context"  # collected beside a row's values, never hashed into its key
 _WIDTH_SAMPLE = 200  # rows looked at to size xlsx columns
 
 
@@ -549,13 +553,18 @@ def _parse_cells(
     failed: list[tuple[int, str, str]] = []  # (column index, target, message)
     width = len(cells)
     filled = 0
+    context: list[str] = []
     for col in plan.columns:
         raw = cells[col.index] if col.index < width else None
         if raw is None or raw == "" or (isinstance(raw, str) and not (raw := raw.strip())):
             continue
         filled += 1
-        if col.target in values or any(t == col.target for _, t, _ in failed):
-            continue  # a better alias column of the same built-in already gave this row's value
+        if col.target in values or (failed and any(t == col.target for _, t, _ in failed)):
+            # A better alias column of the same built-in already gave this row's value; other
+            # unit cells are kept as context (the 乡镇 of a 村).
+            if col.target == "@unit":
+                context.append(_to_text(raw).strip())
+            continue
         try:
             values[col.target] = col.parse(raw)
         except ValueError as exc:
@@ -564,6 +573,8 @@ def _parse_cells(
         headers = {c.index: c.header for c in plan.columns}
         # Reported left to right, as the user reads the row.
         errors.extend(RowError(row_no, headers[i], m) for i, _, m in sorted(failed))
+    if context:
+        values[_UNIT_CONTEXT] = tuple(context)
     return values, filled
 
 
@@ -596,7 +607,8 @@ def _canonical(value: object) -> str:
     return _to_text(value)
 
 
-def _build_row(row_no: int, key: str, values: dict[str, object]) -> LedgerRow:
+def _build_row(row_no: int, key: str, values: dict[str, object],
+               unit_context: tuple[str, ...] = ()) -> LedgerRow:
     """Consumes `values`: the built-ins are popped off, what remains are the fields."""
     return LedgerRow(
         row=row_no,
@@ -606,6 +618,7 @@ def _build_row(row_no: int, key: str, values: dict[str, object]) -> LedgerRow:
         subject=values.pop("@subject", None),  # type: ignore[arg-type]
         due=values.pop("@due", None),  # type: ignore[arg-type]
         fields=values,
+        unit_context=unit_context,
     )
 
 
@@ -625,6 +638,7 @@ def _read_rows(
         cells, row_no = grid[index], index + 1
         before = len(errors)
         values, filled = _parse_cells(cells, row_no, plan, errors)
+        context: tuple[str, ...] = values.pop(_UNIT_CONTEXT, ())  # type: ignore[assignment]
         if not filled:
             continue  # blank (or only a pre-filled 序号): skipped, not an error
         key, column = _cell_key(cells, plan), plan.key.header if plan.key else None
@@ -635,7 +649,7 @@ def _read_rows(
         elif key is not None:
             seen[key] = row_no
         if len(errors) == before and key is not None:
-            rows.append(_build_row(row_no, key, values))
+            rows.append(_build_row(row_no, key, values, context))
     if progress:
         progress(total, total)
     return rows, errors

@@ -67,7 +67,8 @@ RED_ITEM_HEADERS = {
 }  # fmt: skip
 WEIGHT_LABELS = {
     "found": "发现问题", "closed": "已整改", "closed_on_time": "按期整改", "overdue": "逾期",
-    "rejected": "验收退回", "escalations": "升级督办",
+    "rejected": "验收退回", "escalations": "升级督办", "on_time": "按期整改",
+    "late": "逾期整改",
 }  # fmt: skip
 # The ranking's columns: (header, how to get the value). Escalations are added per level.
 _RANK_COLUMNS: tuple[tuple[str, Callable[[UnitRow], object]], ...] = (
@@ -121,6 +122,12 @@ def _red_keys(report: WeeklyReport) -> tuple[str, ...]:
     if report.public:
         return tuple(k for k in RED_ITEM_KEYS if k != "assignee_name")
     return RED_ITEM_KEYS
+
+
+def _top(rows: Sequence[UnitRow]) -> list[UnitRow]:
+    """The main ranking: rows whose parent is not itself in the report (the townships)."""
+    units = {r.unit for r in rows}
+    return [r for r in rows if r.parent not in units]
 
 
 def _sections(rows: Sequence[UnitRow]) -> list[tuple[UnitRow, list[UnitRow]]]:
@@ -233,7 +240,7 @@ def render_markdown(report: WeeklyReport) -> str:
     levels, names = _escalation_levels(report.rows), _parent_names(report.rows)
     out = [f"# {_md(report.title)}{'（公开版）' if report.public else ''}", ""]
     out += [f"周次：{_md(report.week)}　生成时间：{_md(report.generated_at)}", ""]
-    out += ["## 单位排名", "", *_md_ranking(report.rows, levels, names), ""]
+    out += ["## 单位排名", "", *_md_ranking(_top(report.rows), levels, names), ""]
     sections = _sections(report.rows)
     out += ["## 分乡镇情况", ""] if sections else []
     for township, villages in sections:
@@ -367,7 +374,7 @@ svg text { font-size: 11px; fill: #444; }
 </table>
 {%- endmacro %}
 <h2>单位排名</h2>
-{{ ranking(r.rows, "单位排名") }}
+{{ ranking(top, "单位排名") }}
 {% if sections %}<h2>分乡镇情况</h2>{% endif %}
 {% for town, villages in sections %}
 <section>
@@ -443,6 +450,7 @@ def render_html(report: WeeklyReport) -> str:
     return _html_template().render(
         r=report,
         parents=_parent_names(report.rows),
+        top=_top(report.rows),
         sections=_sections(report.rows),
         red_keys=_red_keys(report),
         red_headers=RED_ITEM_HEADERS,

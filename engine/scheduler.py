@@ -105,7 +105,8 @@ class Jobs:
     def weekly(self) -> dict[str, int]:
         from .weekly import queue_weekly_report
 
-        return {"units": queue_weekly_report(self.service)}
+        weights = dict(self.app.settings().report.weights)
+        return {"units": queue_weekly_report(self.service, weights=weights)}
 
 
 def run_scheduler(app: AppContext, *, once: bool, holder: str | None) -> None:

@@ -128,5 +128,3 @@ def filtered_items(conn: Connection, f: ItemFilter, now: datetime) -> Any:
     return query.where(and_(*conds)) if conds else query
 
 
-
-_filtered = filtered_items  # TODO(lead): drop once exports.py uses the public name

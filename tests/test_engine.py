@@ -249,4 +249,4 @@ def test_schema_head_constant_is_alembics_head() -> None:
     migration must move the constant with it."""
     from rectify.engine.store.db import SCHEMA_HEAD, alembic_head
 
-    assert SCHEMA_HEAD == alembic_head()
+    assert alembic_head() == SCHEMA_HEAD

@@ -1,0 +1,189 @@
+"""Ledger and report commands: `item import`, `ledger export`, `report weekly`.
+
+Registered on the `rectify` group by cli.py. Like cli.py, engine imports happen inside the
+commands, so `rectify --help` stays fast. Progress bars go to stderr and only when stderr is a
+terminal or the file is large: stdout is the command's own output (one JSON document with
+--json), never a progress bar.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import click
+
+from .cli_support import AppContext, echo_json
+
+pass_app = click.make_pass_decorator(AppContext)
+LARGE = 10_000  # rows: a bar is shown for files this size even when stderr is not a terminal
+
+
+# --- item import --------------------------------------------------------------------------------
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--workflow", required=True, help="The workflow the items belong to.")
+@click.option("--mapping", type=click.Path(exists=True, dir_okay=False),
+              help="YAML column mapping (表头: field) for headers rectify does not recognise.")
+@click.option("--unit", "default_unit",
+              help="Unit (id or name) for rows that name none; rows with a unit keep theirs.")
+@pass_app
+def item_import(app: AppContext, file: str, workflow: str, mapping: str | None,
+                default_unit: str | None) -> None:
+    """Import a ledger (.xlsx or .csv): all rows or none; every bad row listed with its number.
+
+    Rows already imported (same 编号, or the same content when there is no 编号 column) are
+    skipped, so importing the same file again creates nothing new.
+    """
+    from .engine.importer import import_ledger
+    from .engine.ledger import load_mapping
+
+    columns = load_mapping(Path(mapping)) if mapping else None
+    with _Progress() as progress:
+        result = import_ledger(app.service(), Path(file), workflow, app.actor, mapping=columns,
+                               default_unit=default_unit, progress=progress)
+    for warning in result.warnings:
+        click.echo(f"{Path(file).name}: warning: {warning}", err=True)
+    if app.as_json:
+        echo_json(result.as_json())
+        return
+    skipped = f", {result.skipped} already imported (skipped)" if result.skipped else ""
+    span = (f" (items {min(result.ids)}–{max(result.ids)})" if result.ids else "")
+    click.echo(f"imported {result.created} items{span} from {Path(file).name} into "
+               f"{result.workflow}{skipped}")
+
+
+class _Progress:
+    """click progress bars on stderr, one per stage, created when the first report comes."""
+
+    LABELS: ClassVar[dict[str, str]] = {"reading": "reading ledger",
+                                        "writing": "writing items "}
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.stage: str | None = None
+        self.shown = 0
+
+    def __enter__(self) -> Callable[[str, int, int], None]:
+        return self
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage != self.stage:
+            self._close()
+            self.stage = stage
+            if not (sys.stderr.isatty() or total >= LARGE):
+                return
+            self.bar = click.progressbar(length=total, label=self.LABELS.get(stage, stage),
+                                         file=sys.stderr, show_pos=True)
+            self.bar.__enter__()
+            self.shown = 0
+        if self.bar is not None and done > self.shown:
+            self.bar.update(done - self.shown)
+            self.shown = done
+
+    def _close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+    def __exit__(self, *exc: object) -> None:
+        self._close()
+
+
+# --- ledger export ------------------------------------------------------------------------------
+
+@click.group()
+def ledger() -> None:
+    """The problem ledger (问题台账) as a spreadsheet."""
+
+
+@ledger.command("export")
+@click.option("--workflow", help="Only this workflow's items (default: every workflow).")
+@click.option("--unit", help="Only items at this unit and below it (id or name).")
+@click.option("--format", "fmt", type=click.Choice(["xlsx", "csv"]),
+              help="Default: from the file name's extension, else xlsx.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The file to write.")
+@click.option("--force", is_flag=True, help="Overwrite the file if it exists.")
+@click.option("--public", is_flag=True,
+              help="公开版: leave out private fields and the names of responsible people.")
+@pass_app
+def ledger_export(app: AppContext, workflow: str | None, unit: str | None, fmt: str | None,
+                  output: str, force: bool, public: bool) -> None:
+    """Write the ledger, one row per item, as offices print it (xlsx or csv)."""
+    from .engine.errors import UsageError
+    from .engine.exports import export_ledger
+    from .engine.views import ItemFilter
+
+    path = Path(output)
+    fmt = fmt or _format_of(path, ("xlsx", "csv"), "xlsx")
+    if path.suffix.lower() not in ("", f".{fmt}"):
+        raise UsageError(f"-o {output}: the extension does not match --format {fmt}")
+    result = export_ledger(app.service(), path, fmt,  # type: ignore[arg-type]
+                           filters=ItemFilter(workflow=workflow, unit=unit), public=public,
+                           force=force, rule=_rule(app))
+    if app.as_json:
+        echo_json({"file": str(result.path), "format": fmt, "rows": result.rows,
+                   "columns": result.columns, "public": public})
+    else:
+        click.echo(f"exported {result.rows} items to {result.path}")
+
+
+def _format_of(path: Path, allowed: tuple[str, ...], default: str) -> str:
+    suffix = path.suffix.lower().lstrip(".")
+    return suffix if suffix in allowed else default
+
+
+# --- report weekly ------------------------------------------------------------------------------
+
+@click.group()
+def report() -> None:
+    """Reports: the weekly ranking (每周通报)."""
+
+
+@report.command("weekly")
+@click.option("--unit", help="Report on this unit and below (id or name; default: everything).")
+@click.option("--week", help="ISO week, e.g. 2025-W40 (default: the week of --now).")
+@click.option("--workflow", help="Only this workflow's items (default: every workflow).")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "xlsx", "csv"]),
+              help="Default: from -o's extension, else md.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write to this file (replaced if it exists) instead of stdout.")
+@click.option("--public", is_flag=True, help="公开版: no names of responsible people.")
+@pass_app
+def report_weekly(app: AppContext, unit: str | None, week: str | None, workflow: str | None,
+                  fmt: str | None, output: str | None, public: bool) -> None:
+    """The weekly report: per township and village, found, closed, overdue, score and rank;
+    the red items; open vs closed over the last weeks. --json prints the same data."""
+    from .engine.errors import UsageError
+    from .engine.report_render import render_report, report_as_json
+    from .engine.weekly_report import build_weekly_report
+
+    path = Path(output) if output else None
+    fmt = fmt or (_format_of(path, ("md", "html", "xlsx", "csv"), "md") if path else "md")
+    if fmt == "xlsx" and path is None and not app.as_json:
+        raise UsageError("an xlsx report needs -o FILE")
+    data = build_weekly_report(app.service(), week=week, unit=unit, workflow=workflow,
+                               weights=app.settings().report.weights, public=public,
+                               rule=_rule(app))
+    text = None
+    if path is not None or not app.as_json:
+        try:
+            text = render_report(data, fmt, path)  # type: ignore[arg-type]
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    if app.as_json:
+        echo_json(report_as_json(data))
+    elif path is not None:
+        click.echo(f"weekly report {data.week} ({fmt}) written to {path}")
+    else:
+        click.echo(text, nl=False)
+
+
+def _rule(app: AppContext) -> Any:
+    from .cli_items import _light_rule
+
+    return _light_rule(app)

@@ -1,0 +1,152 @@
+"""`rectify report weekly`: the weekly report's figures, read from the database.
+
+Ranks the units directly below the report's unit (the townships, for the whole county) and,
+within each, the units below them (villages), with the figures and score of engine.weekly; lists
+the items that are red now; and counts open vs closed items for each of the last weeks, for the
+chart. `report_render` lays the result out as md, html, xlsx or csv.
+
+Reports never show a field marked `private: true` (an item's summary is its 问题描述, or its
+first non-private fields); a public report (公开版) also leaves out who is responsible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, and_, func, or_, select
+
+from .errors import NotFound, UsageError
+from .escalation import DEFAULT_LIGHTS, LightRule, light
+from .fields import display
+from .names import Ambiguous, Named, UnitIndex
+from .report_render import UnitRow, WeeklyReport, WeekPoint
+from .service import Service
+from .spec import WorkflowSpec
+from .store import items as store
+from .store import repo
+from .store.db import read
+from .weekly import Counts, Scope, Week, count_units, ranks, score, townships
+from .weekly import weights_with_defaults as full_weights
+
+DEFAULT_TZ = "Asia/Shanghai"
+HISTORY_WEEKS = 8
+SUMMARY_FIELDS = 2  # fields shown for an item whose workflow has no 问题描述
+
+
+def build_weekly_report(service: Service, *, week: str | None = None, unit: str | None = None,
+                        workflow: str | None = None, weights: Mapping[str, float] | None = None,
+                        public: bool = False, history_weeks: int = HISTORY_WEEKS,
+                        rule: LightRule = DEFAULT_LIGHTS) -> WeeklyReport:
+    now = service.clock.now()
+    with read(service.engine) as conn:
+        spec = service.latest(conn, workflow).spec if workflow else None
+        tz = spec.timezone if spec else DEFAULT_TZ
+        the_week = Week.parse(week, tz) if week else Week.containing(now, tz)
+        units = repo.units(conn)
+        scope_unit = _scope(units, unit)
+        scope = Scope(scope_unit.path if scope_unit else None, workflow)
+        counts = count_units(service, conn, the_week, now, scope)
+        rows = _unit_rows(units, scope_unit, counts, weights or {})
+        red = _red_items(service, conn, scope, now, rule, public)
+        history = [_week_point(conn, the_week.shift(-back, tz), scope)
+                   for back in range(history_weeks - 1, -1, -1)]
+    place = scope_unit.name if scope_unit else next(
+        (u.name for u in units if u.parent_id is None), "")
+    return WeeklyReport(
+        title=f"{place}{spec.title if spec else '问题整改'}周报", week=the_week.label,
+        generated_at=now.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M"), rows=rows,
+        red_items=red, history=history, weights=full_weights(weights), public=public)
+
+
+def _scope(units: Sequence[repo.UnitRow], unit: str | None) -> repo.UnitRow | None:
+    """The report's unit (by id or name); None: the whole org."""
+    if unit is None:
+        roots = [u for u in units if u.parent_id is None]
+        return roots[0] if len(roots) == 1 else None
+    index = UnitIndex(Named(u.id, u.name, u.path) for u in units)
+    try:
+        found = index.resolve(unit)
+    except Ambiguous as exc:
+        raise UsageError(f"--unit {exc}") from None
+    except KeyError:
+        raise NotFound("unit", unit) from None
+    return next(u for u in units if u.id == found.id)
+
+
+def _unit_rows(units: Sequence[repo.UnitRow], scope: repo.UnitRow | None, counts: Counts,
+               weights: Mapping[str, float]) -> list[UnitRow]:
+    """Units below the scope ranked among themselves, each followed by its own units ranked."""
+    if scope is None:
+        top = townships(units)
+    else:
+        top = [u for u in units if u.parent_id == scope.id] or [scope]
+    out: list[UnitRow] = []
+    for town in _ranked(top, None, counts, weights):
+        out.append(town)
+        children = [u for u in units if u.parent_id == town.unit and u is not scope]
+        out += _ranked(children, town.unit, counts, weights)
+    return out
+
+
+def _ranked(units: Sequence[repo.UnitRow], parent: str | None, counts: Counts,
+            weights: Mapping[str, float]) -> list[UnitRow]:
+    figures = []
+    for u in units:
+        metrics, levels = counts.rollup(u.id)
+        figures.append((u, metrics, levels, score(metrics, levels, weights)))
+    figures.sort(key=lambda f: (-f[3], f[0].path))
+    places = ranks([f[3] for f in figures])
+    return [UnitRow(rank, u.id, u.name, parent, m["found"], m["closed"], m["on_time"],
+                    m["overdue"], m["rejected"], lv, s)
+            for rank, (u, m, lv, s) in zip(places, figures, strict=True)]
+
+
+def _red_items(service: Service, conn: Connection, scope: Scope, now: datetime,
+               rule: LightRule, public: bool) -> list[dict[str, Any]]:
+    items = store.ITEMS
+    query = store.select_items().where(and_(items.c.final.is_(False), items.c.due_at < now,
+                                            *scope.where(items)))
+    records = [store.to_record(r) for r in
+               conn.execute(query.order_by(items.c.due_at, items.c.id))]
+    unit_names = {u.id: u.name for u in repo.units(conn)}
+    people = repo.people_by(conn, {r.assignee_id for r in records if r.assignee_id})
+    calendar = service.calendar()
+    out = []
+    for r in records:
+        spec = service.compiled(conn, r.workflow_version_id).spec
+        if light(spec, r.state, r.due_at, now, calendar, rule) != "red":
+            continue
+        person = people.get(r.assignee_id or "")
+        assert r.due_at is not None
+        out.append({
+            "id": r.id, "unit_name": unit_names.get(r.unit_id, r.unit_id),
+            "state_label": spec.state_label(r.state),
+            "due_at": r.due_at.astimezone(ZoneInfo(spec.timezone)),
+            "description": summary(spec, r.fields),
+            **({} if public else {"assignee_name": person.name if person else r.assignee_id}),
+        })
+    return out
+
+
+def summary(spec: WorkflowSpec, values: Mapping[str, Any]) -> str:
+    """What an item is about, from non-private fields only: 问题描述, else its first fields."""
+    description = spec.fields.get("description")
+    if description is not None and not description.private:
+        return display(values.get("description"))
+    shown = [f"{f.label}：{display(values[n])}" for n, f in spec.fields.items()
+             if not f.private and f.type != "files" and values.get(n) not in (None, "", [])]
+    return "；".join(shown[:SUMMARY_FIELDS])
+
+
+def _week_point(conn: Connection, week: Week, scope: Scope) -> WeekPoint:
+    items = store.ITEMS
+    base = scope.where(items)
+    open_ = conn.execute(select(func.count()).where(and_(
+        items.c.created_at < week.end,
+        or_(items.c.closed_at.is_(None), items.c.closed_at >= week.end), *base))).scalar_one()
+    closed = conn.execute(select(func.count()).where(and_(
+        items.c.closed_at >= week.start, items.c.closed_at < week.end, *base))).scalar_one()
+    return WeekPoint(week.label, open_, closed)

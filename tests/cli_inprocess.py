@@ -1,0 +1,106 @@
+"""Run the `rectify` command line in this process, through `cli_support.run`, so errors become
+exit codes and stderr lines exactly as in the console script (without an interpreter start-up
+per command). Used by the ledger, report and privacy tests."""
+
+from __future__ import annotations
+
+import gc
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from openpyxl import Workbook
+from rectify.cli import cli
+from rectify.cli_support import run
+from rectify.engine.clock import FixedClock
+from rectify.engine.service import Service
+from rectify.engine.store.db import open_engine, upgrade
+from rectify.workflows import HERE as WORKFLOWS
+
+from .conftest import FIXTURES
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+class Rectify:
+    """`rectify --db URL [--now T] [--as P] ARGS...` in-process; returns code, stdout, stderr."""
+
+    def __init__(self, url: str, capsys: pytest.CaptureFixture[str],
+                 monkeypatch: pytest.MonkeyPatch, now: str | None = None) -> None:
+        self.url, self.capsys, self.monkeypatch, self.now = url, capsys, monkeypatch, now
+        for key in [k for k in __import__("os").environ if k.startswith("RECTIFY_")]:
+            monkeypatch.delenv(key)
+
+    def __call__(self, *args: str, actor: str | None = None, now: str | None = None,
+                 as_json: bool = False) -> Result:
+        argv = ["rectify", "--db", self.url]
+        if now or self.now:
+            argv += ["--now", now or self.now or ""]
+        argv += (["--as", actor] if actor else []) + (["--json"] if as_json else [])
+        self.monkeypatch.setattr(sys, "argv", [*argv, *args])
+        self.capsys.readouterr()
+        configured, config = structlog.is_configured(), structlog.get_config()
+        try:
+            with pytest.raises(SystemExit) as exited:
+                run(cli)
+        finally:
+            # `run` points structlog at this test's captured stderr: put it back as it was,
+            # or later tests in this worker would log into a closed file.
+            if configured:
+                structlog.configure(**config)
+            else:
+                structlog.reset_defaults()
+        out, err = self.capsys.readouterr()
+        gc.collect()  # drop the command's engine (and its pooled connections) now
+        code = exited.value.code
+        return Result(code if isinstance(code, int) else (0 if code is None else 1), out, err)
+
+    def ok(self, *args: str, **kwargs: Any) -> Result:
+        result = self(*args, **kwargs)
+        assert result.code == 0, (args, result.code, result.err)
+        return result
+
+
+def prepared_service(url: str, clock: FixedClock, files: Path,
+                     org: Path = FIXTURES / "org.yaml",
+                     workflows: tuple[str, ...] = ("rectification",)) -> Service:
+    """A migrated database with an org and bundled workflows loaded."""
+    engine = open_engine(url)
+    upgrade(engine)
+    service = Service(engine, clock, files_dir=files)
+    service.load_org(org)
+    for name in workflows:
+        service.load_workflow(WORKFLOWS / f"{name}.yaml")
+    return service
+
+
+def write_xlsx(path: Path, rows: list[list[Any]], title: str | None = "某县问题整改台账") -> Path:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    if title:
+        sheet.append([title])
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+    return path
+
+
+def write_csv(path: Path, rows: list[list[Any]], encoding: str = "utf-8") -> Path:
+    import csv
+
+    with path.open("w", encoding=encoding, newline="") as out:
+        csv.writer(out).writerows(rows)
+    return path
