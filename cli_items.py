@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .cli_support import AppContext, echo_json, table
+from .cli_support import AppContext, JsonStream, echo_json, progress, table
 
 LIGHTS = {"green": "绿", "yellow": "黄", "red": "红", None: ""}
 
@@ -95,56 +95,33 @@ def advance_item(app: AppContext, item_id: int, trigger: str, comment: str | Non
 
 def bulk_items(app: AppContext, trigger: str, filters: dict[str, Any], values: dict[str, str],
                comment: str | None, dry_run: bool) -> int:
-    """Run a bulk action; per-item results stream out (JSON lines of one document, or refusals
-    on stderr), so memory stays flat however many items match."""
-    import json
-
+    """Run a bulk action; per-item results stream out (one JSON document written as it goes,
+    or refusals on stderr), so memory stays flat however many items match."""
     from .engine.bulk import BulkResult, bulk, count_matching
     from .engine.views import ItemFilter
 
     service = app.service()
     item_filter = ItemFilter(**filters)
-    first = True
+    out = JsonStream(app.as_json, "results")
+    out.head({"trigger": trigger})
 
     def on_result(result: BulkResult) -> None:
-        nonlocal first
-        if app.as_json:
-            click.echo(("" if first else ",\n") + json.dumps(result.as_json(),
-                                                            ensure_ascii=False), nl=False)
-            first = False
-        elif not result.fired:
+        out.item(result.as_json())
+        if not result.fired and not app.as_json:
             click.echo(f"item {result.item}: refused — {result.message}", err=True)
 
-    if app.as_json:
-        click.echo(f'{{"trigger": {json.dumps(trigger)}, "results": [', nl=False)
-    with _progress(count_matching(service, item_filter)) as bar:
+    with progress(count_matching(service, item_filter), "items", from_items=2000) as bar:
         summary = bulk(service, app.actor, trigger, item_filter, values=values,
                        comment=comment, dry_run=dry_run, on_result=on_result,
-                       progress=bar.update)
-    if app.as_json:
-        click.echo(f'], "summary": {json.dumps(summary.as_json(), ensure_ascii=False)}}}')
-    else:
+                       progress=bar or (lambda _: None))
+    out.tail(summary.as_json())
+    if not app.as_json:
         verb = "would fire" if dry_run else "fired"
         click.echo(f"{trigger}: {verb} on {summary.fired} of {summary.matched} items"
                    + (f"; {summary.refused} refused ("
                       + ", ".join(f"{k}: {n}" for k, n in sorted(summary.reasons.items()))
                       + ")" if summary.refused else ""))
     return 3 if summary.refused else 0
-
-
-def _progress(total: int) -> Any:
-    """A progress bar on stderr when a person is watching a long run; silent otherwise."""
-    import contextlib
-    import sys
-
-    if total < 2000 or not sys.stderr.isatty():
-        return contextlib.nullcontext(_NoBar())
-    return click.progressbar(length=total, label="items", file=sys.stderr)
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
 
 
 def verify_audit(app: AppContext) -> int:

@@ -7,7 +7,8 @@ import json
 import os
 import sys
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -111,6 +112,43 @@ def _width(text: str) -> int:
 
 def _pad(text: str, width: int) -> str:
     return text + " " * (width - _width(text))
+
+
+class JsonStream:
+    """One JSON document written as it goes, so per-item results never pile up in memory:
+    the head's keys, then `key`: [...] one by one, then "summary"."""
+
+    def __init__(self, enabled: bool, key: str) -> None:
+        self.enabled = enabled
+        self.key = key
+        self.count = 0
+
+    def head(self, head: dict[str, Any]) -> None:
+        if self.enabled:
+            text = json.dumps(head, ensure_ascii=False, indent=2)
+            click.echo(text[:-2] + f',\n  "{self.key}": [', nl=False)
+
+    def item(self, result: dict[str, Any]) -> None:
+        if self.enabled:
+            sep = "," if self.count else ""
+            click.echo(f"{sep}\n    {json.dumps(result, ensure_ascii=False)}", nl=False)
+            self.count += 1
+
+    def tail(self, summary: dict[str, Any] | None) -> None:
+        if self.enabled:
+            close = "\n  ]" if self.count else "]"
+            click.echo(f'{close},\n  "summary": {json.dumps(summary, ensure_ascii=False)}\n}}')
+
+
+@contextmanager
+def progress(total: int, label: str, *, from_items: int = 1000
+             ) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr when a person watches a long run; None otherwise."""
+    if total < from_items or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield bar.update
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, max_width: int = 40) -> str:

@@ -3,18 +3,14 @@ running items to another version and diff two versions."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .cli_support import AppContext, echo_json, table
+from .cli_support import AppContext, JsonStream, echo_json, progress, table
 from .engine.errors import InvalidInput, UsageError
 from .engine.spec import TransitionSpec, WorkflowSpec
 
@@ -206,7 +202,7 @@ def migrate_workflow(app: AppContext, name: str, to_text: str, mappings: tuple[s
     service = app.service()
     plan = prepare(service, name, version_number(to_text, "--to"), parse_mapping(mappings))
     actor = actor_id(service, app.actor)
-    out = _JsonStream(app.as_json)
+    out = JsonStream(app.as_json, "items")
     out.head({"workflow": name, "to_version": plan.to_version, "dry_run": dry_run,
               "plan": plan.as_json()})
     if not app.as_json:
@@ -221,47 +217,13 @@ def migrate_workflow(app: AppContext, name: str, to_text: str, mappings: tuple[s
         if "error" in result:
             click.echo(f"item {result['id']}: not moved: {result['error']}", err=True)
 
-    with _progress(plan.items) as bar:
+    with progress(plan.items, "migrating", from_items=PROGRESS_FROM) as bar:
         report = migrate(service, plan, actor=actor, comment=comment, dry_run=dry_run,
                          progress=bar, on_item=on_item)
     out.tail(report.as_json())
     if not app.as_json:
         click.echo(_summary_text(report.as_json(), plan.to_version, dry_run))
     return 3 if report.refused else 5 if report.conflicts else 0
-
-
-class _JsonStream:
-    """One JSON document written as it goes, so per-item results never pile up in memory:
-    the head's keys, then "items": [...] one by one, then "summary"."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.count = 0
-
-    def head(self, head: dict[str, Any]) -> None:
-        if self.enabled:
-            text = json.dumps(head, ensure_ascii=False, indent=2)
-            click.echo(text[:-2] + ',\n  "items": [', nl=False)
-
-    def item(self, result: dict[str, Any]) -> None:
-        if self.enabled:
-            sep = "," if self.count else ""
-            click.echo(f"{sep}\n    {json.dumps(result, ensure_ascii=False)}", nl=False)
-            self.count += 1
-
-    def tail(self, summary: dict[str, Any] | None) -> None:
-        if self.enabled:
-            close = "\n  ]" if self.count else "]"
-            click.echo(f'{close},\n  "summary": {json.dumps(summary, ensure_ascii=False)}\n}}')
-
-
-@contextmanager
-def _progress(total: int) -> Iterator[Callable[[int], None] | None]:
-    if total < PROGRESS_FROM or not sys.stderr.isatty():
-        yield None
-        return
-    with click.progressbar(length=total, label="migrating", file=sys.stderr) as bar:
-        yield bar.update
 
 
 def _plan_text(plan: Any, dry_run: bool) -> str:

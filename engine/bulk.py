@@ -125,13 +125,17 @@ def _decide(service: Service, conn: Connection, items: list[store.ItemRecord],
     now = service.clock.now()
     directory = repo.Directory(conn)
     actors: dict[str, Actor] = {}
+    requests: dict[int, Request] = {}  # per workflow version: its fields type the values
     results = []
     for item in items:
         compiled = service.compiled(conn, item.workflow_version_id)
         actor = actors.get(item.unit_path)
         if actor is None:
             actor = actors[item.unit_path] = service.actor(conn, actor_id, item.unit_path)
-        request = Request(trigger, fieldvals.coerce_all(compiled.spec, values), comment)
+        request = requests.get(item.workflow_version_id)
+        if request is None:
+            given = fieldvals.coerce_all(compiled.spec, values)
+            request = requests[item.workflow_version_id] = Request(trigger, given, comment)
         try:
             outcome = _fire(compiled, item, actor, request, now, directory)
         except Refused as refused:

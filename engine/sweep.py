@@ -106,6 +106,7 @@ def _apply_batch(service: Service, conn: Connection, claimed: Sequence[Any], now
     batch = store.EventBatch()
     careful: list[Any] = []
     stale: list[int] = []
+    applied: list[dict[str, Any]] = []  # reported only once written: a rolled-back batch is redone
     for row in _in_order(claimed):
         item = items[row.item_id]
         if item.entry_no != row.entry_no or item.state != row.state:
@@ -118,9 +119,10 @@ def _apply_batch(service: Service, conn: Connection, claimed: Sequence[Any], now
             continue
         entry, outbox = _escalation(service, directory, spec, item, step, row, now)
         batch.add(item, entry, outbox)
-        report.escalations.append(_reported(item.id, row, step))
+        applied.append(_reported(item.id, row, step))
     if not batch.apply(conn):
         raise _ItemMoved
+    report.escalations.extend(applied)
     store.cancel_steps(conn, stale)
     for row in careful:
         _apply_one(service, conn, row, now, report)

@@ -139,9 +139,6 @@ class EventBatch:
         self._values: dict[int, dict[str, Any]] = {}  # item -> columns a transition sets
         self._ladders: dict[int, tuple[int, str, Sequence[PlannedStep]]] = {}
 
-    def __len__(self) -> int:
-        return len(self._history)
-
     def add(self, item: Any, entry: HistoryEntry,
             outbox: Sequence[Mapping[str, Any]] = ()) -> None:
         """Queue one event on `item` (anything with id, version, last_seq and last_hash as
