@@ -8,7 +8,7 @@ raising, so an admin fixes a file in one round.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -42,9 +42,13 @@ TRANSITION_KEYS = ("trigger", "source", "dest", "label", "roles", "actor", "not_
                    "requires", "comment", "when", "notify", "template")
 
 
-def load_workflow(
-    text: str, file: str = "<workflow>", *, templates: Iterable[str] | None = None
-) -> WorkflowSpec:
+# The template names a workflow may use: given, or found from the workflow's own `templates`
+# folder (known only once the file is read); None skips the check.
+Templates = Iterable[str] | Callable[[str | None], Iterable[str]] | None
+
+
+def load_workflow(text: str, file: str = "<workflow>", *,
+                  templates: Templates = None) -> WorkflowSpec:
     """Parse and validate; raise InvalidInput listing every error. Warnings ride on the spec."""
     from .validate import validate  # the validator imports spec types only; no cycle at runtime
 
@@ -52,7 +56,8 @@ def load_workflow(
     spec = _read_workflow(reader, compose(text, file), file)
     problems = list(reader.problems)
     if spec is not None:  # a partly broken spec still gets the graph checks: one round of fixes
-        problems += [p for p in validate(spec, templates=templates) if p not in problems]
+        names = templates(spec.templates_dir) if callable(templates) else templates
+        problems += [p for p in validate(spec, templates=names) if p not in problems]
     problems.sort(key=lambda p: (p.loc.line, p.loc.column))
     errors = [p for p in problems if p.severity == "error"]
     if errors or spec is None:
@@ -62,7 +67,7 @@ def load_workflow(
     return _replace(spec, warnings=warnings)
 
 
-def load_workflow_file(path: Path, *, templates: Iterable[str] | None = None) -> WorkflowSpec:
+def load_workflow_file(path: Path, *, templates: Templates = None) -> WorkflowSpec:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

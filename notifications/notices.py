@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,7 +23,7 @@ from ..engine.spec import EscalationStep, WorkflowSpec
 from ..engine.store import repo
 from .context import item_context, sample_context
 from .message import Notification, Recipient
-from .render import check_template, compose, template_names
+from .render import check_template, template_names
 
 # Lookups go through a Directory (cached for one transaction); a bare Connection gets its own.
 Lookups = Connection | repo.Directory
@@ -31,6 +32,7 @@ Lookups = Connection | repo.Directory
 class Notices:
     def __init__(self, routes: Mapping[str, tuple[str, ...] | None]) -> None:
         self.routes = dict(routes)  # channel name -> its units (None: a personal channel)
+        self._group_channels = any(units is not None for units in self.routes.values())
 
     @classmethod
     def default(cls) -> Notices:
@@ -94,24 +96,37 @@ class Notices:
               template: str, notify: Sequence[str], now: datetime, comment: str | None = None,
               actor: str | None = None, step: Mapping[str, Any] | None = None,
               ) -> list[dict[str, Any]]:
+        """Outbox rows of an item event, rendered when sent: the context is fixed now, so a
+        retry sends what the event decided; rendering (the costly part) is off the event's
+        transaction, which for a sweep is thousands of notices long."""
         directory = repo.Directory.of(conn)
         people = resolve(directory, notify, item)
         context = item_context(
             item_for_templates(directory, spec, item), now=_local(now, spec), step=step,
             comment=comment, actor_name=_name(directory, actor),
             recipients=[p.name for p in people])
-        note = compose(key, template, context, people, item_id=item.id, unit=item.unit_id,
-                       extra_dir=_extra_dir(Path(spec.file).parent, spec.templates_dir))
-        return self.rows(note, item.unit_path, now)
+        extra = _workflow_templates(spec.file, spec.templates_dir)
+        base = {"template": template, "item_id": item.id, "unit_id": item.unit_id,
+                "recipients": {"people": [r.__dict__ for r in people]}, "subject": None,
+                "body_text": None, "body_markdown": None, "data": context,
+                "templates_dir": extra, "status": "pending",
+                "attempts": 0, "next_attempt_at": now, "created_at": now}
+        return [{**base, "dedupe_key": f"{key}:{channel}", "channel": channel}
+                for channel in self._channels(bool(people), item.unit_path)]
 
     def rows(self, note: Notification, unit_path: str | None,
              now: datetime) -> list[dict[str, Any]]:
-        """One outbox row per channel that takes `note`: personal channels when it has
-        recipients, group channels when the item's unit lies under one of theirs."""
-        chain = set(ancestors(unit_path)) if unit_path else set()
-        return [outbox_row(note, channel, now) for channel, units in self.routes.items()
-                if (units is None and note.recipients) or (units is not None and
-                                                           set(units) & chain)]
+        """Outbox rows of a rendered notification (digests, reports)."""
+        return [outbox_row(note, channel, now)
+                for channel in self._channels(bool(note.recipients), unit_path)]
+
+    def _channels(self, has_recipients: bool, unit_path: str | None) -> list[str]:
+        """Personal channels when there are recipients, group channels when the item's unit
+        lies under one of theirs."""
+        chain = set(ancestors(unit_path)) if unit_path and self._group_channels else set()
+        return [channel for channel, units in self.routes.items()
+                if (units is None and has_recipients) or (units is not None
+                                                          and set(units) & chain)]
 
 
 def resolve(conn: Lookups, notify: Iterable[str], item: Any) -> list[Recipient]:
@@ -136,7 +151,7 @@ def outbox_row(note: Notification, channel: str, now: datetime) -> dict[str, Any
         "item_id": note.item_id, "unit_id": note.unit,
         "recipients": {"people": [r.__dict__ for r in note.recipients]},
         "subject": note.subject, "body_text": note.text, "body_markdown": note.markdown,
-        "data": _jsonable(note.data), "status": "pending", "attempts": 0,
+        "data": _jsonable(note.data), "templates_dir": None, "status": "pending", "attempts": 0,
         "next_attempt_at": now, "created_at": now,
     }
 
@@ -164,7 +179,19 @@ def item_for_templates(conn: Lookups, spec: WorkflowSpec, item: Any) -> dict[str
 
 
 def _local(at: datetime, spec: WorkflowSpec) -> str:
-    return at.astimezone(ZoneInfo(spec.timezone)).strftime("%Y-%m-%d %H:%M")
+    return _local_time(at, spec.timezone)
+
+
+@lru_cache(maxsize=4096)
+def _local_time(at: datetime, timezone: str) -> str:
+    """Cached: a sweep stamps thousands of notices with the same few times."""
+    return at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+@lru_cache(maxsize=64)
+def _workflow_templates(workflow_file: str, templates_dir: str | None) -> str | None:
+    extra = _extra_dir(Path(workflow_file).parent, templates_dir)
+    return str(extra) if extra else None
 
 
 def _name(directory: repo.Directory, person_id: str | None) -> str | None:

@@ -15,7 +15,7 @@ import pytest
 from rectify.engine.clock import FixedClock
 from rectify.engine.service import Service
 from rectify.engine.store.db import read
-from rectify.engine.store.outbox import OUTBOX
+from rectify.engine.store.outbox import OUTBOX, to_notification
 from rectify.engine.sweep import sweep
 from rectify.notifications.notices import Notices
 from sqlalchemy import select
@@ -80,17 +80,19 @@ def leaks(text: str) -> list[str]:
 
 
 def test_public_notices_carry_no_private_field(service: Service) -> None:
-    """notice_start (entering 第一次公示) and notice_end (公示期满), on every channel."""
+    """notice_start (entering 第一次公示) and notice_end (公示期满), on every channel: what is
+    stored (the context) and what is sent (rendered from it by the dispatcher)."""
     with read(service.engine) as conn:
-        rows = [dict(r._mapping) for r in conn.execute(
-            select(OUTBOX).where(OUTBOX.c.template.in_(["notice_start", "notice_end"])))]
-    sent = {(r["template"], r["channel"]) for r in rows}
+        rows = list(conn.execute(
+            select(OUTBOX).where(OUTBOX.c.template.in_(["notice_start", "notice_end"]))))
+    sent = {(r.template, r.channel) for r in rows}
     assert sent == {(t, c) for t in ("notice_start", "notice_end")
                     for c in ("log", "village-robot")}
     for row in rows:
-        text = "\n".join([row["subject"], row["body_text"], row["body_markdown"],
-                          json.dumps(row["data"], ensure_ascii=False),
-                          json.dumps(row["recipients"], ensure_ascii=False)])
+        note = to_notification(row)
+        text = "\n".join([note.subject, note.text, note.markdown,
+                          json.dumps(row.data, ensure_ascii=False),
+                          json.dumps(row.recipients, ensure_ascii=False)])
         assert leaks(text) == [], row["template"]
         assert "王大山" in text and "家庭人口数" in text  # the public fields are there
 

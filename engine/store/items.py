@@ -19,7 +19,9 @@ from sqlalchemy import Connection, and_, bindparam, insert, select, update
 from ..audit import GENESIS, row_hash
 from ..errors import Conflict, NotFound
 from ..escalation import PlannedStep
+from . import repo
 from .models import Attachment, EscalationStepRow, HistoryRow, Item, table
+from .prepared import Prepared
 
 ITEMS = table(Item)
 HISTORY = table(HistoryRow)
@@ -56,23 +58,27 @@ class ItemRecord:
 
 
 _ITEM_COLUMNS = [ITEMS.c[f.name] for f in fields(ItemRecord)]
+_ITEM_WIDTH = len(_ITEM_COLUMNS)
 
-# The hot path (one advance, one sweep step) reuses statements built once with bind parameters:
-# building a statement and its cache key costs more than executing it on a local database.
-_GET_ITEM = select(*_ITEM_COLUMNS).where(ITEMS.c.id == bindparam("item_id"))
-_INSERT_HISTORY = insert(HISTORY)
-_INSERT_STEPS = insert(STEPS)
-_CANCEL_STEPS = (update(STEPS).where(and_(STEPS.c.item_id == bindparam("_item"),
-                                          STEPS.c.status == "pending"))
-                 .values(status="cancelled", due_at=None))
+# The hot path (one advance, one sweep step, one bulk row) runs prepared statements: built and
+# compiled once, executed on the DBAPI cursor (see prepared.py for why).
+_GET_ITEM = Prepared(select(*_ITEM_COLUMNS).where(ITEMS.c.id == bindparam("item_id")))
+_HISTORY_COLUMNS = ("item_id", "seq", "kind", "trigger", "source", "dest", "actor", "at",
+                    "comment", "data", "prev_hash", "hash")
+_INSERT_HISTORY = Prepared(insert(HISTORY), _HISTORY_COLUMNS)
+_INSERT_STEPS = Prepared(insert(STEPS), ("item_id", "entry_no", "step_index", "state", "due_at",
+                                         "planned_at", "status", "past_deadline"))
+_CANCEL_STEPS = Prepared(update(STEPS).where(and_(STEPS.c.item_id == bindparam("_item"),
+                                                  STEPS.c.status == "pending"))
+                         .values(status="cancelled", due_at=None))
 
 
 @lru_cache(maxsize=64)
-def _update_item(columns: tuple[str, ...]) -> Any:
+def _update_item(columns: tuple[str, ...]) -> Prepared:
     """UPDATE items SET <columns> WHERE id = :_id AND version = :_version (one per column set)."""
-    return (update(ITEMS).where(and_(ITEMS.c.id == bindparam("_id"),
-                                     ITEMS.c.version == bindparam("_version")))
-            .values({c: bindparam(c) for c in columns}))
+    return Prepared(update(ITEMS).where(and_(ITEMS.c.id == bindparam("_id"),
+                                             ITEMS.c.version == bindparam("_version")))
+                    .values({c: bindparam(c) for c in columns}))
 
 
 @dataclass(frozen=True)
@@ -107,11 +113,27 @@ def to_record(row: Any) -> ItemRecord:
     return ItemRecord(**row._mapping)
 
 
-def get_item(conn: Connection, item_id: int) -> ItemRecord:
-    row = conn.execute(_GET_ITEM, {"item_id": item_id}).first()
-    if row is None:
+# The item and the acting person with their roles at its unit or above: an advance's one read.
+_GET_ITEM_AND_PERSON = Prepared(
+    select(*_ITEM_COLUMNS, *repo.PERSON_COLUMNS, repo.GRANTS.c.role)
+    .select_from(ITEMS.outerjoin(repo.PEOPLE, repo.PEOPLE.c.id == bindparam("person"))
+                 .outerjoin(*repo.grants_at(repo.PEOPLE.c.id, ITEMS.c.unit_path)))
+    .where(ITEMS.c.id == bindparam("item_id")))
+
+
+def get_item_and_person(conn: Connection, item_id: int, person_id: str
+                        ) -> tuple[ItemRecord, repo.PersonRow | None, frozenset[str]]:
+    rows = _GET_ITEM_AND_PERSON.rows(conn, {"item_id": item_id, "person": person_id})
+    if not rows:
         raise NotFound("item", item_id)
-    return to_record(row)
+    return ItemRecord(*rows[0][:_ITEM_WIDTH]), *repo.person_and_roles(rows)
+
+
+def get_item(conn: Connection, item_id: int) -> ItemRecord:
+    rows = _GET_ITEM.rows(conn, {"item_id": item_id})
+    if not rows:
+        raise NotFound("item", item_id)
+    return ItemRecord(*rows[0])
 
 
 # What a batch of events needs of each item: its chain head, and what notices are made of.
@@ -176,16 +198,14 @@ class EventBatch:
             by_columns.setdefault(columns, []).append({**params, "_id": item_id,
                                                        "_version": version})
         for columns, rows in by_columns.items():
-            if conn.execute(_update_item(columns), rows).rowcount != len(rows):
+            if _update_item(columns).run_many(conn, rows) != len(rows):
                 return False
         if self._ladders:
-            conn.execute(_CANCEL_STEPS, [{"_item": i} for i in self._ladders])
-            new_steps = [_step_row(item_id, entry_no, state, s)
-                         for item_id, (entry_no, state, steps) in self._ladders.items()
-                         for s in steps]
-            if new_steps:
-                conn.execute(_INSERT_STEPS, new_steps)
-        conn.execute(_INSERT_HISTORY, self._history)
+            _CANCEL_STEPS.run_many(conn, [{"_item": i} for i in self._ladders])
+            _INSERT_STEPS.run_many(conn, [_step_row(item_id, entry_no, state, s)
+                                          for item_id, (entry_no, state, steps)
+                                          in self._ladders.items() for s in steps])
+        _INSERT_HISTORY.run_many(conn, self._history)
         if self._outbox:
             from .outbox import enqueue
 
@@ -211,14 +231,13 @@ def apply_write(conn: Connection, write: ItemWrite) -> int:
     entry = write.history
     h = row_hash(item.last_hash, _history_values(item.id, seq, item.last_hash, entry))
     values = {**write.values, "version": item.version + 1, "last_seq": seq, "last_hash": h}
-    result = conn.execute(_update_item(tuple(sorted(values))),
-                          {**values, "_id": item.id, "_version": item.version})
-    if result.rowcount != 1:
+    cursor = _update_item(tuple(sorted(values))).run(
+        conn, {**values, "_id": item.id, "_version": item.version})
+    if cursor.rowcount != 1:
         raise Conflict(f"item {item.id} was changed by someone else while you worked on it; "
                        "nothing was written — look at it again (rectify item show "
                        f"{item.id}) and retry", item=item.id)
-    conn.execute(_INSERT_HISTORY, {**_history_values(item.id, seq, item.last_hash, entry),
-                                   "hash": h})
+    _INSERT_HISTORY.run(conn, {**_history_values(item.id, seq, item.last_hash, entry), "hash": h})
     if write.steps is not None:
         cancel_pending_steps(conn, item.id)
         entry_no = write.values.get("entry_no", item.entry_no)
@@ -242,12 +261,12 @@ def _append_history(conn: Connection, item_id: int, seq: int, prev: str,
                     entry: HistoryEntry) -> str:
     values = _history_values(item_id, seq, prev, entry)
     h = row_hash(prev, values)
-    conn.execute(_INSERT_HISTORY, {**values, "hash": h})
+    _INSERT_HISTORY.run(conn, {**values, "hash": h})
     return h
 
 
 def cancel_pending_steps(conn: Connection, item_id: int) -> None:
-    conn.execute(_CANCEL_STEPS, {"_item": item_id})
+    _CANCEL_STEPS.run(conn, {"_item": item_id})
 
 
 _CANCEL_STEP = (update(STEPS).where(STEPS.c.id == bindparam("_step"))
@@ -262,8 +281,7 @@ def cancel_steps(conn: Connection, step_ids: Sequence[int]) -> None:
 
 def _insert_steps(conn: Connection, item_id: int, entry_no: int, state: str,
                   steps: Sequence[PlannedStep]) -> None:
-    if steps:
-        conn.execute(_INSERT_STEPS, [_step_row(item_id, entry_no, state, s) for s in steps])
+    _INSERT_STEPS.run_many(conn, [_step_row(item_id, entry_no, state, s) for s in steps])
 
 
 def _step_row(item_id: int, entry_no: int, state: str, s: PlannedStep) -> dict[str, Any]:

@@ -42,6 +42,10 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    @property
+    def python_type(self) -> type[datetime]:
+        return datetime
+
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
@@ -208,9 +212,12 @@ class OutboxRow(Base):
     item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"), index=True)
     unit_id: Mapped[str | None] = mapped_column(String(64))
     recipients: Mapped[dict[str, Any]]
-    subject: Mapped[str] = mapped_column(Text)
-    body_text: Mapped[str] = mapped_column(Text)
-    body_markdown: Mapped[str] = mapped_column(Text)
+    # NULL until sent for item notices: the dispatcher renders `template` with `data` (the
+    # context, fixed when the event happened) and the workflow's `templates_dir`.
+    subject: Mapped[str | None] = mapped_column(Text)
+    body_text: Mapped[str | None] = mapped_column(Text)
+    body_markdown: Mapped[str | None] = mapped_column(Text)
+    templates_dir: Mapped[str | None] = mapped_column(String(1000))
     data: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(16), default="pending")  # sent, failed
     attempts: Mapped[int] = mapped_column(default=0)

@@ -21,17 +21,23 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ...notifications.message import Notification
 from .db import write
 from .models import OutboxRow, table
+from .prepared import Prepared
 
 OUTBOX = table(OutboxRow)
 CLAIM_FOR = timedelta(minutes=5)
 
 
+_COLUMNS = ("dedupe_key", "channel", "template", "item_id", "unit_id", "recipients", "subject",
+            "body_text", "body_markdown", "templates_dir", "data", "status", "attempts",
+            "next_attempt_at", "created_at")
+_ENQUEUE = {name: Prepared(insert(OUTBOX).on_conflict_do_nothing(index_elements=["dedupe_key"]),
+                           _COLUMNS)
+            for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))}
+
+
 def enqueue(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    if not rows:
-        return
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    conn.execute(dialect_insert(OUTBOX).on_conflict_do_nothing(index_elements=["dedupe_key"]),
-                 [dict(r) for r in rows])
+    """Queue rows (notifications.notices.outbox_row); a dedupe key already there is skipped."""
+    _ENQUEUE[conn.dialect.name].run_many(conn, rows)
 
 
 @dataclass
@@ -61,7 +67,16 @@ class OutboxTable:
             if rows:
                 conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_([r.id for r in rows]))
                              .values(next_attempt_at=now + CLAIM_FOR))
-        return [ClaimedRow(r.id, r.channel, r.attempts, to_notification(r)) for r in rows]
+        from ...notifications.render import RenderError
+
+        claimed = []
+        for r in rows:  # rendered after the claim's transaction: it holds no lock meanwhile
+            try:
+                claimed.append(ClaimedRow(r.id, r.channel, r.attempts, to_notification(r)))
+            except RenderError as exc:  # retrying cannot help; say why in `outbox list`
+                self.mark_failed(r.id, f"template '{r.template}' does not render: {exc}", now,
+                                 None)
+        return claimed
 
     def mark_sent(self, row_id: int, now: datetime) -> None:
         with write(self.engine) as conn:
@@ -84,16 +99,37 @@ class OutboxTable:
 
 
 def to_notification(row: Any) -> Notification:
+    """The row as a notification; an item notice is rendered here (RenderError if it cannot)."""
     from ...notifications.message import Recipient
 
     recipients = tuple(Recipient(**r) for r in (row.recipients or {}).get("people", []))
-    return Notification(key=row.dedupe_key, template=row.template, subject=row.subject,
-                        text=row.body_text, markdown=row.body_markdown, recipients=recipients,
+    subject, text, markdown = _texts(row)
+    return Notification(key=row.dedupe_key, template=row.template, subject=subject,
+                        text=text, markdown=markdown, recipients=recipients,
                         item_id=row.item_id, unit=row.unit_id, data=row.data or {})
 
 
+def _texts(row: Any) -> tuple[str, str, str]:
+    if row.subject is not None:  # rendered when queued (digests, reports)
+        return row.subject, row.body_text, row.body_markdown
+    from ...notifications.render import render
+
+    return render(row.template, row.data or {}, extra_dir=row.templates_dir)
+
+
 def list_rows(conn: Connection, status: str | None, limit: int = 200) -> list[dict[str, Any]]:
+    """The newest rows; an item notice not sent yet shows the text it would be sent with."""
     query = select(OUTBOX).order_by(OUTBOX.c.id.desc()).limit(limit)
     if status:
         query = query.where(OUTBOX.c.status == status)
-    return [dict(r._mapping) for r in conn.execute(query)]
+    from ...notifications.render import RenderError
+
+    listed = []
+    for r in conn.execute(query):
+        row = dict(r._mapping)
+        try:
+            row["subject"], row["body_text"], row["body_markdown"] = _texts(r)
+        except RenderError as exc:
+            row["subject"] = f"(template '{r.template}' does not render: {exc})"
+        listed.append(row)
+    return listed

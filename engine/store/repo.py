@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import NotFound
 from ..org import OrgSpec, ancestors
 from .models import CalendarDay, Lease, Person, RoleGrant, Unit, WorkflowVersion, table
+from .prepared import Prepared
 
 VERSIONS = table(WorkflowVersion)
 UNITS = table(Unit)
@@ -186,23 +187,33 @@ _PERSON = select(PEOPLE).where(PEOPLE.c.id == bindparam("person"))
 _UNIT = select(UNITS).where(UNITS.c.id == bindparam("unit"))
 
 
-_PERSON_WITH_ROLES = (
-    select(PEOPLE, GRANTS.c.role)
-    .outerjoin(GRANTS, and_(GRANTS.c.person_id == PEOPLE.c.id,
-                            GRANTS.c.unit_id.in_(bindparam("units", expanding=True))))
+def grants_at(person: Any, path: Any) -> Any:
+    """The join to a person's role grants at the unit with `path` or above: a unit is an
+    ancestor when its path ('/a/b/') begins the item's path ('/a/b/c/')."""
+    return (GRANTS.join(UNITS, UNITS.c.id == GRANTS.c.unit_id),
+            and_(GRANTS.c.person_id == person,
+                 func.substr(path, 1, func.length(UNITS.c.path)) == UNITS.c.path))
+
+
+PERSON_COLUMNS = (PEOPLE.c.id, PEOPLE.c.name, PEOPLE.c.email, PEOPLE.c.mobile, PEOPLE.c.active)
+_PERSON_WITH_ROLES = Prepared(
+    select(*PERSON_COLUMNS, GRANTS.c.role)
+    .select_from(PEOPLE.outerjoin(*grants_at(PEOPLE.c.id, bindparam("path"))))
     .where(PEOPLE.c.id == bindparam("person")))
 
 
 def person_with_roles(conn: Connection, person_id: str,
                       unit_path: str) -> tuple[PersonRow | None, frozenset[str]]:
     """A person and the roles they hold at the unit or above, in one query."""
-    rows = conn.execute(_PERSON_WITH_ROLES, {"person": person_id,
-                                             "units": ancestors(unit_path)}).all()
-    if not rows:
+    return person_and_roles(_PERSON_WITH_ROLES.rows(conn, {"person": person_id,
+                                                           "path": unit_path}))
+
+
+def person_and_roles(rows: list[tuple[Any, ...]]) -> tuple[PersonRow | None, frozenset[str]]:
+    """From rows ending (person columns..., role), as the queries above return them."""
+    if not rows or rows[0][-6] is None:
         return None, frozenset()
-    first = rows[0]
-    person = PersonRow(first.id, first.name, first.email, first.mobile, first.active)
-    return person, frozenset(r.role for r in rows if r.role)
+    return PersonRow(*rows[0][-6:-1]), frozenset(r[-1] for r in rows if r[-1])
 
 
 def holders(conn: Connection, role: str, unit_path: str) -> list[PersonRow]:

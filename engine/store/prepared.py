@@ -1,0 +1,144 @@
+"""The hot statements: SQL compiled once per dialect by SQLAlchemy, run on the DBAPI cursor.
+
+SQLAlchemy owns the schema, the SQL text, the types, the pool and the transaction. What it costs
+per execution — parameter processing, execution context, result set-up: 60-100 µs a statement —
+is several times what SQLite needs to run the statement itself, and an advance runs five of them.
+For the few statements every advance, sweep step and bulk row runs, a `Prepared` keeps what
+SQLAlchemy compiled (the SQL string, the bind order, each column type's bind and result
+processors) and hands rows straight to the cursor of the caller's Connection, inside the
+transaction that Connection began. DBAPI errors come back as SQLAlchemy's own exceptions, so
+callers catch one kind either way. Everything else goes through SQLAlchemy as usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import TypeEngine
+
+Processor = Callable[[Any], Any] | None
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    sql: str
+    names: tuple[str, ...]  # bind names in the order the SQL takes them
+    # per name: (its value when the row has none (a literal in the statement, a column
+    # default), its type's bind processor)
+    binds: tuple[tuple[str, Any, Processor], ...]
+    positional: bool
+    results: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column index, result processor)
+
+
+class Prepared:
+    """One statement; `columns` names an INSERT's columns (the others take their defaults)."""
+
+    def __init__(self, statement: ClauseElement, columns: Sequence[str] | None = None) -> None:
+        self.statement = statement
+        self.columns = list(columns) if columns is not None else None
+        self._plans: dict[str, _Plan] = {}
+
+    def run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """Execute once; returns the DBAPI cursor (rowcount, fetch*)."""
+        plan = self._plan(conn.dialect)
+        cursor = conn.connection.cursor()
+        args = _args(plan, params)
+        try:
+            cursor.execute(plan.sql, args)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _wrapped(conn, plan, args, exc) from exc
+        return cursor
+
+    def run_many(self, conn: Connection, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Execute for every row; returns the number of rows the statement touched."""
+        plan = self._plan(conn.dialect)
+        cursor = conn.connection.cursor()
+        args = [_args(plan, row) for row in rows]
+        if not args:
+            return 0
+        try:
+            cursor.executemany(plan.sql, args)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _wrapped(conn, plan, args[0], exc) from exc
+        return int(cursor.rowcount)
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """A SELECT's rows as tuples, each value through its column type's result processor."""
+        plan = self._plan(conn.dialect)
+        found = self.run(conn, params).fetchall()
+        if not plan.results:
+            return found
+        processed = []
+        for row in found:
+            values = list(row)
+            for index, process in plan.results:
+                values[index] = process(values[index])
+            processed.append(tuple(values))
+        return processed
+
+    def _plan(self, dialect: Dialect) -> _Plan:
+        plan = self._plans.get(dialect.name)
+        if plan is None:
+            plan = self._plans[dialect.name] = self._compile(dialect)
+        return plan
+
+    def _compile(self, dialect: Dialect) -> _Plan:
+        compiled = self.statement.compile(dialect=dialect, column_keys=self.columns)
+        assert isinstance(compiled, SQLCompiler)
+        binds = compiled.binds
+        names = tuple(compiled.positiontup or ()) if dialect.positional else tuple(binds)
+        static: dict[str, Any] = {}
+        for name, bind in binds.items():
+            if bind.callable is not None or bind.value is not None:
+                static[name] = bind.effective_value
+            elif not bind.required:
+                static[name] = None  # an INSERT column left out of a row
+        table = getattr(self.statement, "table", None)
+        if self.columns is not None and table is not None:
+            for column in table.columns:  # scalar Python-side defaults (status, late, ...)
+                if column.key in binds and column.default is not None \
+                        and column.default.is_scalar:
+                    static[column.key] = column.default.arg
+        by_name = tuple((name, static.get(name, _MISSING), _processor(binds[name].type, dialect))
+                        for name in names)
+        selected = getattr(self.statement, "selected_columns", ())
+        processors = (c.type.dialect_impl(dialect).result_processor(dialect, None)
+                      for c in selected)
+        results = tuple((i, p) for i, p in enumerate(processors) if p is not None)
+        return _Plan(compiled.string, names, by_name, dialect.positional, results)
+
+
+def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
+    process = type_.dialect_impl(dialect).bind_processor(dialect)
+    if process is not None and type_.python_type is datetime:
+        # A batch stamps thousands of rows with the same few times: convert each once.
+        return lru_cache(maxsize=256)(process)
+    return process
+
+
+def _args(plan: _Plan, params: Mapping[str, Any]) -> Any:
+    values = []
+    for name, default, process in plan.binds:
+        value = params.get(name, default)
+        if value is _MISSING:
+            raise KeyError(f"no value for {name!r} in {sorted(params)}")
+        if value is not None and process is not None:
+            value = process(value)
+        values.append(value)
+    return tuple(values) if plan.positional else dict(zip(plan.names, values, strict=True))
+
+
+def _wrapped(conn: Connection, plan: _Plan, args: Any, exc: Exception) -> Exception:
+    dialect = conn.dialect
+    return DBAPIError.instance(plan.sql, args, exc, dialect.loaded_dbapi.Error,
+                               dialect=dialect, ismulti=False)
