@@ -1,9 +1,10 @@
 """`rectify demo`: a guided run of the whole cycle on a fresh SQLite file, at a simulated clock.
 
-A sample county (townships, villages, two dozen people), a few dozen problems with realistic
+A sample county (townships, villages, three dozen people), a few dozen problems with realistic
 descriptions, walked through assignment, a refusal, a rejection, acceptance, and — jumping the
-clock — reminders, 督办, 约谈 and an automatic move to accountability. Notifications go to a
-file channel beside the database, and the demo prints what was sent.
+clock — reminders, 督办, 约谈 and an automatic move to accountability; then households through
+identification, where a public notice passes by itself (`demo_identification.py`).
+Notifications go to a file channel beside the database, and the demo prints what was sent.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from ..workflows import bundled_files
 from .clock import FixedClock
@@ -42,7 +44,9 @@ PROBLEMS = [
 
 
 def sample_org() -> str:
-    """The demo county as an org file: a leader and acceptor per town, staff per village."""
+    """The demo county as an org file: a leader and acceptor per town, staff per village, and
+    the people 四议两公开 needs (a county approver, a township reviewer per town, a party
+    secretary and a work-team member per village; the village's rectifier is also a cadre)."""
     names = iter(f"{s}{g}" for s in SURNAMES for g in "明华强军芳")
     units, people, n = [], [], 0
 
@@ -61,7 +65,14 @@ def sample_org() -> str:
         person({"inspector": town_id})
         person({"acceptor": town_id})
         for child in children:
-            person({"rectifier": child["id"]})
+            person({"rectifier": child["id"], "village_cadre": child["id"]})
+    # Appended after the rest, so the ids above (p01..p18) stay what `_Walk` computes.
+    person({"county_approver": "county"})
+    for town_id, _, villages in TOWNS:
+        person({"township_reviewer": town_id})
+        for i in range(len(villages)):
+            person({"party_secretary": f"{town_id}-v{i + 1}"})
+            person({"work_team": f"{town_id}-v{i + 1}"})
     org = {"units": [{"id": "county", "name": "某县", "children": units}], "people": people}
     return json.dumps(org, ensure_ascii=False, indent=1)  # JSON is YAML
 
@@ -112,13 +123,16 @@ def _write_outputs(service: Service, folder: Path) -> tuple[Path, Path]:
     """The weekly report (html) and the ledger export (xlsx), beside the database."""
     from .exports import export_ledger
     from .report_render import render_report
+    from .views import ItemFilter
     from .weekly_report import build_weekly_report
 
-    report = build_weekly_report(service)
+    # Both are about the rectification cycle: the households being identified are no problems.
+    report = build_weekly_report(service, workflow="rectification")
     report_path = folder / f"周报-{report.week}.html"
     render_report(report, "html", report_path)
     ledger_path = folder / "问题台账.xlsx"
-    export_ledger(service, ledger_path, "xlsx", force=True)
+    export_ledger(service, ledger_path, "xlsx", filters=ItemFilter(workflow="rectification"),
+                  force=True)
     return report_path, ledger_path
 
 
@@ -151,6 +165,7 @@ class _Walk:
         self.rectify()
         self.accept()
         self.time_passes()
+        self.identification()
         self.notifications()
 
     def discover(self) -> None:
@@ -218,10 +233,18 @@ class _Walk:
             for e in report.escalations:
                 levels[e["level"] or e["action"]] = levels.get(e["level"] or e["action"], 0) + 1
             summary = ", ".join(f"{k} x{v}" for k, v in levels.items()) or "nothing due"
-            local = self.clock.now().astimezone().strftime("%Y-%m-%d")
+            local = self.clock.now().astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d")
             self.echo(f"   {local}: {summary}"
                       + (f"; auto-fired {len(report.fired)} x hold_accountable"
                          if report.fired else ""))
+
+    def identification(self) -> None:
+        from .demo_identification import IdentificationWalk, holders_of
+
+        village = f"{TOWNS[0][0]}-v1"
+        holders = holders_of(json.loads(sample_org())["people"])
+        IdentificationWalk(self.s, self.clock, self.echo, village, TOWNS[0][2][0],
+                           holders).run()
 
     def notifications(self) -> None:
         from ..notifications.config import ChannelSettings, Settings, build_channels
@@ -233,9 +256,14 @@ class _Walk:
                                                               {"path": str(path)})})
         report = dispatch(OutboxTable(self.s.engine), build_channels(settings),
                           self.clock.now(), limit=10_000)
-        self.echo(f"\n-- 5. 通知 notifications: {report.sent} sent to {path.name}")
-        for line in path.read_text("utf-8").splitlines()[:4]:
-            self.echo(f"   {json.loads(line)['subject']}")
+        self.echo(f"\n-- 6. 通知 notifications: {report.sent} sent to {path.name}")
+        sent = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+        for notice in sent[:4]:
+            self.echo(f"   {notice['subject']}")
+        for template in ("notice_start", "notice_end"):  # the households' public notices
+            first = next((n for n in sent if n["template"] == template), None)
+            if first:
+                self.echo(f"   {first['subject']}")
 
     def _inspector(self, town_no: int) -> str:
         return f"p{3 + self._town_offset(town_no):02d}"

@@ -6,16 +6,15 @@ and the working-day calendar; it reads the clock only through the Clock it was g
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache, partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine
 
-from ..notifications.notices import Notices
 from . import attachments as files
 from . import fields as fieldvals
 from .calendar import WorkCalendar, parse_calendar_file
@@ -28,7 +27,10 @@ from .org import parse_org
 from .spec import WorkflowSpec
 from .store import items as store
 from .store import repo
-from .store.db import database_dir, read, write
+from .store.db import database_dir, pipelined, read, write
+
+if TYPE_CHECKING:
+    from ..notifications.notices import Notices
 
 
 @dataclass(frozen=True)
@@ -45,19 +47,30 @@ def _compile(source: str, file: str) -> tuple[WorkflowSpec, StateGraph]:
 
 
 class Service:
-    def __init__(self, engine: Engine, clock: Clock, *, notices: Notices | None = None,
+    def __init__(self, engine: Engine, clock: Clock, *,
+                 notices: Notices | Callable[[], Notices] | None = None,
                  files_dir: Path | None = None) -> None:
+        """`notices` may be a function that makes them, called when they are first needed."""
         self.engine = engine
         self.clock = clock
-        self.notices = notices or Notices.default()
+        self._notices = notices
         self.files_dir = files_dir or database_dir(engine) / "rectify-files"
         self._compiled: dict[int, Compiled] = {}
         self._calendar: WorkCalendar | None = None
 
+    @cached_property
+    def notices(self) -> Notices:
+        # Imported here: notices bring Jinja2 and the templates, which `item show` never needs.
+        from ..notifications.notices import Notices
+
+        if self._notices is None:
+            return Notices.default()
+        return self._notices() if callable(self._notices) else self._notices
+
     # --- workflows, org, calendar ---------------------------------------------------------------
 
     def load_workflow(self, path: Path) -> tuple[repo.VersionRow, bool]:
-        spec = load_workflow_file(path, templates=self.notices.template_names(path.parent, None))
+        spec = load_workflow_file(path, templates=partial(self.notices.template_names, path.parent))
         self.notices.check_templates(spec, path.parent)
         with write(self.engine) as conn:
             return repo.register_workflow(conn, spec.name, path.read_text("utf-8"), str(path),
@@ -100,15 +113,8 @@ class Service:
     # --- actors ---------------------------------------------------------------------------------
 
     def actor(self, conn: Connection, person_id: str | None, unit_path: str) -> Actor:
-        if not person_id:
-            raise Refused("say who is acting: --as PERSON (or RECTIFY_USER)", reason="role")
-        if person_id == SYSTEM_ACTOR.id:
-            raise Refused("'system' is the engine's own actor; act as a person", reason="role")
-        person, roles = repo.person_with_roles(conn, person_id, unit_path)
-        if person is None or not person.active:
-            raise Refused(f"'{person_id}' is not a person in the org file; load it with "
-                          "`rectify org load`", reason="role")
-        return Actor(person.id, roles, person.name)
+        person_id = _acting(person_id)
+        return _actor(person_id, *repo.person_with_roles(conn, person_id, unit_path))
 
     # --- items ----------------------------------------------------------------------------------
 
@@ -152,12 +158,16 @@ class Service:
         # Evidence files are copied first (content-addressed: a refused or failed advance
         # leaves at most an unreferenced file, never a reference to a missing one).
         stored = [files.store_file(self.files_dir, p) for p in attach]
-        # One short write transaction for read, decision and write: one round of BEGIN/COMMIT.
-        # The version check in apply_write still guards against a change since the read.
+        actor_id = _acting(actor_id)
+        # One short transaction for read, decision and write. The item is read locked, so the
+        # write cannot meet a concurrent change (a second advance waits, then reads the first
+        # one's result); on PostgreSQL that is two round trips: the locked read, then the
+        # writes and COMMIT pipelined.
         with write(self.engine) as conn:
-            item = store.get_item(conn, item_id)
+            with pipelined(conn):  # BEGIN with the read
+                item, person, roles = store.lock_item_and_person(conn, item_id, actor_id)
             compiled = self.compiled(conn, item.workflow_version_id)
-            actor = self.actor(conn, actor_id, item.unit_path)
+            actor = _actor(actor_id, person, roles)
             spec = compiled.spec
             given = fieldvals.coerce_all(spec, values or {})
             if stored:
@@ -171,7 +181,10 @@ class Service:
                 # Only a role refusal names the unit; look its name up on that rare path.
                 named = _view(item, repo.unit(conn, item.unit_id).name)
                 outcome = compiled.graph.fire(named, actor, request, now)
-            self._persist(conn, compiled, item, outcome, stored)
+            change = self.transition_write(conn, compiled, item, outcome, stored)
+            with pipelined(conn):  # the writes with their COMMIT
+                store.apply_write(conn, change, locked=True)
+                conn.commit()
         return outcome
 
     def fire_as_system(self, conn: Connection, item: store.ItemRecord, trigger: str,
@@ -253,6 +266,22 @@ class Service:
     def _plan(self, spec: WorkflowSpec, state: str, entered: datetime,
               override: datetime | None) -> Schedule:
         return schedule(spec, state, entered, self.calendar(), override)
+
+
+def _acting(person_id: str | None) -> str:
+    """Who says they are acting, refused before any read if nobody or the system."""
+    if not person_id:
+        raise Refused("say who is acting: --as PERSON (or RECTIFY_USER)", reason="role")
+    if person_id == SYSTEM_ACTOR.id:
+        raise Refused("'system' is the engine's own actor; act as a person", reason="role")
+    return person_id
+
+
+def _actor(person_id: str, person: repo.PersonRow | None, roles: frozenset[str]) -> Actor:
+    if person is None or not person.active:
+        raise Refused(f"'{person_id}' is not a person in the org file; load it with "
+                      "`rectify org load`", reason="role")
+    return Actor(person.id, roles, person.name)
 
 
 def _read_text(path: Path) -> str:

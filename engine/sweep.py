@@ -23,6 +23,7 @@ from .spec import EscalationStep, WorkflowSpec
 from .store import items as store
 from .store import repo
 from .store.db import read, write
+from .store.outbox import enqueue
 
 BATCH = 500
 LATE_AFTER = timedelta(hours=1)
@@ -148,11 +149,20 @@ def _apply(service: Service, conn: Connection, row: Any, now: datetime,
         return
     spec = service.compiled(conn, item.workflow_version_id).spec
     step = spec.states[row.state].escalate[row.step_index]
-    entry, outbox = _escalation(service, repo.Directory(conn), spec, item, step, row, now)
-    store.apply_write(conn, store.ItemWrite(item=item, values={}, history=entry, outbox=outbox))
-    report.escalations.append(_reported(item.id, row, step))
+    directory = repo.Directory(conn)
+    entry, outbox = _escalation(service, directory, spec, item, step, row, now)
     if step.fire:
+        # The step's notice tells where the item went (公示期满 → 乡镇审核), so it is made
+        # after the transition it fires.
+        store.apply_write(conn, store.ItemWrite(item=item, values={}, history=entry))
         _fire(service, conn, item.id, step, bool(row.late), report)
+        moved = store.get_item(conn, item.id)
+        enqueue(conn, service.notices.for_step(directory, spec, moved, step, row.entry_no,
+                                               bool(row.late), now, row.planned_at))
+    else:
+        store.apply_write(conn, store.ItemWrite(item=item, values={}, history=entry,
+                                                outbox=outbox))
+    report.escalations.append(_reported(item.id, row, step))
 
 
 def _escalation(service: Service, directory: repo.Directory, spec: WorkflowSpec,
@@ -167,7 +177,8 @@ def _escalation(service: Service, directory: repo.Directory, spec: WorkflowSpec,
                                trigger=f"escalate:{step.level or step.action}",
                                source=item.state, dest=item.state, data=data,
                                comment=_late_note(row.planned_at, now, spec) if late else None)
-    outbox = service.notices.for_step(directory, spec, item, step, row.entry_no, late, now)
+    outbox = service.notices.for_step(directory, spec, item, step, row.entry_no, late, now,
+                                      row.planned_at)
     return entry, outbox
 
 
@@ -189,8 +200,7 @@ def _fire(service: Service, conn: Connection, item_id: int, step: EscalationStep
     level = step.level or "escalation"
     try:
         outcome = service.fire_as_system(conn, item, step.fire or "",
-                                         f"自动{level}: 逾期未办" if not late else
-                                         f"自动{level} (补办)")
+                                         f"系统自动：{level}" + ("（补办）" if late else ""))
     except Refused as exc:
         report.errors.append({"item": item_id, "trigger": step.fire, "error": str(exc)})
         return

@@ -84,13 +84,15 @@ class Notices:
                           actor=actor.id)
 
     def for_step(self, conn: Lookups, spec: WorkflowSpec, item: Any, step: EscalationStep,
-                 entry_no: int, late: bool, now: datetime) -> list[dict[str, Any]]:
+                 entry_no: int, late: bool, now: datetime,
+                 due: datetime) -> list[dict[str, Any]]:
+        """The notice of an escalation step applied at `now` that was due at `due`."""
         if not step.notify:
             return []
         template = step.template or "reminder"
         return self._rows(conn, spec, item, key=f"item:{item.id}:e{entry_no}:s{step.index}",
                           template=template, notify=step.notify, now=now,
-                          step={"level": step.level, "at": _local(now, spec), "late": late})
+                          step={"level": step.level, "at": _local(due, spec), "late": late})
 
     def _rows(self, conn: Lookups, spec: WorkflowSpec, item: Any, *, key: str,
               template: str, notify: Sequence[str], now: datetime, comment: str | None = None,

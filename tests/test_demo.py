@@ -1,5 +1,6 @@
 """`rectify demo`: the guided run imports a sample ledger and leaves the weekly report (html)
-and the ledger export (xlsx) beside its database, saying where."""
+and the ledger export (xlsx) beside its database, saying where; it also walks households through
+四议两公开, where one 公示 passes by itself (the sweep, as `system`) and one is objected to."""
 
 from __future__ import annotations
 
@@ -8,14 +9,21 @@ from pathlib import Path
 import openpyxl
 from rectify.engine.demo import run_demo
 from rectify.engine.store.db import open_engine, read
-from rectify.engine.store.items import ITEMS
+from rectify.engine.store.items import HISTORY, ITEMS, STEPS
 from sqlalchemy import func, select
 
 
-def test_demo_imports_a_ledger_and_writes_report_and_export(tmp_path: Path) -> None:
+def test_demo_ledger_report_and_public_notices(tmp_path: Path) -> None:
+    """One run (about two seconds), checked twice: the ledger and report, and the 公示."""
     said: list[str] = []
     db = run_demo(tmp_path / "demo", said.append)
     text = "\n".join(said)
+    _imports_a_ledger_and_writes_report_and_export(db, text)
+    _public_notice_passes_by_itself_and_an_objection_preempts_another(db, text)
+
+
+def _imports_a_ledger_and_writes_report_and_export(db: Path, text: str) -> None:
+    """The sample ledger goes in; the report and the rectification ledger come out."""
     folder = db.parent
     report = next(folder.glob("周报-*.html"))
     export = folder / "问题台账.xlsx"
@@ -25,9 +33,54 @@ def test_demo_imports_a_ledger_and_writes_report_and_export(tmp_path: Path) -> N
     assert "<svg" in report.read_text("utf-8")
     engine = open_engine(f"sqlite:///{db}")
     with read(engine) as conn:
-        items = conn.execute(select(func.count()).select_from(ITEMS)).scalar_one()
+        items = conn.execute(select(func.count()).select_from(ITEMS)
+                             .where(ITEMS.c.workflow == "rectification")).scalar_one()
         imported = conn.execute(select(func.count()).select_from(ITEMS)
                                 .where(ITEMS.c.ext_key.is_not(None))).scalar_one()
     engine.dispose()
     assert (items, imported) == (42, 12)
+    # The 问题台账 holds the problems only, not the households being identified.
     assert openpyxl.load_workbook(export).worksheets[0].max_row == 1 + 42
+
+
+def _public_notice_passes_by_itself_and_an_objection_preempts_another(db: Path,
+                                                                      text: str) -> None:
+    """Two households' 第一次公示 is passed by the sweep as `system`, on time; the third was
+    objected to by a person, went back to 村级核实 and waits in a fresh notice with its own timer
+    pending, the first one cancelled. The meeting without its quorum wrote nothing."""
+    engine = open_engine(f"sqlite:///{db}")
+    with read(engine) as conn:
+        items = conn.execute(select(ITEMS.c.id, ITEMS.c.state)
+                             .where(ITEMS.c.workflow == "identification")
+                             .order_by(ITEMS.c.id)).all()
+        ids = [i for i, _ in items]
+        rows = conn.execute(select(HISTORY).where(HISTORY.c.item_id.in_(ids))
+                            .order_by(HISTORY.c.item_id, HISTORY.c.seq)).mappings().all()
+        steps = conn.execute(select(STEPS.c.entry_no, STEPS.c.status)
+                             .where(STEPS.c.item_id == ids[1])
+                             .order_by(STEPS.c.entry_no)).all()
+    engine.dispose()
+    assert [s for _, s in items] == ["township_review", "village_notice", "township_review"]
+    history = {i: [r for r in rows if r["item_id"] == i] for i in ids}
+
+    for passed in (ids[0], ids[2]):
+        escalation, fired = history[passed][-2:]
+        assert (escalation["kind"], escalation["actor"], escalation["data"]["late"]) == (
+            "escalation", "system", False)
+        assert (fired["kind"], fired["trigger"], fired["actor"], fired["source"],
+                fired["dest"]) == ("transition", "no_objection", "system", "village_notice",
+                                   "township_review")
+        assert fired["at"] == escalation["at"]
+
+    objected = history[ids[1]]
+    assert [r["trigger"] for r in objected[-3:]] == ["verify", "object", "verify"]
+    objection = objected[-2]
+    assert objection["actor"] not in ("system", None) and "异议" in objection["comment"]
+    assert all(r["actor"] != "system" for r in objected)
+    assert [s for _, s in steps] == ["cancelled", "pending"]
+
+    # 党员大会 without two thirds present was refused: one approval per meeting, no more.
+    assert [r["trigger"] for r in history[ids[2]]].count("approve") == 2
+    assert f"auto-fired 公示无异议 (no_objection) as the system (actor `system`): items " \
+           f"{ids[0]}, {ids[2]}" in text
+    assert f"异议 objection to item {ids[1]}" in text

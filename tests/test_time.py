@@ -15,6 +15,7 @@ import pytest
 from rectify.engine.clock import FixedClock
 from rectify.engine.service import Service
 from rectify.engine.store import items as store
+from rectify.engine.store import outbox
 from rectify.engine.store.db import open_engine, read, upgrade
 from rectify.engine.sweep import sweep
 from rectify.engine.views import item_detail
@@ -36,7 +37,7 @@ states:
     public: true
     deadline: 7 days
     escalate:
-      - {at: 0, fire: pass_notice, level: 公示期满}
+      - {at: 0, fire: pass_notice, level: 公示期满, notify: [cadre], template: notice_end}
   passed: {label: 公示通过, final: true}
 transitions:
   - {trigger: publish, source: draft, dest: notice, roles: [cadre]}
@@ -147,7 +148,16 @@ def test_timer_passes_by_itself_and_objection_preempts(service: Service, tmp_pat
     report = sweep(service)
     assert report.fired == [{"item": passing, "trigger": "pass_notice", "dest": "passed"}]
     assert item_detail(service, objected, None)["state"] == "draft"
-    assert item_detail(service, passing, None)["history"][-1]["actor"] == "system"
+    last = item_detail(service, passing, None)["history"][-1]
+    # The sweep ran days after the notice ended: applied late, and it says so.
+    assert (last["actor"], last["comment"]) == ("system", "系统自动：公示期满（补办）")
+    # The step's notice is made after the transition it fires: it names where the item went,
+    # and when the notice period ended (not when the sweep ran).
+    with read(service.engine) as conn:
+        [notice] = [r for r in outbox.list_rows(conn, None) if r["template"] == "notice_end"]
+    assert "当前状态：公示通过" in notice["body_text"]
+    assert f"已于 {notice['data']['step']['at']} 届满" in notice["body_text"]
+    assert notice["data"]["step"]["at"] != notice["data"]["now"]
 
 
 def _grant_cadre(service: Service, tmp_path: Path) -> None:

@@ -76,6 +76,19 @@ def write(engine: Engine) -> Iterator[Connection]:
 
 
 @contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: the block's statements go out without waiting for each result; all of them
+    travel in one round trip, ending at the first fetch or COMMIT. Only prepared statements
+    (store/prepared.py) may run inside: SQLAlchemy's own execution reads results at once.
+    Elsewhere a no-op."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    with conn.connection.dbapi_connection.pipeline():  # type: ignore[union-attr]
+        yield
+
+
+@contextmanager
 def read(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as conn, conn.begin():
         _begin_sqlite(conn, "DEFERRED")

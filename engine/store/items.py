@@ -68,6 +68,8 @@ _HISTORY_COLUMNS = ("item_id", "seq", "kind", "trigger", "source", "dest", "acto
 _INSERT_HISTORY = Prepared(insert(HISTORY), _HISTORY_COLUMNS)
 _INSERT_STEPS = Prepared(insert(STEPS), ("item_id", "entry_no", "step_index", "state", "due_at",
                                          "planned_at", "status", "past_deadline"))
+_INSERT_ATTACHMENT = Prepared(insert(ATTACHMENTS),
+                              ("item_id", "sha256", "name", "size", "field", "added_at"))
 _CANCEL_STEPS = Prepared(update(STEPS).where(and_(STEPS.c.item_id == bindparam("_item"),
                                                   STEPS.c.status == "pending"))
                          .values(status="cancelled", due_at=None))
@@ -114,16 +116,20 @@ def to_record(row: Any) -> ItemRecord:
 
 
 # The item and the acting person with their roles at its unit or above: an advance's one read.
-_GET_ITEM_AND_PERSON = Prepared(
+_LOCK_ITEM_AND_PERSON = Prepared(
     select(*_ITEM_COLUMNS, *repo.PERSON_COLUMNS, repo.GRANTS.c.role)
     .select_from(ITEMS.outerjoin(repo.PEOPLE, repo.PEOPLE.c.id == bindparam("person"))
                  .outerjoin(*repo.grants_at(repo.PEOPLE.c.id, ITEMS.c.unit_path)))
-    .where(ITEMS.c.id == bindparam("item_id")))
+    .where(ITEMS.c.id == bindparam("item_id"))
+    .with_for_update(of=ITEMS))
 
 
-def get_item_and_person(conn: Connection, item_id: int, person_id: str
-                        ) -> tuple[ItemRecord, repo.PersonRow | None, frozenset[str]]:
-    rows = _GET_ITEM_AND_PERSON.rows(conn, {"item_id": item_id, "person": person_id})
+def lock_item_and_person(conn: Connection, item_id: int, person_id: str
+                         ) -> tuple[ItemRecord, repo.PersonRow | None, frozenset[str]]:
+    """The item, held until the transaction ends (SELECT ... FOR UPDATE on PostgreSQL; on
+    SQLite, BEGIN IMMEDIATE already holds the database), and the acting person's roles there.
+    A write of an item read this way cannot meet a concurrent change: `apply_write(locked)`."""
+    rows = _LOCK_ITEM_AND_PERSON.rows(conn, {"item_id": item_id, "person": person_id})
     if not rows:
         raise NotFound("item", item_id)
     return ItemRecord(*rows[0][:_ITEM_WIDTH]), *repo.person_and_roles(rows)
@@ -224,8 +230,10 @@ def insert_item(conn: Connection, values: Mapping[str, Any], history: HistoryEnt
     return int(item_id)
 
 
-def apply_write(conn: Connection, write: ItemWrite) -> int:
-    """Apply one event; Conflict if the item changed since it was read. Returns the history seq."""
+def apply_write(conn: Connection, write: ItemWrite, *, locked: bool = False) -> int:
+    """Apply one event; Conflict if the item changed since it was read, unless it was read
+    `locked` (then it cannot have, and the write may be pipelined: no result is read back).
+    Returns the history seq."""
     item = write.item
     seq = item.last_seq + 1
     entry = write.history
@@ -233,7 +241,7 @@ def apply_write(conn: Connection, write: ItemWrite) -> int:
     values = {**write.values, "version": item.version + 1, "last_seq": seq, "last_hash": h}
     cursor = _update_item(tuple(sorted(values))).run(
         conn, {**values, "_id": item.id, "_version": item.version})
-    if cursor.rowcount != 1:
+    if not locked and cursor.rowcount != 1:
         raise Conflict(f"item {item.id} was changed by someone else while you worked on it; "
                        "nothing was written — look at it again (rectify item show "
                        f"{item.id}) and retry", item=item.id)
@@ -242,8 +250,7 @@ def apply_write(conn: Connection, write: ItemWrite) -> int:
         cancel_pending_steps(conn, item.id)
         entry_no = write.values.get("entry_no", item.entry_no)
         _insert_steps(conn, item.id, entry_no, write.values.get("state", item.state), write.steps)
-    for attachment in write.attachments:
-        conn.execute(insert(ATTACHMENTS).values(item_id=item.id, **attachment))
+    _INSERT_ATTACHMENT.run_many(conn, [{**a, "item_id": item.id} for a in write.attachments])
     if write.outbox:
         from .outbox import enqueue
 
