@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam
 
 from . import fields as fieldvals
 from .errors import Conflict, Refused
@@ -23,6 +23,7 @@ from .service import Service, _view
 from .store import items as store
 from .store import repo
 from .store.db import read, write
+from .store.prepared import Prepared
 from .views import ItemFilter, filtered_items
 
 BATCH = 500
@@ -65,9 +66,11 @@ def bulk(service: Service, actor_id: str | None, trigger: str, filters: ItemFilt
          on_result: Callable[[BulkResult], None] = lambda _: None,
          progress: Callable[[int], None] = lambda _: None) -> BulkSummary:
     summary = BulkSummary(trigger, dry_run)
+    with read(service.engine) as conn:
+        next_items = _next_items(service, conn, filters, batch, lock=not dry_run)
     last = 0
     while True:
-        results, last, more = _one_batch(service, actor_id, trigger, filters, values or {},
+        results, last, more = _one_batch(service, actor_id, trigger, next_items, values or {},
                                          comment, dry_run, batch, last)
         for result in results:
             summary.matched += 1
@@ -92,14 +95,14 @@ def count_matching(service: Service, filters: ItemFilter) -> int:
         return int(conn.execute(select(func.count()).select_from(query)).scalar_one())
 
 
-def _one_batch(service: Service, actor_id: str | None, trigger: str, filters: ItemFilter,
+def _one_batch(service: Service, actor_id: str | None, trigger: str, next_items: Prepared,
                values: Mapping[str, object], comment: str | None, dry_run: bool, batch: int,
                after: int) -> tuple[list[BulkResult], int, bool]:
     """Decide and write one batch; (results, last id seen, whether more may follow)."""
     for _ in range(RETRIES):
         opened = read(service.engine) if dry_run else write(service.engine)
         with opened as conn:
-            items = _next_items(service, conn, filters, after, batch, lock=not dry_run)
+            items = [store.ItemRecord(*row) for row in next_items.rows(conn, {"after": after})]
             writes = store.EventBatch()
             results = _decide(service, conn, items, actor_id, trigger, values, comment, writes)
             if dry_run or writes.apply(conn):
@@ -110,13 +113,14 @@ def _one_batch(service: Service, actor_id: str | None, trigger: str, filters: It
                    "nothing of that batch was written — run it again")
 
 
-def _next_items(service: Service, conn: Connection, filters: ItemFilter, after: int,
-                batch: int, lock: bool) -> list[store.ItemRecord]:
+def _next_items(service: Service, conn: Connection, filters: ItemFilter, batch: int,
+                lock: bool) -> Prepared:
+    """The next batch of matching items after id :after, in id order (locked on PostgreSQL:
+    SQLite's BEGIN IMMEDIATE already holds the database). Built once per bulk action."""
     query = (filtered_items(conn, filters, service.clock.now())
-             .where(store.ITEMS.c.id > after).order_by(store.ITEMS.c.id).limit(batch))
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return [store.to_record(r) for r in conn.execute(query)]
+             .where(store.ITEMS.c.id > bindparam("after")).order_by(store.ITEMS.c.id)
+             .limit(batch))
+    return Prepared(query.with_for_update(of=store.ITEMS) if lock else query)
 
 
 def _decide(service: Service, conn: Connection, items: list[store.ItemRecord],

@@ -8,6 +8,7 @@ the first whose checks pass, as `transitions` does for conditional transitions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -192,9 +193,17 @@ def _what_is_given(spec: WorkflowSpec, a: _Attempt, t: TransitionSpec) -> bool:
             return a.refuse(Refused(f"{_verb(t)}: the condition '{t.when}' cannot be decided: "
                                     f"{exc}", reason="guard"))
         if not allowed:
-            return a.refuse(Refused(f"{_verb(t)}: the condition '{t.when}' is not met",
+            return a.refuse(Refused(f"{_verb(t)}: the condition '{t.when}' is not met "
+                                    f"({_values_named(spec, t.when, a.fields)})",
                                     reason="guard"))
     return True
+
+
+def _values_named(spec: WorkflowSpec, when: str, values: Mapping[str, Any]) -> str:
+    """The fields a guard names, in the user's terms: `到会党员人数 (party_attendees) = 6`."""
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", when))
+    named = [f"{spec.field_label(n)} ({n}) = {values.get(n)!r}" for n in spec.fields if n in words]
+    return "; ".join(named) or "it names no field"
 
 
 def _guard_fields(spec: WorkflowSpec, values: Mapping[str, Any]) -> dict[str, Any]:

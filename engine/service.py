@@ -220,8 +220,10 @@ class Service:
             source=outcome.source, dest=outcome.dest, comment=outcome.comment,
             data={"changes": {k: list(v) for k, v in outcome.changes.items()},
                   "attachments": [f.record() for f in stored]})
-        after = _replace_item(item, values)
-        outbox = self.notices.for_transition(conn, spec, after, outcome, item.last_seq + 1)
+        outbox = []
+        if self.notices.notifies(spec, outcome):
+            after = _replace_item(item, values)
+            outbox = self.notices.for_transition(conn, spec, after, outcome, item.last_seq + 1)
         return store.ItemWrite(
             item=item, values=values, history=entry, steps=plan.steps, outbox=outbox,
             attachments=[f.row(field, now) for field, f in _attached_fields(outcome, stored)])
