@@ -1,7 +1,9 @@
 """What one notification is: rendered text, who gets it, and what it is about.
 
-Built once when the event happens (rendering included) and stored in the outbox as it is, so a
-retry days later sends exactly what was decided then, not a re-render against changed data.
+Its context is fixed when the event happens and stored in the outbox with it, so a retry days
+later says what was true then, not what the item looks like now. An item notice's text is
+rendered from that context when it is sent (engine/store/outbox.py); digests and reports are
+rendered when made.
 """
 
 from __future__ import annotations
