@@ -1,7 +1,8 @@
 """The `rectify` command line: parses, builds the objects, prints. No business rules here.
 
 Imports of the engine happen inside commands, so `rectify --help` starts without loading
-SQLAlchemy, Alembic or APScheduler. Errors become the contract's exit codes in `main`.
+SQLAlchemy, Alembic or APScheduler; structlog is configured (and imported) only by the commands
+that log. Errors become the contract's exit codes in `main`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import click
 
-from .cli_support import AppContext, echo_json, parse_fields
+from .cli_support import AppContext, configure_logging, echo_json, parse_fields
 
 pass_app = click.make_pass_decorator(AppContext)
 
@@ -61,7 +62,6 @@ def init(app: AppContext) -> None:
 @click.option("--quiet", is_flag=True, help="Only say where the results are.")
 def demo(directory: str | None, quiet: bool) -> None:
     """A guided run of the whole cycle on a fresh SQLite file."""
-    from .cli_support import configure_logging
     from .engine.demo import run_demo
 
     configure_logging(level="WARNING")
@@ -313,6 +313,7 @@ def sweep(app: AppContext, dry_run: bool) -> None:
     """One pass of deadlines, escalations and timers at --now (safe to repeat)."""
     from .cli_time import run_sweep
 
+    configure_logging()  # as `outbox dispatch` and `scheduler`: the commands that may log
     run_sweep(app, dry_run)
 
 
@@ -349,6 +350,7 @@ def outbox_dispatch(app: AppContext) -> None:
     """Send what is due, with retries and backoff."""
     from .cli_time import dispatch_outbox
 
+    configure_logging()  # the channels and the dispatcher log each notification
     dispatch_outbox(app)
 
 

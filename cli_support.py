@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .engine.clock import Clock
     from .engine.service import Service
     from .notifications.config import Settings
+    from .notifications.notices import Notices
 
 
 @dataclass
@@ -65,15 +66,21 @@ class AppContext:
         if self._service is None:
             from .engine.service import Service
             from .engine.store.db import check_current
-            from .notifications.notices import Notices
 
             if check:
                 check_current(self.engine())
+            engine, clock = self.engine(), self.clock()
+            settings = self.settings()  # read now: a bad settings file fails every command
+
+            def notices() -> Notices:  # made when first needed: read-only commands skip Jinja2
+                from .notifications.notices import Notices
+
+                return Notices.from_settings(settings)
+
             # Several hosts on one PostgreSQL database share one evidence store (a network
             # folder) named by RECTIFY_FILES; by default it lies beside a SQLite file.
             files = os.environ.get("RECTIFY_FILES")
-            self._service = Service(self.engine(), self.clock(),
-                                    notices=Notices.from_settings(self.settings()),
+            self._service = Service(engine, clock, notices=notices,
                                     files_dir=Path(files) if files else None)
         return self._service
 
@@ -175,7 +182,10 @@ def _clip(text: str, limit: int) -> str:
 
 
 def configure_logging(*, json_lines: bool = False, level: str = "INFO") -> None:
-    """structlog, once per process, to stderr: stdout is for the command's own output."""
+    """structlog to stderr: stdout is for the command's own output.
+
+    Called by the commands that log (sweep, outbox dispatch, scheduler, demo) rather than on
+    every start: structlog's import (asyncio, ssl) would cost every command, even --help."""
     import logging
 
     import structlog
@@ -195,7 +205,6 @@ def run(group: click.Group) -> None:
     """Run the CLI; map our errors to exit codes with one line on stderr."""
     from .engine.errors import InvalidInput, RectifyError
 
-    configure_logging()
     try:
         group.main(standalone_mode=False, prog_name="rectify")
     except click.exceptions.Exit as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,7 @@ def validate_files(app: AppContext, paths: list[Path]) -> int:
     results, failed = [], False
     for path in paths:
         try:
-            names = notices.template_names(path.parent, None)
-            spec = load_workflow_file(path, templates=names | _own_templates(path))
+            spec = load_workflow_file(path, templates=partial(notices.template_names, path.parent))
             notices.check_templates(spec, path.parent)
         except InvalidInput as exc:
             failed = True
@@ -44,24 +44,6 @@ def validate_files(app: AppContext, paths: list[Path]) -> int:
     if app.as_json:
         echo_json(results)
     return 6 if failed else 0
-
-
-def _own_templates(path: Path) -> set[str]:
-    """Templates in the folder a workflow names with `templates:` (read before full parsing)."""
-    import yaml
-
-    from .engine.yamlnodes import StrictBoolLoader
-    from .notifications.render import template_names
-
-    try:
-        data = yaml.load(path.read_text("utf-8"), Loader=StrictBoolLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return set()
-    folder = data.get("templates") if isinstance(data, dict) else None
-    if not isinstance(folder, str):
-        return set()
-    extra = Path(folder) if Path(folder).is_absolute() else path.parent / folder
-    return template_names(extra)
 
 
 def resolve_spec(app: AppContext, name: str) -> WorkflowSpec:

@@ -12,20 +12,17 @@ import difflib
 import os
 import re
 import time
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time as TimeOfDay
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..engine.errors import InvalidInput, Problem, SourceLoc
-from .channels import CHANNEL_TYPES
-from .delivery import Channel
-from .ratelimit import Clock
-from .robots import WeComChannel
-from .smtp import SECURITY_PORTS
-from .transport import check_url
+
+if TYPE_CHECKING:
+    from .delivery import Channel
+    from .ratelimit import Clock
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_COLORS = {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828"}
@@ -143,6 +140,8 @@ def load_settings(path: Path | None) -> Settings:
 
 
 def _read_toml(path: Path, findings: _Findings) -> dict[str, Any]:
+    import tomllib  # only with a settings file: most commands run on the defaults
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -193,6 +192,10 @@ def _channels(
 def _channel(
     name: str, table: dict[str, Any], base: Path, findings: _Findings
 ) -> ChannelSettings | None:
+    # The channel modules (smtplib, ssl, structlog) are imported only where channels are
+    # configured: the default settings and `item show` need none of them.
+    from .channels import CHANNEL_TYPES
+
     where = f"channel {name!r}"
     kind = table.get("type")
     if not isinstance(kind, str) or kind not in CHANNEL_TYPES:
@@ -212,6 +215,8 @@ def _channel(
 
 
 def _check_options(where: str, kind: str, options: dict[str, Any], findings: _Findings) -> None:
+    from .channels import CHANNEL_TYPES
+
     spec = CHANNEL_TYPES[kind]
     findings.unknown_keys(options, spec.keys, where)
     for key in spec.required:
@@ -225,18 +230,27 @@ def _check_options(where: str, kind: str, options: dict[str, Any], findings: _Fi
 
 
 _NUMBERS = {"port": True, "per_minute": True, "timeout": False}  # key -> whole numbers only
-_CHOICES = {"security": tuple(SECURITY_PORTS), "msgtype": tuple(WeComChannel.limits)}
+
+
+def _choices() -> dict[str, tuple[str, ...]]:
+    from .robots import WeComChannel
+    from .smtp import SECURITY_PORTS
+
+    return {"security": tuple(SECURITY_PORTS), "msgtype": tuple(WeComChannel.limits)}
 
 
 def _check_value(where: str, key: str, value: Any, findings: _Findings) -> None:
     """Numbers where numbers belong, strings everywhere else, known words where words are fixed."""
+    from .transport import check_url
+
+    choices = _choices()
     if key in _NUMBERS:
         if not _positive(value, whole=_NUMBERS[key]):
             findings.error(f"{where}: {key} must be a positive number, got {value!r}")
     elif not isinstance(value, str) or not value:
         findings.error(f"{where}: {key} must be a non-empty string, got {value!r}")
-    elif key in _CHOICES and value not in _CHOICES[key]:
-        findings.error(f"{where}: {key} must be one of {', '.join(_CHOICES[key])}, got {value!r}")
+    elif key in choices and value not in choices[key]:
+        findings.error(f"{where}: {key} must be one of {', '.join(choices[key])}, got {value!r}")
     elif key == "url":
         try:
             check_url(value)
@@ -312,6 +326,8 @@ def build_channels(
     clock: Clock = time.monotonic,
 ) -> dict[str, Channel]:
     """The configured channels, secrets read from `env` (default os.environ) now."""
+    from .channels import CHANNEL_TYPES
+
     env = os.environ if env is None else env
     findings = _Findings(settings.source)
     channels: dict[str, Channel] = {}

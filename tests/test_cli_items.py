@@ -155,7 +155,7 @@ REFUSALS: dict[str, tuple[str | None, tuple[str, ...], int, tuple[str, ...]]] = 
     "blank comment": ("zhao", ("item", "advance", "{accepting}", "reject", "--comment", "  "),
                       3, ("requires a comment",)),
     "guard false": ("wang", ("item", "advance", "{vote}", "pass"), 3,
-                    ("votes_for * 2 > attendees", "not met")),
+                    ("votes_for * 2 > attendees", "not met", "实到人数 (attendees) = 10")),
     "person not in org": ("nobody", ("item", "advance", "{rectifying}", "submit"), 3,
                           ("'nobody' is not a person in the org file",)),
     "nobody acting": (None, ("item", "advance", "{rectifying}", "submit"), 3,
@@ -358,6 +358,23 @@ def test_show_text_card(cli: Cli) -> None:
     card = cli.ok("item", "show", str(item), actor="li")
     assert "发现问题 (discovered)" in card and "zhang" in card
     assert "you may: assign, fix_on_spot" in card
+
+
+def test_reading_items_loads_no_notification_logging_or_scheduler_code(cli: Cli) -> None:
+    """`item show` and `item list` start without notices, channels, structlog, APScheduler or
+    openpyxl: they only read (a cold start is mostly imports)."""
+    item = cli.new("li", "village-a1", "--assignee", "zhang")
+    heavy = ("structlog", "smtplib", "apscheduler", "openpyxl", "rectify.notifications.notices",
+             "rectify.notifications.channels")
+    for args in (["item", "show", str(item)], ["item", "list"]):
+        code = ("import sys; from rectify.cli import main\n"
+                f"sys.argv = ['rectify', '--db', {cli.url!r}, '--as', 'li', *{args!r}]\n"
+                "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc\n"
+                f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                timeout=120, cwd=cli.home, env=_clean_env(), check=False)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines()[-1] == "[]", (args, result.stdout)
 
 
 def test_list_json_and_filters(cli: Cli) -> None:
