@@ -59,6 +59,7 @@ class ItemRecord:
 
 _ITEM_COLUMNS = [ITEMS.c[f.name] for f in fields(ItemRecord)]
 _ITEM_WIDTH = len(_ITEM_COLUMNS)
+_UNSET = object()
 
 # The hot path (one advance, one sweep step, one bulk row) runs prepared statements: built and
 # compiled once, executed on the DBAPI cursor (see prepared.py for why).
@@ -236,16 +237,18 @@ def apply_write(conn: Connection, write: ItemWrite, *, locked: bool = False) -> 
     Returns the history seq."""
     item = write.item
     seq = item.last_seq + 1
-    entry = write.history
-    h = row_hash(item.last_hash, _history_values(item.id, seq, item.last_hash, entry))
-    values = {**write.values, "version": item.version + 1, "last_seq": seq, "last_hash": h}
+    history = _history_values(item.id, seq, item.last_hash, write.history)
+    h = history["hash"] = row_hash(item.last_hash, history)
+    # Only the columns that change: each unchanged JSON column would be serialised for nothing.
+    values = {k: v for k, v in write.values.items() if getattr(item, k, _UNSET) != v}
+    values.update(version=item.version + 1, last_seq=seq, last_hash=h)
     cursor = _update_item(tuple(sorted(values))).run(
         conn, {**values, "_id": item.id, "_version": item.version})
     if not locked and cursor.rowcount != 1:
         raise Conflict(f"item {item.id} was changed by someone else while you worked on it; "
                        "nothing was written — look at it again (rectify item show "
                        f"{item.id}) and retry", item=item.id)
-    _INSERT_HISTORY.run(conn, {**_history_values(item.id, seq, item.last_hash, entry), "hash": h})
+    _INSERT_HISTORY.run(conn, history)
     if write.steps is not None:
         cancel_pending_steps(conn, item.id)
         entry_no = write.values.get("entry_no", item.entry_no)
