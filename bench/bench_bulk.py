@@ -119,8 +119,9 @@ def child_raw(db: Path, batch: int = BATCH) -> dict[str, Any]:
     from rectify.engine.audit import row_hash
 
     conn = sqlite3.connect(db, isolation_level=None)
-    for pragma in ("busy_timeout = 30000", "journal_mode = WAL", "synchronous = NORMAL",
-                   "foreign_keys = ON"):
+    from rectify.engine.store.db import SQLITE_PRAGMAS
+
+    for pragma in SQLITE_PRAGMAS:
         conn.execute(f"pragma {pragma}")
     now_s = NOW.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
     data: dict[str, Any] = {"changes": {}, "attachments": []}

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from rectify.engine.audit import row_hash
+from rectify.engine.store.db import SQLITE_PRAGMAS
 from sqlalchemy import JSON, DateTime, ForeignKey, String, create_engine, event, select, text
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -149,8 +150,7 @@ def child_orm(db: Path, batch: int = bb.BATCH) -> dict[str, Any]:
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:  # the same PRAGMAs as rectify's
-        for pragma in ("busy_timeout = 30000", "journal_mode = WAL", "synchronous = NORMAL",
-                       "foreign_keys = ON"):
+        for pragma in SQLITE_PRAGMAS:
             dbapi_conn.execute(f"pragma {pragma}")
 
     configure_mappers()

@@ -108,8 +108,10 @@ def child_raw(db: Path, batch: int = 500) -> dict[str, float]:
     from rectify.engine.audit import row_hash
 
     conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute("pragma journal_mode=wal")
-    conn.execute("pragma synchronous=normal")
+    from rectify.engine.store.db import SQLITE_PRAGMAS
+
+    for pragma in SQLITE_PRAGMAS:
+        conn.execute(f"pragma {pragma}")
     people = dict(conn.execute("select id, name from people"))
     text = "【督办】{unit}：{desc}，已逾期（{due}），请{name}立即整改。"
     now_s = NOW.isoformat(sep=" ").replace("+00:00", "")

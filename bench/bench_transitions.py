@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from rectify.engine.clock import FixedClock
 from rectify.engine.service import Service
-from rectify.engine.store.db import open_engine, upgrade
+from rectify.engine.store.db import SQLITE_PRAGMAS, open_engine, upgrade
 from seeding import LADDER_WORKFLOW, seed
 
 ORG = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "org.yaml"
@@ -56,8 +56,9 @@ def raw_sqlite(folder: Path, n: int) -> float:
     """The same work per transition in plain sqlite3: read item, update it, insert history,
     cancel its steps, commit."""
     db = sqlite3.connect(folder / "raw.db", isolation_level=None)
+    for pragma in SQLITE_PRAGMAS:
+        db.execute(f"pragma {pragma}")
     db.executescript("""
-        pragma journal_mode=wal; pragma synchronous=normal;
         create table items (id integer primary key, state text, version int, fields text,
                             last_seq int, last_hash text);
         create table history (id integer primary key, item_id int, seq int, trigger text,
