@@ -118,8 +118,8 @@ def _apply_batch(service: Service, conn: Connection, claimed: Sequence[Any], now
         if step.fire or (careful and careful[-1].item_id == row.item_id):
             careful.append(row)  # rows are in item order: the item's later steps follow it
             continue
-        entry, outbox = _escalation(service, directory, spec, item, step, row, now)
-        batch.add(item, entry, outbox)
+        batch.add(item, _escalation(spec, item, step, row, now),
+                  _notices(service, directory, spec, item, step, row, now))
         applied.append(_reported(item.id, row, step))
     if not batch.apply(conn):
         raise _ItemMoved
@@ -150,36 +150,39 @@ def _apply(service: Service, conn: Connection, row: Any, now: datetime,
     spec = service.compiled(conn, item.workflow_version_id).spec
     step = spec.states[row.state].escalate[row.step_index]
     directory = repo.Directory(conn)
-    entry, outbox = _escalation(service, directory, spec, item, step, row, now)
+    entry = _escalation(spec, item, step, row, now)
     if step.fire:
         # The step's notice tells where the item went (公示期满 → 乡镇审核), so it is made
         # after the transition it fires.
         store.apply_write(conn, store.ItemWrite(item=item, values={}, history=entry))
         _fire(service, conn, item.id, step, bool(row.late), report)
         moved = store.get_item(conn, item.id)
-        enqueue(conn, service.notices.for_step(directory, spec, moved, step, row.entry_no,
-                                               bool(row.late), now, row.planned_at))
+        enqueue(conn, _notices(service, directory, spec, moved, step, row, now))
     else:
-        store.apply_write(conn, store.ItemWrite(item=item, values={}, history=entry,
-                                                outbox=outbox))
+        store.apply_write(conn, store.ItemWrite(
+            item=item, values={}, history=entry,
+            outbox=_notices(service, directory, spec, item, step, row, now)))
     report.escalations.append(_reported(item.id, row, step))
 
 
-def _escalation(service: Service, directory: repo.Directory, spec: WorkflowSpec,
-                item: store.ItemRecord, step: EscalationStep, row: Any,
-                now: datetime) -> tuple[store.HistoryEntry, list[dict[str, Any]]]:
-    """The history entry and outbox rows of one applied step (pure but for the lookups)."""
+def _escalation(spec: WorkflowSpec, item: Any, step: EscalationStep, row: Any,
+                now: datetime) -> store.HistoryEntry:
+    """The history entry of one applied step."""
     late = bool(row.late)
     data = {"step": step.index, "level": step.level, "action": step.action,
             "planned_at": row.planned_at.isoformat(), "late": late,
             "notify": list(step.notify)}
-    entry = store.HistoryEntry(kind="escalation", actor="system", at=now,
-                               trigger=f"escalate:{step.level or step.action}",
-                               source=item.state, dest=item.state, data=data,
-                               comment=_late_note(row.planned_at, now, spec) if late else None)
-    outbox = service.notices.for_step(directory, spec, item, step, row.entry_no, late, now,
-                                      row.planned_at)
-    return entry, outbox
+    return store.HistoryEntry(kind="escalation", actor="system", at=now,
+                              trigger=f"escalate:{step.level or step.action}",
+                              source=item.state, dest=item.state, data=data,
+                              comment=_late_note(row.planned_at, now, spec) if late else None)
+
+
+def _notices(service: Service, directory: repo.Directory, spec: WorkflowSpec, item: Any,
+             step: EscalationStep, row: Any, now: datetime) -> list[dict[str, Any]]:
+    """The outbox rows of one applied step (the lookups cached in `directory`)."""
+    return service.notices.for_step(directory, spec, item, step, row.entry_no, bool(row.late),
+                                    now, row.planned_at)
 
 
 def _reported(item_id: int, row: Any, step: EscalationStep) -> dict[str, Any]:
