@@ -221,7 +221,7 @@ class Service:
             data={"changes": {k: list(v) for k, v in outcome.changes.items()},
                   "attachments": [f.record() for f in stored]})
         outbox = []
-        if self.notices.notifies(spec, outcome):
+        if _notifies(spec, outcome):  # most do not: then neither Jinja2 nor lookups are needed
             after = _replace_item(item, values)
             outbox = self.notices.for_transition(conn, spec, after, outcome, item.last_seq + 1)
         return store.ItemWrite(
@@ -268,6 +268,12 @@ class Service:
     def _plan(self, spec: WorkflowSpec, state: str, entered: datetime,
               override: datetime | None) -> Schedule:
         return schedule(spec, state, entered, self.calendar(), override)
+
+
+def _notifies(spec: WorkflowSpec, outcome: Outcome) -> bool:
+    """Whether a transition tells anyone: its own notice or its destination state's."""
+    t, dest = outcome.transition, spec.states[outcome.dest]
+    return bool((t.template and t.notify) or (dest.template and dest.notify))
 
 
 def _acting(person_id: str | None) -> str:

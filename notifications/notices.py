@@ -62,12 +62,6 @@ class Notices:
 
     # --- events ---------------------------------------------------------------------------------
 
-    @staticmethod
-    def notifies(spec: WorkflowSpec, outcome: Any) -> bool:
-        """Whether a transition tells anyone (most do not): its own or its destination's."""
-        t, dest = outcome.transition, spec.states[outcome.dest]
-        return bool((t.template and t.notify) or (dest.template and dest.notify))
-
     def for_transition(self, conn: Lookups, spec: WorkflowSpec, item: Any, outcome: Any,
                        seq: int) -> list[dict[str, Any]]:
         rows = []

@@ -210,10 +210,11 @@ def person_with_roles(conn: Connection, person_id: str,
 
 
 def person_and_roles(rows: list[tuple[Any, ...]]) -> tuple[PersonRow | None, frozenset[str]]:
-    """From rows ending (person columns..., role), as the queries above return them."""
-    if not rows or rows[0][-6] is None:
+    """From rows ending (PERSON_COLUMNS..., role), as the queries above return them."""
+    first = len(PERSON_COLUMNS) + 1  # counted from the end
+    if not rows or rows[0][-first] is None:
         return None, frozenset()
-    return PersonRow(*rows[0][-6:-1]), frozenset(r[-1] for r in rows if r[-1])
+    return PersonRow(*rows[0][-first:-1]), frozenset(r[-1] for r in rows if r[-1])
 
 
 def holders(conn: Connection, role: str, unit_path: str) -> list[PersonRow]:
