@@ -6,6 +6,7 @@ store can keep an item's fields in one JSON column.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
@@ -53,13 +54,16 @@ def display(value: Any) -> str:
 def _number(field: FieldSpec, raw: object) -> int | float:
     if isinstance(raw, bool):
         raise ValueError("expected a number")
-    if isinstance(raw, int | float):
+    if isinstance(raw, int):
         return raw
     text = str(raw).strip()
     try:
         return int(text)
     except ValueError:
-        return float(text)
+        value = float(text)
+    if not math.isfinite(value):  # "nan", "inf": no count or amount is either
+        raise ValueError("expected a finite number")
+    return value
 
 
 def _date(field: FieldSpec, raw: object) -> str:

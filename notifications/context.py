@@ -23,6 +23,7 @@ WEEKLY_TEMPLATES = frozenset({"weekly_report"})
 ESCALATION_LEVELS = {"reminder": "提醒", "overdue": "督办", "interview": "约谈",
                      "accountability": "问责"}
 _OPTIONAL_ITEM_KEYS = {"assignee_name": None, "due_at": None, "subject": None}
+_ABSENT = object()
 
 
 def show_time(value: dt.date | str | None) -> str | None:
@@ -36,8 +37,8 @@ def show_time(value: dt.date | str | None) -> str | None:
 
 def item_view(item: Mapping[str, Any]) -> dict[str, Any]:
     """An item as templates see it (see ITEM_KEYS); optional keys default to None."""
-    view = {**_OPTIONAL_ITEM_KEYS, **{k: v for k, v in item.items() if k in ITEM_KEYS}}
-    missing = [k for k in ITEM_KEYS if k not in view and k != "fields"]
+    view = {k: item.get(k, _OPTIONAL_ITEM_KEYS.get(k, _ABSENT)) for k in ITEM_KEYS}
+    missing = [k for k, v in view.items() if v is _ABSENT and k != "fields"]
     if missing:
         raise ValueError(f"item view lacks {', '.join(missing)}")
     view["due_at"] = show_time(view["due_at"])

@@ -33,6 +33,7 @@ class Notices:
     def __init__(self, routes: Mapping[str, tuple[str, ...] | None]) -> None:
         self.routes = dict(routes)  # channel name -> its units (None: a personal channel)
         self._group_channels = any(units is not None for units in self.routes.values())
+        self._routed: dict[tuple[bool, str | None], list[str]] = {}
 
     @classmethod
     def default(cls) -> Notices:
@@ -125,10 +126,15 @@ class Notices:
     def _channels(self, has_recipients: bool, unit_path: str | None) -> list[str]:
         """Personal channels when there are recipients, group channels when the item's unit
         lies under one of theirs."""
-        chain = set(ancestors(unit_path)) if unit_path and self._group_channels else set()
-        return [channel for channel, units in self.routes.items()
+        key = (has_recipients, unit_path)
+        found = self._routed.get(key)
+        if found is None:  # a sweep asks for the same few units thousands of times
+            chain = set(ancestors(unit_path)) if unit_path and self._group_channels else set()
+            found = self._routed[key] = [
+                channel for channel, units in self.routes.items()
                 if (units is None and has_recipients) or (units is not None
                                                           and set(units) & chain)]
+        return found
 
 
 def resolve(conn: Lookups, notify: Iterable[str], item: Any) -> list[Recipient]:
@@ -175,8 +181,8 @@ def item_for_templates(conn: Lookups, spec: WorkflowSpec, item: Any) -> dict[str
         "assignee_name": assignee.name if assignee else None,
         "due_at": _local(item.due_at, spec) if item.due_at else None,
         "subject": item.subject,
-        "fields": {f.label: display(item.fields.get(n)) for n, f in spec.fields.items()
-                   if not f.private and item.fields.get(n) not in (None, "", [])},
+        "fields": {f.label: display(value) for n, f in spec.fields.items()
+                   if not f.private and (value := item.fields.get(n)) not in (None, "", [])},
     }
 
 

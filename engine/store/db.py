@@ -8,12 +8,14 @@ locks taken by the statements that need them.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -35,6 +37,23 @@ class NotInitialised(RectifyError):
                          "run `rectify init` first")
 
 
+def dumps(value: Any) -> str:
+    """JSON columns are written with orjson: 4-5x the standard library's speed, and a sweep or
+    a bulk action writes three JSON columns a row. What orjson refuses (an integer beyond 64
+    bits) falls back to the standard library."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False)
+
+
+def loads(text: str | bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # NaN or Infinity, which the standard library wrote
+        return json.loads(text)
+
+
 def open_engine(url: str, *, pool_size: int | None = None) -> Engine:
     try:
         parsed = make_url(url)
@@ -45,7 +64,8 @@ def open_engine(url: str, *, pool_size: int | None = None) -> Engine:
     # No pre-ping: it costs a round trip per checkout on the hot path; stale connections are
     # recycled by age instead, and a dropped one fails one command, which the user reruns.
     size = pool_size or int(os.environ.get("RECTIFY_POOL_SIZE", "5"))
-    return create_engine(url, pool_size=size, max_overflow=size, pool_recycle=1800)
+    return create_engine(url, pool_size=size, max_overflow=size, pool_recycle=1800,
+                         json_serializer=dumps, json_deserializer=loads)
 
 
 # Every SQLite connection: WAL, so readers never wait for the writer; NORMAL sync, which in WAL
@@ -61,7 +81,8 @@ def _sqlite_engine(url: str) -> Engine:
     # No rollback when the pool takes a connection back: every transaction here ends in an
     # explicit COMMIT or ROLLBACK (write()/read()), and with pysqlite's own transaction handling
     # off nothing else opens one; the pool's extra rollback was a tenth of each advance.
-    engine = create_engine(url, pool_reset_on_return=None)
+    engine = create_engine(url, pool_reset_on_return=None, json_serializer=dumps,
+                           json_deserializer=loads)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -33,9 +33,10 @@ _MISSING = object()
 class _Plan:
     sql: str
     names: tuple[str, ...]  # bind names in the order the SQL takes them
-    # per name: (its value when the row has none (a literal in the statement, a column
-    # default), its type's bind processor)
-    binds: tuple[tuple[str, Any, Processor], ...]
+    # per name, in that order: the value when a row has none (a literal in the statement, a
+    # column default) or _MISSING
+    lookups: tuple[tuple[str, Any], ...]
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (bind index, bind processor)
     positional: bool
     results: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column index, result processor)
 
@@ -109,13 +110,16 @@ class Prepared:
                 if column.key in binds and column.default is not None \
                         and column.default.is_scalar:
                     static[column.key] = column.default.arg
-        by_name = tuple((name, static.get(name, _MISSING), _processor(binds[name].type, dialect))
-                        for name in names)
+        bind_processors = (_processor(binds[name].type, dialect) for name in names)
         selected = getattr(self.statement, "selected_columns", ())
         processors = (c.type.dialect_impl(dialect).result_processor(dialect, None)
                       for c in selected)
         results = tuple((i, p) for i, p in enumerate(processors) if p is not None)
-        return _Plan(compiled.string, names, by_name, dialect.positional, results)
+        return _Plan(compiled.string, names,
+                     lookups=tuple((name, static.get(name, _MISSING)) for name in names),
+                     processors=tuple((i, p) for i, p in enumerate(bind_processors)
+                                      if p is not None),
+                     positional=dialect.positional, results=results)
 
 
 def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
@@ -127,14 +131,16 @@ def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
 
 
 def _args(plan: _Plan, params: Mapping[str, Any]) -> Any:
-    values = []
-    for name, default, process in plan.binds:
-        value = params.get(name, default)
-        if value is _MISSING:
-            raise KeyError(f"no value for {name!r} in {sorted(params)}")
-        if value is not None and process is not None:
-            value = process(value)
-        values.append(value)
+    get = params.get
+    values = [get(name, default) for name, default in plan.lookups]
+    if _MISSING in values:
+        missing = [name for (name, _), v in zip(plan.lookups, values, strict=True)
+                   if v is _MISSING]
+        raise KeyError(f"no value for {', '.join(map(repr, missing))} in {sorted(params)}")
+    for index, process in plan.processors:
+        value = values[index]
+        if value is not None:
+            values[index] = process(value)
     return tuple(values) if plan.positional else dict(zip(plan.names, values, strict=True))
 
 
