@@ -23,6 +23,9 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -103,6 +106,11 @@ def child_ours(db: Path) -> dict[str, float]:
             "errors": len(report.errors), "rss_mb": _rss_mb()}
 
 
+def _dumps(value: Any) -> str:
+    """JSON columns as rectify writes them (orjson; engine/store/db.py)."""
+    return orjson.dumps(value).decode()
+
+
 def child_raw(db: Path, batch: int = 500) -> dict[str, float]:
     """The same work in plain sqlite3: claim, read items, hash, history, items, outbox."""
     from rectify.engine.audit import row_hash
@@ -140,12 +148,12 @@ def child_raw(db: Path, batch: int = 500) -> dict[str, float]:
                    "actor": "system", "at": NOW, "comment": None, "data": data}
             h = row_hash(last, row)
             history.append((item_id, seq + 1, "escalation", "escalate:督办", "rectifying",
-                            "rectifying", "system", now_s, json.dumps(data), last, h))
+                            "rectifying", "system", now_s, _dumps(data), last, h))
             updates.append((version + 1, seq + 1, h, item_id, version))
-            body = text.format(unit=unit, desc=json.loads(fields).get("description"), due=due,
+            body = text.format(unit=unit, desc=orjson.loads(fields).get("description"), due=due,
                                name=people.get(assignee))
             outbox.append((f"item:{item_id}:e{entry_no}:s{index}:log", "log", "overdue",
-                           item_id, unit, json.dumps({"people": [assignee]}), "督办", body,
+                           item_id, unit, _dumps({"people": [assignee]}), "督办", body,
                            body, "{}", "pending", 0, now_s, now_s))
         conn.executemany("insert into history (item_id, seq, kind, \"trigger\", source, dest, "
                          "actor, at, data, prev_hash, hash) values (?,?,?,?,?,?,?,?,?,?,?)",

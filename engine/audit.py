@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 GENESIS = "0" * 64
@@ -30,7 +31,13 @@ def row_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
 
 
 def _iso(at: datetime | str) -> str:
-    return at if isinstance(at, str) else at.isoformat()
+    return at if isinstance(at, str) else _isoformat(at)
+
+
+@lru_cache(maxsize=256)
+def _isoformat(at: datetime) -> str:
+    """Cached: a sweep or a bulk action stamps thousands of rows with one time."""
+    return at.isoformat()
 
 
 @dataclass(frozen=True)
