@@ -20,13 +20,10 @@ from ..audit import GENESIS, row_hash
 from ..errors import Conflict, NotFound
 from ..escalation import PlannedStep
 from . import repo
-from .models import Attachment, EscalationStepRow, HistoryRow, Item, table
+from .models import ATTACHMENTS, ESCALATION_STEPS, HISTORY, ITEMS
 from .prepared import Prepared
 
-ITEMS = table(Item)
-HISTORY = table(HistoryRow)
-STEPS = table(EscalationStepRow)
-ATTACHMENTS = table(Attachment)
+STEPS = ESCALATION_STEPS
 
 
 @dataclass(frozen=True)

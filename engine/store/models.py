@@ -1,17 +1,19 @@
-"""The database schema: SQLAlchemy 2.0 typed models. Alembic migrations are written against these.
+"""The database schema: SQLAlchemy Core `Table` metadata, what Alembic compares the migrations
+with. The store's modules build their statements on these tables.
 
 Deadlines and escalation steps are rows, not timers: a sweep finds what is due through the
-partial index on `escalation_steps.due_at`, so nothing is lost when no process is running.
+index on `escalation_steps.due_at` (NULL once a step is applied or cancelled), so nothing is
+lost when no process is running.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from typing import Any, ClassVar, cast
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Column,
     Date,
     DateTime,
     ForeignKey,
@@ -24,8 +26,10 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+# Core tables, not ORM models: rectify never used a Session or a mapped class, and importing
+# sqlalchemy.orm and mapping the classes cost ~150 ms on every CLI start.
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -60,188 +64,169 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map: ClassVar = {datetime: UTCDateTime, dict[str, Any]: JSON}
+metadata = MetaData(naming_convention=NAMING)
 
+# Columns are NOT NULL unless they say nullable=True; `default=` values are filled in by
+# SQLAlchemy on INSERT (there are no server-side defaults).
 
-def table(model: type[Base]) -> Table:
-    """A model's Table, typed as one (``__table__`` is declared as a FromClause)."""
-    return cast(Table, model.__table__)
+WORKFLOW_VERSIONS = Table(
+    "workflow_versions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("file", String(500), nullable=False),
+    Column("loaded_at", UTCDateTime, nullable=False),
+    UniqueConstraint("name", "version"),
+)
 
-
-class WorkflowVersion(Base):
-    __tablename__ = "workflow_versions"
-    __table_args__ = (UniqueConstraint("name", "version"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), index=True)
-    version: Mapped[int]
-    source: Mapped[str] = mapped_column(Text)
-    sha256: Mapped[str] = mapped_column(String(64))
-    file: Mapped[str] = mapped_column(String(500))
-    loaded_at: Mapped[datetime]
-
-
-class Unit(Base):
-    __tablename__ = "units"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    parent_id: Mapped[str | None] = mapped_column(ForeignKey("units.id"))
+UNITS = Table(
+    "units", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("parent_id", String(64), ForeignKey("units.id"), nullable=True),
     # "/county/town-a/village-a1/": ancestors and subtrees without recursive queries.
-    path: Mapped[str] = mapped_column(String(1000), index=True)
+    Column("path", String(1000), nullable=False, index=True),
+)
 
-
-class Person(Base):
-    __tablename__ = "people"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    email: Mapped[str | None] = mapped_column(String(320))
-    mobile: Mapped[str | None] = mapped_column(String(32))
+PEOPLE = Table(
+    "people", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("email", String(320), nullable=True),
+    Column("mobile", String(32), nullable=True),
     # False once a person drops out of the org file: kept for history, but cannot act.
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    Column("active", Boolean, nullable=False, default=True),
+)
 
+ROLE_GRANTS = Table(
+    "role_grants", metadata,
+    Column("person_id", String(64), ForeignKey("people.id"), primary_key=True),
+    Column("role", String(64), primary_key=True),
+    Column("unit_id", String(64), ForeignKey("units.id"), primary_key=True, index=True),
+)
 
-class RoleGrant(Base):
-    __tablename__ = "role_grants"
+ITEMS = Table(
+    "items", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workflow", String(64), nullable=False),
+    Column("workflow_version_id", Integer, ForeignKey("workflow_versions.id"), nullable=False),
+    Column("state", String(64), nullable=False),
+    Column("unit_id", String(64), ForeignKey("units.id"), nullable=False, index=True),
+    Column("unit_path", String(1000), nullable=False, index=True),
+    Column("subject", String(200), nullable=True),
+    Column("assignee_id", String(64), ForeignKey("people.id"), nullable=True, index=True),
+    Column("creator_id", String(64), ForeignKey("people.id"), nullable=False),
+    Column("ext_key", String(100), nullable=True),
+    Column("fields", JSON, nullable=False),
+    Column("counts", JSON, nullable=False),
+    Column("cycle_actors", JSON, nullable=False),
+    Column("entry_no", Integer, nullable=False, default=1),
+    Column("entered_at", UTCDateTime, nullable=False),
+    Column("due_at", UTCDateTime, nullable=True),
+    Column("due_provisional", Boolean, nullable=False, default=False),
+    Column("due_override", Boolean, nullable=False, default=False),
+    Column("final", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime, nullable=True),
+    Column("version", Integer, nullable=False, default=1),
+    Column("last_seq", Integer, nullable=False, default=0),
+    Column("last_hash", String(64), nullable=False, default=""),
+    UniqueConstraint("workflow", "ext_key"),
+    Index("ix_items_workflow_state", "workflow", "state"),
+    Index("ix_items_due_at", "due_at"),
+)
 
-    person_id: Mapped[str] = mapped_column(ForeignKey("people.id"), primary_key=True)
-    role: Mapped[str] = mapped_column(String(64), primary_key=True)
-    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id"), primary_key=True, index=True)
+# Append-only. Each row's hash covers its content and the previous row's hash (per item).
+HISTORY = Table(
+    "history", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", Integer, ForeignKey("items.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    # create, transition, assign, escalation, migrate
+    Column("kind", String(16), nullable=False),
+    Column("trigger", String(64), nullable=True),
+    Column("source", String(64), nullable=True),
+    Column("dest", String(64), nullable=True),
+    Column("actor", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("data", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("item_id", "seq"),
+)
 
+# One rung of a ladder for one entry into a state; its unique key makes applying idempotent.
+ESCALATION_STEPS = Table(
+    "escalation_steps", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", Integer, ForeignKey("items.id"), nullable=False),
+    Column("entry_no", Integer, nullable=False),
+    Column("step_index", Integer, nullable=False),
+    Column("state", String(64), nullable=False),
+    # NULL once applied or cancelled: leaves the pending index
+    Column("due_at", UTCDateTime, nullable=True),
+    Column("planned_at", UTCDateTime, nullable=False),
+    # pending, then applied or cancelled
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("applied_at", UTCDateTime, nullable=True),
+    Column("late", Boolean, nullable=False, default=False),
+    Column("past_deadline", Boolean, nullable=False, default=False),
+    UniqueConstraint("item_id", "entry_no", "step_index"),
+    Index("ix_escalation_steps_pending", "due_at"),
+)
 
-class Item(Base):
-    __tablename__ = "items"
-    __table_args__ = (
-        UniqueConstraint("workflow", "ext_key"),
-        Index("ix_items_workflow_state", "workflow", "state"),
-        Index("ix_items_due_at", "due_at"),
-    )
+ATTACHMENTS = Table(
+    "attachments", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", Integer, ForeignKey("items.id"), nullable=False, index=True),
+    Column("sha256", String(64), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("field", String(64), nullable=False),
+    Column("added_at", UTCDateTime, nullable=False),
+)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    workflow: Mapped[str] = mapped_column(String(64))
-    workflow_version_id: Mapped[int] = mapped_column(ForeignKey("workflow_versions.id"))
-    state: Mapped[str] = mapped_column(String(64))
-    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id"), index=True)
-    unit_path: Mapped[str] = mapped_column(String(1000), index=True)
-    subject: Mapped[str | None] = mapped_column(String(200))
-    assignee_id: Mapped[str | None] = mapped_column(ForeignKey("people.id"), index=True)
-    creator_id: Mapped[str] = mapped_column(ForeignKey("people.id"))
-    ext_key: Mapped[str | None] = mapped_column(String(100))
-    fields: Mapped[dict[str, Any]]
-    counts: Mapped[dict[str, Any]]
-    cycle_actors: Mapped[dict[str, Any]]
-    entry_no: Mapped[int] = mapped_column(default=1)
-    entered_at: Mapped[datetime]
-    due_at: Mapped[datetime | None]
-    due_provisional: Mapped[bool] = mapped_column(Boolean, default=False)
-    due_override: Mapped[bool] = mapped_column(Boolean, default=False)
-    final: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime]
-    closed_at: Mapped[datetime | None]
-    version: Mapped[int] = mapped_column(default=1)
-    last_seq: Mapped[int] = mapped_column(default=0)
-    last_hash: Mapped[str] = mapped_column(String(64), default="")
-
-
-class HistoryRow(Base):
-    """Append-only. Each row's hash covers its content and the previous row's hash (per item)."""
-
-    __tablename__ = "history"
-    __table_args__ = (UniqueConstraint("item_id", "seq"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
-    seq: Mapped[int]
-    kind: Mapped[str] = mapped_column(String(16))  # create, transition, assign, escalation, migrate
-    trigger: Mapped[str | None] = mapped_column(String(64))
-    source: Mapped[str | None] = mapped_column(String(64))
-    dest: Mapped[str | None] = mapped_column(String(64))
-    actor: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime]
-    comment: Mapped[str | None] = mapped_column(Text)
-    data: Mapped[dict[str, Any]]
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
-
-
-class EscalationStepRow(Base):
-    """One rung of a ladder for one entry into a state; its unique key makes applying idempotent."""
-
-    __tablename__ = "escalation_steps"
-    __table_args__ = (
-        UniqueConstraint("item_id", "entry_no", "step_index"),
-        Index("ix_escalation_steps_pending", "due_at"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
-    entry_no: Mapped[int]
-    step_index: Mapped[int]
-    state: Mapped[str] = mapped_column(String(64))
-    due_at: Mapped[datetime | None]  # NULL once applied or cancelled: leaves the pending index
-    planned_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # applied, cancelled
-    applied_at: Mapped[datetime | None]
-    late: Mapped[bool] = mapped_column(Boolean, default=False)
-    past_deadline: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-class Attachment(Base):
-    __tablename__ = "attachments"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
-    sha256: Mapped[str] = mapped_column(String(64), index=True)
-    name: Mapped[str] = mapped_column(String(255))
-    size: Mapped[int] = mapped_column(Integer)
-    field: Mapped[str] = mapped_column(String(64))
-    added_at: Mapped[datetime]
-
-
-class OutboxRow(Base):
-    __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
-    channel: Mapped[str] = mapped_column(String(64))
-    template: Mapped[str] = mapped_column(String(64))
-    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"), index=True)
-    unit_id: Mapped[str | None] = mapped_column(String(64))
-    recipients: Mapped[dict[str, Any]]
+OUTBOX = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dedupe_key", String(200), nullable=False, unique=True),
+    Column("channel", String(64), nullable=False),
+    Column("template", String(64), nullable=False),
+    Column("item_id", Integer, ForeignKey("items.id"), nullable=True, index=True),
+    Column("unit_id", String(64), nullable=True),
+    Column("recipients", JSON, nullable=False),
     # NULL until sent for item notices: the dispatcher renders `template` with `data` (the
     # context, fixed when the event happened) and the workflow's `templates_dir`.
-    subject: Mapped[str | None] = mapped_column(Text)
-    body_text: Mapped[str | None] = mapped_column(Text)
-    body_markdown: Mapped[str | None] = mapped_column(Text)
-    templates_dir: Mapped[str | None] = mapped_column(String(1000))
-    data: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # sent, failed
-    attempts: Mapped[int] = mapped_column(default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    next_attempt_at: Mapped[datetime | None]
-    created_at: Mapped[datetime]
-    sent_at: Mapped[datetime | None]
+    Column("subject", Text, nullable=True),
+    Column("body_text", Text, nullable=True),
+    Column("body_markdown", Text, nullable=True),
+    Column("templates_dir", String(1000), nullable=True),
+    Column("data", JSON, nullable=False),
+    # pending, then sent or failed
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+)
 
+# Admin-loaded working-day data; a year with any row here counts as covered.
+CALENDAR_DAYS = Table(
+    "calendar_days", metadata,
+    Column("day", Date, primary_key=True),
+    Column("year", Integer, nullable=False, index=True),
+    Column("workday", Boolean, nullable=False),
+)
 
-class CalendarDay(Base):
-    """Admin-loaded working-day data; a year with any row here counts as covered."""
-
-    __tablename__ = "calendar_days"
-
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    year: Mapped[int] = mapped_column(index=True)
-    workday: Mapped[bool] = mapped_column(Boolean)
-
-
-class Lease(Base):
-    """Leader election for `rectify scheduler`: one row per lease name."""
-
-    __tablename__ = "leases"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    holder: Mapped[str] = mapped_column(String(200))
-    expires_at: Mapped[datetime]
+# Leader election for `rectify scheduler`: one row per lease name.
+LEASES = Table(
+    "leases", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)

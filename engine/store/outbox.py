@@ -20,10 +20,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ...notifications.message import Notification
 from .db import write
-from .models import OutboxRow, table
+from .models import OUTBOX
 from .prepared import Prepared
 
-OUTBOX = table(OutboxRow)
 CLAIM_FOR = timedelta(minutes=5)
 
 

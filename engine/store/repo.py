@@ -16,15 +16,12 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import NotFound
 from ..org import OrgSpec, ancestors
-from .models import CalendarDay, Lease, Person, RoleGrant, Unit, WorkflowVersion, table
+from .models import CALENDAR_DAYS, LEASES, PEOPLE, ROLE_GRANTS, UNITS, WORKFLOW_VERSIONS
 from .prepared import Prepared
 
-VERSIONS = table(WorkflowVersion)
-UNITS = table(Unit)
-PEOPLE = table(Person)
-GRANTS = table(RoleGrant)
-CALENDAR = table(CalendarDay)
-LEASES = table(Lease)
+VERSIONS = WORKFLOW_VERSIONS
+GRANTS = ROLE_GRANTS
+CALENDAR = CALENDAR_DAYS
 
 
 @dataclass(frozen=True)
