@@ -15,10 +15,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
-from types import MappingProxyType
+from types import MappingProxyType, ModuleType
 from zoneinfo import ZoneInfo
 
-import chinese_calendar
 import yaml
 
 from .errors import InvalidInput, Problem, SourceLoc
@@ -41,12 +40,18 @@ class Due:
     provisional: bool  # some day counted fell in a year no calendar data covers
 
 
+def _chinese_calendar() -> ModuleType:
+    import chinese_calendar  # cold start: loaded only when a working day is actually counted
+
+    return chinese_calendar
+
+
 @cache
 def _bundled_covers(year: int) -> bool:
     # Ask the library itself rather than copying its year range: a newer chinesecalendar
     # release then extends coverage without a change here.
     try:
-        chinese_calendar.is_workday(date(year, 6, 1))
+        _chinese_calendar().is_workday(date(year, 6, 1))
     except NotImplementedError:
         return False
     return True
@@ -79,7 +84,7 @@ class WorkCalendar:
         if listed is not None:
             return listed.get(day, day.weekday() < 5)
         if _bundled_covers(day.year):
-            return bool(chinese_calendar.is_workday(day))
+            return bool(_chinese_calendar().is_workday(day))
         return day.weekday() < 5
 
     def add_workdays(self, day: date, n: int) -> tuple[date, bool]:

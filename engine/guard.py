@@ -5,41 +5,27 @@ SandboxedEnvironment already refuses attribute tricks (`__class__`, `mro`) and h
 reuse it rather than write an evaluator. Names an expression may use: every field of the workflow
 (None while empty) and `count`, a mapping trigger -> times it fired in the item's life, which is
 how a workflow says "rejected twice" (`count.reject >= 1` before the second rejection fires).
+The Jinja2 side lives in guard_sandbox.py, imported only when a guard is compiled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import lru_cache
+from types import ModuleType
 from typing import Any
-
-from jinja2 import StrictUndefined, TemplateError, meta, nodes
-from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 RESERVED = frozenset({"count"})
 MAX_SIZE = 10_000  # the longest string or list a guard may build with *, the largest exponent
 
 
-class _GuardEnvironment(ImmutableSandboxedEnvironment):
-    """The sandbox, minus Jinja's globals (range, lipsum, ...) and with * and ** bounded, so a
-    guard can neither loop for minutes nor allocate gigabytes."""
+def _jinja() -> ModuleType:
+    """guard_sandbox (Jinja2 and the sandbox), imported when the first guard is compiled.
 
-    intercepted_binops = frozenset({"*", "**"})
+    Cold start: Jinja2 costs ~20 ms to import, and reading items never compiles a guard."""
+    from . import guard_sandbox
 
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int | float) and abs(right) > 100:
-            raise SecurityError(f"exponent {right} is too large for a guard")
-        if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(n, int) \
-                        and len(seq) * n > MAX_SIZE:
-                    raise SecurityError("a guard may not build values that large")
-        return super().call_binop(context, operator, left, right)
-
-
-_ENV = _GuardEnvironment(undefined=StrictUndefined)
-_ENV.globals.clear()
+    return guard_sandbox
 
 
 class GuardSyntaxError(ValueError):
@@ -71,30 +57,24 @@ def compile_guard(expression: str) -> Callable[..., Any]:
     """Compile exactly what runs; GuardSyntaxError with Jinja's reason if it cannot."""
     if not expression.strip():
         raise GuardSyntaxError("guard is empty")
+    jinja = _jinja()
     try:
-        return _ENV.compile_expression(expression, undefined_to_none=False)
-    except TemplateError as exc:
+        return jinja.ENV.compile_expression(expression, undefined_to_none=False)
+    except jinja.TemplateError as exc:
         raise GuardSyntaxError(f"guard does not compile: {exc.message}") from exc
 
 
 def names_used(expression: str) -> set[str]:
     """The top-level names an expression reads (after checking that it compiles)."""
     compile_guard(expression)
-    try:
-        ast = _ENV.parse("{{ (" + expression + ") }}")
-        return set(meta.find_undeclared_variables(ast))
-    except TemplateError as exc:
-        raise GuardSyntaxError(f"guard does not compile: {exc.message}") from exc
+    return set(_jinja().meta.find_undeclared_variables(_parse(expression)))
 
 
 def counted_triggers(expression: str) -> set[str]:
     """The X of every `count.X` / `count['X']` in the expression."""
-    try:
-        ast = _ENV.parse("{{ (" + expression + ") }}")
-    except TemplateError as exc:
-        raise GuardSyntaxError(f"guard does not compile: {exc.message}") from exc
+    nodes = _jinja().nodes
     found = set()
-    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+    for node in _parse(expression).find_all((nodes.Getattr, nodes.Getitem)):
         target = getattr(node, "node", None)
         if not (isinstance(target, nodes.Name) and target.name == "count"):
             continue
@@ -105,13 +85,23 @@ def counted_triggers(expression: str) -> set[str]:
     return found
 
 
+def _parse(expression: str) -> Any:
+    """The expression's Jinja2 syntax tree, for the static checks above."""
+    jinja = _jinja()
+    try:
+        return jinja.ENV.parse("{{ (" + expression + ") }}")
+    except jinja.TemplateError as exc:
+        raise GuardSyntaxError(f"guard does not compile: {exc.message}") from exc
+
+
 def evaluate(expression: str, fields: Mapping[str, Any], counts: Mapping[str, int]) -> bool:
     """True if the guard allows the transition; GuardError if it cannot be decided."""
+    jinja = _jinja()
     try:
         func = compile_guard(expression)
         return bool(func(**fields, count=_Counts(counts)))
-    except (TypeError, UndefinedError, ZeroDivisionError, ValueError, OverflowError,
+    except (TypeError, jinja.UndefinedError, ZeroDivisionError, ValueError, OverflowError,
             MemoryError, RecursionError) as exc:
         raise GuardError(str(exc) or type(exc).__name__) from exc
-    except SecurityError as exc:
+    except jinja.SecurityError as exc:
         raise GuardError(f"not allowed in a guard: {exc}") from exc

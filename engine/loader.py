@@ -50,14 +50,29 @@ Templates = Iterable[str] | Callable[[str | None], Iterable[str]] | None
 def load_workflow(text: str, file: str = "<workflow>", *,
                   templates: Templates = None) -> WorkflowSpec:
     """Parse and validate; raise InvalidInput listing every error. Warnings ride on the spec."""
+    return _load(text, file, templates, stored=False)
+
+
+def load_stored_workflow(text: str, file: str) -> WorkflowSpec:
+    """A workflow version's source as stored by `workflow load`: the spec `load_workflow(text,
+    file)` gives, built faster for the cold start of every command that reads items.
+
+    That source passed every check when it was loaded, so libyaml composes it (when installed)
+    and guards are not compiled again here (that would import Jinja2, the costliest import of
+    `item show`); a guard compiles when it is first evaluated."""
+    return _load(text, file, None, stored=True)
+
+
+def _load(text: str, file: str, templates: Templates, *, stored: bool) -> WorkflowSpec:
     from .validate import validate  # the validator imports spec types only; no cycle at runtime
 
     reader = NodeReader(file)
-    spec = _read_workflow(reader, compose(text, file), file)
+    spec = _read_workflow(reader, compose(text, file, trusted=stored), file)
     problems = list(reader.problems)
     if spec is not None:  # a partly broken spec still gets the graph checks: one round of fixes
         names = templates(spec.templates_dir) if callable(templates) else templates
-        problems += [p for p in validate(spec, templates=names) if p not in problems]
+        problems += [p for p in validate(spec, templates=names, guards=not stored)
+                     if p not in problems]
     problems.sort(key=lambda p: (p.loc.line, p.loc.column))
     errors = [p for p in problems if p.severity == "error"]
     if errors or spec is None:

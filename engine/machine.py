@@ -1,9 +1,10 @@
 """Firing a transition: a pure function of (item, trigger, actor, request, now).
 
-The state graph is a `transitions.Machine`, one per workflow version, shared by every item: the
-item's state rides on a throwaway token object, so no per-item machine or model is ever built.
-Our checks are the machine's conditions; when several edges share a trigger, the machine takes
-the first whose checks pass, as `transitions` does for conditional transitions.
+The state graph is a `transitions.Machine`, one per workflow version (built when it first fires),
+shared by every item: the item's state rides on a throwaway token object, so no per-item machine
+or model is ever built. Our checks are the machine's conditions; when several edges share a
+trigger, the machine takes the first whose checks pass, as `transitions` does for conditional
+transitions.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
-from typing import Any
-
-from transitions import EventData, Machine
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Any
 
 from .errors import Refused
 from .fields import is_empty
 from .guard import GuardError, evaluate
 from .spec import TransitionSpec, WorkflowSpec
+
+if TYPE_CHECKING:
+    from transitions import EventData, Machine
 
 SYSTEM = "system"
 
@@ -113,15 +115,24 @@ class StateGraph:
 
     def __init__(self, spec: WorkflowSpec) -> None:
         self.spec = spec
-        self._machine = Machine(
+
+    @cached_property
+    def _machine(self) -> Machine:
+        # Built by the first `fire`, for the cold start: reading items (`allowed_triggers`)
+        # needs only the spec, so `item show` neither imports `transitions` nor builds this.
+        from transitions import Machine
+
+        spec = self.spec
+        machine = Machine(
             model=None, states=list(spec.states), initial=spec.initial,
             auto_transitions=False, send_event=True,
         )
         for t in spec.transitions:
-            self._machine.add_transition(
+            machine.add_transition(
                 t.trigger, list(t.sources), t.dest,
                 conditions=[partial(self._check, t)], after=[partial(self._chose, t)],
             )
+        return machine
 
     def fire(self, item: ItemView, actor: Actor, request: Request, now: datetime) -> Outcome:
         """Apply `request` to `item`, or raise Refused with the user-facing reason."""

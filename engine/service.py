@@ -21,7 +21,7 @@ from .calendar import WorkCalendar, parse_calendar_file
 from .clock import Clock
 from .errors import InvalidInput, Refused
 from .escalation import Schedule, schedule
-from .loader import load_workflow, load_workflow_file
+from .loader import load_stored_workflow, load_workflow_file
 from .machine import SYSTEM_ACTOR, Actor, ItemView, Outcome, Request, StateGraph
 from .org import parse_org
 from .spec import WorkflowSpec
@@ -42,7 +42,7 @@ class Compiled:
 
 @lru_cache(maxsize=64)
 def _compile(source: str, file: str) -> tuple[WorkflowSpec, StateGraph]:
-    spec = load_workflow(source, file)
+    spec = load_stored_workflow(source, file)
     return spec, StateGraph(spec)
 
 

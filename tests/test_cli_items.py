@@ -361,11 +361,14 @@ def test_show_text_card(cli: Cli) -> None:
 
 
 def test_reading_items_loads_no_notification_logging_or_scheduler_code(cli: Cli) -> None:
-    """`item show` and `item list` start without notices, channels, structlog, APScheduler or
-    openpyxl: they only read (a cold start is mostly imports)."""
+    """`item show` and `item list` start without notices, channels, structlog, APScheduler,
+    openpyxl or SQLAlchemy's ORM: they only read (a cold start is mostly imports). Nor do they
+    compile guards (Jinja2; rectification has a `when:`) or fire (`transitions`), and
+    chinesecalendar loads only to count working days (this item, 发现问题, has no deadline)."""
     item = cli.new("li", "village-a1", "--assignee", "zhang")
-    heavy = ("structlog", "smtplib", "apscheduler", "openpyxl", "rectify.notifications.notices",
-             "rectify.notifications.channels")
+    heavy = ("structlog", "smtplib", "apscheduler", "openpyxl", "sqlalchemy.orm",
+             "rectify.notifications.notices", "rectify.notifications.channels",
+             "jinja2", "transitions", "chinese_calendar")
     for args in (["item", "show", str(item)], ["item", "list"]):
         code = ("import sys; from rectify.cli import main\n"
                 f"sys.argv = ['rectify', '--db', {cli.url!r}, '--as', 'li', *{args!r}]\n"

@@ -6,14 +6,21 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rectify.engine.errors import InvalidInput, SourceLoc
-from rectify.engine.loader import load_workflow, load_workflow_file
+from rectify.engine.errors import InvalidInput, Refused, SourceLoc
+from rectify.engine.loader import load_stored_workflow, load_workflow, load_workflow_file
+from rectify.engine.machine import Actor, ItemView, Request, StateGraph
 from rectify.engine.spec import Duration, WorkflowSpec
+from rectify.engine.yamlnodes import compose
+from rectify.workflows import BUNDLED
 from rectify.workflows import HERE as WORKFLOWS
 
 RECTIFICATION = WORKFLOWS / "rectification.yaml"
@@ -250,6 +257,56 @@ def test_every_node_carries_a_location_inside_the_file(spec: WorkflowSpec) -> No
         assert 1 <= loc.line <= n and loc.column >= 1
 
 
+# --- stored versions: the fast path ---------------------------------------------------------------
+
+@pytest.mark.parametrize("variant", ["as written", "CRLF", "BOM"])
+@pytest.mark.parametrize("name", BUNDLED)
+def test_a_stored_version_gives_the_spec_the_file_gave(name: str, variant: str) -> None:
+    """load_stored_workflow (libyaml, guards not compiled again) builds a spec equal to
+    load_workflow's, every location and warning included, for every bundled workflow."""
+    text = _bundled(name).read_text("utf-8")
+    text = {"as written": text, "CRLF": text.replace("\n", "\r\n"), "BOM": "\ufeff" + text}[variant]
+    file = f"/stored/{name}.yaml"
+    assert load_stored_workflow(text, file) == load_workflow(text, file)
+    if yaml.__with_libyaml__:  # else both paths are the same pure-Python parser
+        root = compose(text, file, trusted=True)
+        assert root is not None and isinstance(root.start_mark, yaml._yaml.Mark)
+
+
+def test_a_stored_guard_compiles_when_first_evaluated() -> None:
+    """Stored sources passed the guard checks when loaded, so they are not compiled again on
+    reading; a guard that somehow no longer compiles refuses its transition when it is tried."""
+    text = (Path(__file__).parent / "fixtures" / "broken" / "when_syntax.yaml").read_text("utf-8")
+    with pytest.raises(InvalidInput, match="guard does not compile"):
+        load_workflow(text, "mini.yaml")
+    graph = StateGraph(load_stored_workflow(text, "mini.yaml"))
+    item = ItemView(state="working", unit="u", fields={"description": "x", "votes": 3})
+    with pytest.raises(Refused, match="cannot be decided") as refused:
+        graph.fire(item, Actor("p", frozenset({"leader"})), Request("finish"),
+                   datetime(2025, 9, 26, tzinfo=UTC))
+    assert refused.value.reason == "guard"
+
+
+def test_reading_a_stored_version_imports_neither_jinja2_nor_transitions() -> None:
+    """Re-reading a stored workflow with `when:` guards and listing what an actor may do (what
+    `item show` does) loads neither Jinja2 nor `transitions`: those are for firing."""
+    code = (
+        "import sys\n"
+        "from rectify.engine.loader import load_stored_workflow\n"
+        "from rectify.engine.machine import Actor, ItemView, StateGraph\n"
+        f"spec = load_stored_workflow(open({str(RECTIFICATION)!r}, encoding='utf-8').read(), 'r')\n"
+        "assert any(t.when for t in spec.transitions)\n"
+        "item = ItemView(state='accepting', unit='u', counts={'reject': 1})\n"
+        "print(StateGraph(spec).allowed_triggers(item, Actor('p', frozenset({'acceptor'}))))\n"
+        "print(sorted(m for m in ('jinja2', 'transitions') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    allowed, loaded = result.stdout.splitlines()[-2:]
+    assert "accept" in allowed and loaded == "[]", result.stdout
+
+
 # --- fuzz -----------------------------------------------------------------------------------------
 
 _TOKEN = re.compile(r"[^\s{}\[\],:#]+")
@@ -314,5 +371,7 @@ def test_mutated_workflows_load_or_raise_invalid_input(name: str, examples: int)
             assert all(p.loc.file == f"{name}.yaml" and p.loc.line >= 1 for p in exc.problems)
         else:
             assert isinstance(result, WorkflowSpec)
+            # What loads once loads the same when read back from the database.
+            assert load_stored_workflow(mutated, f"{name}.yaml") == result
 
     check()
