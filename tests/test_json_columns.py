@@ -44,3 +44,26 @@ def test_json_columns_through_the_engine(db_url):
     with db.read(engine) as conn:
         assert conn.execute(select(OUTBOX.c.data)).scalar_one() == data
     engine.dispose()
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "-Infinity", float("nan")])
+def test_a_number_field_refuses_what_json_cannot_carry(raw):
+    from rectify.engine.errors import Refused
+    from rectify.engine.fields import coerce
+    from rectify.engine.loader import load_workflow
+
+    spec = load_workflow("""
+workflow: w
+roles: {clerk: 办事员}
+initial: a
+fields:
+  attendees: {type: number, label: 实到人数}
+states:
+  a: {label: 甲}
+  b: {label: 乙, final: true}
+transitions:
+  - {trigger: go, source: a, dest: b, roles: [clerk]}
+""")
+    with pytest.raises(Refused, match=r"实到人数 \(attendees\): expected a finite number"):
+        coerce(spec, "attendees", raw)
+    assert coerce(spec, "attendees", " 12 ") == 12
