@@ -250,3 +250,18 @@ def test_schema_head_constant_is_alembics_head() -> None:
     from rectify.engine.store.db import SCHEMA_HEAD, alembic_head
 
     assert alembic_head() == SCHEMA_HEAD
+
+
+def test_the_hash_format_never_changes() -> None:
+    """Every stored chain was hashed with this exact canonical form: a change to it (even an
+    equivalent-looking one) would make `audit verify` report every database as tampered."""
+    from datetime import UTC
+
+    from rectify.engine.audit import row_hash
+
+    row = {"item_id": 7, "seq": 2, "kind": "transition", "trigger": "submit",
+           "source": "rectifying", "dest": "verifying", "actor": "zhang",
+           "at": datetime(2025, 9, 30, 8, 15, tzinfo=UTC), "comment": "已整改，附照片",
+           "data": {"changes": {"amount": [None, 3200.5]}, "attachments": [{"name": "照片.jpg"}]}}
+    assert row_hash("ab" * 32, row) == \
+        "edcbebdc8113a53479bad7c4c7e9c2f9d7cc534aa88cf84de5060a7f2cb8db10"
