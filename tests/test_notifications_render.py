@@ -206,3 +206,13 @@ def test_split_parts_always_fit_and_keep_every_character(text: str, limit: int) 
     assert all(_utf8(p) <= limit for p in parts)
     bodies = parts if len(parts) == 1 else [p.split("\n", 1)[1] for p in parts]
     assert "".join(bodies).replace("\n", "") == text.replace("\n", "")
+
+
+@pytest.mark.parametrize(("name", "label"), [("notice_start", "公示截止"),
+                                             ("notice_end", "办理期限"), ("overdue", "整改期限")])
+def test_the_due_time_is_labelled_for_what_it_is(name: str, label: str) -> None:
+    """A public notice's end is not a rectification deadline: 公示 notices say so."""
+    _, text, markdown = render(name, sample_context(name))
+    assert f"{label}：" in text and f"**{label}**：" in markdown
+    if label != "整改期限":
+        assert "整改期限：" not in text
