@@ -37,8 +37,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
@@ -116,23 +114,19 @@ _MAY_ACT = ("select 1 from role_grants g join units u on u.id = g.unit_id join p
             "and substr(?, 1, length(u.path)) = u.path limit 1")
 
 
-def _dumps(value: Any) -> str:
-    """JSON columns as rectify writes them (orjson; engine/store/db.py)."""
-    return orjson.dumps(value).decode()
-
-
 def child_raw(db: Path, batch: int = BATCH) -> dict[str, Any]:
     """The same reads, decisions and writes in plain sqlite3 (see the module docstring)."""
     from rectify.engine.audit import row_hash
 
     conn = sqlite3.connect(db, isolation_level=None)
-    from rectify.engine.store.db import SQLITE_PRAGMAS
+    # JSON columns through rectify's own codec (orjson), as the engine writes them.
+    from rectify.engine.store.db import SQLITE_PRAGMAS, dumps, loads
 
     for pragma in SQLITE_PRAGMAS:
         conn.execute(f"pragma {pragma}")
     now_s = NOW.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
     data: dict[str, Any] = {"changes": {}, "attachments": []}
-    data_s = _dumps(data)
+    data_s = dumps(data)
     may: dict[str, bool] = {}
     fired = refused = last = 0
     start = time.perf_counter()
@@ -148,15 +142,15 @@ def child_raw(db: Path, batch: int = BATCH) -> dict[str, Any]:
             if not allowed:
                 refused += 1
                 continue
-            counts = orjson.loads(counts)
+            counts = loads(counts)
             counts[TRIGGER] = counts.get(TRIGGER, 0) + 1
-            actors = orjson.loads(cycle).get(TRIGGER, [])
+            actors = loads(cycle).get(TRIGGER, [])
             cycle = {TRIGGER: list(dict.fromkeys([*actors, ACTOR]))}
             row = {"item_id": item_id, "seq": seq + 1, "kind": "transition", "trigger": TRIGGER,
                    "source": SOURCE, "dest": DEST, "actor": ACTOR, "at": NOW, "comment": None,
                    "data": data}
             h = row_hash(prev, row)
-            updates.append((DEST, fields, _dumps(counts), _dumps(cycle), entry_no + 1,
+            updates.append((DEST, fields, dumps(counts), dumps(cycle), entry_no + 1,
                             now_s, now_s, version + 1, seq + 1, h, item_id, version))
             history.append((item_id, seq + 1, "transition", TRIGGER, SOURCE, DEST, ACTOR, now_s,
                             None, data_s, prev, h))
