@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Literal
 
@@ -152,6 +153,11 @@ class WorkflowSpec:
     def state_label(self, state: str) -> str:
         spec = self.states.get(state)
         return spec.label if spec else state
+
+    @cached_property
+    def public_fields(self) -> tuple[tuple[str, str], ...]:
+        """(name, label) of the fields templates and exports may show: never a private one."""
+        return tuple((n, f.label) for n, f in self.fields.items() if not f.private)
 
     def field_label(self, name: str) -> str:
         spec = self.fields.get(name)

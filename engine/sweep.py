@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, bindparam, select, update
 
 from .errors import Conflict, Refused
 from .service import Service
@@ -24,6 +24,7 @@ from .store import items as store
 from .store import repo
 from .store.db import read, write
 from .store.outbox import enqueue
+from .store.prepared import Prepared
 
 BATCH = 500
 LATE_AFTER = timedelta(hours=1)
@@ -66,25 +67,47 @@ def sweep(service: Service, *, dry_run: bool = False, batch: int = BATCH,
             return report
 
 
-def _claim(conn: Connection, now: datetime, late_before: datetime, batch: int) -> list[Any]:
-    """Flip up to `batch` due steps from pending to applied in one statement: the claim.
+class Claimed(NamedTuple):
+    """A step this sweep has claimed (a plain tuple: each is read many times)."""
+
+    id: int
+    item_id: int
+    entry_no: int
+    step_index: int
+    state: str
+    planned_at: datetime
+    late: bool
+
+
+def _claim_statement(postgresql: bool) -> Prepared:
+    """Flip up to :batch due steps from pending to applied in one statement: the claim.
 
     Only one sweeper can flip a row; on PostgreSQL the others skip rows already locked, on
     SQLite they wait for the single writer. `late` is decided here, once.
     """
-    due = (select(STEPS.c.id).where(and_(STEPS.c.due_at <= now, STEPS.c.status == "pending"))
-           .order_by(STEPS.c.due_at).limit(batch))
-    if conn.dialect.name == "postgresql":
+    due = (select(STEPS.c.id).where(and_(STEPS.c.due_at <= bindparam("now"),
+                                         STEPS.c.status == "pending"))
+           .order_by(STEPS.c.due_at).limit(bindparam("batch")))
+    if postgresql:
         # Lock the steps and their items without waiting: a person advancing an item holds its
         # row, so its step waits for the next sweep, and neither side can deadlock the other.
         due = (due.join(store.ITEMS, store.ITEMS.c.id == STEPS.c.item_id)
                .with_for_update(skip_locked=True, of=[STEPS, store.ITEMS]))
-    claim = (update(STEPS).where(STEPS.c.id.in_(due.scalar_subquery()))
-             .values(status="applied", applied_at=now, due_at=None,
-                     late=STEPS.c.planned_at < late_before)
-             .returning(STEPS.c.id, STEPS.c.item_id, STEPS.c.entry_no, STEPS.c.step_index,
-                        STEPS.c.state, STEPS.c.planned_at, STEPS.c.late))
-    return list(conn.execute(claim).all())
+    return Prepared(
+        update(STEPS).where(STEPS.c.id.in_(due.scalar_subquery()))
+        .values(status="applied", applied_at=bindparam("now"), due_at=None,
+                late=STEPS.c.planned_at < bindparam("late_before"))
+        .returning(*[STEPS.c[name] for name in Claimed._fields]))
+
+
+_CLAIM = {"sqlite": _claim_statement(False), "postgresql": _claim_statement(True)}
+
+
+def _claim(conn: Connection, now: datetime, late_before: datetime,
+           batch: int) -> list[Claimed]:
+    rows = _CLAIM[conn.dialect.name].rows(conn, {"now": now, "late_before": late_before,
+                                                 "batch": batch})
+    return [Claimed._make(r) for r in rows]
 
 
 def _in_order(claimed: Sequence[Any]) -> list[Any]:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
@@ -103,19 +103,18 @@ class Notices:
         retry sends what the event decided; rendering (the costly part) is off the event's
         transaction, which for a sweep is thousands of notices long."""
         directory = repo.Directory.of(conn)
-        people = resolve(directory, notify, item)
+        to = _addressed(directory, notify, item)
         context = item_context(
             item_for_templates(directory, spec, item), now=_local(now, spec), step=step,
-            comment=comment, actor_name=_name(directory, actor),
-            recipients=[p.name for p in people])
+            comment=comment, actor_name=_name(directory, actor), recipients=to.names,
+            complete=True)
         extra = _workflow_templates(spec.file, spec.templates_dir)
-        base = {"template": template, "item_id": item.id, "unit_id": item.unit_id,
-                "recipients": {"people": [r.__dict__ for r in people]}, "subject": None,
-                "body_text": None, "body_markdown": None, "data": context,
-                "templates_dir": extra, "status": "pending",
-                "attempts": 0, "next_attempt_at": now, "created_at": now}
-        return [{**base, "dedupe_key": f"{key}:{channel}", "channel": channel}
-                for channel in self._channels(bool(people), item.unit_path)]
+        return [{"dedupe_key": f"{key}:{channel}", "channel": channel, "template": template,
+                 "item_id": item.id, "unit_id": item.unit_id, "recipients": to.stored,
+                 "subject": None, "body_text": None, "body_markdown": None, "data": context,
+                 "templates_dir": extra, "status": "pending", "attempts": 0,
+                 "next_attempt_at": now, "created_at": now}
+                for channel in self._channels(bool(to.names), item.unit_path)]
 
     def rows(self, note: Notification, unit_path: str | None,
              now: datetime) -> list[dict[str, Any]]:
@@ -153,6 +152,24 @@ def resolve(conn: Lookups, notify: Iterable[str], item: Any) -> list[Recipient]:
     return [Recipient(p.id, p.name, p.email, p.mobile) for p in found.values()]
 
 
+class _Addressed(NamedTuple):
+    names: list[str]  # for the template context
+    stored: dict[str, Any]  # the outbox row's recipients column
+
+
+def _addressed(directory: repo.Directory, notify: Sequence[str], item: Any) -> _Addressed:
+    """`resolve`, remembered for the transaction: a sweep's thousands of notices go to the
+    same few people."""
+    key = ("notice-recipients", tuple(notify), item.assignee_id, item.creator_id,
+           item.unit_path)
+    found = directory.derived.get(key)
+    if found is None:
+        people = resolve(directory, notify, item)
+        found = directory.derived[key] = _Addressed(
+            [p.name for p in people], {"people": [p.__dict__ for p in people]})
+    return found
+
+
 def outbox_row(note: Notification, channel: str, now: datetime) -> dict[str, Any]:
     return {
         "dedupe_key": f"{note.key}:{channel}", "channel": channel, "template": note.template,
@@ -174,6 +191,7 @@ def item_for_templates(conn: Lookups, spec: WorkflowSpec, item: Any) -> dict[str
     """The item as templates see it: labels, local times, and never a private field."""
     directory = repo.Directory.of(conn)
     assignee = directory.person(item.assignee_id) if item.assignee_id else None
+    fields = item.fields
     return {
         "id": item.id, "workflow": spec.name, "workflow_title": spec.title,
         "state": item.state, "state_label": spec.state_label(item.state),
@@ -181,8 +199,8 @@ def item_for_templates(conn: Lookups, spec: WorkflowSpec, item: Any) -> dict[str
         "assignee_name": assignee.name if assignee else None,
         "due_at": _local(item.due_at, spec) if item.due_at else None,
         "subject": item.subject,
-        "fields": {f.label: display(value) for n, f in spec.fields.items()
-                   if not f.private and (value := item.fields.get(n)) not in (None, "", [])},
+        "fields": {label: display(value) for name, label in spec.public_fields
+                   if (value := fields.get(name)) not in (None, "", [])},
     }
 
 

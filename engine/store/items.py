@@ -9,10 +9,11 @@ caller's transaction.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
@@ -21,7 +22,7 @@ from ..errors import Conflict, NotFound
 from ..escalation import PlannedStep
 from . import repo
 from .models import ATTACHMENTS, ESCALATION_STEPS, HISTORY, ITEMS
-from .prepared import Prepared
+from .prepared import Prepared, PreparedIn
 
 STEPS = ESCALATION_STEPS
 
@@ -81,8 +82,10 @@ def _update_item(columns: tuple[str, ...]) -> Prepared:
                     .values({c: bindparam(c) for c in columns}))
 
 
-@dataclass(frozen=True)
-class HistoryEntry:
+class HistoryEntry(NamedTuple):
+    """One event's history content (the store adds item, seq and the hashes). A NamedTuple,
+    not a frozen dataclass: as immutable, and a sweep or bulk action makes one per item."""
+
     kind: str
     actor: str
     at: datetime
@@ -90,7 +93,7 @@ class HistoryEntry:
     source: str | None = None
     dest: str | None = None
     comment: str | None = None
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -140,17 +143,34 @@ def get_item(conn: Connection, item_id: int) -> ItemRecord:
     return ItemRecord(*rows[0])
 
 
-# What a batch of events needs of each item: its chain head, and what notices are made of.
-_BATCH_COLUMNS = ("id", "workflow_version_id", "state", "entry_no", "version", "last_seq",
-                  "last_hash", "unit_id", "unit_path", "subject", "assignee_id", "creator_id",
-                  "fields", "due_at")
-_GET_HEADS = (select(*[ITEMS.c[c] for c in _BATCH_COLUMNS])
-              .where(ITEMS.c.id.in_(bindparam("ids", expanding=True))))
+class Head(NamedTuple):
+    """What a batch of events needs of an item: its chain head, and what notices are made of.
+    A plain tuple: a sweep reads each of these a dozen times, and a Row's attribute access
+    costs ~0.5 µs, a NamedTuple's a tenth of that."""
+
+    id: int
+    workflow_version_id: int
+    state: str
+    entry_no: int
+    version: int
+    last_seq: int
+    last_hash: str
+    unit_id: str
+    unit_path: str
+    subject: str | None
+    assignee_id: str | None
+    creator_id: str
+    fields: dict[str, Any]
+    due_at: datetime | None
 
 
-def get_heads(conn: Connection, ids: set[int]) -> dict[int, Any]:
-    """The rows a batch of events works from (read-only, attribute access), by item id."""
-    return {r.id: r for r in conn.execute(_GET_HEADS, {"ids": sorted(ids)})}
+_GET_HEADS = PreparedIn(lambda ids: select(*[ITEMS.c[c] for c in Head._fields])
+                       .where(ITEMS.c.id.in_(ids)))
+
+
+def get_heads(conn: Connection, ids: set[int]) -> dict[int, Head]:
+    """The rows a batch of events works from, by item id."""
+    return {r[0]: Head._make(r) for r in _GET_HEADS.rows(conn, sorted(ids))}
 
 
 class EventBatch:

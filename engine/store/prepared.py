@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
@@ -39,6 +40,15 @@ class _Plan:
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (bind index, bind processor)
     positional: bool
     results: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column index, result processor)
+
+    @cached_property
+    def every(self) -> Callable[[Mapping[str, Any]], Any]:
+        """A row's values when it has every bind (the common case): one C call, not a lookup
+        per column."""
+        if len(self.names) == 1:
+            name = self.names[0]
+            return lambda row: (row[name],)
+        return itemgetter(*self.names)
 
 
 class Prepared:
@@ -111,15 +121,37 @@ class Prepared:
                         and column.default.is_scalar:
                     static[column.key] = column.default.arg
         bind_processors = (_processor(binds[name].type, dialect) for name in names)
-        selected = getattr(self.statement, "selected_columns", ())
-        processors = (c.type.dialect_impl(dialect).result_processor(dialect, None)
-                      for c in selected)
+        selected = getattr(self.statement, "exported_columns", ())  # SELECT or RETURNING
+        processors = (_result_processor(c.type, dialect) for c in selected)
         results = tuple((i, p) for i, p in enumerate(processors) if p is not None)
         return _Plan(compiled.string, names,
                      lookups=tuple((name, static.get(name, _MISSING)) for name in names),
                      processors=tuple((i, p) for i, p in enumerate(bind_processors)
                                       if p is not None),
                      positional=dialect.positional, results=results)
+
+
+class PreparedIn:
+    """A statement with `IN (<list>)`: prepared for list lengths that are powers of two, the list
+    padded with its last value, so that a handful of compiled forms serve every batch (an
+    expanding bind would be compiled again for each new length)."""
+
+    def __init__(self, build: Callable[[list[Any]], ClauseElement]) -> None:
+        self.build = build  # the statement, given the list's bind parameters
+        self._by_size: dict[int, Prepared] = {}
+
+    def rows(self, conn: Connection, values: Sequence[Any],
+             params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        if not values:
+            return []
+        size = 1 << (len(values) - 1).bit_length()
+        prepared = self._by_size.get(size)
+        if prepared is None:
+            prepared = self._by_size[size] = Prepared(
+                self.build([bindparam(f"_in{i}") for i in range(size)]))
+        padded = [*values, *[values[-1]] * (size - len(values))]
+        return prepared.rows(conn, {**(params or {}),
+                                    **{f"_in{i}": v for i, v in enumerate(padded)}})
 
 
 def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
@@ -130,18 +162,34 @@ def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
     return process
 
 
+def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
+    process = type_.dialect_impl(dialect).result_processor(dialect, None)
+    if process is not None and type_.python_type is datetime:
+        # Due times are ends of working days: a batch reads the same few thousands of times.
+        return lru_cache(maxsize=4096)(process)
+    return process
+
+
 def _args(plan: _Plan, params: Mapping[str, Any]) -> Any:
+    try:
+        values = list(plan.every(params))
+    except KeyError:
+        values = _with_defaults(plan, params)
+    for index, process in plan.processors:
+        value = values[index]
+        if value is not None:
+            values[index] = process(value)
+    return tuple(values) if plan.positional else dict(zip(plan.names, values, strict=True))
+
+
+def _with_defaults(plan: _Plan, params: Mapping[str, Any]) -> list[Any]:
     get = params.get
     values = [get(name, default) for name, default in plan.lookups]
     if _MISSING in values:
         missing = [name for (name, _), v in zip(plan.lookups, values, strict=True)
                    if v is _MISSING]
         raise KeyError(f"no value for {', '.join(map(repr, missing))} in {sorted(params)}")
-    for index, process in plan.processors:
-        value = values[index]
-        if value is not None:
-            values[index] = process(value)
-    return tuple(values) if plan.positional else dict(zip(plan.names, values, strict=True))
+    return values
 
 
 def _wrapped(conn: Connection, plan: _Plan, args: Any, exc: Exception) -> Exception:

@@ -241,6 +241,8 @@ class Directory:
         self._people: dict[str, PersonRow | None] = {}
         self._units: dict[str, UnitRow] = {}
         self._holders: dict[tuple[str, str], list[PersonRow]] = {}
+        # Answers derived from the above by callers (a notice's recipients), equally stable.
+        self.derived: dict[Any, Any] = {}
 
     @classmethod
     def of(cls, source: Connection | Directory) -> Directory:
