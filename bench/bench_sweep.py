@@ -97,6 +97,7 @@ def child_ours(db: Path) -> dict[str, float]:
     with read(engine) as conn:
         service.latest(conn, "ladder")
     service.calendar()
+    assert service.notices is not None  # made, as a scheduler has long since made it
     # A scheduler's process has long since collected its start-up garbage; a fresh one runs a
     # full collection (~30 ms here) at some allocation count, which would land in the timing.
     gc.collect()

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import Refused
 from .fields import is_empty
@@ -30,17 +31,17 @@ SYSTEM = "system"
 CHECKS = ("state", "role", "assignee", "separation", "missing_field", "comment", "guard")
 
 
-@dataclass(frozen=True)
-class ItemView:
-    """What the core needs to know about an item to decide a transition."""
+class ItemView(NamedTuple):
+    """What the core needs to know about an item to decide a transition. (This and Outcome
+    are NamedTuples, immutable and cheap to make: a bulk action makes one of each per item.)"""
 
     state: str
     unit: str
     assignee: str | None = None
     creator: str | None = None
-    fields: Mapping[str, Any] = field(default_factory=dict)
-    counts: Mapping[str, int] = field(default_factory=dict)
-    cycle_actors: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    fields: Mapping[str, Any] = MappingProxyType({})
+    counts: Mapping[str, int] = MappingProxyType({})
+    cycle_actors: Mapping[str, tuple[str, ...]] = MappingProxyType({})
     unit_name: str | None = None
     id: int | None = None
 
@@ -68,8 +69,7 @@ class Request:
     comment: str | None = None
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """Everything a transition changes; the store writes it in one transaction."""
 
     transition: TransitionSpec

@@ -339,9 +339,7 @@ def _view(item: store.ItemRecord, unit_name: str | None) -> ItemView:
 
 
 def _replace_item(item: store.ItemRecord, values: Mapping[str, Any]) -> store.ItemRecord:
-    from dataclasses import replace
-
-    return replace(item, **values)
+    return item._replace(**values)
 
 
 def _files_field(spec: WorkflowSpec, state: str, trigger: str) -> str:

@@ -23,7 +23,6 @@ from ..engine.spec import EscalationStep, WorkflowSpec
 from ..engine.store import repo
 from .context import item_context, sample_context
 from .message import Notification, Recipient
-from .render import check_template, template_names
 
 # Lookups go through a Directory (cached for one transaction); a bare Connection gets its own.
 Lookups = Connection | repo.Directory
@@ -45,11 +44,17 @@ class Notices:
 
     # --- load-time checks -----------------------------------------------------------------------
 
+    # Jinja2 is imported by these load-time checks, not by making notices: a sweep only stores
+    # contexts, and the dispatcher renders them.
     def template_names(self, workflow_dir: Path, templates_dir: str | None) -> set[str]:
+        from .render import template_names
+
         return template_names(_extra_dir(workflow_dir, templates_dir))
 
     def check_templates(self, spec: WorkflowSpec, workflow_dir: Path) -> None:
         """Render every template the workflow names with a sample: fail at load, not at 3 a.m."""
+        from .render import check_template
+
         extra = _extra_dir(workflow_dir, spec.templates_dir)
         sample_fields = {f.label: f"示例{f.label}" for f in spec.fields.values() if not f.private}
         problems = []

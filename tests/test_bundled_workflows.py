@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -97,8 +97,8 @@ class Walk:
         outcome = graph_of(self.name).fire(self.item, actor,
                                            self._request(trigger, comment, fields), NOW)
         assert outcome.dest == dest, f"{trigger} from {self.state} went to {outcome.dest}"
-        self.item = replace(self.item, state=outcome.dest, fields=outcome.fields,
-                            counts=outcome.counts, cycle_actors=outcome.cycle_actors)
+        self.item = self.item._replace(state=outcome.dest, fields=outcome.fields,
+                                       counts=outcome.counts, cycle_actors=outcome.cycle_actors)
         VISITED[self.name].add(outcome.dest)
         TAKEN[self.name].add(outcome.transition.index)
         return outcome

@@ -9,7 +9,6 @@ caller's transaction.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import lru_cache
 from types import MappingProxyType
@@ -27,8 +26,11 @@ from .prepared import Prepared, PreparedIn
 STEPS = ESCALATION_STEPS
 
 
-@dataclass(frozen=True)
-class ItemRecord:
+class ItemRecord(NamedTuple):
+    """An item as stored. NamedTuples here and for the other per-item records: as immutable as
+    a frozen dataclass, whose __init__ costs ~0.25 µs a field (24 here) on every item a bulk
+    action or a sweep touches."""
+
     id: int
     workflow: str
     workflow_version_id: int
@@ -55,7 +57,7 @@ class ItemRecord:
     last_hash: str
 
 
-_ITEM_COLUMNS = [ITEMS.c[f.name] for f in fields(ItemRecord)]
+_ITEM_COLUMNS = [ITEMS.c[name] for name in ItemRecord._fields]
 _ITEM_WIDTH = len(_ITEM_COLUMNS)
 _UNSET = object()
 
@@ -96,8 +98,7 @@ class HistoryEntry(NamedTuple):
     data: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class ItemWrite:
+class ItemWrite(NamedTuple):
     """Everything one event changes on one item. `steps` None keeps the pending ladder."""
 
     item: ItemRecord
