@@ -67,11 +67,11 @@ def _plain(value: Any) -> bool:
 
 
 def _iso(at: datetime | str) -> str:
-    return at if isinstance(at, str) else _isoformat(at)
+    return at if isinstance(at, str) else isoformat(at)
 
 
 @lru_cache(maxsize=256)
-def _isoformat(at: datetime) -> str:
+def isoformat(at: datetime) -> str:
     """Cached: a sweep or a bulk action stamps thousands of rows with one time."""
     return at.isoformat()
 

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, bindparam, select, update
 
+from .audit import isoformat
 from .errors import Conflict, Refused
 from .service import Service
 from .spec import EscalationStep, WorkflowSpec
@@ -193,7 +194,7 @@ def _escalation(spec: WorkflowSpec, item: Any, step: EscalationStep, row: Any,
     """The history entry of one applied step."""
     late = bool(row.late)
     data = {"step": step.index, "level": step.level, "action": step.action,
-            "planned_at": row.planned_at.isoformat(), "late": late,
+            "planned_at": isoformat(row.planned_at), "late": late,
             "notify": list(step.notify)}
     return store.HistoryEntry(kind="escalation", actor="system", at=now,
                               trigger=f"escalate:{step.level or step.action}",

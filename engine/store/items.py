@@ -174,6 +174,9 @@ def get_heads(conn: Connection, ids: set[int]) -> dict[int, Head]:
     return {r[0]: Head._make(r) for r in _GET_HEADS.rows(conn, sorted(ids))}
 
 
+_HEAD_COLUMNS = ("last_hash", "last_seq", "version")
+
+
 class EventBatch:
     """Events on many items written set-wise: history rows, one optimistic UPDATE per item
     (executemany), outbox rows. Several events on one item chain their hashes in order."""
@@ -217,11 +220,15 @@ class EventBatch:
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for item_id, (seq, h) in self._head.items():
             version, first_seq = self._read[item_id]
-            params = {**self._values.get(item_id, {}), "version": version + seq - first_seq,
-                      "last_seq": seq, "last_hash": h}
-            columns = tuple(sorted(params))
-            by_columns.setdefault(columns, []).append({**params, "_id": item_id,
-                                                       "_version": version})
+            row = {"version": version + seq - first_seq, "last_seq": seq, "last_hash": h,
+                   "_id": item_id, "_version": version}
+            values = self._values.get(item_id)
+            if values:  # a transition's columns; a sweep step only moves the chain head
+                row.update(values)
+                columns = tuple(sorted({*values, *_HEAD_COLUMNS}))
+            else:
+                columns = _HEAD_COLUMNS
+            by_columns.setdefault(columns, []).append(row)
         for columns, rows in by_columns.items():
             if _update_item(columns).run_many(conn, rows) != len(rows):
                 return False
