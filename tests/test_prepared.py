@@ -1,0 +1,57 @@
+"""The prepared hot statements (engine/store/prepared.py) against real databases: an IN list
+padded to a power of two finds exactly the rows asked for, RETURNING and SELECT rows come back
+through their column types, and a row lacking a bind says which."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from rectify.engine.store import db
+from rectify.engine.store.models import UNITS, WORKFLOW_VERSIONS
+from rectify.engine.store.prepared import Prepared, PreparedIn
+from sqlalchemy import bindparam, insert, select, update
+
+LOADED = datetime(2025, 9, 26, 2, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(db_url):
+    engine = db.open_engine(db_url)
+    db.upgrade(engine)
+    with db.write(engine) as conn:
+        conn.execute(insert(UNITS), [{"id": f"u{i}", "name": f"单位{i}", "parent_id": None,
+                                      "path": f"/u{i}/"} for i in range(1, 601)])
+    yield engine
+    engine.dispose()
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5, 64, 500, 513])
+def test_an_in_list_of_any_length_finds_exactly_its_rows(engine, count):
+    by_ids = PreparedIn(lambda ids: select(UNITS.c.id, UNITS.c.name).where(UNITS.c.id.in_(ids)))
+    wanted = [f"u{i}" for i in range(1, count + 1)]
+    with db.read(engine) as conn:
+        found = by_ids.rows(conn, wanted)
+        assert sorted(found) == sorted((u, f"单位{u[1:]}") for u in wanted)
+        assert by_ids.rows(conn, []) == []
+    # Lengths share compiled forms: 500 and 513 need 512 and 1024, not one form each.
+    assert all(size & (size - 1) == 0 for size in by_ids._by_size)
+
+
+def test_returning_rows_come_back_through_their_types(engine):
+    with db.write(engine) as conn:
+        conn.execute(insert(WORKFLOW_VERSIONS).values(
+            name="w", version=1, source="x", sha256="h", file="w.yaml", loaded_at=LOADED))
+    touch = Prepared(update(WORKFLOW_VERSIONS).where(WORKFLOW_VERSIONS.c.name == bindparam("n"))
+                     .values(file="改.yaml")
+                     .returning(WORKFLOW_VERSIONS.c.file, WORKFLOW_VERSIONS.c.loaded_at))
+    with db.write(engine) as conn:
+        # The time comes back aware, in UTC, as UTCDateTime reads it.
+        assert touch.rows(conn, {"n": "w"}) == [("改.yaml", LOADED)]
+
+
+def test_a_row_without_a_required_bind_names_it(engine):
+    rename = Prepared(update(UNITS).where(UNITS.c.id == bindparam("unit"))
+                      .values(name=bindparam("name")))
+    with db.write(engine) as conn, pytest.raises(KeyError, match="'name'"):
+        rename.run(conn, {"unit": "u1"})
