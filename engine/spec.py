@@ -156,7 +156,7 @@ class WorkflowSpec:
 
     @cached_property
     def public_fields(self) -> tuple[tuple[str, str], ...]:
-        """(name, label) of the fields templates and exports may show: never a private one."""
+        """(name, label) of the fields a notice may show: never a private one."""
         return tuple((n, f.label) for n, f in self.fields.items() if not f.private)
 
     def field_label(self, name: str) -> str:
