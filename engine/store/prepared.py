@@ -140,8 +140,7 @@ class PreparedIn:
         self.build = build  # the statement, given the list's bind parameters
         self._by_size: dict[int, Prepared] = {}
 
-    def rows(self, conn: Connection, values: Sequence[Any],
-             params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    def rows(self, conn: Connection, values: Sequence[Any]) -> list[tuple[Any, ...]]:
         if not values:
             return []
         size = 1 << (len(values) - 1).bit_length()
@@ -150,8 +149,7 @@ class PreparedIn:
             prepared = self._by_size[size] = Prepared(
                 self.build([bindparam(f"_in{i}") for i in range(size)]))
         padded = [*values, *[values[-1]] * (size - len(values))]
-        return prepared.rows(conn, {**(params or {}),
-                                    **{f"_in{i}": v for i, v in enumerate(padded)}})
+        return prepared.rows(conn, {f"_in{i}": v for i, v in enumerate(padded)})
 
 
 def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
@@ -165,7 +163,7 @@ def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
 def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
     process = type_.dialect_impl(dialect).result_processor(dialect, None)
     if process is not None and type_.python_type is datetime:
-        # Due times are ends of working days: a batch reads the same few thousands of times.
+        # Due times are ends of working days: a batch reads a few distinct values many times.
         return lru_cache(maxsize=4096)(process)
     return process
 
