@@ -30,21 +30,26 @@ _PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
 
 def row_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
     """sha256 over the previous hash and a canonical JSON of the row's content."""
+    data = row.get("data") or {}
     content = {
         "item": row["item_id"], "seq": row["seq"], "kind": row["kind"],
         "trigger": row.get("trigger"), "source": row.get("source"), "dest": row.get("dest"),
         "actor": row["actor"], "at": _iso(row["at"]), "comment": row.get("comment"),
-        "data": row.get("data") or {},
+        "data": data,
     }
-    return hashlib.sha256(prev_hash.encode("utf-8") + canonical(content)).hexdigest()
+    # The row's own columns are ints, strings or None (the history table's types); only
+    # `data` is free-form, so only it needs looking at.
+    return hashlib.sha256(prev_hash.encode("utf-8")
+                          + canonical(content, plain=_plain(data))).hexdigest()
 
 
-def canonical(content: Mapping[str, Any]) -> bytes:
-    """The canonical JSON of a history row's content, as UTF-8."""
-    if _plain(content):
+def canonical(content: Mapping[str, Any], *, plain: bool | None = None) -> bytes:
+    """The canonical JSON of a history row's content, as UTF-8. `plain`: whether the caller
+    already knows that the content holds only what orjson writes the same way (see _plain)."""
+    if plain if plain is not None else _plain(content):
         try:
             return orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
-        except TypeError:  # an integer beyond 64 bits
+        except TypeError:  # an integer beyond 64 bits, or a string that is not valid UTF-8
             pass
     return _CANONICAL.encode(content).encode("utf-8")
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam
 
+from . import collector
 from . import fields as fieldvals
 from .errors import Conflict, Refused
 from .machine import Actor, Outcome, Request
@@ -101,7 +102,7 @@ def _one_batch(service: Service, actor_id: str | None, trigger: str, next_items:
     """Decide and write one batch; (results, last id seen, whether more may follow)."""
     for _ in range(RETRIES):
         opened = read(service.engine) if dry_run else write(service.engine)
-        with opened as conn:
+        with opened as conn, collector.paused():
             items = [store.ItemRecord(*row) for row in next_items.rows(conn, {"after": after})]
             writes = store.EventBatch()
             results = _decide(service, conn, items, actor_id, trigger, values, comment, writes)

@@ -13,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, bindparam, select, update
 
+from . import collector
 from .audit import isoformat
 from .errors import Conflict, Refused
 from .service import Service
@@ -52,7 +54,7 @@ def sweep(service: Service, *, dry_run: bool = False, batch: int = BATCH,
         return _preview(service, now, report, batch)
     while True:
         try:
-            with write(service.engine) as conn:
+            with write(service.engine) as conn, collector.paused():
                 claimed = _claim(conn, now, now - late_after, batch)
                 _apply_batch(service, conn, claimed, now, report)
         except _ItemMoved:
@@ -111,8 +113,11 @@ def _claim(conn: Connection, now: datetime, late_before: datetime,
     return [Claimed._make(r) for r in rows]
 
 
+_ORDER = attrgetter("item_id", "entry_no", "step_index")
+
+
 def _in_order(claimed: Sequence[Any]) -> list[Any]:
-    return sorted(claimed, key=lambda r: (r.item_id, r.entry_no, r.step_index))
+    return sorted(claimed, key=_ORDER)
 
 
 class _ItemMoved(Exception):
@@ -132,12 +137,16 @@ def _apply_batch(service: Service, conn: Connection, claimed: Sequence[Any], now
     careful: list[Any] = []
     stale: list[int] = []
     applied: list[dict[str, Any]] = []  # reported only once written: a rolled-back batch is redone
+    specs: dict[int, WorkflowSpec] = {}
     for row in _in_order(claimed):
         item = items[row.item_id]
         if item.entry_no != row.entry_no or item.state != row.state:
             stale.append(row.id)
             continue
-        spec = service.compiled(conn, item.workflow_version_id).spec
+        spec = specs.get(item.workflow_version_id)
+        if spec is None:
+            spec = specs[item.workflow_version_id] = service.compiled(
+                conn, item.workflow_version_id).spec
         step = spec.states[row.state].escalate[row.step_index]
         if step.fire or (careful and careful[-1].item_id == row.item_id):
             careful.append(row)  # rows are in item order: the item's later steps follow it

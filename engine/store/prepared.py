@@ -24,7 +24,9 @@ from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import JSON, TypeEngine
+
+from .db import dumps, loads
 
 Processor = Callable[[Any], Any] | None
 _MISSING = object()
@@ -154,7 +156,15 @@ class PreparedIn:
 
 def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
     process = type_.dialect_impl(dialect).bind_processor(dialect)
-    if process is not None and type_.python_type is datetime:
+    if process is None:
+        return None
+    if isinstance(type_, JSON) and dialect.name == "sqlite":
+        # The engine's own serializer (open_engine sets it), without SQLAlchemy's two wrapping
+        # calls, which only tell JSON.NULL and null() apart: these statements bind neither, and
+        # None never reaches a processor (_args). A bulk row writes four JSON columns.
+        # (psycopg wants its own Json wrapper: PostgreSQL keeps SQLAlchemy's processor.)
+        return dumps
+    if type_.python_type is datetime:
         # A batch stamps thousands of rows with the same few times: convert each once.
         return lru_cache(maxsize=256)(process)
     return process
@@ -162,10 +172,20 @@ def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
 
 def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
     process = type_.dialect_impl(dialect).result_processor(dialect, None)
-    if process is not None and type_.python_type is datetime:
+    if process is None:
+        return None
+    if isinstance(type_, JSON) and dialect.name == "sqlite":  # psycopg decodes JSON itself
+        return _json_value
+    if type_.python_type is datetime:
         # Due times are ends of working days: a batch reads a few distinct values many times.
         return lru_cache(maxsize=4096)(process)
     return process
+
+
+def _json_value(stored: Any) -> Any:
+    """A JSON column as SQLite returns it: text, or a number or NULL, which stand for
+    themselves (as in SQLAlchemy's own SQLite JSON processor)."""
+    return loads(stored) if isinstance(stored, str | bytes) else stored
 
 
 def _args(plan: _Plan, params: Mapping[str, Any]) -> Any:
