@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from rectify.engine.store import db
-from rectify.engine.store.models import UNITS, WORKFLOW_VERSIONS
+from rectify.engine.store.models import OUTBOX, UNITS, WORKFLOW_VERSIONS
 from rectify.engine.store.prepared import Prepared, PreparedIn
 from sqlalchemy import bindparam, insert, select, update
 
@@ -55,3 +55,26 @@ def test_a_row_without_a_required_bind_names_it(engine):
                       .values(name=bindparam("name")))
     with db.write(engine) as conn, pytest.raises(KeyError, match="'name'"):
         rename.run(conn, {"unit": "u1"})
+
+
+def test_json_columns_round_trip_as_sqlalchemy_writes_and_reads_them(engine):
+    """The prepared path's JSON codec (on SQLite the engine's own, unwrapped) against
+    SQLAlchemy's: each reads what the other wrote, numbers stored bare included."""
+    values = [{"people": [{"name": "张三", "mobile": None}]}, [1, "二", True], 5, "text"]
+    queue = Prepared(insert(OUTBOX), columns=["dedupe_key", "channel", "template",
+                                              "recipients", "data", "created_at"])
+    with db.write(engine) as conn:
+        queue.run_many(conn, [{"dedupe_key": f"k{i}", "channel": "log", "template": "t",
+                               "recipients": v, "data": {"n": i}, "created_at": LOADED}
+                              for i, v in enumerate(values)])
+        conn.execute(insert(OUTBOX), {"dedupe_key": "by-sqlalchemy", "channel": "log",
+                                      "template": "t", "recipients": {"k": ["值", 1.5]},
+                                      "data": {}, "created_at": LOADED})
+    read_back = Prepared(select(OUTBOX.c.recipients).where(OUTBOX.c.dedupe_key
+                                                           == bindparam("key")))
+    with db.read(engine) as conn:
+        for i, v in enumerate(values):
+            assert read_back.rows(conn, {"key": f"k{i}"}) == [(v,)]
+            assert conn.execute(select(OUTBOX.c.recipients)
+                                .where(OUTBOX.c.dedupe_key == f"k{i}")).scalar_one() == v
+        assert read_back.rows(conn, {"key": "by-sqlalchemy"}) == [({"k": ["值", 1.5]},)]
