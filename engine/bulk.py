@@ -103,7 +103,7 @@ def _one_batch(service: Service, actor_id: str | None, trigger: str, next_items:
     for _ in range(RETRIES):
         opened = read(service.engine) if dry_run else write(service.engine)
         with opened as conn, collector.paused():
-            items = [store.ItemRecord(*row) for row in next_items.rows(conn, {"after": after})]
+            items = next_items.rows(conn, {"after": after}, store.ItemRecord._make)
             writes = store.EventBatch()
             results = _decide(service, conn, items, actor_id, trigger, values, comment, writes)
             if dry_run or writes.apply(conn):

@@ -108,9 +108,8 @@ _CLAIM = {"sqlite": _claim_statement(False), "postgresql": _claim_statement(True
 
 def _claim(conn: Connection, now: datetime, late_before: datetime,
            batch: int) -> list[Claimed]:
-    rows = _CLAIM[conn.dialect.name].rows(conn, {"now": now, "late_before": late_before,
-                                                 "batch": batch})
-    return [Claimed._make(r) for r in rows]
+    return _CLAIM[conn.dialect.name].rows(conn, {"now": now, "late_before": late_before,
+                                                 "batch": batch}, Claimed._make)
 
 
 _ORDER = attrgetter("item_id", "entry_no", "step_index")

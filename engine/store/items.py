@@ -171,7 +171,7 @@ _GET_HEADS = PreparedIn(lambda ids: select(*[ITEMS.c[c] for c in Head._fields])
 
 def get_heads(conn: Connection, ids: set[int]) -> dict[int, Head]:
     """The rows a batch of events works from, by item id."""
-    return {r[0]: Head._make(r) for r in _GET_HEADS.rows(conn, sorted(ids))}
+    return {head.id: head for head in _GET_HEADS.rows(conn, sorted(ids), Head._make)}
 
 
 _HEAD_COLUMNS = ("last_hash", "last_seq", "version")

@@ -85,18 +85,21 @@ class Prepared:
             raise _wrapped(conn, plan, args[0], exc) from exc
         return int(cursor.rowcount)
 
-    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """A SELECT's rows as tuples, each value through its column type's result processor."""
+    def rows(self, conn: Connection, params: Mapping[str, Any],
+             make: Callable[[Iterable[Any]], Any] = tuple) -> list[Any]:
+        """A SELECT's rows, each value through its column type's result processor, each row
+        made by `make` from its values (a NamedTuple's `_make`: no tuple made only to be
+        copied)."""
         plan = self._plan(conn.dialect)
         found = self.run(conn, params).fetchall()
         if not plan.results:
-            return found
+            return found if make is tuple else [make(row) for row in found]
         processed = []
         for row in found:
             values = list(row)
             for index, process in plan.results:
                 values[index] = process(values[index])
-            processed.append(tuple(values))
+            processed.append(make(values))
         return processed
 
     def _plan(self, dialect: Dialect) -> _Plan:
@@ -140,18 +143,21 @@ class PreparedIn:
 
     def __init__(self, build: Callable[[list[Any]], ClauseElement]) -> None:
         self.build = build  # the statement, given the list's bind parameters
-        self._by_size: dict[int, Prepared] = {}
+        self._by_size: dict[int, tuple[Prepared, tuple[str, ...]]] = {}  # with its bind names
 
-    def rows(self, conn: Connection, values: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def rows(self, conn: Connection, values: Sequence[Any],
+             make: Callable[[Iterable[Any]], Any] = tuple) -> list[Any]:
         if not values:
             return []
         size = 1 << (len(values) - 1).bit_length()
-        prepared = self._by_size.get(size)
-        if prepared is None:
-            prepared = self._by_size[size] = Prepared(
-                self.build([bindparam(f"_in{i}") for i in range(size)]))
+        found = self._by_size.get(size)
+        if found is None:
+            names = tuple(f"_in{i}" for i in range(size))
+            found = self._by_size[size] = (
+                Prepared(self.build([bindparam(name) for name in names])), names)
+        prepared, names = found
         padded = [*values, *[values[-1]] * (size - len(values))]
-        return prepared.rows(conn, {f"_in{i}": v for i, v in enumerate(padded)})
+        return prepared.rows(conn, dict(zip(names, padded, strict=True)), make)
 
 
 def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
