@@ -225,7 +225,7 @@ class EventBatch:
             values = self._values.get(item_id)
             if values:  # a transition's columns; a sweep step only moves the chain head
                 row.update(values)
-                columns = tuple(sorted({*values, *_HEAD_COLUMNS}))
+                columns = _with_head(tuple(values))
             else:
                 columns = _HEAD_COLUMNS
             by_columns.setdefault(columns, []).append(row)
@@ -243,6 +243,13 @@ class EventBatch:
 
             enqueue(conn, self._outbox)
         return True
+
+
+@lru_cache(maxsize=64)
+def _with_head(columns: tuple[str, ...]) -> tuple[str, ...]:
+    """A transition's columns and the chain head's, in one order: a bulk action's items all
+    set the same columns, so this is worked out once, not per item."""
+    return tuple(sorted({*columns, *_HEAD_COLUMNS}))
 
 
 def insert_item(conn: Connection, values: Mapping[str, Any], history: HistoryEntry,
