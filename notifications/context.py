@@ -57,10 +57,14 @@ def item_context(
     complete: bool = False,
 ) -> dict[str, Any]:
     """Context of an item event: escalation step, transition, public notice. `complete`: the
-    item is already a view with every key and local times (notices.item_for_templates makes
-    one), so it is taken as it is: a sweep builds thousands of these."""
+    parts are already in shape (notices makes them: the item a view with every key, times
+    local and shown, the step with its three keys), so they are taken as they are: a sweep
+    builds thousands of these."""
+    if complete:
+        return {"item": item, "step": step, "comment": comment, "actor_name": actor_name,
+                "recipients": list(recipients), "now": now}
     return {
-        "item": item if complete else item_view(item),
+        "item": item_view(item),
         "step": None if step is None else {
             "level": step.get("level"),
             "at": show_time(step.get("at")),
