@@ -46,7 +46,9 @@ def row_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
 def canonical(content: Mapping[str, Any], *, plain: bool | None = None) -> bytes:
     """The canonical JSON of a history row's content, as UTF-8. `plain`: whether the caller
     already knows that the content holds only what orjson writes the same way (see _plain)."""
-    if plain if plain is not None else _plain(content):
+    if plain is None:
+        plain = _plain(content)
+    if plain:
         try:
             return orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
         except TypeError:  # an integer beyond 64 bits, or a string that is not valid UTF-8

@@ -136,16 +136,12 @@ def _apply_batch(service: Service, conn: Connection, claimed: Sequence[Any], now
     careful: list[Any] = []
     stale: list[int] = []
     applied: list[dict[str, Any]] = []  # reported only once written: a rolled-back batch is redone
-    specs: dict[int, WorkflowSpec] = {}
     for row in _in_order(claimed):
         item = items[row.item_id]
         if item.entry_no != row.entry_no or item.state != row.state:
             stale.append(row.id)
             continue
-        spec = specs.get(item.workflow_version_id)
-        if spec is None:
-            spec = specs[item.workflow_version_id] = service.compiled(
-                conn, item.workflow_version_id).spec
+        spec = service.compiled(conn, item.workflow_version_id).spec
         step = spec.states[row.state].escalate[row.step_index]
         if step.fire or (careful and careful[-1].item_id == row.item_id):
             careful.append(row)  # rows are in item order: the item's later steps follow it
