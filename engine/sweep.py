@@ -136,25 +136,44 @@ def _apply_batch(service: Service, conn: Connection, claimed: Sequence[Any], now
     careful: list[Any] = []
     stale: list[int] = []
     applied: list[dict[str, Any]] = []  # reported only once written: a rolled-back batch is redone
+    rungs: dict[tuple[Any, ...], _Rung] = {}
     for row in _in_order(claimed):
         item = items[row.item_id]
         if item.entry_no != row.entry_no or item.state != row.state:
             stale.append(row.id)
             continue
-        spec = service.compiled(conn, item.workflow_version_id).spec
-        step = spec.states[row.state].escalate[row.step_index]
-        if step.fire or (careful and careful[-1].item_id == row.item_id):
+        key = (item.workflow_version_id, row.state, row.step_index, row.planned_at, row.late)
+        rung = rungs.get(key)
+        if rung is None:
+            rung = rungs[key] = _rung(service, conn, item, row, now)
+        if rung.step.fire or (careful and careful[-1].item_id == row.item_id):
             careful.append(row)  # rows are in item order: the item's later steps follow it
             continue
-        batch.add(item, _escalation(spec, item, step, row, now),
-                  _notices(service, directory, spec, item, step, row, now))
-        applied.append(_reported(item.id, row, step))
+        batch.add(item, rung.entry,
+                  _notices(service, directory, rung.spec, item, rung.step, row, now))
+        applied.append({"item": item.id, **rung.reported})
     if not batch.apply(conn):
         raise _ItemMoved
     report.escalations.extend(applied)
     store.cancel_steps(conn, stale)
     for row in careful:
         _apply_one(service, conn, row, now, report)
+
+
+class _Rung(NamedTuple):
+    """One ladder step applied at `now`, whichever item it is on: a batch's steps are mostly
+    the same few (one deadline, one rung), so each is looked up and described once."""
+
+    spec: WorkflowSpec
+    step: EscalationStep
+    entry: store.HistoryEntry
+    reported: dict[str, Any]  # its line in the report, but for the item
+
+
+def _rung(service: Service, conn: Connection, item: Any, row: Any, now: datetime) -> _Rung:
+    spec = service.compiled(conn, item.workflow_version_id).spec
+    step = spec.states[row.state].escalate[row.step_index]
+    return _Rung(spec, step, _escalation(spec, item, step, row, now), _report_line(row, step))
 
 
 def _apply_one(service: Service, conn: Connection, row: Any, now: datetime,
@@ -214,8 +233,12 @@ def _notices(service: Service, directory: repo.Directory, spec: WorkflowSpec, it
 
 
 def _reported(item_id: int, row: Any, step: EscalationStep) -> dict[str, Any]:
-    return {"item": item_id, "state": row.state, "step": row.step_index,
-            "action": step.action, "level": step.level, "late": bool(row.late)}
+    return {"item": item_id, **_report_line(row, step)}
+
+
+def _report_line(row: Any, step: EscalationStep) -> dict[str, Any]:
+    return {"state": row.state, "step": row.step_index, "action": step.action,
+            "level": step.level, "late": bool(row.late)}
 
 
 def _late_note(planned: datetime, now: datetime, spec: WorkflowSpec) -> str:
