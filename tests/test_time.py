@@ -182,6 +182,39 @@ def test_dry_run_writes_nothing(sqlite_service: Service) -> None:
     assert item_detail(s, item_id, None)["state"] == "accountable"
 
 
+def test_one_batch_of_many_rungs_describes_each_step_as_its_own(service: Service,
+                                                                  tmp_path: Path) -> None:
+    """Steps of two workflow versions, some due on time and some late, applied in one batch:
+    each history row and report line tells its own step (level, planned time, late)."""
+    now = service.clock.now()
+    on_time, late = now - timedelta(minutes=5), now - timedelta(hours=3)
+    old = load(service, tmp_path, "ladder", LADDER_WORKFLOW)
+    new = load(service, tmp_path, "ladder", LADDER_WORKFLOW.replace("level: 督办", "level: 约谈"))
+    for version in (old, new):
+        for planned in (on_time, late):
+            seed(service.engine, version, "ladder", "rectifying", "village-a1", 3,
+                 entered=now - timedelta(days=20), due=planned, step_at=planned)
+    report = sweep(service)
+    assert len(report.escalations) == 12 and report.errors == []
+    h, items = store.HISTORY, store.ITEMS
+    with read(service.engine) as conn:
+        rows = conn.execute(select(items.c.workflow_version_id, h.c.data, h.c.comment,
+                                   h.c.item_id).join(items, items.c.id == h.c.item_id)
+                            .where(h.c.kind == "escalation")).all()
+        steps = conn.execute(select(store.STEPS.c.item_id, store.STEPS.c.planned_at)).all()
+    planned_of = {i: p if p.tzinfo else p.replace(tzinfo=UTC) for i, p in steps}
+    seen = set()
+    for version, data, comment, item_id in rows:
+        was_late = planned_of[item_id] == late
+        assert data["level"] == ("督办" if version == old else "约谈")
+        assert data["planned_at"] == planned_of[item_id].isoformat()
+        assert data["late"] is was_late and (comment is not None) is was_late
+        seen.add((version, was_late))
+    assert seen == {(old, False), (old, True), (new, False), (new, True)}
+    lines = {(e["level"], e["late"]) for e in report.escalations}
+    assert lines == {("督办", False), ("督办", True), ("约谈", False), ("约谈", True)}
+
+
 def _volume(url: str, tmp_path: Path, n: int) -> tuple[Service, str]:
     engine = open_engine(url)
     upgrade(engine)
