@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from .cli_support import AppContext, configure_logging, echo_json, parse_fields
+from .commands.support import AppContext, configure_logging, echo_json, parse_fields
 
 pass_app = click.make_pass_decorator(AppContext)
 
@@ -31,7 +31,7 @@ pass_app = click.make_pass_decorator(AppContext)
 def cli(ctx: click.Context, db: str, actor: str | None, now: str | None, config: str | None,
         as_json: bool) -> None:
     """rectify: the rectification cycle (整改闭环) — problems found, rectified, accepted, closed."""
-    ctx.obj = AppContext(db=db, actor=actor, now_text=now, config=config, as_json=as_json)
+    ctx.obj = AppContext(db=db, now_text=now, config=config, actor=actor, as_json=as_json)
 
 
 @cli.command()
@@ -62,7 +62,7 @@ def init(app: AppContext) -> None:
 @click.option("--quiet", is_flag=True, help="Only say where the results are.")
 def demo(directory: str | None, quiet: bool) -> None:
     """A guided run of the whole cycle on a fresh SQLite file."""
-    from .engine.demo import run_demo
+    from .engine.demo.rectification import run_demo
 
     configure_logging(level="WARNING")
     run_demo(Path(directory) if directory else None, echo=(lambda *_: None) if quiet
@@ -81,7 +81,7 @@ def workflow() -> None:
 @pass_app
 def workflow_validate(app: AppContext, files: tuple[str, ...]) -> None:
     """Check workflow files; every problem as FILE:LINE:COL: message (exit 6 if any)."""
-    from .cli_workflow import validate_files
+    from .commands.workflow import validate_files
 
     sys.exit(validate_files(app, [Path(f) for f in files]))
 
@@ -103,7 +103,7 @@ def workflow_load(app: AppContext, file: str) -> None:
 @pass_app
 def workflow_list(app: AppContext) -> None:
     """Workflows in the database, newest version of each."""
-    from .cli_workflow import list_workflows
+    from .commands.workflow import list_workflows
 
     list_workflows(app)
 
@@ -113,7 +113,7 @@ def workflow_list(app: AppContext) -> None:
 @pass_app
 def workflow_show(app: AppContext, name: str) -> None:
     """States, transitions and escalation ladders of a workflow (NAME or FILE)."""
-    from .cli_workflow import show_workflow
+    from .commands.workflow import show_workflow
 
     show_workflow(app, name)
 
@@ -126,7 +126,7 @@ def workflow_show(app: AppContext, name: str) -> None:
 @pass_app
 def workflow_graph(app: AppContext, name: str, fmt: str, output: str | None) -> None:
     """The state graph as Mermaid or Graphviz (svg/png need Graphviz's `dot`)."""
-    from .cli_workflow import graph_workflow
+    from .commands.workflow import graph_workflow
 
     graph_workflow(app, name, fmt, Path(output) if output else None)
 
@@ -144,7 +144,7 @@ def workflow_migrate(app: AppContext, name: str, to_version: str, mappings: tupl
                      comment: str | None, dry_run: bool) -> None:
     """Move NAME's running items to another version; each move is recorded in the item's
     history (actor: --as, or system without it). Exit 3 if a state has nowhere to go."""
-    from .cli_workflow import migrate_workflow
+    from .commands.workflow import migrate_workflow
 
     sys.exit(migrate_workflow(app, name, to_version, mappings, comment, dry_run))
 
@@ -156,7 +156,7 @@ def workflow_migrate(app: AppContext, name: str, to_version: str, mappings: tupl
 @pass_app
 def workflow_diff(app: AppContext, name: str, v1: str, v2: str) -> None:
     """What changed from version V1 to V2, and how many running items on V1 each change touches."""
-    from .cli_workflow import diff_workflow
+    from .commands.workflow import diff_workflow
 
     diff_workflow(app, name, v1, v2)
 
@@ -241,7 +241,7 @@ def _filters(func: Callable[..., Any]) -> Callable[..., Any]:
 @pass_app
 def item_list(app: AppContext, limit: int, **filters: Any) -> None:
     """Items matching the filters."""
-    from .cli_items import list_items
+    from .commands.items import list_items
 
     list_items(app, filters, limit)
 
@@ -259,7 +259,7 @@ def item_bulk(app: AppContext, trigger: str, field_values: tuple[str, ...], comm
 
     Refused items are listed with the reason and left unchanged; the rest commit in batches.
     Exit 0 when every matched item fired, 3 when some were refused."""
-    from .cli_items import bulk_items
+    from .commands.items import bulk_items
 
     sys.exit(bulk_items(app, trigger, filters, parse_fields(field_values), comment, dry_run))
 
@@ -269,7 +269,7 @@ def item_bulk(app: AppContext, trigger: str, field_values: tuple[str, ...], comm
 @pass_app
 def item_show(app: AppContext, item_id: int) -> None:
     """State, deadline, light, fields, history, escalations and the triggers you may fire."""
-    from .cli_items import show_item
+    from .commands.items import show_item
 
     show_item(app, item_id)
 
@@ -284,7 +284,7 @@ def item_show(app: AppContext, item_id: int) -> None:
 def item_advance(app: AppContext, item_id: int, trigger: str, comment: str | None,
                  field_values: tuple[str, ...], attach: tuple[str, ...]) -> None:
     """Fire TRIGGER on the item."""
-    from .cli_items import advance_item
+    from .commands.items import advance_item
 
     advance_item(app, item_id, trigger, comment, parse_fields(field_values),
                  [Path(a) for a in attach])
@@ -311,7 +311,7 @@ def item_assign(app: AppContext, item_id: int, person: str, due: str | None) -> 
 @pass_app
 def sweep(app: AppContext, dry_run: bool) -> None:
     """One pass of deadlines, escalations and timers at --now (safe to repeat)."""
-    from .cli_time import run_sweep
+    from .commands.jobs import run_sweep
 
     configure_logging()  # as `outbox dispatch` and `scheduler`: the commands that may log
     run_sweep(app, dry_run)
@@ -323,7 +323,7 @@ def sweep(app: AppContext, dry_run: bool) -> None:
 @pass_app
 def scheduler(app: AppContext, once: bool, holder: str | None) -> None:
     """Long-running: sweep, dispatch, daily digest and weekly report (one leader per database)."""
-    from .engine.scheduler import run_scheduler
+    from .engine.app.scheduler import run_scheduler
 
     run_scheduler(app, once=once, holder=holder)
 
@@ -339,7 +339,7 @@ def outbox() -> None:
 @pass_app
 def outbox_list(app: AppContext, status: str | None, limit: int) -> None:
     """The newest notifications, with their status and last error."""
-    from .cli_time import list_outbox
+    from .commands.jobs import list_outbox
 
     list_outbox(app, status, limit)
 
@@ -348,7 +348,7 @@ def outbox_list(app: AppContext, status: str | None, limit: int) -> None:
 @pass_app
 def outbox_dispatch(app: AppContext) -> None:
     """Send what is due, with retries and backoff."""
-    from .cli_time import dispatch_outbox
+    from .commands.jobs import dispatch_outbox
 
     configure_logging()  # the channels and the dispatcher log each notification
     dispatch_outbox(app)
@@ -365,7 +365,7 @@ def audit() -> None:
 @pass_app
 def audit_verify(app: AppContext) -> None:
     """Check every item's history hash chain; report the first broken link."""
-    from .cli_items import verify_audit
+    from .commands.items import verify_audit
 
     sys.exit(verify_audit(app))
 
@@ -373,7 +373,7 @@ def audit_verify(app: AppContext) -> None:
 # --- ledgers and reports (cli_ledger.py) ---------------------------------------------------------
 
 def _register_ledger_commands() -> None:
-    from .cli_ledger import item_import, ledger, report
+    from .commands.ledger import item_import, ledger, report
 
     item.add_command(item_import)
     cli.add_command(ledger)
@@ -384,7 +384,7 @@ _register_ledger_commands()
 
 
 def main() -> None:
-    from .cli_support import run
+    from .commands.support import run
 
     run(cli)
 

@@ -53,8 +53,8 @@ BATCH = 500
 
 def build_template(folder: Path, items: int) -> Path:
     """A migrated database: org, LADDER_WORKFLOW, `items` items in `rectifying`."""
-    from rectify.engine.clock import FixedClock
-    from rectify.engine.service import Service
+    from rectify.engine.app.service import Service
+    from rectify.engine.core.clock import FixedClock
     from rectify.engine.store.db import open_engine, upgrade
     from seeding import LADDER_WORKFLOW, seed
 
@@ -79,12 +79,12 @@ def build_template(folder: Path, items: int) -> Path:
 
 def child_ours(db: Path) -> dict[str, Any]:
     """In a fresh process: a warm service, one timed bulk action over every item."""
-    from rectify.engine.bulk import bulk
-    from rectify.engine.clock import FixedClock
-    from rectify.engine.service import Service
+    from rectify.engine.app.bulk import bulk
+    from rectify.engine.app.service import Service
+    from rectify.engine.app.views import ItemFilter
+    from rectify.engine.core.clock import FixedClock
     from rectify.engine.store import repo
     from rectify.engine.store.db import open_engine, read
-    from rectify.engine.views import ItemFilter
 
     engine = open_engine(f"sqlite:///{db}")
     service = Service(engine, FixedClock(NOW), files_dir=db.parent / "files")
@@ -116,7 +116,7 @@ _MAY_ACT = ("select 1 from role_grants g join units u on u.id = g.unit_id join p
 
 def child_raw(db: Path, batch: int = BATCH) -> dict[str, Any]:
     """The same reads, decisions and writes in plain sqlite3 (see the module docstring)."""
-    from rectify.engine.audit import row_hash
+    from rectify.engine.core.audit import row_hash
 
     conn = sqlite3.connect(db, isolation_level=None)
     # JSON columns through rectify's own codec (orjson), as the engine writes them.

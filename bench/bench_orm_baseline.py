@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from rectify.engine.audit import row_hash
+from rectify.engine.core.audit import row_hash
 from rectify.engine.store.db import SQLITE_PRAGMAS
 from sqlalchemy import JSON, DateTime, ForeignKey, String, create_engine, event, select, text
 from sqlalchemy.orm import (

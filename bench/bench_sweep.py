@@ -54,8 +54,8 @@ transitions:
 
 def build_template(folder: Path, items: int, due: int) -> Path:
     """A database with `items` items, `due` of them with a step due before NOW."""
-    from rectify.engine.clock import FixedClock
-    from rectify.engine.service import Service
+    from rectify.engine.app.service import Service
+    from rectify.engine.core.clock import FixedClock
     from rectify.engine.store.db import open_engine, upgrade
     from seeding import seed
 
@@ -87,10 +87,10 @@ def build_template(folder: Path, items: int, due: int) -> Path:
 
 def child_ours(db: Path) -> dict[str, float]:
     """In a fresh process: a warm service (as the scheduler holds one), one timed sweep."""
-    from rectify.engine.clock import FixedClock
-    from rectify.engine.service import Service
+    from rectify.engine.app.service import Service
+    from rectify.engine.app.sweep import sweep
+    from rectify.engine.core.clock import FixedClock
     from rectify.engine.store.db import open_engine, read
-    from rectify.engine.sweep import sweep
 
     engine = open_engine(f"sqlite:///{db}")
     service = Service(engine, FixedClock(NOW), files_dir=db.parent / "files")
@@ -110,7 +110,7 @@ def child_ours(db: Path) -> dict[str, float]:
 
 def child_raw(db: Path, batch: int = 500) -> dict[str, float]:
     """The same work in plain sqlite3: claim, read items, hash, history, items, outbox."""
-    from rectify.engine.audit import row_hash
+    from rectify.engine.core.audit import row_hash
 
     conn = sqlite3.connect(db, isolation_level=None)
     # JSON columns through rectify's own codec (orjson), as the engine writes them.

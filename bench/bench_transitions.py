@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from rectify.engine.clock import FixedClock
-from rectify.engine.service import Service
+from rectify.engine.app.service import Service
+from rectify.engine.core.clock import FixedClock
 from rectify.engine.store.db import SQLITE_PRAGMAS, open_engine, upgrade
 from seeding import LADDER_WORKFLOW, seed
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..engine.errors import RectifyError
+from ..engine.core.errors import RectifyError
 from .message import Notification
 
 

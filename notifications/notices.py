@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from ..engine.errors import InvalidInput, Problem
-from ..engine.fields import display
-from ..engine.org import ancestors
-from ..engine.spec import EscalationStep, WorkflowSpec
+from ..engine.core.errors import InvalidInput, Problem
+from ..engine.core.fields import display
+from ..engine.core.org import ancestors
+from ..engine.core.spec import EscalationStep, WorkflowSpec
 from ..engine.store import repo
 from .context import item_context, sample_context
 from .message import Notification, Recipient

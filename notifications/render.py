@@ -18,7 +18,7 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, Template
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from ..engine.errors import RectifyError
+from ..engine.core.errors import RectifyError
 from .context import sample_context
 from .message import Notification, Recipient
 from .split import split_message

@@ -15,9 +15,9 @@ import pytest
 import structlog
 from openpyxl import Workbook
 from rectify.cli import cli
-from rectify.cli_support import run
-from rectify.engine.clock import FixedClock
-from rectify.engine.service import Service
+from rectify.commands.support import run
+from rectify.engine.app.service import Service
+from rectify.engine.core.clock import FixedClock
 from rectify.engine.store.db import open_engine, upgrade
 from rectify.workflows import HERE as WORKFLOWS
 

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from rectify.engine.clock import FixedClock
-from rectify.engine.service import Service
+from rectify.engine.app.service import Service
+from rectify.engine.core.clock import FixedClock
 from rectify.engine.store.db import open_engine, upgrade
 from rectify.workflows import HERE as WORKFLOWS
 from sqlalchemy import create_engine, text

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rectify.engine.audit import GENESIS, row_hash
+from rectify.engine.core.audit import GENESIS, row_hash
 from rectify.engine.store import items as store
 from rectify.engine.store import repo
 from rectify.engine.store.db import write

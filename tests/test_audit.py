@@ -13,7 +13,7 @@ from uuid import UUID
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rectify.engine.audit import _plain, canonical
+from rectify.engine.core.audit import _plain, canonical
 
 _STDLIB = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"),
                            default=str)

@@ -7,12 +7,12 @@ import itertools
 import json
 from pathlib import Path
 
-from rectify.engine.audit import verify_chain
-from rectify.engine.bulk import BulkResult, bulk
-from rectify.engine.service import Service
+from rectify.engine.app.bulk import BulkResult, bulk
+from rectify.engine.app.service import Service
+from rectify.engine.app.views import ItemFilter
+from rectify.engine.core.audit import verify_chain
 from rectify.engine.store import items as store
 from rectify.engine.store.db import read
-from rectify.engine.views import ItemFilter
 
 from . import test_cli_items
 from .test_cli_items import Cli, refused

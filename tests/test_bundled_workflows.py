@@ -16,11 +16,11 @@ from functools import cache
 from typing import Any
 
 import pytest
-from rectify.engine.errors import Refused
-from rectify.engine.fields import coerce_all
-from rectify.engine.loader import load_workflow_file
-from rectify.engine.machine import SYSTEM_ACTOR, Actor, ItemView, Outcome, Request, StateGraph
-from rectify.engine.spec import WorkflowSpec
+from rectify.engine.core.errors import Refused
+from rectify.engine.core.fields import coerce_all
+from rectify.engine.core.loader import load_workflow_file
+from rectify.engine.core.machine import SYSTEM_ACTOR, Actor, ItemView, Outcome, Request, StateGraph
+from rectify.engine.core.spec import WorkflowSpec
 from rectify.notifications.notices import Notices
 from rectify.notifications.render import template_names
 from rectify.workflows import BUNDLED

@@ -10,9 +10,9 @@ import holidays
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rectify.engine.calendar import Due, WorkCalendar, due_after, parse_calendar_file, shift
-from rectify.engine.errors import InvalidInput
-from rectify.engine.spec import Duration
+from rectify.engine.core.calendar import Due, WorkCalendar, due_after, parse_calendar_file, shift
+from rectify.engine.core.errors import InvalidInput
+from rectify.engine.core.spec import Duration
 
 SH = "Asia/Shanghai"
 SHANGHAI = ZoneInfo(SH)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 
 import pytest
-from rectify.engine import collector
+from rectify.engine.store import collector
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import openpyxl
-from rectify.engine.demo import run_demo
+from rectify.engine.demo.rectification import run_demo
 from rectify.engine.store.db import open_engine, read
 from rectify.engine.store.items import HISTORY, ITEMS, STEPS
 from sqlalchemy import func, select

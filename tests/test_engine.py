@@ -8,14 +8,14 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from rectify.engine.audit import verify_chain
-from rectify.engine.clock import FixedClock
-from rectify.engine.errors import Conflict, NotFound, Refused, UsageError
-from rectify.engine.service import Service
+from rectify.engine.app.service import Service
+from rectify.engine.app.views import ItemFilter, item_detail, item_rows
+from rectify.engine.core.audit import verify_chain
+from rectify.engine.core.clock import FixedClock
+from rectify.engine.core.errors import Conflict, NotFound, Refused, UsageError
 from rectify.engine.store import items as store
 from rectify.engine.store import repo
 from rectify.engine.store.db import open_engine, read, write
-from rectify.engine.views import ItemFilter, item_detail, item_rows
 from sqlalchemy import text, update
 
 from .conftest import FIXTURES, START, WORKFLOWS
@@ -257,7 +257,7 @@ def test_the_hash_format_never_changes() -> None:
     equivalent-looking one) would make `audit verify` report every database as tampered."""
     from datetime import UTC
 
-    from rectify.engine.audit import row_hash
+    from rectify.engine.core.audit import row_hash
 
     row = {"item_id": 7, "seq": 2, "kind": "transition", "trigger": "submit",
            "source": "rectifying", "dest": "verifying", "actor": "zhang",

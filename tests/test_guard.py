@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from rectify.engine.guard import (
+from rectify.engine.core.guard import (
     GuardError,
     GuardSyntaxError,
     compile_guard,
@@ -136,7 +136,7 @@ def test_huge_string_is_a_guard_error() -> None:
     """String repetition to gigabytes is refused as a GuardError (checked under a 1 GB limit)."""
     code = (
         "import resource; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
-        "from rectify.engine.guard import evaluate\n"
+        "from rectify.engine.core.guard import evaluate\n"
         "try:\n"
         "    evaluate(\"'a' * 10**10 != ''\", {}, {})\n"
         "except BaseException as exc:\n"

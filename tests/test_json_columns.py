@@ -48,9 +48,9 @@ def test_json_columns_through_the_engine(db_url):
 
 @pytest.mark.parametrize("raw", ["nan", "inf", "-Infinity", float("nan")])
 def test_a_number_field_refuses_what_json_cannot_carry(raw):
-    from rectify.engine.errors import Refused
-    from rectify.engine.fields import coerce
-    from rectify.engine.loader import load_workflow
+    from rectify.engine.core.errors import Refused
+    from rectify.engine.core.fields import coerce
+    from rectify.engine.core.loader import load_workflow
 
     spec = load_workflow("""
 workflow: w

@@ -10,8 +10,9 @@ from types import MappingProxyType
 
 import openpyxl
 import pytest
-from rectify.engine.errors import InvalidInput, SourceLoc
-from rectify.engine.ledger import (
+from rectify.engine.core.errors import InvalidInput, SourceLoc
+from rectify.engine.core.spec import FieldSpec, WorkflowSpec
+from rectify.engine.ledgers.ledger import (
     LIGHT_FILLS,
     LedgerRow,
     RowError,
@@ -22,7 +23,6 @@ from rectify.engine.ledger import (
     read_ledger,
     write_ledger,
 )
-from rectify.engine.spec import FieldSpec, WorkflowSpec
 
 LOC = SourceLoc("test.yaml", 1, 1)
 CATEGORIES = ("信息不实", "填写不完整", "其他")

@@ -15,8 +15,8 @@ from typing import Any
 
 import openpyxl
 import pytest
-from rectify.engine.clock import FixedClock
-from rectify.engine.service import Service
+from rectify.engine.app.service import Service
+from rectify.engine.core.clock import FixedClock
 from rectify.engine.store.db import read
 from rectify.engine.store.items import HISTORY, ITEMS, STEPS
 from sqlalchemy import func, select
@@ -294,7 +294,7 @@ def test_export_never_overwrites_without_force(rectify: Rectify, service: Servic
 def test_export_streams_in_batches(rectify: Rectify, service: Service, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """More items than one batch: all exported, in id order, lights as cell colours."""
-    from rectify.engine import exports
+    from rectify.engine.app import ledger_export as exports
 
     monkeypatch.setattr(exports, "BATCH", 3)
     for n in range(7):
@@ -325,7 +325,7 @@ def test_import_without_actor_or_unknown_workflow(rectify: Rectify, service: Ser
 def test_progress_bar_goes_to_stderr_only(rectify: Rectify, service: Service, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A large file shows progress on stderr; stdout stays one JSON document."""
-    import rectify.cli_ledger as cli_ledger
+    import rectify.commands.ledger as cli_ledger
 
     monkeypatch.setattr(cli_ledger, "LARGE", 1)
     ledger = write_xlsx(tmp_path / "台账.xlsx", [HEADER, *ROWS])

@@ -15,11 +15,11 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rectify.engine.errors import InvalidInput, Refused, SourceLoc
-from rectify.engine.loader import load_stored_workflow, load_workflow, load_workflow_file
-from rectify.engine.machine import Actor, ItemView, Request, StateGraph
-from rectify.engine.spec import Duration, WorkflowSpec
-from rectify.engine.yamlnodes import compose
+from rectify.engine.core.errors import InvalidInput, Refused, SourceLoc
+from rectify.engine.core.loader import load_stored_workflow, load_workflow, load_workflow_file
+from rectify.engine.core.machine import Actor, ItemView, Request, StateGraph
+from rectify.engine.core.spec import Duration, WorkflowSpec
+from rectify.engine.core.yamlnodes import compose
 from rectify.workflows import BUNDLED
 from rectify.workflows import HERE as WORKFLOWS
 
@@ -292,8 +292,8 @@ def test_reading_a_stored_version_imports_neither_jinja2_nor_transitions() -> No
     `item show` does) loads neither Jinja2 nor `transitions`: those are for firing."""
     code = (
         "import sys\n"
-        "from rectify.engine.loader import load_stored_workflow\n"
-        "from rectify.engine.machine import Actor, ItemView, StateGraph\n"
+        "from rectify.engine.core.loader import load_stored_workflow\n"
+        "from rectify.engine.core.machine import Actor, ItemView, StateGraph\n"
         f"spec = load_stored_workflow(open({str(RECTIFICATION)!r}, encoding='utf-8').read(), 'r')\n"
         "assert any(t.when for t in spec.transitions)\n"
         "item = ItemView(state='accepting', unit='u', counts={'reject': 1})\n"

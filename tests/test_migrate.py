@@ -21,17 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rectify.engine import migrator
-from rectify.engine.audit import verify_chain
-from rectify.engine.clock import FixedClock
-from rectify.engine.errors import NotFound, Refused, UsageError
-from rectify.engine.escalation import schedule
-from rectify.engine.loader import load_workflow_file
-from rectify.engine.migrate import ItemFacts, carry_fields, move_item, parse_mapping
-from rectify.engine.service import Service
+from rectify.engine.app import migration as migrator
+from rectify.engine.app.service import Service
+from rectify.engine.app.sweep import sweep
+from rectify.engine.core.audit import verify_chain
+from rectify.engine.core.clock import FixedClock
+from rectify.engine.core.errors import NotFound, Refused, UsageError
+from rectify.engine.core.escalation import schedule
+from rectify.engine.core.loader import load_workflow_file
+from rectify.engine.core.versions import ItemFacts, carry_fields, move_item, parse_mapping
 from rectify.engine.store import items as store
 from rectify.engine.store.db import read
-from rectify.engine.sweep import sweep
 
 from .conftest import FIXTURES, START, make_service
 
@@ -307,7 +307,7 @@ def test_ladder_steps_pair_up_by_action() -> None:
     applied 提醒 only cover one v2 提醒; the rest are planned."""
     old, new = load_workflow_file(V1), load_workflow_file(V2)
     facts = ItemFacts("handling", {}, START, None, False)
-    from rectify.engine.calendar import WorkCalendar
+    from rectify.engine.core.calendar import WorkCalendar
 
     move = move_item(facts, old, new, "handling", ["提醒", "提醒", "督办"], WorkCalendar(),
                      START)

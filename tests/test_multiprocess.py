@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from rectify.engine.clock import FixedClock
-from rectify.engine.service import Service
+from rectify.engine.app.service import Service
+from rectify.engine.core.clock import FixedClock
 from rectify.engine.store import items as store
 from rectify.engine.store.db import open_engine, read, upgrade, write
 from sqlalchemy import select, text

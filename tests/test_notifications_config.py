@@ -6,7 +6,13 @@ from datetime import time
 from pathlib import Path
 
 import pytest
-from rectify.engine.errors import InvalidInput
+from rectify.engine.core.errors import InvalidInput
+from rectify.engine.settings import (
+    ChannelSettings,
+    Settings,
+    build_channels,
+    load_settings,
+)
 from rectify.notifications.channels import (
     DingTalkChannel,
     FileChannel,
@@ -14,12 +20,6 @@ from rectify.notifications.channels import (
     SmtpChannel,
     WebhookChannel,
     WeComChannel,
-)
-from rectify.notifications.config import (
-    ChannelSettings,
-    Settings,
-    build_channels,
-    load_settings,
 )
 
 FULL = """

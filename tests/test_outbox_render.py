@@ -11,11 +11,11 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from rectify.engine.clock import FixedClock
-from rectify.engine.service import Service
+from rectify.engine.app.service import Service
+from rectify.engine.app.sweep import sweep
+from rectify.engine.core.clock import FixedClock
 from rectify.engine.store import outbox
 from rectify.engine.store.db import open_engine, read, upgrade, write
-from rectify.engine.sweep import sweep
 from rectify.notifications import render as render_module
 from rectify.notifications.channels import FileChannel
 from rectify.notifications.dispatch import dispatch

@@ -12,11 +12,11 @@ from typing import Any
 
 import openpyxl
 import pytest
-from rectify.engine.clock import FixedClock
-from rectify.engine.service import Service
+from rectify.engine.app.service import Service
+from rectify.engine.app.sweep import sweep
+from rectify.engine.core.clock import FixedClock
 from rectify.engine.store.db import read
 from rectify.engine.store.outbox import OUTBOX, to_notification
-from rectify.engine.sweep import sweep
 from rectify.notifications.notices import Notices
 from sqlalchemy import select
 

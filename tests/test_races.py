@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rectify.engine.audit import verify_chain
-from rectify.engine.service import Service
+from rectify.engine.app.service import Service
+from rectify.engine.core.audit import verify_chain
 from rectify.engine.store import items as store
 from rectify.engine.store.db import read
 

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from rectify.engine.clock import FixedClock
-from rectify.engine.sweep import sweep
+from rectify.engine.app.sweep import sweep
+from rectify.engine.core.clock import FixedClock
 
 from .cli_inprocess import Rectify, prepared_service
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from rectify.engine.report_render import (
+from rectify.engine.reports.render import (
     UnitRow,
     WeeklyReport,
     WeekPoint,

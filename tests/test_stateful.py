@@ -17,16 +17,16 @@ import yaml
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from rectify.engine.audit import verify_chain
-from rectify.engine.clock import FixedClock
-from rectify.engine.errors import InvalidInput, NotFound, Refused, UsageError
-from rectify.engine.fields import is_empty
-from rectify.engine.guard import GuardError, evaluate
-from rectify.engine.service import Service
-from rectify.engine.spec import TransitionSpec, WorkflowSpec
+from rectify.engine.app.service import Service
+from rectify.engine.app.sweep import sweep
+from rectify.engine.core.audit import verify_chain
+from rectify.engine.core.clock import FixedClock
+from rectify.engine.core.errors import InvalidInput, NotFound, Refused, UsageError
+from rectify.engine.core.fields import is_empty
+from rectify.engine.core.guard import GuardError, evaluate
+from rectify.engine.core.spec import TransitionSpec, WorkflowSpec
 from rectify.engine.store import items as store
 from rectify.engine.store.db import open_engine, read, upgrade
-from rectify.engine.sweep import sweep
 from rectify.workflows import bundled_files
 from sqlalchemy import select
 

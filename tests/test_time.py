@@ -12,13 +12,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from rectify.engine.clock import FixedClock
-from rectify.engine.service import Service
+from rectify.engine.app.service import Service
+from rectify.engine.app.sweep import sweep
+from rectify.engine.app.views import item_detail
+from rectify.engine.core.clock import FixedClock
 from rectify.engine.store import items as store
 from rectify.engine.store import outbox
 from rectify.engine.store.db import open_engine, read, upgrade
-from rectify.engine.sweep import sweep
-from rectify.engine.views import item_detail
 from sqlalchemy import func, select
 
 from .conftest import FIXTURES

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rectify.engine.errors import InvalidInput, Problem
-from rectify.engine.loader import load_workflow
-from rectify.engine.spec import WorkflowSpec
+from rectify.engine.core.errors import InvalidInput, Problem
+from rectify.engine.core.loader import load_workflow
+from rectify.engine.core.spec import WorkflowSpec
 
 BROKEN = Path(__file__).parent / "fixtures" / "broken"
 BASE = "_valid_base.yaml"

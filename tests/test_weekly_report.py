@@ -13,12 +13,12 @@ from typing import Any
 
 import openpyxl
 import pytest
-from rectify.engine.clock import FixedClock
-from rectify.engine.service import Service
+from rectify.engine.app.service import Service
+from rectify.engine.app.sweep import sweep
+from rectify.engine.core.clock import FixedClock
+from rectify.engine.reports.figures import Week, queue_weekly_report, ranks, township_rows
 from rectify.engine.store.db import read
 from rectify.engine.store.outbox import OUTBOX
-from rectify.engine.sweep import sweep
-from rectify.engine.weekly import Week, queue_weekly_report, ranks, township_rows
 from sqlalchemy import select
 
 from .cli_inprocess import Rectify, prepared_service

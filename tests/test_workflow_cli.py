@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from rectify.cli import cli
-from rectify.engine.errors import InvalidInput
-from rectify.engine.loader import load_workflow_file
-from rectify.engine.spec import WorkflowSpec
+from rectify.engine.core.errors import InvalidInput
+from rectify.engine.core.loader import load_workflow_file
+from rectify.engine.core.spec import WorkflowSpec
 from rectify.workflows import HERE as WORKFLOWS
 from rectify.workflows import bundled_files
 

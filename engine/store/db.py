@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from ..errors import RectifyError
+from ..core.errors import RectifyError
 
 BUSY_TIMEOUT_MS = 30_000
 

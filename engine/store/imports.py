@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import JSON, Connection, Table, and_, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from ..audit import GENESIS, row_hash
-from ..errors import Conflict
-from ..escalation import PlannedStep
+from ..core.audit import GENESIS, row_hash
+from ..core.errors import Conflict
+from ..core.escalation import PlannedStep
 from .items import HISTORY, ITEMS, STEPS, HistoryEntry, _history_values
 from .repo import GRANTS
 

@@ -16,9 +16,9 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
-from ..audit import GENESIS, row_hash
-from ..errors import Conflict, NotFound
-from ..escalation import PlannedStep
+from ..core.audit import GENESIS, row_hash
+from ..core.errors import Conflict, NotFound
+from ..core.escalation import PlannedStep
 from . import repo
 from .models import ATTACHMENTS, ESCALATION_STEPS, HISTORY, ITEMS
 from .prepared import Prepared, PreparedIn

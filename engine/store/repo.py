@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import NotFound
-from ..org import OrgSpec, ancestors
+from ..core.errors import NotFound
+from ..core.org import OrgSpec, ancestors
 from .models import CALENDAR_DAYS, LEASES, PEOPLE, ROLE_GRANTS, UNITS, WORKFLOW_VERSIONS
 from .prepared import Prepared
 

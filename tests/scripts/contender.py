@@ -20,13 +20,13 @@ from pathlib import Path
 
 def main() -> None:
     url, now, role, go = sys.argv[1:5]
-    from rectify.engine.bulk import bulk
-    from rectify.engine.clock import FixedClock
-    from rectify.engine.errors import Conflict, Refused
-    from rectify.engine.service import Service
+    from rectify.engine.app.bulk import bulk
+    from rectify.engine.app.service import Service
+    from rectify.engine.app.sweep import sweep
+    from rectify.engine.app.views import ItemFilter
+    from rectify.engine.core.clock import FixedClock
+    from rectify.engine.core.errors import Conflict, Refused
     from rectify.engine.store.db import open_engine
-    from rectify.engine.sweep import sweep
-    from rectify.engine.views import ItemFilter
 
     service = Service(open_engine(url), FixedClock(datetime.fromisoformat(now)))
     deadline = time.monotonic() + 60

@@ -28,9 +28,9 @@ WAIT_LIMIT_S = 120.0
 def warm_up(args: list[str]) -> None:
     """Import what the commands use and open the database once."""
     import rectify.cli
-    import rectify.cli_items
-    import rectify.engine.service
-    import rectify.engine.views
+    import rectify.commands.items
+    import rectify.engine.app.service
+    import rectify.engine.app.views
     import rectify.notifications.notices  # noqa: F401
     from alembic.runtime.migration import MigrationContext  # noqa: F401
     from alembic.script import ScriptDirectory  # noqa: F401
@@ -46,7 +46,7 @@ def warm_up(args: list[str]) -> None:
 def run_rectify(args: list[str]) -> tuple[int, str, str]:
     """`rectify ARGS` as the console script runs it; an escaping exception is a traceback."""
     from rectify.cli import cli
-    from rectify.cli_support import run
+    from rectify.commands.support import run
 
     out, err = io.StringIO(), io.StringIO()
     sys.argv = ["rectify", *args]

@@ -30,13 +30,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, func, select
 
-from .errors import UsageError
-from .org import ancestors
-from .service import Service
-from .spec import WorkflowSpec
-from .store import items as store
-from .store import repo
-from .store.db import read
+from ..app.service import Service
+from ..core.errors import UsageError
+from ..core.org import ancestors
+from ..core.spec import WorkflowSpec
+from ..store import items as store
+from ..store import repo
+from ..store.db import read
 
 DEFAULT_WEIGHTS = {"on_time": 1.0, "late": 0.5, "overdue": 2.0, "rejected": 1.0}
 METRICS = ("found", "closed", "on_time", "overdue", "rejected")
@@ -260,11 +260,11 @@ def township_rows(service: Service, week: Week,
 def queue_weekly_report(service: Service, tz: str = "Asia/Shanghai",
                         weights: dict[str, float] | None = None) -> int:
     """Queue this week's ranking to every personal channel's county leaders; returns row count."""
-    from ..notifications.context import weekly_context
-    from ..notifications.message import Recipient
-    from ..notifications.render import compose
-    from .store import outbox
-    from .store.db import write
+    from ...notifications.context import weekly_context
+    from ...notifications.message import Recipient
+    from ...notifications.render import compose
+    from ..store import outbox
+    from ..store.db import write
 
     week = Week.containing(service.clock.now(), tz)
     rows = township_rows(service, week, weights)

@@ -19,9 +19,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .calendar import WorkCalendar
-from .errors import Conflict, NotFound, Refused
-from .migrate import (
+from ..core.calendar import WorkCalendar
+from ..core.errors import Conflict, NotFound, Refused
+from ..core.versions import (
     Change,
     Group,
     ItemFacts,
@@ -34,10 +34,10 @@ from .migrate import (
     refusal,
     touched,
 )
+from ..store import inflight, repo
+from ..store import items as store
+from ..store.db import read, write
 from .service import Compiled, Service
-from .store import inflight, repo
-from .store import items as store
-from .store.db import read, write
 
 BATCH = 500
 SYSTEM = "system"
@@ -296,7 +296,7 @@ def diff(service: Service, name: str, v1: int, v2: int, *, batch: int = 2000) ->
 def _fields_with_values(conn: Any, name: str, version_id: int, wanted: set[str],
                         batch: int) -> Counter[str]:
     """How many in-flight items on the version hold a value in each wanted field (streamed)."""
-    from .fields import is_empty
+    from ..core.fields import is_empty
 
     counts: Counter[str] = Counter()
     last = 0

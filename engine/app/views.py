@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_
 
-from .escalation import DEFAULT_LIGHTS, LightRule, light
+from ..core.escalation import DEFAULT_LIGHTS, LightRule, light
+from ..store import items as store
+from ..store import repo
+from ..store.db import read
 from .service import Service, _view
-from .store import items as store
-from .store import repo
-from .store.db import read
 
 
 @dataclass(frozen=True)

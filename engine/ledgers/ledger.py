@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 import yaml
 
-from .errors import InvalidInput, Problem, SourceLoc
-from .spec import FieldSpec, WorkflowSpec
+from ..core.errors import InvalidInput, Problem, SourceLoc
+from ..core.spec import FieldSpec, WorkflowSpec
 
 __all__ = [
     "BUILTIN_ALIASES",

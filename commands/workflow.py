@@ -11,15 +11,15 @@ from typing import Any
 
 import click
 
-from .cli_support import AppContext, JsonStream, echo_json, progress, table
-from .engine.errors import InvalidInput, UsageError
-from .engine.spec import TransitionSpec, WorkflowSpec
+from ..engine.core.errors import InvalidInput, UsageError
+from ..engine.core.spec import TransitionSpec, WorkflowSpec
+from .support import AppContext, JsonStream, echo_json, progress, table
 
 
 def validate_files(app: AppContext, paths: list[Path]) -> int:
     """Exit status: 0 if all are valid, 6 if any is not. Every problem goes to stderr."""
-    from .engine.loader import load_workflow_file
-    from .notifications.notices import Notices
+    from ..engine.core.loader import load_workflow_file
+    from ..notifications.notices import Notices
 
     notices = Notices.default()
     results, failed = [], False
@@ -48,18 +48,18 @@ def validate_files(app: AppContext, paths: list[Path]) -> int:
 
 def resolve_spec(app: AppContext, name: str) -> WorkflowSpec:
     """A workflow by file path, by name in the database, or a bundled one."""
-    from .engine.loader import load_workflow_file
-    from .workflows import bundled
+    from ..engine.core.loader import load_workflow_file
+    from ..workflows import bundled
 
     path = Path(name)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return load_workflow_file(path)
     if Path(app.db.removeprefix("sqlite:///")).exists() or not app.db.startswith("sqlite"):
-        from .engine.store.db import read
+        from ..engine.store.db import read
 
         service = app.service()
         with read(service.engine) as conn:
-            from .engine.store.repo import latest_workflow
+            from ..engine.store.repo import latest_workflow
 
             if latest_workflow(conn, name, missing_ok=True):
                 return service.latest(conn, name).spec
@@ -70,8 +70,8 @@ def resolve_spec(app: AppContext, name: str) -> WorkflowSpec:
 
 
 def list_workflows(app: AppContext) -> None:
-    from .engine.store.db import read
-    from .engine.store.repo import workflow_names
+    from ..engine.store.db import read
+    from ..engine.store.repo import workflow_names
 
     with read(app.service().engine) as conn:
         rows = workflow_names(conn)
@@ -138,7 +138,7 @@ def _as_dict(spec: WorkflowSpec) -> dict[str, Any]:
 
 
 def graph_workflow(app: AppContext, name: str, fmt: str, output: Path | None) -> None:
-    from .engine.graph import to_dot, to_mermaid
+    from ..engine.core.graph import to_dot, to_mermaid
 
     spec = resolve_spec(app, name)
     if fmt in ("mermaid", "dot"):
@@ -178,8 +178,8 @@ def migrate_workflow(app: AppContext, name: str, to_text: str, mappings: tuple[s
                      comment: str | None, dry_run: bool) -> int:
     """Exit status: 0 all moved; 3 some items were refused (a state with nowhere to go);
     5 some changed underneath (run again). A plan that leaves a state unmapped raises."""
-    from .engine.migrate import parse_mapping
-    from .engine.migrator import actor_id, migrate, prepare
+    from ..engine.app.migration import actor_id, migrate, prepare
+    from ..engine.core.versions import parse_mapping
 
     service = app.service()
     plan = prepare(service, name, version_number(to_text, "--to"), parse_mapping(mappings))
@@ -247,7 +247,7 @@ def _summary_text(summary: dict[str, Any], version: int, dry_run: bool) -> str:
 
 
 def diff_workflow(app: AppContext, name: str, v1: str, v2: str) -> None:
-    from .engine.migrator import diff
+    from ..engine.app.migration import diff
 
     report = diff(app.service(), name, version_number(v1, "V1"), version_number(v2, "V2"))
     if app.as_json:

@@ -17,11 +17,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from ..workflows import bundled_files
-from .clock import FixedClock
-from .errors import Refused
-from .service import Service
-from .store.db import open_engine, upgrade
+from ...workflows import bundled_files
+from ..app.service import Service
+from ..core.clock import FixedClock
+from ..core.errors import Refused
+from ..store.db import open_engine, upgrade
 
 Echo = Callable[[str], None]
 
@@ -121,10 +121,10 @@ def sample_ledger(path: Path) -> None:
 
 def _write_outputs(service: Service, folder: Path) -> tuple[Path, Path]:
     """The weekly report (html) and the ledger export (xlsx), beside the database."""
-    from .exports import export_ledger
-    from .report_render import render_report
-    from .views import ItemFilter
-    from .weekly_report import build_weekly_report
+    from ..app.ledger_export import export_ledger
+    from ..app.views import ItemFilter
+    from ..reports.render import render_report
+    from ..reports.weekly import build_weekly_report
 
     # Both are about the rectification cycle: the households being identified are no problems.
     report = build_weekly_report(service, workflow="rectification")
@@ -137,7 +137,7 @@ def _write_outputs(service: Service, folder: Path) -> tuple[Path, Path]:
 
 
 def _setup(folder: Path, db: Path, clock: FixedClock, echo: Echo) -> Service:
-    from ..notifications.notices import Notices
+    from ...notifications.notices import Notices
 
     engine = open_engine(f"sqlite:///{db}")
     upgrade(engine)
@@ -187,7 +187,7 @@ class _Walk:
         self.echo(f"   e.g. item {item_id} at {village}: see `rectify item show {item_id}`")
 
     def import_ledger(self) -> None:
-        from .importer import import_ledger
+        from ..app.ledger_import import import_ledger
 
         path = self.s.files_dir.parent / "台账样例.xlsx"
         sample_ledger(path)
@@ -223,7 +223,7 @@ class _Walk:
         self.echo("   14 个问题验收销号 accepted and closed by someone other than the rectifier")
 
     def time_passes(self) -> None:
-        from .sweep import sweep
+        from ..app.sweep import sweep
 
         self.echo("\n-- 4. 时间推移 the clock jumps forward; the sweep escalates")
         for days in (7, 5, 4, 4, 5):
@@ -239,7 +239,7 @@ class _Walk:
                          if report.fired else ""))
 
     def identification(self) -> None:
-        from .demo_identification import IdentificationWalk, holders_of
+        from .identification import IdentificationWalk, holders_of
 
         village = f"{TOWNS[0][0]}-v1"
         holders = holders_of(json.loads(sample_org())["people"])
@@ -247,9 +247,9 @@ class _Walk:
                            holders).run()
 
     def notifications(self) -> None:
-        from ..notifications.config import ChannelSettings, Settings, build_channels
-        from ..notifications.dispatch import dispatch
-        from .store.outbox import OutboxTable
+        from ...notifications.dispatch import dispatch
+        from ..settings import ChannelSettings, Settings, build_channels
+        from ..store.outbox import OutboxTable
 
         path = self.s.files_dir.parent / "notifications.jsonl"
         settings = Settings(channels={"file": ChannelSettings("file", "file",

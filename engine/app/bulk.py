@@ -16,15 +16,14 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam
 
-from . import collector
-from . import fields as fieldvals
-from .errors import Conflict, Refused
-from .machine import Actor, Outcome, Request
+from ..core import fields as fieldvals
+from ..core.errors import Conflict, Refused
+from ..core.machine import Actor, Outcome, Request
+from ..store import collector, repo
+from ..store import items as store
+from ..store.db import read, write
+from ..store.prepared import Prepared
 from .service import Service, _view
-from .store import items as store
-from .store import repo
-from .store.db import read, write
-from .store.prepared import Prepared
 from .views import ItemFilter, filtered_items
 
 BATCH = 500

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from .clock import Clock, SystemClock
-from .store import repo
-from .store.db import write
+from ..core.clock import Clock, SystemClock
+from ..store import repo
+from ..store.db import write
 
 if TYPE_CHECKING:
-    from ..cli_support import AppContext
+    from .runtime import Runtime
     from .service import Service
 
 log = structlog.get_logger("rectify.scheduler")
@@ -57,7 +57,7 @@ class Lease:
 class Jobs:
     """The scheduler's work, each guarded by the lease and stoppable between batches."""
 
-    def __init__(self, app: AppContext, lease: Lease) -> None:
+    def __init__(self, app: Runtime, lease: Lease) -> None:
         self.app, self.lease = app, lease
         self.service = app.service()
         self.stopping = threading.Event()
@@ -89,9 +89,9 @@ class Jobs:
                 "errors": len(report.errors)}
 
     def dispatch(self) -> dict[str, int]:
-        from ..notifications.config import build_channels
-        from ..notifications.dispatch import dispatch
-        from .store.outbox import OutboxTable
+        from ...notifications.dispatch import dispatch
+        from ..settings import build_channels
+        from ..store.outbox import OutboxTable
 
         report = dispatch(OutboxTable(self.service.engine), build_channels(self.app.settings()),
                           self.service.clock.now())
@@ -103,14 +103,14 @@ class Jobs:
         return {"people": queue_daily_digest(self.service)}
 
     def weekly(self) -> dict[str, int]:
-        from .weekly import queue_weekly_report
+        from ..reports.figures import queue_weekly_report
 
         weights = dict(self.app.settings().report.weights)
         return {"units": queue_weekly_report(self.service, weights=weights)}
 
 
-def run_scheduler(app: AppContext, *, once: bool, holder: str | None) -> None:
-    from ..cli_support import configure_logging
+def run_scheduler(app: Runtime, *, once: bool, holder: str | None) -> None:
+    from .logs import configure_logging
 
     configure_logging(json_lines=True)
     settings = app.settings().scheduler

@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .clock import FixedClock
-from .errors import Refused
-from .machine import SYSTEM_ACTOR
-from .service import Service
-from .spec import WorkflowSpec
-from .store.db import read
+from ..app.service import Service
+from ..core.clock import FixedClock
+from ..core.errors import Refused
+from ..core.machine import SYSTEM_ACTOR
+from ..core.spec import WorkflowSpec
+from ..store.db import read
 
 Echo = Callable[[str], None]
 
@@ -151,7 +151,7 @@ class IdentificationWalk:
 
     def _sweep(self, quiet: str = "nothing due", minute: bool = False) -> list[dict[str, Any]]:
         """One sweep; says what it did to the households (and counts the rest in passing)."""
-        from .sweep import sweep
+        from ..app.sweep import sweep
 
         report = sweep(self.s)
         when = self.clock.now().astimezone(self.tz).strftime("%Y-%m-%d %H:%M" if minute
@@ -176,7 +176,7 @@ class IdentificationWalk:
         return fired
 
     def _detail(self, item_id: int) -> dict[str, Any]:
-        from .views import item_detail
+        from ..app.views import item_detail
 
         return item_detail(self.s, item_id, None)
 

@@ -24,19 +24,18 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from . import collector
-from . import fields as fieldvals
-from .errors import InvalidInput, Refused, UsageError
-from .escalation import Schedule, schedule
-from .ledger import LedgerRow, RowError, read_ledger
-from .names import Ambiguous, Named, PersonIndex, UnitIndex
-from .org import ancestors
+from ..core import fields as fieldvals
+from ..core.errors import InvalidInput, Refused, UsageError
+from ..core.escalation import Schedule, schedule
+from ..core.names import Ambiguous, Named, PersonIndex, UnitIndex
+from ..core.org import ancestors
+from ..core.spec import WorkflowSpec
+from ..ledgers.ledger import LedgerRow, RowError, read_ledger
+from ..store import collector, repo
+from ..store import imports as store
+from ..store.db import read, write
+from ..store.items import HistoryEntry
 from .service import Compiled, Service
-from .spec import WorkflowSpec
-from .store import imports as store
-from .store import repo
-from .store.db import read, write
-from .store.items import HistoryEntry
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total); stages: reading, writing
 NATIVE_KEY = re.compile(r"#(\d+)")  # how an export numbers items created in rectify itself

@@ -21,15 +21,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, select
 
-from .errors import NotFound, UsageError
-from .escalation import DEFAULT_LIGHTS, LightRule, light
-from .ledger import write_ledger
-from .names import Ambiguous, Named, PersonIndex, UnitIndex
+from ..core.errors import NotFound, UsageError
+from ..core.escalation import DEFAULT_LIGHTS, LightRule, light
+from ..core.names import Ambiguous, Named, PersonIndex, UnitIndex
+from ..core.spec import WorkflowSpec
+from ..ledgers.ledger import write_ledger
+from ..store import items as store
+from ..store import repo
+from ..store.db import read
 from .service import Service
-from .spec import WorkflowSpec
-from .store import items as store
-from .store import repo
-from .store.db import read
 from .views import ItemFilter, filtered_items
 
 BATCH = 2000

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, update
 
-from .escalation import schedule
-from .store import items as store
-from .store.db import write
+from ..core.escalation import schedule
+from ..store import items as store
+from ..store.db import write
 
 if TYPE_CHECKING:
     from .service import Service

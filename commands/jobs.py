@@ -6,11 +6,11 @@ from typing import Any
 
 import click
 
-from .cli_support import AppContext, echo_json, table
+from .support import AppContext, echo_json, table
 
 
 def run_sweep(app: AppContext, dry_run: bool) -> None:
-    from .engine.sweep import sweep
+    from ..engine.app.sweep import sweep
 
     report = sweep(app.service(), dry_run=dry_run)
     if app.as_json:
@@ -30,8 +30,8 @@ def run_sweep(app: AppContext, dry_run: bool) -> None:
 
 
 def list_outbox(app: AppContext, status: str | None, limit: int) -> None:
-    from .engine.store.db import read
-    from .engine.store.outbox import list_rows
+    from ..engine.store.db import read
+    from ..engine.store.outbox import list_rows
 
     with read(app.service().engine) as conn:
         rows = list_rows(conn, status, limit)
@@ -46,9 +46,9 @@ def list_outbox(app: AppContext, status: str | None, limit: int) -> None:
 
 
 def dispatch_outbox(app: AppContext) -> None:
-    from .engine.store.outbox import OutboxTable
-    from .notifications.config import build_channels
-    from .notifications.dispatch import dispatch
+    from ..engine.settings import build_channels
+    from ..engine.store.outbox import OutboxTable
+    from ..notifications.dispatch import dispatch
 
     service = app.service()
     channels = build_channels(app.settings())

@@ -13,15 +13,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, select
 
-from ..notifications.context import digest_context
-from ..notifications.message import Recipient
-from ..notifications.notices import item_for_templates
-from ..notifications.render import compose
-from .escalation import RED, YELLOW, light
+from ...notifications.context import digest_context
+from ...notifications.message import Recipient
+from ...notifications.notices import item_for_templates
+from ...notifications.render import compose
+from ..core.escalation import RED, YELLOW, light
+from ..store import items as store
+from ..store import outbox, repo
+from ..store.db import read, write
 from .service import Service
-from .store import items as store
-from .store import outbox, repo
-from .store.db import read, write
 
 DEFAULT_TZ = "Asia/Shanghai"
 

@@ -8,13 +8,13 @@ from typing import Any
 
 import click
 
-from .cli_support import AppContext, JsonStream, echo_json, progress, table
+from .support import AppContext, JsonStream, echo_json, progress, table
 
 LIGHTS = {"green": "绿", "yellow": "黄", "red": "红", None: ""}
 
 
 def list_items(app: AppContext, filters: dict[str, Any], limit: int) -> None:
-    from .engine.views import ItemFilter, item_rows
+    from ..engine.app.views import ItemFilter, item_rows
 
     rows = item_rows(app.service(), ItemFilter(**filters), rule=_light_rule(app))
     if limit:
@@ -31,7 +31,7 @@ def list_items(app: AppContext, filters: dict[str, Any], limit: int) -> None:
 
 
 def show_item(app: AppContext, item_id: int) -> None:
-    from .engine.views import item_detail
+    from ..engine.app.views import item_detail
 
     detail = item_detail(app.service(), item_id, app.actor, _light_rule(app))
     if app.as_json:
@@ -41,7 +41,7 @@ def show_item(app: AppContext, item_id: int) -> None:
 
 
 def _light_rule(app: AppContext) -> Any:
-    from .engine.escalation import LightRule
+    from ..engine.core.escalation import LightRule
 
     return LightRule(app.settings().lights.yellow_workdays)
 
@@ -76,7 +76,7 @@ def _card(d: dict[str, Any]) -> str:
 
 
 def _value(value: Any) -> str:
-    from .engine.fields import display
+    from ..engine.core.fields import display
 
     return display(value)
 
@@ -97,8 +97,8 @@ def bulk_items(app: AppContext, trigger: str, filters: dict[str, Any], values: d
                comment: str | None, dry_run: bool) -> int:
     """Run a bulk action; per-item results stream out (one JSON document written as it goes,
     or refusals on stderr), so memory stays flat however many items match."""
-    from .engine.bulk import BulkResult, bulk, count_matching
-    from .engine.views import ItemFilter
+    from ..engine.app.bulk import BulkResult, bulk, count_matching
+    from ..engine.app.views import ItemFilter
 
     service = app.service()
     item_filter = ItemFilter(**filters)
@@ -125,9 +125,9 @@ def bulk_items(app: AppContext, trigger: str, filters: dict[str, Any], values: d
 
 
 def verify_audit(app: AppContext) -> int:
-    from .engine.audit import verify_chain
-    from .engine.store.db import read
-    from .engine.store.items import iter_history
+    from ..engine.core.audit import verify_chain
+    from ..engine.store.db import read
+    from ..engine.store.items import iter_history
 
     items, broken = 0, None
     with read(app.service().engine) as conn:

@@ -18,11 +18,11 @@ from datetime import time as TimeOfDay
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..engine.errors import InvalidInput, Problem, SourceLoc
+from .core.errors import InvalidInput, Problem, SourceLoc
 
 if TYPE_CHECKING:
-    from .delivery import Channel
-    from .ratelimit import Clock
+    from ..notifications.delivery import Channel
+    from ..notifications.ratelimit import Clock
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_COLORS = {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828"}
@@ -194,7 +194,7 @@ def _channel(
 ) -> ChannelSettings | None:
     # The channel modules (smtplib, ssl, structlog) are imported only where channels are
     # configured: the default settings and `item show` need none of them.
-    from .channels import CHANNEL_TYPES
+    from ..notifications.channels import CHANNEL_TYPES
 
     where = f"channel {name!r}"
     kind = table.get("type")
@@ -215,7 +215,7 @@ def _channel(
 
 
 def _check_options(where: str, kind: str, options: dict[str, Any], findings: _Findings) -> None:
-    from .channels import CHANNEL_TYPES
+    from ..notifications.channels import CHANNEL_TYPES
 
     spec = CHANNEL_TYPES[kind]
     findings.unknown_keys(options, spec.keys, where)
@@ -233,15 +233,15 @@ _NUMBERS = {"port": True, "per_minute": True, "timeout": False}  # key -> whole 
 
 
 def _choices() -> dict[str, tuple[str, ...]]:
-    from .robots import WeComChannel
-    from .smtp import SECURITY_PORTS
+    from ..notifications.robots import WeComChannel
+    from ..notifications.smtp import SECURITY_PORTS
 
     return {"security": tuple(SECURITY_PORTS), "msgtype": tuple(WeComChannel.limits)}
 
 
 def _check_value(where: str, key: str, value: Any, findings: _Findings) -> None:
     """Numbers where numbers belong, strings everywhere else, known words where words are fixed."""
-    from .transport import check_url
+    from ..notifications.transport import check_url
 
     choices = _choices()
     if key in _NUMBERS:
@@ -326,7 +326,7 @@ def build_channels(
     clock: Clock = time.monotonic,
 ) -> dict[str, Channel]:
     """The configured channels, secrets read from `env` (default os.environ) now."""
-    from .channels import CHANNEL_TYPES
+    from ..notifications.channels import CHANNEL_TYPES
 
     env = os.environ if env is None else env
     findings = _Findings(settings.source)

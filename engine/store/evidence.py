@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path, PurePath
 from typing import Any
 
-from .errors import UsageError
+from ..core.errors import UsageError
 
 CHUNK = 1 << 20
 

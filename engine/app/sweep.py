@@ -18,16 +18,15 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, bindparam, select, update
 
-from . import collector
-from .audit import isoformat
-from .errors import Conflict, Refused
+from ..core.audit import isoformat
+from ..core.errors import Conflict, Refused
+from ..core.spec import EscalationStep, WorkflowSpec
+from ..store import collector, repo
+from ..store import items as store
+from ..store.db import read, write
+from ..store.outbox import enqueue
+from ..store.prepared import Prepared
 from .service import Service
-from .spec import EscalationStep, WorkflowSpec
-from .store import items as store
-from .store import repo
-from .store.db import read, write
-from .store.outbox import enqueue
-from .store.prepared import Prepared
 
 BATCH = 500
 LATE_AFTER = timedelta(hours=1)

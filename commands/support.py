@@ -4,92 +4,33 @@ and the one place where errors become exit codes and a single line on stderr."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
+from ..engine.app.logs import configure_logging
+from ..engine.app.runtime import Runtime
 
-    from .engine.clock import Clock
-    from .engine.service import Service
-    from .notifications.config import Settings
-    from .notifications.notices import Notices
+__all__ = ["AppContext", "configure_logging"]
+
 
 
 @dataclass
-class AppContext:
-    db: str
-    actor: str | None
-    now_text: str | None
-    config: str | None
-    as_json: bool
-    _engine: Engine | None = field(default=None, repr=False)
-    _service: Service | None = field(default=None, repr=False)
-    _settings: Settings | None = field(default=None, repr=False)
+class AppContext(Runtime):
+    """The CLI's global options: where the app runs, plus who says they act and how to print."""
 
-    def clock(self) -> Clock:
-        from .engine.clock import FixedClock, SystemClock, parse_instant
-        from .engine.errors import UsageError
-
-        if not self.now_text:
-            return SystemClock()
-        try:
-            return FixedClock(parse_instant(self.now_text))
-        except ValueError as exc:
-            raise UsageError(f"--now {self.now_text!r} is not an ISO-8601 time") from exc
-
-    def engine(self) -> Engine:
-        if self._engine is None:
-            from .engine.store.db import open_engine
-
-            self._engine = open_engine(self.db)
-        return self._engine
-
-    def settings(self) -> Settings:
-        if self._settings is None:
-            from .notifications.config import load_settings
-
-            path = Path(self.config) if self.config else Path("rectify.toml")
-            self._settings = load_settings(path if (self.config or path.exists()) else None)
-        return self._settings
-
-    def service(self, *, check: bool = True) -> Service:
-        if self._service is None:
-            from .engine.service import Service
-            from .engine.store.db import check_current
-
-            if check:
-                check_current(self.engine())
-            engine, clock = self.engine(), self.clock()
-            settings = self.settings()  # read now: a bad settings file fails every command
-
-            def notices() -> Notices:  # made when first needed: read-only commands skip Jinja2
-                from .notifications.notices import Notices
-
-                return Notices.from_settings(settings)
-
-            # Several hosts on one PostgreSQL database share one evidence store (a network
-            # folder) named by RECTIFY_FILES; by default it lies beside a SQLite file.
-            files = os.environ.get("RECTIFY_FILES")
-            self._service = Service(engine, clock, notices=notices,
-                                    files_dir=Path(files) if files else None)
-        return self._service
-
-    def db_display(self) -> str:
-        return self.engine().url.render_as_string(hide_password=True)
+    actor: str | None = None
+    as_json: bool = False
 
 
 def parse_fields(pairs: Iterable[str]) -> dict[str, str]:
-    from .engine.errors import UsageError
+    from ..engine.core.errors import UsageError
 
     out = {}
     for pair in pairs:
@@ -181,29 +122,9 @@ def _clip(text: str, limit: int) -> str:
     return out + "…"
 
 
-def configure_logging(*, json_lines: bool = False, level: str = "INFO") -> None:
-    """structlog to stderr: stdout is for the command's own output.
-
-    Called by the commands that log (sweep, outbox dispatch, scheduler, demo) rather than on
-    every start: structlog's import (asyncio, ssl) would cost every command, even --help."""
-    import logging
-
-    import structlog
-
-    renderer: Any = (structlog.processors.JSONRenderer(ensure_ascii=False) if json_lines
-                     else structlog.dev.ConsoleRenderer(colors=False))
-    structlog.configure(
-        processors=[structlog.processors.add_log_level,
-                    structlog.processors.TimeStamper(fmt="iso", utc=True), renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
-    )
-
-
 def run(group: click.Group) -> None:
     """Run the CLI; map our errors to exit codes with one line on stderr."""
-    from .engine.errors import InvalidInput, RectifyError
+    from ..engine.core.errors import InvalidInput, RectifyError
 
     try:
         group.main(standalone_mode=False, prog_name="rectify")

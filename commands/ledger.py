@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import click
 
-from .cli_support import AppContext, echo_json
+from .support import AppContext, echo_json
 
 pass_app = click.make_pass_decorator(AppContext)
 LARGE = 10_000  # rows: a bar is shown for files this size even when stderr is not a terminal
@@ -38,8 +38,8 @@ def item_import(app: AppContext, file: str, workflow: str, mapping: str | None,
     Rows already imported (same 编号, or the same content when there is no 编号 column) are
     skipped, so importing the same file again creates nothing new.
     """
-    from .engine.importer import import_ledger
-    from .engine.ledger import load_mapping
+    from ..engine.app.ledger_import import import_ledger
+    from ..engine.ledgers.ledger import load_mapping
 
     columns = load_mapping(Path(mapping)) if mapping else None
     with _Progress() as progress:
@@ -114,9 +114,9 @@ def ledger() -> None:
 def ledger_export(app: AppContext, workflow: str | None, unit: str | None, fmt: str | None,
                   output: str, force: bool, public: bool) -> None:
     """Write the ledger, one row per item, as offices print it (xlsx or csv)."""
-    from .engine.errors import UsageError
-    from .engine.exports import export_ledger
-    from .engine.views import ItemFilter
+    from ..engine.app.ledger_export import export_ledger
+    from ..engine.app.views import ItemFilter
+    from ..engine.core.errors import UsageError
 
     path = Path(output)
     fmt = fmt or _format_of(path, ("xlsx", "csv"), "xlsx")
@@ -158,9 +158,9 @@ def report_weekly(app: AppContext, unit: str | None, week: str | None, workflow:
                   fmt: str | None, output: str | None, public: bool) -> None:
     """The weekly report: per township and village, found, closed, overdue, score and rank;
     the red items; open vs closed over the last weeks. --json prints the same data."""
-    from .engine.errors import UsageError
-    from .engine.report_render import render_report, report_as_json
-    from .engine.weekly_report import build_weekly_report
+    from ..engine.core.errors import UsageError
+    from ..engine.reports.render import render_report, report_as_json
+    from ..engine.reports.weekly import build_weekly_report
 
     path = Path(output) if output else None
     fmt = fmt or (_format_of(path, ("md", "html", "xlsx", "csv"), "md") if path else "md")
@@ -184,6 +184,6 @@ def report_weekly(app: AppContext, unit: str | None, week: str | None, workflow:
 
 
 def _rule(app: AppContext) -> Any:
-    from .cli_items import _light_rule
+    from .items import _light_rule
 
     return _light_rule(app)

@@ -15,22 +15,22 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine
 
-from . import attachments as files
-from . import fields as fieldvals
-from .calendar import WorkCalendar, parse_calendar_file
-from .clock import Clock
-from .errors import InvalidInput, Refused
-from .escalation import Schedule, schedule
-from .loader import load_stored_workflow, load_workflow_file
-from .machine import SYSTEM_ACTOR, Actor, ItemView, Outcome, Request, StateGraph
-from .org import parse_org
-from .spec import WorkflowSpec
-from .store import items as store
-from .store import repo
-from .store.db import database_dir, pipelined, read, write
+from ..core import fields as fieldvals
+from ..core.calendar import WorkCalendar, parse_calendar_file
+from ..core.clock import Clock
+from ..core.errors import InvalidInput, Refused
+from ..core.escalation import Schedule, schedule
+from ..core.loader import load_stored_workflow, load_workflow_file
+from ..core.machine import SYSTEM_ACTOR, Actor, ItemView, Outcome, Request, StateGraph
+from ..core.org import parse_org
+from ..core.spec import WorkflowSpec
+from ..store import evidence as files
+from ..store import items as store
+from ..store import repo
+from ..store.db import database_dir, pipelined, read, write
 
 if TYPE_CHECKING:
-    from ..notifications.notices import Notices
+    from ...notifications.notices import Notices
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class Service:
     @cached_property
     def notices(self) -> Notices:
         # Imported here: notices bring Jinja2 and the templates, which `item show` never needs.
-        from ..notifications.notices import Notices
+        from ...notifications.notices import Notices
 
         if self._notices is None:
             return Notices.default()
@@ -293,7 +293,7 @@ def _actor(person_id: str, person: repo.PersonRow | None, roles: frozenset[str])
 
 
 def _read_text(path: Path) -> str:
-    from .errors import Problem, SourceLoc
+    from ..core.errors import Problem, SourceLoc
 
     try:
         return path.read_text(encoding="utf-8")
@@ -302,8 +302,8 @@ def _read_text(path: Path) -> str:
 
 
 def _due(due: str | None, spec: WorkflowSpec) -> datetime | None:
-    from .clock import end_of_day
-    from .errors import UsageError
+    from ..core.clock import end_of_day
+    from ..core.errors import UsageError
 
     if due is None:
         return None

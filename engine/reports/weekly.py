@@ -18,18 +18,18 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, func, or_, select
 
-from .errors import NotFound, UsageError
-from .escalation import DEFAULT_LIGHTS, LightRule, light
-from .fields import display
-from .names import Ambiguous, Named, UnitIndex
-from .report_render import UnitRow, WeeklyReport, WeekPoint
-from .service import Service
-from .spec import WorkflowSpec
-from .store import items as store
-from .store import repo
-from .store.db import read
-from .weekly import Counts, Scope, Week, count_units, ranks, score, townships
-from .weekly import weights_with_defaults as full_weights
+from ..app.service import Service
+from ..core.errors import NotFound, UsageError
+from ..core.escalation import DEFAULT_LIGHTS, LightRule, light
+from ..core.fields import display
+from ..core.names import Ambiguous, Named, UnitIndex
+from ..core.spec import WorkflowSpec
+from ..store import items as store
+from ..store import repo
+from ..store.db import read
+from .figures import Counts, Scope, Week, count_units, ranks, score, townships
+from .figures import weights_with_defaults as full_weights
+from .render import UnitRow, WeeklyReport, WeekPoint
 
 DEFAULT_TZ = "Asia/Shanghai"
 HISTORY_WEEKS = 8
