@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .support import AppContext, JsonStream, echo_json, progress, table
+from .support import AppContext, JsonStream, echo_json, exit_code, progress, table
 
 LIGHTS = {"green": "绿", "yellow": "黄", "red": "红", None: ""}
 
@@ -126,6 +126,7 @@ def bulk_items(app: AppContext, trigger: str, filters: dict[str, Any], values: d
 
 def verify_audit(app: AppContext) -> int:
     from ..engine.core.audit import verify_chain
+    from ..engine.core.errors import IntegrityFailed
     from ..engine.store.db import read
     from ..engine.store.items import iter_history
 
@@ -143,4 +144,4 @@ def verify_audit(app: AppContext) -> int:
         click.echo(f"audit FAILED: {broken}", err=True)
     else:
         click.echo(f"audit ok: all {items} items verify")
-    return 0 if broken is None else 1
+    return 0 if broken is None else exit_code(IntegrityFailed([str(broken)]))

@@ -122,6 +122,27 @@ def _clip(text: str, limit: int) -> str:
     return out + "…"
 
 
+# The contract's exit codes (section 2), the only place that knows them.
+EXIT_CODES: dict[type[BaseException], int] = {}
+
+
+def _exit_codes() -> dict[type[BaseException], int]:
+    if not EXIT_CODES:
+        from ..engine.core import errors
+
+        EXIT_CODES.update({
+            errors.UsageError: 2, errors.Refused: 3, errors.NotFound: 4, errors.Conflict: 5,
+            errors.InvalidInput: 6, errors.IntegrityFailed: 7, errors.RectifyError: 1,
+        })
+    return EXIT_CODES
+
+
+def exit_code(error: BaseException) -> int:
+    """The exit code for one of our errors: its nearest class in the table, else 1."""
+    codes = _exit_codes()
+    return next((codes[k] for k in type(error).__mro__ if k in codes), 1)
+
+
 def run(group: click.Group) -> None:
     """Run the CLI; map our errors to exit codes with one line on stderr."""
     from ..engine.core.errors import InvalidInput, RectifyError
@@ -139,10 +160,10 @@ def run(group: click.Group) -> None:
     except InvalidInput as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
-        sys.exit(exc.exit_code)
+        sys.exit(exit_code(exc))
     except RectifyError as exc:
         click.echo(f"rectify: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        sys.exit(exit_code(exc))
     except BrokenPipeError:
         sys.exit(0)
     sys.exit(0)

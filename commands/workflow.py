@@ -13,7 +13,7 @@ import click
 
 from ..engine.core.errors import InvalidInput, UsageError
 from ..engine.core.spec import TransitionSpec, WorkflowSpec
-from .support import AppContext, JsonStream, echo_json, progress, table
+from .support import AppContext, JsonStream, echo_json, exit_code, progress, table
 
 
 def validate_files(app: AppContext, paths: list[Path]) -> int:
@@ -43,7 +43,7 @@ def validate_files(app: AppContext, paths: list[Path]) -> int:
                        f"{len(spec.transitions)} transitions)")
     if app.as_json:
         echo_json(results)
-    return 6 if failed else 0
+    return exit_code(InvalidInput([])) if failed else 0
 
 
 def resolve_spec(app: AppContext, name: str) -> WorkflowSpec:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rectify.commands.support import exit_code
 from rectify.engine.app import migration as migrator
 from rectify.engine.app.service import Service
 from rectify.engine.app.sweep import sweep
@@ -122,7 +123,7 @@ def test_unmapped_state_is_refused_with_counts_and_nothing_written(world: World)
         ("registered", "registered", 1, None), ("handling", "handling", 1, None),
         ("reviewing", None, 1, "missing")]
     refused = plan.refusal()
-    assert refused is not None and refused.exit_code == 3
+    assert refused is not None and exit_code(refused) == 3
     assert "审核中 (reviewing): 1 item" in str(refused) and "--map" in str(refused)
     with pytest.raises(Refused, match="审核中"):
         migrator.migrate(world.service, plan, actor="system")
@@ -145,7 +146,7 @@ def test_unknown_workflow_or_version_and_bad_map_syntax(world: World) -> None:
     """Not found (exit 4) for an unknown version or workflow; usage (exit 2) for a bad --map."""
     with pytest.raises(NotFound, match="complaint v7") as info:
         migrator.prepare(world.service, "complaint", 7, {})
-    assert info.value.exit_code == 4
+    assert exit_code(info.value) == 4
     with pytest.raises(NotFound, match="nosuch"):
         migrator.prepare(world.service, "nosuch", 1, {})
     with pytest.raises(UsageError, match="expected OLD_STATE=NEW_STATE"):

@@ -6,6 +6,7 @@ from datetime import time
 from pathlib import Path
 
 import pytest
+from rectify.commands.support import exit_code
 from rectify.engine.core.errors import InvalidInput
 from rectify.engine.settings import (
     ChannelSettings,
@@ -219,4 +220,4 @@ def test_missing_file_is_invalid_input(tmp_path: Path) -> None:
     """An explicit --config that does not exist is an input error, exit code 6."""
     with pytest.raises(InvalidInput, match="cannot read settings file") as caught:
         load_settings(tmp_path / "nope.toml")
-    assert caught.value.exit_code == 6
+    assert exit_code(caught.value) == 6

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from ..core import fields as fieldvals
-from ..core.errors import InvalidInput, Refused, UsageError
+from ..core.errors import InvalidInput, Refusal, Refused, UsageError
 from ..core.escalation import Schedule, schedule
 from ..core.names import Ambiguous, Named, PersonIndex, UnitIndex
 from ..core.org import ancestors
@@ -108,11 +108,11 @@ def _export_only(warning: RowError) -> bool:
 
 def _check_actor(conn: Connection, actor_id: str | None) -> None:
     if not actor_id:
-        raise Refused("say who is importing: --as PERSON (or RECTIFY_USER)", reason="role")
+        raise Refused("say who is importing: --as PERSON (or RECTIFY_USER)", reason=Refusal.ROLE)
     person = repo.person(conn, actor_id)
     if person is None or not person.active:
         raise Refused(f"'{actor_id}' is not a person in the org file; load it with "
-                      "`rectify org load`", reason="role")
+                      "`rectify org load`", reason=Refusal.ROLE)
 
 
 def _stage(progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:

@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..core.calendar import WorkCalendar
-from ..core.errors import Conflict, NotFound, Refused
+from ..core.errors import Conflict, NotFound, Refusal, Refused
 from ..core.versions import (
     Change,
     Group,
@@ -116,7 +116,7 @@ def actor_id(service: Service, person: str | None) -> str:
     if found is None or not found.active or person == SYSTEM:
         raise Refused(f"'{person}' is not a person in the org file; load it with "
                       "`rectify org load`, or leave out --as to record the migration as "
-                      "the system's", reason="role")
+                      "the system's", reason=Refusal.ROLE)
     return person
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine
 from ..core import fields as fieldvals
 from ..core.calendar import WorkCalendar, parse_calendar_file
 from ..core.clock import Clock
-from ..core.errors import InvalidInput, Refused
+from ..core.errors import InvalidInput, Refusal, Refused
 from ..core.escalation import Schedule, schedule
 from ..core.loader import load_stored_workflow, load_workflow_file
 from ..core.machine import SYSTEM_ACTOR, Actor, ItemView, Outcome, Request, StateGraph
@@ -134,7 +134,7 @@ class Service:
         actor = self.actor(conn, actor_id, unit.path)
         if not actor.roles:
             raise Refused(f"{actor.name} holds no role at {unit.name} or above and so cannot "
-                          "create items there", reason="role")
+                          "create items there", reason=Refusal.ROLE)
         self._check_assignee(conn, assignee)
         override = _due(due, spec)
         plan = self._plan(spec, spec.initial, now, override)
@@ -237,7 +237,7 @@ class Service:
             actor = self.actor(conn, actor_id, item.unit_path)
             if not actor.roles:
                 raise Refused(f"{actor.name} holds no role at this item's unit or above and "
-                              "so cannot assign it", reason="role")
+                              "so cannot assign it", reason=Refusal.ROLE)
             self._check_assignee(conn, person)
             values: dict[str, Any] = {"assignee_id": person}
             replan = None
@@ -263,7 +263,7 @@ class Service:
         found = repo.person(conn, person)
         if found is None or not found.active:
             raise Refused(f"cannot assign to '{person}': not a person in the org file",
-                          reason="role")
+                          reason=Refusal.ROLE)
 
     def _plan(self, spec: WorkflowSpec, state: str, entered: datetime,
               override: datetime | None) -> Schedule:
@@ -279,16 +279,16 @@ def _notifies(spec: WorkflowSpec, outcome: Outcome) -> bool:
 def _acting(person_id: str | None) -> str:
     """Who says they are acting, refused before any read if nobody or the system."""
     if not person_id:
-        raise Refused("say who is acting: --as PERSON (or RECTIFY_USER)", reason="role")
+        raise Refused("say who is acting: --as PERSON (or RECTIFY_USER)", reason=Refusal.ROLE)
     if person_id == SYSTEM_ACTOR.id:
-        raise Refused("'system' is the engine's own actor; act as a person", reason="role")
+        raise Refused("'system' is the engine's own actor; act as a person", reason=Refusal.ROLE)
     return person_id
 
 
 def _actor(person_id: str, person: repo.PersonRow | None, roles: frozenset[str]) -> Actor:
     if person is None or not person.active:
         raise Refused(f"'{person_id}' is not a person in the org file; load it with "
-                      "`rectify org load`", reason="role")
+                      "`rectify org load`", reason=Refusal.ROLE)
     return Actor(person.id, roles, person.name)
 
 
@@ -352,7 +352,7 @@ def _files_field(spec: WorkflowSpec, state: str, trigger: str) -> str:
     for name, f in spec.fields.items():
         if f.type == "files":
             return name
-    raise Refused(f"workflow '{spec.name}' has no files field to attach to", reason="field")
+    raise Refused(f"workflow '{spec.name}' has no files field to attach to", reason=Refusal.FIELD)
 
 
 def _with_attachments(spec: WorkflowSpec, item: store.ItemRecord, trigger: str,

@@ -1,18 +1,34 @@
-"""The exception hierarchy: one base, a few kinds, each message built from structured fields.
+"""The exception hierarchy: one base, a few kinds, each carrying its facts as fields.
 
-`cli.py` maps each kind to the contract's exit code; nothing else needs to know the codes.
+Every error rectify raises on purpose is a `RectifyError` whose message a user can act on.
+The front ends map the kinds to what they answer with: the CLI to the contract's exit codes
+(`commands/support.py`, the one place that knows them), the web to HTTP statuses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 
 class RectifyError(Exception):
     """Base of every error rectify raises on purpose."""
 
-    exit_code = 1
+
+class Refusal(StrEnum):
+    """Why the workflow refused: the front ends answer each kind differently (HTTP 403, 409 or
+    422); a StrEnum, so the kind reads as its plain word in JSON and logs."""
+
+    STATE = "state"                  # not possible in the item's state
+    ROLE = "role"                    # the actor holds no role that may do it
+    ASSIGNEE = "assignee"            # only the assignee may
+    SEPARATION = "separation"        # separation of duties (not_actor_of)
+    FIELD = "field"                  # a field the actor or transition may not set
+    MISSING_FIELD = "missing_field"  # a required field is empty
+    COMMENT = "comment"              # a required comment is missing
+    GUARD = "guard"                  # the transition's `when:` is false
+    VALUE = "value"                  # a value that cannot be used
 
 
 @dataclass(frozen=True)
@@ -43,8 +59,6 @@ class Problem:
 class InvalidInput(RectifyError):
     """A workflow, org, calendar or ledger file that cannot be used. Lists every problem found."""
 
-    exit_code = 6
-
     def __init__(self, problems: Sequence[Problem | str], *, source: str = "") -> None:
         self.problems = list(problems)
         self.source = source
@@ -52,18 +66,20 @@ class InvalidInput(RectifyError):
 
 
 class Refused(RectifyError):
-    """The workflow does not allow what was asked (wrong state, role, missing field, guard...)."""
+    """The workflow does not allow what was asked (wrong state, role, missing field, guard...).
 
-    exit_code = 3
+    `message` is the one line the user reads, in the workflow's own labels; `reason` the kind."""
 
-    def __init__(self, message: str, *, reason: str = "refused", item: int | None = None) -> None:
-        self.reason = reason
+    def __init__(self, message: str, *, reason: Refusal, item: int | None = None,
+                 trigger: str | None = None) -> None:
+        self.reason = Refusal(reason)
         self.item = item
+        self.trigger = trigger
         super().__init__(message)
 
 
 class NotFound(RectifyError):
-    exit_code = 4
+    """No such item, workflow, unit, person...: `kind` and the `key` that was asked for."""
 
     def __init__(self, kind: str, key: object) -> None:
         self.kind = kind
@@ -74,12 +90,35 @@ class NotFound(RectifyError):
 class Conflict(RectifyError):
     """The row changed underneath us; nothing was written."""
 
-    exit_code = 5
-
     def __init__(self, message: str, *, item: int | None = None) -> None:
         self.item = item
         super().__init__(message)
 
 
 class UsageError(RectifyError):
-    exit_code = 2
+    """An option or argument that cannot be used as given."""
+
+
+class Ambiguous(UsageError):
+    """A name that means several units or people; the message lists them."""
+
+
+class IntegrityFailed(RectifyError):
+    """`audit verify` found history or items that do not match their chains."""
+
+    def __init__(self, broken: Sequence[str]) -> None:
+        self.broken = list(broken)
+        super().__init__("\n".join(self.broken) or "integrity check failed")
+
+
+class DatabaseError(RectifyError):
+    """The database cannot be reached or used; the message says which and why."""
+
+
+class NotInitialised(DatabaseError):
+    """The database has no rectify tables, or older ones: `rectify init` makes them current."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(f"database {url} has no rectify tables or is out of date; "
+                         "run `rectify init` first")

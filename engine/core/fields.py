@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from .errors import Refused, UsageError
+from .errors import Refusal, Refused, UsageError
 from .spec import FieldSpec, WorkflowSpec
 
 _TRUE = {"1", "true", "yes", "y", "是", "对", "有"}
@@ -29,7 +29,7 @@ def coerce(spec: WorkflowSpec, name: str, raw: object) -> Any:
     try:
         return _COERCE[field.type](field, raw)
     except (ValueError, TypeError) as exc:
-        raise Refused(f"{field.label} ({name}): {exc}", reason="field") from exc
+        raise Refused(f"{field.label} ({name}): {exc}", reason=Refusal.FIELD) from exc
 
 
 def coerce_all(spec: WorkflowSpec, values: Mapping[str, object]) -> dict[str, Any]:

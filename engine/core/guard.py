@@ -15,6 +15,8 @@ from functools import lru_cache
 from types import ModuleType
 from typing import Any
 
+from .errors import RectifyError
+
 RESERVED = frozenset({"count"})
 MAX_SIZE = 10_000  # the longest string or list a guard may build with *, the largest exponent
 
@@ -28,11 +30,11 @@ def _jinja() -> ModuleType:
     return guard_sandbox
 
 
-class GuardSyntaxError(ValueError):
+class GuardSyntaxError(RectifyError):
     """The expression does not compile; the message says where and why."""
 
 
-class GuardError(RuntimeError):
+class GuardError(RectifyError):
     """The expression failed while evaluating (an empty field in arithmetic, say)."""
 
 
@@ -100,6 +102,8 @@ def evaluate(expression: str, fields: Mapping[str, Any], counts: Mapping[str, in
     try:
         func = compile_guard(expression)
         return bool(func(**fields, count=_Counts(counts)))
+    except GuardSyntaxError as exc:
+        raise GuardError(str(exc)) from exc
     except (TypeError, jinja.UndefinedError, ZeroDivisionError, ValueError, OverflowError,
             MemoryError, RecursionError) as exc:
         raise GuardError(str(exc) or type(exc).__name__) from exc

@@ -17,7 +17,7 @@ from functools import cached_property, partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .errors import Refused
+from .errors import Refusal, Refused
 from .fields import is_empty
 from .guard import GuardError, evaluate
 from .spec import TransitionSpec, WorkflowSpec
@@ -139,7 +139,7 @@ class StateGraph:
         spec = self.spec
         candidates = [t for t in spec.transitions_from(item.state) if t.trigger == request.trigger]
         if not candidates:
-            raise Refused(_not_here(spec, item.state, request.trigger), reason="state")
+            raise Refused(_not_here(spec, item.state, request.trigger), reason=Refusal.STATE)
         attempt = _Attempt(spec, item, actor, request, {**item.fields, **request.fields})
         token = _Token(item.state)
         self._machine.events[request.trigger].trigger(token, attempt=attempt)
@@ -174,18 +174,18 @@ def _who_may(a: _Attempt, t: TransitionSpec) -> bool:
         return True
     spec_roles = t.roles
     if spec_roles and not (a.actor.roles & set(spec_roles)):
-        return a.refuse(Refused(_role_message(a.spec, a, t), reason="role"))
+        return a.refuse(Refused(_role_message(a.spec, a, t), reason=Refusal.ROLE))
     if t.actor == "assignee" and a.actor.id != a.item.assignee:
         return a.refuse(Refused(
             f"only the assignee ({a.item.assignee or 'nobody assigned'}) may {_verb(t)}",
-            reason="assignee"))
+            reason=Refusal.ASSIGNEE))
     if t.actor == "creator" and a.actor.id != a.item.creator:
         return a.refuse(Refused(f"only the creator ({a.item.creator}) may {_verb(t)}",
-                                reason="assignee"))
+                                reason=Refusal.ASSIGNEE))
     if t.not_actor_of and a.actor.id in a.item.cycle_actors.get(t.not_actor_of, ()):
         return a.refuse(Refused(
             f"{a.actor.id} fired '{t.not_actor_of}' on this item and so may not {_verb(t)} "
-            "(separation of duties)", reason="separation"))
+            "(separation of duties)", reason=Refusal.SEPARATION))
     return True
 
 
@@ -194,19 +194,20 @@ def _what_is_given(spec: WorkflowSpec, a: _Attempt, t: TransitionSpec) -> bool:
     missing = [name for name in t.requires if is_empty(a.fields.get(name))]
     if missing:
         labels = ", ".join(f"{spec.field_label(n)} ({n})" for n in missing)
-        return a.refuse(Refused(f"{_verb(t)} requires {labels}", reason="missing_field"))
+        return a.refuse(Refused(f"{_verb(t)} requires {labels}", reason=Refusal.MISSING_FIELD))
     if t.comment_required and not (a.request.comment or "").strip() and not a.actor.is_system:
-        return a.refuse(Refused(f"{_verb(t)} requires a comment (--comment)", reason="comment"))
+        return a.refuse(Refused(f"{_verb(t)} requires a comment (--comment)",
+                                reason=Refusal.COMMENT))
     if t.when:
         try:
             allowed = evaluate(t.when, _guard_fields(spec, a.fields), a.item.counts)
         except GuardError as exc:
             return a.refuse(Refused(f"{_verb(t)}: the condition '{t.when}' cannot be decided: "
-                                    f"{exc}", reason="guard"))
+                                    f"{exc}", reason=Refusal.GUARD))
         if not allowed:
             return a.refuse(Refused(f"{_verb(t)}: the condition '{t.when}' is not met "
                                     f"({_values_named(spec, t.when, a.fields)})",
-                                    reason="guard"))
+                                    reason=Refusal.GUARD))
     return True
 
 

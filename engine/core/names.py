@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from .errors import Ambiguous
 from .org import ancestors
 
 SEPARATOR = "/"
@@ -24,10 +25,6 @@ class Named:
     name: str
     path: str = ""
     active: bool = True
-
-
-class Ambiguous(ValueError):
-    pass
 
 
 class UnitIndex:

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import fields as fieldvals
 from .calendar import WorkCalendar
-from .errors import Refused, UsageError
+from .errors import Refusal, Refused, UsageError
 from .escalation import Schedule, schedule
 from .spec import EscalationStep, FieldSpec, StateSpec, TransitionSpec, WorkflowSpec
 
@@ -233,7 +233,7 @@ def check_mapping(mapping: Mapping[str, str], sources: Iterable[WorkflowSpec],
         if target.states[new].final:
             raise Refused(f"--map {old}={new}: {target.states[new].label} ({new}) is a final "
                           f"state in v{target_version}; a migration moves items in flight and "
-                          "does not close them", reason="state")
+                          "does not close them", reason=Refusal.STATE)
 
 
 def _did_you_mean(name: str, choices: Iterable[str]) -> str:
@@ -282,7 +282,7 @@ def refusal(moves: Sequence[StateMove], target: WorkflowSpec,
     return Refused(f"cannot migrate {total} item{'s' if total != 1 else ''} of "
                    f"'{target.name}' to v{target_version}: their state is not a working state "
                    f"of v{target_version} — {listed}; say where each goes with "
-                   "--map OLD_STATE=NEW_STATE", reason="state")
+                   "--map OLD_STATE=NEW_STATE", reason=Refusal.STATE)
 
 
 # --- one item --------------------------------------------------------------------------------

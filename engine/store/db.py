@@ -20,21 +20,9 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from ..core.errors import RectifyError
+from ..core.errors import DatabaseError, NotInitialised
 
 BUSY_TIMEOUT_MS = 30_000
-
-
-class DatabaseError(RectifyError):
-    exit_code = 1
-
-
-class NotInitialised(RectifyError):
-    exit_code = 1
-
-    def __init__(self, url: str) -> None:
-        super().__init__(f"database {url} has no rectify tables or is out of date; "
-                         "run `rectify init` first")
 
 
 def dumps(value: Any) -> str:
