@@ -150,6 +150,8 @@ HISTORY = Table(
     Column("source", String(64), nullable=True),
     Column("dest", String(64), nullable=True),
     Column("actor", String(64), nullable=False),
+    # how the actor reached rectify: cli, web, api, system (NULL on rows from before 0.2)
+    Column("via", String(8), nullable=True),
     Column("at", UTCDateTime, nullable=False),
     Column("comment", Text, nullable=True),
     Column("data", JSON, nullable=False),
