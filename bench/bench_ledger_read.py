@@ -20,7 +20,7 @@ from types import MappingProxyType
 from openpyxl import Workbook
 from rectify.engine.core.errors import SourceLoc
 from rectify.engine.core.spec import FieldSpec, WorkflowSpec
-from rectify.engine.ledgers.ledger import read_ledger
+from rectify.engine.ledgers import read_ledger
 
 HEADERS = [
     "问题编号", "乡镇", "村", "责任人", "户主", "问题类别",

@@ -39,7 +39,7 @@ def item_import(app: AppContext, file: str, workflow: str, mapping: str | None,
     skipped, so importing the same file again creates nothing new.
     """
     from ..engine.app.ledger_import import import_ledger
-    from ..engine.ledgers.ledger import load_mapping
+    from ..engine.ledgers import load_mapping
 
     columns = load_mapping(Path(mapping)) if mapping else None
     with _Progress() as progress:

@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 from rectify.engine.core.errors import InvalidInput, SourceLoc
 from rectify.engine.core.spec import FieldSpec, WorkflowSpec
-from rectify.engine.ledgers.ledger import (
+from rectify.engine.ledgers import (
     LIGHT_FILLS,
     LedgerRow,
     RowError,

@@ -25,7 +25,7 @@ from ..core.errors import NotFound, UsageError
 from ..core.escalation import DEFAULT_LIGHTS, LightRule, light
 from ..core.names import Ambiguous, Named, PersonIndex, UnitIndex
 from ..core.spec import WorkflowSpec
-from ..ledgers.ledger import write_ledger
+from ..ledgers import write_ledger
 from ..store import items as store
 from ..store import repo
 from ..store.db import read

@@ -30,7 +30,7 @@ from ..core.escalation import Schedule, schedule
 from ..core.names import Ambiguous, Named, PersonIndex, UnitIndex
 from ..core.org import ancestors
 from ..core.spec import WorkflowSpec
-from ..ledgers.ledger import LedgerRow, RowError, read_ledger
+from ..ledgers import LedgerRow, RowError, read_ledger
 from ..store import collector, repo
 from ..store import imports as store
 from ..store.db import read, write

@@ -19,7 +19,7 @@ from typing import Literal
 
 from jinja2 import Environment
 
-from ..ledgers.ledger import HEADER_FILL, csv_cell
+from ..ledgers import HEADER_FILL, csv_cell
 
 __all__ = ["UnitRow", "WeekPoint", "WeeklyReport", "render_report", "report_as_json"]
 

@@ -1,0 +1,179 @@
+"""Cell parsers: what offices type (dates five ways, 是/否, ¥1,200元) -> typed values.
+
+Each parser takes a non-empty cell (a str already stripped, or what the file format holds:
+number, bool, date, datetime) and raises ValueError with a message in the user's words.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, time, timedelta
+
+from ..core.spec import FieldSpec
+
+__all__ = [
+    "BUILTIN_PARSERS",
+    "FORMULA_START",
+    "PLAIN_NUMBER",
+    "excel_serial_to_date",
+    "field_parser",
+    "parse_bool",
+    "parse_date",
+    "parse_number",
+    "to_text",
+]
+
+FORMULA_START = ("=", "+", "-", "@")  # what makes Excel treat a CSV cell as a formula
+PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+_YMD = re.compile(
+    r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?"
+    r"(?:[ T]+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
+)
+_COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
+_SERIAL = re.compile(r"\d{1,7}(?:\.\d+)?")
+_EXCEL_EPOCH = date(1899, 12, 30)
+_EXCEL_MAX_SERIAL = 2958465  # 9999-12-31
+
+
+def excel_serial_to_date(serial: float) -> date:
+    """An Excel 1900-system serial as a date. Serial 60 is Excel's phantom 1900-02-29."""
+    day = math.floor(serial)
+    if not 1 <= day <= _EXCEL_MAX_SERIAL:
+        raise ValueError(f"{serial:g} is outside Excel's date range")
+    if day == 60:
+        raise ValueError("Excel serial 60 is 1900-02-29, a day that does not exist")
+    # Excel counts 1900 as a leap year, so serials before the phantom day are one day off.
+    return _EXCEL_EPOCH + timedelta(days=day + 1 if day < 60 else day)
+
+
+def parse_date(value: object) -> date:
+    """A date from what offices type or what the reader hands over; ValueError otherwise.
+
+    Accepts date/datetime cells, 2026-12-01, 2026/12/1, 2026.12.1, 2026年12月1日, 20261201
+    (text or number) and Excel serial numbers (46357 -> 2026-12-01).
+    """
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, (time, timedelta)):
+        raise ValueError(f"{value} is a time of day, not a date")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _date_from_number(float(value))
+    text = unicodedata.normalize("NFKC", str(value)).strip()
+    if match := _YMD.fullmatch(text) or _COMPACT.fullmatch(text):
+        return _make_date(*match.groups())
+    if _SERIAL.fullmatch(text):
+        return _date_from_number(float(text))
+    raise ValueError(f"{value!r} is not a date; write it like 2026-12-01 or 2026年12月1日")
+
+
+def _date_from_number(number: float) -> date:
+    if not math.isfinite(number):
+        raise ValueError(f"{number} is not a date")
+    if number.is_integer() and 19000101 <= number <= 99991231:
+        return _make_date(*_COMPACT.fullmatch(str(int(number))).groups())  # type: ignore[union-attr]
+    if number.is_integer() and 1900 <= number <= 2100:
+        # As a serial this would be a day in 1905; far likelier someone typed only the year.
+        raise ValueError(f"{number:g} looks like a year alone; give the full date")
+    return excel_serial_to_date(number)
+
+
+def _make_date(year: str, month: str, day: str) -> date:
+    try:
+        return date(int(year), int(month), int(day))
+    except ValueError:
+        raise ValueError(f"no such date: {year}-{month}-{day}") from None
+
+
+def to_text(value: object) -> str:
+    """A cell as text: whole numbers lose Excel's `.0`, dates print as ISO."""
+    if isinstance(value, str):
+        # write_ledger's CSV guard: a quote before =, +, - or @ stops Excel running a formula.
+        if value[:1] == "'" and value[1:].lstrip()[:1] in FORMULA_START:
+            return value[1:].strip()
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ") if value.time() != time() else value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def parse_number(value: object) -> int | float:
+    if isinstance(value, bool):
+        raise ValueError(f"{to_text(value)} is not a number")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    else:
+        text = "".join(unicodedata.normalize("NFKC", str(value)).split()).replace(",", "")
+        text = text.removeprefix("¥").removesuffix("元")
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a number")
+    return int(number) if number.is_integer() else number
+
+
+_TRUE = frozenset({"是", "有", "对", "√", "✓", "✔", "true", "yes", "y", "t", "1"})
+_FALSE = frozenset({"否", "无", "不是", "没有", "错", "×", "✗", "✘", "false", "no", "n", "f", "0"})
+
+
+def parse_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = to_text(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"{value!r} is not yes/no; write 是 or 否")
+
+
+def _squash(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).split())
+
+
+def _choice_parser(spec: FieldSpec) -> Callable[[object], object]:
+    """Matches ignoring whitespace and full/half width, returns the choice as declared."""
+    allowed = {_squash(choice): choice for choice in spec.choices}
+    listing = ", ".join(spec.choices)
+
+    def parse(value: object) -> str:
+        text = to_text(value)
+        if not allowed:
+            return text
+        try:
+            return allowed[_squash(text)]
+        except KeyError:
+            raise ValueError(f"{text!r} is not an allowed value; allowed: {listing}") from None
+
+    return parse
+
+
+def field_parser(spec: FieldSpec) -> Callable[[object], object] | None:
+    """The parser for a field's cells; None for types a spreadsheet cannot carry (files)."""
+    if spec.type == "choice":
+        return _choice_parser(spec)
+    return {"text": to_text, "number": parse_number, "date": parse_date, "bool": parse_bool}.get(
+        spec.type
+    )
+
+
+BUILTIN_PARSERS: Mapping[str, Callable[[object], object]] = {
+    "key": to_text,
+    "unit": to_text,
+    "assignee": to_text,
+    "subject": to_text,
+    "due": parse_date,
+}
+

@@ -1,0 +1,34 @@
+"""What reading a ledger yields: good rows (`LedgerRow`) and problems (`RowError`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+__all__ = ["LedgerRow", "RowError"]
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    row: int  # 1-based row number as Excel shows it
+    key: str  # the 编号 cell, else the content hash (see `_content_key`)
+    unit: str | None
+    assignee: str | None
+    subject: str | None
+    due: date | None
+    fields: dict[str, object] = field(default_factory=dict)
+    # The row's other unit cells (its 乡镇 when `unit` came from 村), to tell apart two
+    # villages of the same name; not part of the content key.
+    unit_context: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    column: str | None  # the header text as written in the file; None for whole-row problems
+    message: str
+
+    def __str__(self) -> str:
+        where = f"row {self.row}" + (f", column {self.column}" if self.column else "")
+        return f"{where}: {self.message}"
+
