@@ -1,22 +1,61 @@
-"""Item commands' output: lists, the item card, advancing, the audit check."""
+"""`rectify item ...`: new, list, show, advance, assign and bulk.
+
+Each command declares its own arguments and options here; cli.py only registers it on the
+`item` group. Engine modules are imported inside the commands, so `rectify --help` loads none.
+"""
 
 from __future__ import annotations
 
 import itertools
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .support import AppContext, JsonStream, echo_json, exit_code, progress, table
+from .support import AppContext, JsonStream, echo_json, parse_fields, pass_app, progress, table
 
 LIGHTS = {"green": "绿", "yellow": "黄", "red": "红", None: ""}
 
 
-def list_items(app: AppContext, filters: dict[str, Any], limit: int) -> None:
+@click.command("new")
+@click.option("--workflow", required=True)
+@click.option("--unit", required=True)
+@click.option("--subject", help="What the problem is about, as KIND:KEY (household:HH-0001).")
+@click.option("--assignee", help="The responsible person.")
+@click.option("--due", help="Deadline (a date is the end of that day); overrides the state's.")
+@click.option("--field", "field_values", multiple=True, metavar="KEY=VALUE")
+@pass_app
+def new(app: AppContext, workflow: str, unit: str, subject: str | None,
+        assignee: str | None, due: str | None, field_values: tuple[str, ...]) -> None:
+    """Create an item; prints its id alone."""
+    item_id = app.service().new_item(app.actor, workflow, unit, subject=subject,
+                                     assignee=assignee, due=due,
+                                     values=parse_fields(field_values))
+    echo_json({"id": item_id}) if app.as_json else click.echo(str(item_id))
+
+
+def item_filters(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The filters `item list` and `item bulk` share (they reach the command as **filters)."""
+    for option in reversed([
+        click.option("--state"), click.option("--unit", help="This unit and all below it."),
+        click.option("--assignee"), click.option("--workflow"),
+        click.option("--overdue", is_flag=True, help="Past their deadline and not closed."),
+    ]):
+        func = option(func)
+    return func
+
+
+@click.command("list")
+@item_filters
+@click.option("--limit", type=int, default=0, help="At most this many rows (0: all).")
+@pass_app
+def list_(app: AppContext, limit: int, **filters: Any) -> None:
+    """Items matching the filters."""
     from ..engine.app.views import ItemFilter, item_rows
 
-    rows = item_rows(app.service(), ItemFilter(**filters), rule=_light_rule(app))
+    rows = item_rows(app.service(), ItemFilter(**filters), rule=light_rule(app))
     if limit:
         rows = itertools.islice(rows, limit)
     if app.as_json:
@@ -30,17 +69,22 @@ def list_items(app: AppContext, filters: dict[str, Any], limit: int) -> None:
     click.echo(f"{len(listed)} items")
 
 
-def show_item(app: AppContext, item_id: int) -> None:
+
+@click.command("show")
+@click.argument("item_id", type=int)
+@pass_app
+def show(app: AppContext, item_id: int) -> None:
+    """State, deadline, light, fields, history, escalations and the triggers you may fire."""
     from ..engine.app.views import item_detail
 
-    detail = item_detail(app.service(), item_id, app.actor, _light_rule(app))
+    detail = item_detail(app.service(), item_id, app.actor, light_rule(app))
     if app.as_json:
         echo_json({k: v for k, v in detail.items() if k != "field_labels"})
         return
     click.echo(_card(detail))
 
 
-def _light_rule(app: AppContext) -> Any:
+def light_rule(app: AppContext) -> Any:
     from ..engine.core.escalation import LightRule
 
     return LightRule(app.settings().lights.yellow_workdays)
@@ -81,11 +125,19 @@ def _value(value: Any) -> str:
     return display(value)
 
 
-def advance_item(app: AppContext, item_id: int, trigger: str, comment: str | None,
-                 values: dict[str, str], attach: list[Path]) -> None:
-    service = app.service()
-    outcome = service.advance(item_id, app.actor, trigger, values=values, comment=comment,
-                              attach=attach)
+@click.command("advance")
+@click.argument("item_id", type=int)
+@click.argument("trigger")
+@click.option("--comment")
+@click.option("--field", "field_values", multiple=True, metavar="KEY=VALUE")
+@click.option("--attach", multiple=True, type=click.Path(exists=True, dir_okay=False))
+@pass_app
+def advance(app: AppContext, item_id: int, trigger: str, comment: str | None,
+            field_values: tuple[str, ...], attach: tuple[str, ...]) -> None:
+    """Fire TRIGGER on the item."""
+    outcome = app.service().advance(item_id, app.actor, trigger,
+                                    values=parse_fields(field_values), comment=comment,
+                                    attach=[Path(a) for a in attach])
     if app.as_json:
         echo_json({"id": item_id, "trigger": trigger, "source": outcome.source,
                    "dest": outcome.dest, "at": outcome.at.isoformat()})
@@ -93,11 +145,42 @@ def advance_item(app: AppContext, item_id: int, trigger: str, comment: str | Non
     click.echo(f"item {item_id}: {trigger} — {outcome.source} -> {outcome.dest}")
 
 
-def bulk_items(app: AppContext, trigger: str, filters: dict[str, Any], values: dict[str, str],
-               comment: str | None, dry_run: bool) -> int:
+@click.command("assign")
+@click.argument("item_id", type=int)
+@click.argument("person")
+@click.option("--due", help="A new deadline for the current state.")
+@pass_app
+def assign(app: AppContext, item_id: int, person: str, due: str | None) -> None:
+    """Give the item to PERSON (and optionally a new deadline)."""
+    app.service().assign(item_id, app.actor, person, due)
+    if app.as_json:
+        echo_json({"id": item_id, "assignee": person})
+    else:
+        click.echo(f"item {item_id} assigned to {person}" + (f", due {due}" if due else ""))
+
+
+@click.command("bulk")
+@click.argument("trigger")
+@item_filters
+@click.option("--field", "field_values", multiple=True, metavar="KEY=VALUE")
+@click.option("--comment")
+@click.option("--dry-run", is_flag=True, help="Decide every item; write nothing.")
+@pass_app
+def bulk(app: AppContext, trigger: str, field_values: tuple[str, ...], comment: str | None,
+         dry_run: bool, **filters: Any) -> None:
+    """Fire TRIGGER on every matching item, each checked as a single advance would be.
+
+    Refused items are listed with the reason and left unchanged; the rest commit in batches.
+    Exit 0 when every matched item fired, 3 when some were refused."""
+    sys.exit(_bulk(app, trigger, filters, parse_fields(field_values), comment, dry_run))
+
+
+def _bulk(app: AppContext, trigger: str, filters: dict[str, Any], values: dict[str, str],
+          comment: str | None, dry_run: bool) -> int:
     """Run a bulk action; per-item results stream out (one JSON document written as it goes,
     or refusals on stderr), so memory stays flat however many items match."""
-    from ..engine.app.bulk import BulkResult, bulk, count_matching
+    from ..engine.app.bulk import BulkResult, count_matching
+    from ..engine.app.bulk import bulk as run_bulk
     from ..engine.app.views import ItemFilter
 
     service = app.service()
@@ -111,7 +194,7 @@ def bulk_items(app: AppContext, trigger: str, filters: dict[str, Any], values: d
             click.echo(f"item {result.item}: refused — {result.message}", err=True)
 
     with progress(count_matching(service, item_filter), "items", from_items=2000) as bar:
-        summary = bulk(service, app.actor, trigger, item_filter, values=values,
+        summary = run_bulk(service, app.actor, trigger, item_filter, values=values,
                        comment=comment, dry_run=dry_run, on_result=on_result,
                        progress=bar or (lambda _: None))
     out.tail(summary.as_json())
@@ -122,26 +205,3 @@ def bulk_items(app: AppContext, trigger: str, filters: dict[str, Any], values: d
                       + ", ".join(f"{k}: {n}" for k, n in sorted(summary.reasons.items()))
                       + ")" if summary.refused else ""))
     return 3 if summary.refused else 0
-
-
-def verify_audit(app: AppContext) -> int:
-    from ..engine.core.audit import verify_chain
-    from ..engine.core.errors import IntegrityFailed
-    from ..engine.store.db import read
-    from ..engine.store.items import iter_history
-
-    items, broken = 0, None
-    with read(app.service().engine) as conn:
-        for item_id, rows in itertools.groupby(iter_history(conn), key=lambda r: r["item_id"]):
-            items += 1
-            broken = verify_chain(item_id, rows)
-            if broken:
-                break
-    if app.as_json:
-        echo_json({"ok": broken is None, "items": items,
-                   "broken": str(broken) if broken else None})
-    elif broken:
-        click.echo(f"audit FAILED: {broken}", err=True)
-    else:
-        click.echo(f"audit ok: all {items} items verify")
-    return 0 if broken is None else exit_code(IntegrityFailed([str(broken)]))

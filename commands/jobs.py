@@ -1,4 +1,9 @@
-"""Output of the time-driven commands: sweep, outbox list and dispatch."""
+"""The time-driven commands: sweep, scheduler, outbox list and outbox dispatch.
+
+Each command declares its own options here; cli.py registers them. Engine modules are imported
+inside the commands, so `rectify --help` loads none of them. Only the commands that may log
+configure logging (structlog's import would cost every start).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,18 @@ from typing import Any
 
 import click
 
-from .support import AppContext, echo_json, table
+from .support import AppContext, configure_logging, echo_json, pass_app, table
 
 
-def run_sweep(app: AppContext, dry_run: bool) -> None:
-    from ..engine.app.sweep import sweep
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Say what would happen; write nothing.")
+@pass_app
+def sweep(app: AppContext, dry_run: bool) -> None:
+    """One pass of deadlines, escalations and timers at --now (safe to repeat)."""
+    from ..engine.app.sweep import sweep as run_sweep
 
-    report = sweep(app.service(), dry_run=dry_run)
+    configure_logging()
+    report = run_sweep(app.service(), dry_run=dry_run)
     if app.as_json:
         echo_json(report.as_json())
         return
@@ -29,7 +39,23 @@ def run_sweep(app: AppContext, dry_run: bool) -> None:
                f"{len(report.fired)} transitions fired, {len(report.errors)} errors")
 
 
-def list_outbox(app: AppContext, status: str | None, limit: int) -> None:
+@click.command()
+@click.option("--once", is_flag=True, help="Run each due job once and exit (for cron and tests).")
+@click.option("--id", "holder", help="This process's name in the leader lease.")
+@pass_app
+def scheduler(app: AppContext, once: bool, holder: str | None) -> None:
+    """Long-running: sweep, dispatch, daily digest and weekly report (one leader per database)."""
+    from ..engine.app.scheduler import run_scheduler
+
+    run_scheduler(app, once=once, holder=holder)
+
+
+@click.command("list")
+@click.option("--status", type=click.Choice(["pending", "sent", "failed"]))
+@click.option("--limit", type=int, default=50, show_default=True)
+@pass_app
+def outbox_list(app: AppContext, status: str | None, limit: int) -> None:
+    """The newest notifications, with their status and last error."""
     from ..engine.store.db import read
     from ..engine.store.outbox import list_rows
 
@@ -45,11 +71,15 @@ def list_outbox(app: AppContext, status: str | None, limit: int) -> None:
                        r["subject"], r["last_error"] or ""] for r in rows]))
 
 
-def dispatch_outbox(app: AppContext) -> None:
-    from ..engine.settings import build_channels
+@click.command("dispatch")
+@pass_app
+def outbox_dispatch(app: AppContext) -> None:
+    """Send what is due, with retries and backoff."""
     from ..engine.store.outbox import OutboxTable
     from ..notifications.dispatch import dispatch
+    from ..notifications.settings import build_channels
 
+    configure_logging()  # the channels and the dispatcher log each notification
     service = app.service()
     channels = build_channels(app.settings())
     total = None

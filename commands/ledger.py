@@ -1,7 +1,8 @@
 """Ledger and report commands: `item import`, `ledger export`, `report weekly`.
 
-Registered on the `rectify` group by cli.py. Like cli.py, engine imports happen inside the
-commands, so `rectify --help` stays fast. Progress bars go to stderr and only when stderr is a
+Each command declares its own arguments and options here; cli.py registers them on the `item`,
+`ledger` and `report` groups. Engine imports happen inside the commands, so `rectify --help`
+stays fast. Progress bars go to stderr and only when stderr is a
 terminal or the file is large: stdout is the command's own output (one JSON document with
 --json), never a progress bar.
 """
@@ -15,9 +16,9 @@ from typing import Any, ClassVar
 
 import click
 
-from .support import AppContext, echo_json
+from .items import light_rule
+from .support import AppContext, echo_json, pass_app
 
-pass_app = click.make_pass_decorator(AppContext)
 LARGE = 10_000  # rows: a bar is shown for files this size even when stderr is not a terminal
 
 
@@ -31,7 +32,7 @@ LARGE = 10_000  # rows: a bar is shown for files this size even when stderr is n
 @click.option("--unit", "default_unit",
               help="Unit (id or name) for rows that name none; rows with a unit keep theirs.")
 @pass_app
-def item_import(app: AppContext, file: str, workflow: str, mapping: str | None,
+def import_(app: AppContext, file: str, workflow: str, mapping: str | None,
                 default_unit: str | None) -> None:
     """Import a ledger (.xlsx or .csv): all rows or none; every bad row listed with its number.
 
@@ -95,12 +96,7 @@ class _Progress:
 
 # --- ledger export ------------------------------------------------------------------------------
 
-@click.group()
-def ledger() -> None:
-    """The problem ledger (问题台账) as a spreadsheet."""
-
-
-@ledger.command("export")
+@click.command("export")
 @click.option("--workflow", help="Only this workflow's items (default: every workflow).")
 @click.option("--unit", help="Only items at this unit and below it (id or name).")
 @click.option("--format", "fmt", type=click.Choice(["xlsx", "csv"]),
@@ -111,8 +107,8 @@ def ledger() -> None:
 @click.option("--public", is_flag=True,
               help="公开版: leave out private fields and the names of responsible people.")
 @pass_app
-def ledger_export(app: AppContext, workflow: str | None, unit: str | None, fmt: str | None,
-                  output: str, force: bool, public: bool) -> None:
+def export(app: AppContext, workflow: str | None, unit: str | None, fmt: str | None,
+           output: str, force: bool, public: bool) -> None:
     """Write the ledger, one row per item, as offices print it (xlsx or csv)."""
     from ..engine.app.ledger_export import export_ledger
     from ..engine.app.views import ItemFilter
@@ -124,7 +120,7 @@ def ledger_export(app: AppContext, workflow: str | None, unit: str | None, fmt: 
         raise UsageError(f"-o {output}: the extension does not match --format {fmt}")
     result = export_ledger(app.service(), path, fmt,  # type: ignore[arg-type]
                            filters=ItemFilter(workflow=workflow, unit=unit), public=public,
-                           force=force, rule=_rule(app))
+                           force=force, rule=light_rule(app))
     if app.as_json:
         echo_json({"file": str(result.path), "format": fmt, "rows": result.rows,
                    "columns": result.columns, "public": public})
@@ -139,12 +135,7 @@ def _format_of(path: Path, allowed: tuple[str, ...], default: str) -> str:
 
 # --- report weekly ------------------------------------------------------------------------------
 
-@click.group()
-def report() -> None:
-    """Reports: the weekly ranking (每周通报)."""
-
-
-@report.command("weekly")
+@click.command("weekly")
 @click.option("--unit", help="Report on this unit and below (id or name; default: everything).")
 @click.option("--week", help="ISO week, e.g. 2025-W40 (default: the week of --now).")
 @click.option("--workflow", help="Only this workflow's items (default: every workflow).")
@@ -154,8 +145,8 @@ def report() -> None:
               help="Write to this file (replaced if it exists) instead of stdout.")
 @click.option("--public", is_flag=True, help="公开版: no names of responsible people.")
 @pass_app
-def report_weekly(app: AppContext, unit: str | None, week: str | None, workflow: str | None,
-                  fmt: str | None, output: str | None, public: bool) -> None:
+def weekly(app: AppContext, unit: str | None, week: str | None, workflow: str | None,
+           fmt: str | None, output: str | None, public: bool) -> None:
     """The weekly report: per township and village, found, closed, overdue, score and rank;
     the red items; open vs closed over the last weeks. --json prints the same data."""
     from ..engine.core.errors import UsageError
@@ -168,7 +159,7 @@ def report_weekly(app: AppContext, unit: str | None, week: str | None, workflow:
         raise UsageError("an xlsx report needs -o FILE")
     data = build_weekly_report(app.service(), week=week, unit=unit, workflow=workflow,
                                weights=app.settings().report.weights, public=public,
-                               rule=_rule(app))
+                               rule=light_rule(app))
     text = None
     if path is not None or not app.as_json:
         try:
@@ -182,8 +173,3 @@ def report_weekly(app: AppContext, unit: str | None, week: str | None, workflow:
     else:
         click.echo(text, nl=False)
 
-
-def _rule(app: AppContext) -> Any:
-    from .items import _light_rule
-
-    return _light_rule(app)

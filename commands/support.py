@@ -17,8 +17,7 @@ import click
 from ..engine.app.logs import configure_logging
 from ..engine.app.runtime import Runtime
 
-__all__ = ["AppContext", "configure_logging"]
-
+__all__ = ["AppContext", "configure_logging", "pass_app"]
 
 
 @dataclass
@@ -27,6 +26,10 @@ class AppContext(Runtime):
 
     actor: str | None = None
     as_json: bool = False
+
+
+# Hands each command the AppContext the root group made from the global options.
+pass_app = click.make_pass_decorator(AppContext)
 
 
 def parse_fields(pairs: Iterable[str]) -> dict[str, str]:

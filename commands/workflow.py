@@ -1,23 +1,51 @@
-"""Workflow commands: validate files, list, show a readable table, draw the graph; migrate
-running items to another version and diff two versions."""
+"""`rectify workflow ...`: validate files, load, list, show a readable table, draw the graph.
+
+Each command declares its own arguments and options here; cli.py registers it on the
+`workflow` group (migrate and diff are in migration.py). Engine modules are imported inside the
+commands, so `rectify --help` loads none of them.
+"""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..engine.core.errors import InvalidInput, UsageError
-from ..engine.core.spec import TransitionSpec, WorkflowSpec
-from .support import AppContext, JsonStream, echo_json, exit_code, progress, table
+from .support import AppContext, echo_json, exit_code, pass_app, table
+
+if TYPE_CHECKING:
+    from ..engine.core.spec import TransitionSpec, WorkflowSpec
 
 
-def validate_files(app: AppContext, paths: list[Path]) -> int:
+@click.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@pass_app
+def validate(app: AppContext, files: tuple[str, ...]) -> None:
+    """Check workflow files; every problem as FILE:LINE:COL: message (exit 6 if any)."""
+    sys.exit(_validate(app, [Path(f) for f in files]))
+
+
+@click.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@pass_app
+def load(app: AppContext, file: str) -> None:
+    """Register a new version of a workflow if its content changed."""
+    version, created = app.service().load_workflow(Path(file))
+    if app.as_json:
+        echo_json({"workflow": version.name, "version": version.version, "new": created})
+    else:
+        click.echo(f"workflow {version.name} v{version.version}: "
+                   + ("registered" if created else "unchanged (same content)"))
+
+
+def _validate(app: AppContext, paths: list[Path]) -> int:
     """Exit status: 0 if all are valid, 6 if any is not. Every problem goes to stderr."""
+    from ..engine.core.errors import InvalidInput
     from ..engine.core.loader import load_workflow_file
     from ..notifications.notices import Notices
 
@@ -48,6 +76,7 @@ def validate_files(app: AppContext, paths: list[Path]) -> int:
 
 def resolve_spec(app: AppContext, name: str) -> WorkflowSpec:
     """A workflow by file path, by name in the database, or a bundled one."""
+    from ..engine.core.errors import UsageError
     from ..engine.core.loader import load_workflow_file
     from ..workflows import bundled
 
@@ -69,7 +98,10 @@ def resolve_spec(app: AppContext, name: str) -> WorkflowSpec:
     return load_workflow_file(found)
 
 
-def list_workflows(app: AppContext) -> None:
+@click.command("list")
+@pass_app
+def list_(app: AppContext) -> None:
+    """Workflows in the database, newest version of each."""
     from ..engine.store.db import read
     from ..engine.store.repo import workflow_names
 
@@ -84,7 +116,11 @@ def list_workflows(app: AppContext) -> None:
                       for r in rows], max_width=60))
 
 
-def show_workflow(app: AppContext, name: str) -> None:
+@click.command("show")
+@click.argument("name")
+@pass_app
+def show(app: AppContext, name: str) -> None:
+    """States, transitions and escalation ladders of a workflow (NAME or FILE)."""
     spec = resolve_spec(app, name)
     if app.as_json:
         echo_json(_as_dict(spec))
@@ -137,7 +173,19 @@ def _as_dict(spec: WorkflowSpec) -> dict[str, Any]:
     }
 
 
-def graph_workflow(app: AppContext, name: str, fmt: str, output: Path | None) -> None:
+@click.command("graph")
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "svg", "png"]),
+              default="mermaid", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file.")
+@pass_app
+def graph(app: AppContext, name: str, fmt: str, output: str | None) -> None:
+    """The state graph as Mermaid or Graphviz (svg/png need Graphviz's `dot`)."""
+    _graph(app, name, fmt, Path(output) if output else None)
+
+
+def _graph(app: AppContext, name: str, fmt: str, output: Path | None) -> None:
+    from ..engine.core.errors import UsageError
     from ..engine.core.graph import to_dot, to_mermaid
 
     spec = resolve_spec(app, name)
@@ -158,125 +206,3 @@ def graph_workflow(app: AppContext, name: str, fmt: str, output: Path | None) ->
     subprocess.run([dot, f"-T{fmt}", "-o", str(output)], input=to_dot(spec).encode("utf-8"),
                    check=True)
     click.echo(f"wrote {output}")
-
-
-# --- migrate and diff -----------------------------------------------------------------------------
-
-PROGRESS_FROM = 1000  # items: from this many, a progress bar on stderr (when it is a terminal)
-MARKS = {"added": "+", "removed": "-", "changed": "~"}
-
-
-def version_number(text: str, what: str) -> int:
-    """`2` or `v2`."""
-    value = text.strip().lower().removeprefix("v")
-    if not value.isdigit():
-        raise UsageError(f"{what} {text!r}: expected a version number such as 2 or v2")
-    return int(value)
-
-
-def migrate_workflow(app: AppContext, name: str, to_text: str, mappings: tuple[str, ...],
-                     comment: str | None, dry_run: bool) -> int:
-    """Exit status: 0 all moved; 3 some items were refused (a state with nowhere to go);
-    5 some changed underneath (run again). A plan that leaves a state unmapped raises."""
-    from ..engine.app.migration import actor_id, migrate, prepare
-    from ..engine.core.versions import parse_mapping
-
-    service = app.service()
-    plan = prepare(service, name, version_number(to_text, "--to"), parse_mapping(mappings))
-    actor = actor_id(service, app.actor)
-    out = JsonStream(app.as_json, "items")
-    out.head({"workflow": name, "to_version": plan.to_version, "dry_run": dry_run,
-              "plan": plan.as_json()})
-    if not app.as_json:
-        click.echo(_plan_text(plan, dry_run))
-    refused = plan.refusal()
-    if refused is not None:
-        out.tail(None)
-        raise refused
-
-    def on_item(result: dict[str, Any]) -> None:
-        out.item(result)
-        if "error" in result:
-            click.echo(f"item {result['id']}: not moved: {result['error']}", err=True)
-
-    with progress(plan.items, "migrating", from_items=PROGRESS_FROM) as bar:
-        report = migrate(service, plan, actor=actor, comment=comment, dry_run=dry_run,
-                         progress=bar, on_item=on_item)
-    out.tail(report.as_json())
-    if not app.as_json:
-        click.echo(_summary_text(report.as_json(), plan.to_version, dry_run))
-    return 3 if report.refused else 5 if report.conflicts else 0
-
-
-def _plan_text(plan: Any, dry_run: bool) -> str:
-    head = (f"{plan.workflow} -> v{plan.to_version}: {plan.items} running item"
-            f"{'' if plan.items == 1 else 's'} on other versions"
-            + (" (dry run: nothing is written)" if dry_run else ""))
-    if not plan.moves:
-        return head
-    rows = []
-    for m in plan.moves:
-        if m.problem == "missing":
-            dest = f"✗ v{plan.to_version} has no such state"
-        else:
-            dest = f"{m.dest_label} ({m.dest})" + (" --map" if m.mapped else "")
-            dest += f" ✗ final in v{plan.to_version}" if m.problem == "final" else ""
-        rows.append([f"v{m.version}", f"{m.source_label} ({m.source})", dest, m.items])
-    return head + "\n" + table(["from", "state", "to", "items"], rows, max_width=60)
-
-
-def _summary_text(summary: dict[str, Any], version: int, dry_run: bool) -> str:
-    moved = summary["would_migrate" if dry_run else "migrated"]
-    line = (f"{'would migrate' if dry_run else 'migrated'} {moved} item{'' if moved == 1 else 's'}"
-            f" to v{version}")
-    for key, word in (("conflicts", "changed underneath (run again)"),
-                      ("refused", "refused")):
-        if summary[key]:
-            line += f"; {summary[key]} {word}"
-    lines = [line]
-    if summary["fields_dropped"]:
-        lines.append("fields removed from items (kept in their migrate history row): "
-                     + ", ".join(f"{k} {n}" for k, n in summary["fields_dropped"].items()))
-    if summary["steps_already_applied"]:
-        lines.append(f"escalation steps already applied in the current stay, not repeated: "
-                     f"{summary['steps_already_applied']}")
-    if summary["steps_due_now"]:
-        lines.append(f"escalation steps already due under v{version} (the next sweep applies "
-                     f"them, marked late): {summary['steps_due_now']}")
-    return "\n".join(lines)
-
-
-def diff_workflow(app: AppContext, name: str, v1: str, v2: str) -> None:
-    from ..engine.app.migration import diff
-
-    report = diff(app.service(), name, version_number(v1, "V1"), version_number(v2, "V2"))
-    if app.as_json:
-        echo_json(report.as_json())
-        return
-    items = report.in_flight
-    lines = [f"{name} v{report.old} -> v{report.new}: {items} running item"
-             f"{'' if items == 1 else 's'} on v{report.old}"]
-    if not report.changes:
-        lines.append("no differences")
-    for kind, title in (("workflow", "settings"), ("role", "roles"), ("field", "fields"),
-                        ("state", "states"), ("transition", "transitions")):
-        changes = [(c, n) for c, n in report.changes if c.kind == kind]
-        if changes:
-            lines.append(f"\n{title}")
-            lines += [line for c, n in changes for line in _change_lines(c, n)]
-    click.echo("\n".join(lines))
-
-
-def _change_lines(change: Any, items: int) -> list[str]:
-    label = f"  {change.label}" if change.label != change.name else ""
-    touches = ""
-    if change.touches is not None:
-        what = "with a value" if change.touches[0] == "field" else "running"
-        touches = f"  [{items} item{'' if items == 1 else 's'} {what}]"
-    lines = [f"  {MARKS[change.change]} {change.name}{label}{touches}"]
-    for what, old, new in change.details:
-        if len(old) + len(new) > 70:
-            lines += [f"      {what}:", f"        was: {old}", f"        now: {new}"]
-        else:
-            lines.append(f"      {what}: {old} -> {new}")
-    return lines

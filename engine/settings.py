@@ -1,17 +1,16 @@
-"""Settings (`rectify.toml`): notification channels, scheduler times, report weights, lights.
+"""Settings (`rectify.toml`): scheduler times, report weights, lights, and where channels are.
 
 The only module that reads the settings file. Loading checks shape and types and rejects
-unknown tables and keys with the allowed list; secrets given as `KEY_env = "VAR"` are looked
-up only when the channels are built, so `validate` works on a machine without the secrets.
+unknown tables and keys with the allowed list, every problem of the file in one run. The
+`[channels]` tables are handed to `notifications/settings.py`, which owns the channel types,
+their options and their secrets; this module knows only that the table exists.
 tomllib reports no positions for values, so problems point at line 1 of the file.
 """
 
 from __future__ import annotations
 
 import difflib
-import os
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time as TimeOfDay
@@ -21,24 +20,13 @@ from typing import TYPE_CHECKING, Any
 from .core.errors import InvalidInput, Problem, SourceLoc
 
 if TYPE_CHECKING:
-    from ..notifications.delivery import Channel
-    from ..notifications.ratelimit import Clock
+    from ..notifications.settings import ChannelSettings
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_COLORS = {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828"}
 DEFAULT_SOURCE = "<default settings>"
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _TOML_POS = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)")
-
-
-@dataclass(frozen=True)
-class ChannelSettings:
-    """One `[channels.NAME]` table as written; `_env` keys are resolved by build_channels."""
-
-    name: str
-    type: str
-    options: Mapping[str, Any] = field(default_factory=dict)
-    units: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +58,9 @@ class LightsSettings:
 
 
 def _default_channels() -> dict[str, ChannelSettings]:
-    return {"log": ChannelSettings("log", "log")}
+    from ..notifications.settings import default_channels
+
+    return default_channels()
 
 
 @dataclass(frozen=True)
@@ -96,7 +86,7 @@ def parse_weekly(text: str) -> tuple[int, TimeOfDay]:
     return WEEKDAYS.index(day), parse_hhmm(hhmm)
 
 
-class _Findings:
+class Findings:
     """Collects every problem of one file, so the admin sees all of them in one run."""
 
     def __init__(self, source: str) -> None:
@@ -124,7 +114,7 @@ def load_settings(path: Path | None) -> Settings:
     """Read and check the settings file; None means built-in defaults (one `log` channel)."""
     if path is None:
         return Settings()
-    findings = _Findings(str(path))
+    findings = Findings(str(path))
     raw = _read_toml(path, findings)
     findings.unknown_keys(raw, {"channels", "scheduler", "report", "lights"}, "settings")
     channels = _channels(_table(raw, "channels", findings), path.parent, findings)
@@ -139,7 +129,26 @@ def load_settings(path: Path | None) -> Settings:
     return settings
 
 
-def _read_toml(path: Path, findings: _Findings) -> dict[str, Any]:
+def _channels(raw: dict[str, Any], base: Path, findings: Findings) -> dict[str, ChannelSettings]:
+    """The `[channels]` tables, checked by notifications (which owns the channel types)."""
+    if not raw:
+        return {}
+    from ..notifications.settings import read_channels
+
+    return read_channels(raw, base, findings)
+
+
+def __getattr__(name: str) -> Any:
+    # Until engine/app/scheduler.py imports it from notifications.settings (it is being
+    # reworked on another branch), `from engine.settings import build_channels` keeps working.
+    if name == "build_channels":
+        from ..notifications.settings import build_channels
+
+        return build_channels
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _read_toml(path: Path, findings: Findings) -> dict[str, Any]:
     import tomllib  # only with a settings file: most commands run on the defaults
 
     try:
@@ -167,7 +176,7 @@ def _toml_position(message: str, text: str) -> tuple[int, int]:
     return 1, 1
 
 
-def _table(raw: Mapping[str, Any], key: str, findings: _Findings) -> dict[str, Any]:
+def _table(raw: Mapping[str, Any], key: str, findings: Findings) -> dict[str, Any]:
     value = raw.get(key, {})
     if not isinstance(value, dict):
         findings.error(f"{key}: expected a table, got {type(value).__name__}")
@@ -175,107 +184,7 @@ def _table(raw: Mapping[str, Any], key: str, findings: _Findings) -> dict[str, A
     return value
 
 
-def _channels(
-    raw: Mapping[str, Any], base: Path, findings: _Findings
-) -> dict[str, ChannelSettings]:
-    channels = {}
-    for name, table in raw.items():
-        if not isinstance(table, dict):
-            findings.error(f"channel {name!r}: expected a [channels.{name}] table")
-            continue
-        channel = _channel(name, table, base, findings)
-        if channel is not None:
-            channels[name] = channel
-    return channels
-
-
-def _channel(
-    name: str, table: dict[str, Any], base: Path, findings: _Findings
-) -> ChannelSettings | None:
-    # The channel modules (smtplib, ssl, structlog) are imported only where channels are
-    # configured: the default settings and `item show` need none of them.
-    from ..notifications.channels import CHANNEL_TYPES
-
-    where = f"channel {name!r}"
-    kind = table.get("type")
-    if not isinstance(kind, str) or kind not in CHANNEL_TYPES:
-        shown = "missing" if kind is None else repr(kind)
-        findings.error(f"{where}: type is {shown}; expected one of {', '.join(CHANNEL_TYPES)}")
-        return None
-    options = {k: v for k, v in table.items() if k not in ("type", "units")}
-    if kind == "smtp" and "password" in options:
-        findings.error(f"{where}: never write a password in the settings file; set "
-                       f"password_env = \"VAR\" and put the password in that environment variable")
-        options.pop("password")
-    _check_options(where, kind, options, findings)
-    if kind == "file" and isinstance(options.get("path"), str):
-        # Relative to the settings file, not to wherever the scheduler happens to be started.
-        options["path"] = str(base / Path(options["path"]).expanduser())
-    return ChannelSettings(name, kind, options, _units(where, table.get("units"), findings))
-
-
-def _check_options(where: str, kind: str, options: dict[str, Any], findings: _Findings) -> None:
-    from ..notifications.channels import CHANNEL_TYPES
-
-    spec = CHANNEL_TYPES[kind]
-    findings.unknown_keys(options, spec.keys, where)
-    for key in spec.required:
-        if key not in options and f"{key}_env" not in options:
-            alternative = f" or '{key}_env'" if f"{key}_env" in spec.keys else ""
-            findings.error(f"{where}: {kind} needs {key!r}{alternative}")
-    for key, value in options.items():
-        _check_value(where, key, value, findings)
-        if key.endswith("_env") and key[:-4] in options:
-            findings.error(f"{where}: give {key[:-4]!r} or {key!r}, not both")
-
-
-_NUMBERS = {"port": True, "per_minute": True, "timeout": False}  # key -> whole numbers only
-
-
-def _choices() -> dict[str, tuple[str, ...]]:
-    from ..notifications.robots import WeComChannel
-    from ..notifications.smtp import SECURITY_PORTS
-
-    return {"security": tuple(SECURITY_PORTS), "msgtype": tuple(WeComChannel.limits)}
-
-
-def _check_value(where: str, key: str, value: Any, findings: _Findings) -> None:
-    """Numbers where numbers belong, strings everywhere else, known words where words are fixed."""
-    from ..notifications.transport import check_url
-
-    choices = _choices()
-    if key in _NUMBERS:
-        if not _positive(value, whole=_NUMBERS[key]):
-            findings.error(f"{where}: {key} must be a positive number, got {value!r}")
-    elif not isinstance(value, str) or not value:
-        findings.error(f"{where}: {key} must be a non-empty string, got {value!r}")
-    elif key in choices and value not in choices[key]:
-        findings.error(f"{where}: {key} must be one of {', '.join(choices[key])}, got {value!r}")
-    elif key == "url":
-        try:
-            check_url(value)
-        except ValueError as exc:
-            findings.error(f"{where}: {exc}")
-
-
-def _positive(value: Any, *, whole: bool) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False  # TOML true is not 1 second
-    return (isinstance(value, int) or not whole) and value > 0
-
-
-def _units(where: str, value: Any, findings: _Findings) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or not value or not all(
-        isinstance(u, str) and u for u in value
-    ):
-        findings.error(f"{where}: units must be a non-empty list of unit ids, got {value!r}")
-        return None
-    return tuple(value)
-
-
-def _scheduler(raw: dict[str, Any], findings: _Findings) -> SchedulerSettings:
+def _scheduler(raw: dict[str, Any], findings: Findings) -> SchedulerSettings:
     defaults = SchedulerSettings()
     findings.unknown_keys(raw, set(vars(defaults)), "scheduler")
     values: dict[str, Any] = {}
@@ -295,7 +204,7 @@ def _scheduler(raw: dict[str, Any], findings: _Findings) -> SchedulerSettings:
     return SchedulerSettings(**values)
 
 
-def _report(raw: dict[str, Any], findings: _Findings) -> ReportSettings:
+def _report(raw: dict[str, Any], findings: Findings) -> ReportSettings:
     findings.unknown_keys(raw, {"weights"}, "report")
     weights = _table(raw, "weights", findings)
     for key, value in weights.items():
@@ -305,7 +214,7 @@ def _report(raw: dict[str, Any], findings: _Findings) -> ReportSettings:
                            if isinstance(v, int | float) and not isinstance(v, bool)})
 
 
-def _lights(raw: dict[str, Any], findings: _Findings) -> LightsSettings:
+def _lights(raw: dict[str, Any], findings: Findings) -> LightsSettings:
     findings.unknown_keys(raw, {"yellow_workdays", "colors"}, "lights")
     yellow = raw.get("yellow_workdays", LightsSettings.yellow_workdays)
     if isinstance(yellow, bool) or not isinstance(yellow, int) or yellow < 0:
@@ -317,45 +226,3 @@ def _lights(raw: dict[str, Any], findings: _Findings) -> LightsSettings:
         if not isinstance(value, str):
             findings.error(f"lights.colors: {key} must be a string, got {value!r}")
     return LightsSettings(yellow, {**DEFAULT_COLORS, **colors})
-
-
-def build_channels(
-    settings: Settings,
-    *,
-    env: Mapping[str, str] | None = None,
-    clock: Clock = time.monotonic,
-) -> dict[str, Channel]:
-    """The configured channels, secrets read from `env` (default os.environ) now."""
-    from ..notifications.channels import CHANNEL_TYPES
-
-    env = os.environ if env is None else env
-    findings = _Findings(settings.source)
-    channels: dict[str, Channel] = {}
-    for name, config in settings.channels.items():
-        options = _resolve_env(config, env, findings)
-        if options is None:
-            continue
-        try:
-            channels[name] = CHANNEL_TYPES[config.type].build(name, config.units, options, clock)
-        except ValueError as exc:
-            findings.error(f"channel {name!r}: {exc}")
-    findings.raise_if_any()
-    return channels
-
-
-def _resolve_env(
-    config: ChannelSettings, env: Mapping[str, str], findings: _Findings
-) -> dict[str, Any] | None:
-    """Options with each `KEY_env = "VAR"` replaced by `KEY = <value of VAR>`."""
-    options: dict[str, Any] = {}
-    ok = True
-    for key, value in config.options.items():
-        if not key.endswith("_env"):
-            options[key] = value
-        elif env.get(value):
-            options[key[:-4]] = env[value]
-        else:
-            findings.error(f"channel {config.name!r}: {key} names the environment variable "
-                           f"{value}, which is not set")
-            ok = False
-    return options if ok else None

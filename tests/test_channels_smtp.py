@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
-from rectify.engine.settings import build_channels, load_settings
+from rectify.engine.settings import load_settings
 from rectify.notifications.delivery import PermanentFailure, TransientFailure
 from rectify.notifications.message import Notification, Recipient
+from rectify.notifications.settings import build_channels
 from rectify.notifications.smtp import SmtpChannel
 from structlog.testing import capture_logs
 

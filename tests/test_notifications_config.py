@@ -8,12 +8,7 @@ from pathlib import Path
 import pytest
 from rectify.commands.support import exit_code
 from rectify.engine.core.errors import InvalidInput
-from rectify.engine.settings import (
-    ChannelSettings,
-    Settings,
-    build_channels,
-    load_settings,
-)
+from rectify.engine.settings import Settings, load_settings
 from rectify.notifications.channels import (
     DingTalkChannel,
     FileChannel,
@@ -22,6 +17,7 @@ from rectify.notifications.channels import (
     WebhookChannel,
     WeComChannel,
 )
+from rectify.notifications.settings import ChannelSettings, build_channels
 
 FULL = """
 [channels.mail]

@@ -248,7 +248,8 @@ class _Walk:
 
     def notifications(self) -> None:
         from ...notifications.dispatch import dispatch
-        from ..settings import ChannelSettings, Settings, build_channels
+        from ...notifications.settings import ChannelSettings, build_channels
+        from ..settings import Settings
         from ..store.outbox import OutboxTable
 
         path = self.s.files_dir.parent / "notifications.jsonl"

@@ -1,0 +1,159 @@
+"""`rectify workflow migrate` and `workflow diff`: move running items to another version of
+their workflow, and say what changed between two versions and how many items each change touches.
+
+Each command declares its own arguments and options here; cli.py registers them on the
+`workflow` group. Engine modules are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from .support import AppContext, JsonStream, echo_json, pass_app, progress, table
+
+PROGRESS_FROM = 1000  # items: from this many, a progress bar on stderr (when it is a terminal)
+MARKS = {"added": "+", "removed": "-", "changed": "~"}
+
+
+def version_number(text: str, what: str) -> int:
+    """`2` or `v2`."""
+    from ..engine.core.errors import UsageError
+
+    value = text.strip().lower().removeprefix("v")
+    if not value.isdigit():
+        raise UsageError(f"{what} {text!r}: expected a version number such as 2 or v2")
+    return int(value)
+
+
+@click.command("migrate")
+@click.argument("name")
+@click.option("--to", "to_version", required=True, metavar="VERSION",
+              help="The version to move running items to (2 or v2).")
+@click.option("--map", "mappings", multiple=True, metavar="OLD=NEW",
+              help="Where items in state OLD go (a state of the target version); repeatable.")
+@click.option("--comment", help="Why: recorded on each item's migrate history row.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and per-item results; write nothing.")
+@pass_app
+def migrate(app: AppContext, name: str, to_version: str, mappings: tuple[str, ...],
+            comment: str | None, dry_run: bool) -> None:
+    """Move NAME's running items to another version; each move is recorded in the item's
+    history (actor: --as, or system without it). Exit 3 if a state has nowhere to go."""
+    sys.exit(_migrate(app, name, to_version, mappings, comment, dry_run))
+
+
+def _migrate(app: AppContext, name: str, to_text: str, mappings: tuple[str, ...],
+             comment: str | None, dry_run: bool) -> int:
+    """Exit status: 0 all moved; 3 some items were refused (a state with nowhere to go);
+    5 some changed underneath (run again). A plan that leaves a state unmapped raises."""
+    from ..engine.app.migration import actor_id, prepare
+    from ..engine.app.migration import migrate as run_migration
+    from ..engine.core.versions import parse_mapping
+
+    service = app.service()
+    plan = prepare(service, name, version_number(to_text, "--to"), parse_mapping(mappings))
+    actor = actor_id(service, app.actor)
+    out = JsonStream(app.as_json, "items")
+    out.head({"workflow": name, "to_version": plan.to_version, "dry_run": dry_run,
+              "plan": plan.as_json()})
+    if not app.as_json:
+        click.echo(_plan_text(plan, dry_run))
+    refused = plan.refusal()
+    if refused is not None:
+        out.tail(None)
+        raise refused
+
+    def on_item(result: dict[str, Any]) -> None:
+        out.item(result)
+        if "error" in result:
+            click.echo(f"item {result['id']}: not moved: {result['error']}", err=True)
+
+    with progress(plan.items, "migrating", from_items=PROGRESS_FROM) as bar:
+        report = run_migration(service, plan, actor=actor, comment=comment, dry_run=dry_run,
+                         progress=bar, on_item=on_item)
+    out.tail(report.as_json())
+    if not app.as_json:
+        click.echo(_summary_text(report.as_json(), plan.to_version, dry_run))
+    return 3 if report.refused else 5 if report.conflicts else 0
+
+
+def _plan_text(plan: Any, dry_run: bool) -> str:
+    head = (f"{plan.workflow} -> v{plan.to_version}: {plan.items} running item"
+            f"{'' if plan.items == 1 else 's'} on other versions"
+            + (" (dry run: nothing is written)" if dry_run else ""))
+    if not plan.moves:
+        return head
+    rows = []
+    for m in plan.moves:
+        if m.problem == "missing":
+            dest = f"✗ v{plan.to_version} has no such state"
+        else:
+            dest = f"{m.dest_label} ({m.dest})" + (" --map" if m.mapped else "")
+            dest += f" ✗ final in v{plan.to_version}" if m.problem == "final" else ""
+        rows.append([f"v{m.version}", f"{m.source_label} ({m.source})", dest, m.items])
+    return head + "\n" + table(["from", "state", "to", "items"], rows, max_width=60)
+
+
+def _summary_text(summary: dict[str, Any], version: int, dry_run: bool) -> str:
+    moved = summary["would_migrate" if dry_run else "migrated"]
+    line = (f"{'would migrate' if dry_run else 'migrated'} {moved} item{'' if moved == 1 else 's'}"
+            f" to v{version}")
+    for key, word in (("conflicts", "changed underneath (run again)"),
+                      ("refused", "refused")):
+        if summary[key]:
+            line += f"; {summary[key]} {word}"
+    lines = [line]
+    if summary["fields_dropped"]:
+        lines.append("fields removed from items (kept in their migrate history row): "
+                     + ", ".join(f"{k} {n}" for k, n in summary["fields_dropped"].items()))
+    if summary["steps_already_applied"]:
+        lines.append(f"escalation steps already applied in the current stay, not repeated: "
+                     f"{summary['steps_already_applied']}")
+    if summary["steps_due_now"]:
+        lines.append(f"escalation steps already due under v{version} (the next sweep applies "
+                     f"them, marked late): {summary['steps_due_now']}")
+    return "\n".join(lines)
+
+
+@click.command("diff")
+@click.argument("name")
+@click.argument("v1")
+@click.argument("v2")
+@pass_app
+def diff(app: AppContext, name: str, v1: str, v2: str) -> None:
+    """What changed from version V1 to V2, and how many running items on V1 each change touches."""
+    from ..engine.app.migration import diff as version_diff
+
+    report = version_diff(app.service(), name, version_number(v1, "V1"), version_number(v2, "V2"))
+    if app.as_json:
+        echo_json(report.as_json())
+        return
+    items = report.in_flight
+    lines = [f"{name} v{report.old} -> v{report.new}: {items} running item"
+             f"{'' if items == 1 else 's'} on v{report.old}"]
+    if not report.changes:
+        lines.append("no differences")
+    for kind, title in (("workflow", "settings"), ("role", "roles"), ("field", "fields"),
+                        ("state", "states"), ("transition", "transitions")):
+        changes = [(c, n) for c, n in report.changes if c.kind == kind]
+        if changes:
+            lines.append(f"\n{title}")
+            lines += [line for c, n in changes for line in _change_lines(c, n)]
+    click.echo("\n".join(lines))
+
+
+def _change_lines(change: Any, items: int) -> list[str]:
+    label = f"  {change.label}" if change.label != change.name else ""
+    touches = ""
+    if change.touches is not None:
+        what = "with a value" if change.touches[0] == "field" else "running"
+        touches = f"  [{items} item{'' if items == 1 else 's'} {what}]"
+    lines = [f"  {MARKS[change.change]} {change.name}{label}{touches}"]
+    for what, old, new in change.details:
+        if len(old) + len(new) > 70:
+            lines += [f"      {what}:", f"        was: {old}", f"        now: {new}"]
+        else:
+            lines.append(f"      {what}: {old} -> {new}")
+    return lines
