@@ -18,7 +18,6 @@ from typing import Any
 from .errors import RectifyError
 
 RESERVED = frozenset({"count"})
-MAX_SIZE = 10_000  # the longest string or list a guard may build with *, the largest exponent
 
 
 def _jinja() -> ModuleType:

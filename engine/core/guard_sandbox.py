@@ -12,9 +12,11 @@ from jinja2 import StrictUndefined, TemplateError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from .guard import MAX_SIZE
+__all__ = ["ENV", "MAX_SIZE", "SecurityError", "TemplateError", "UndefinedError", "meta", "nodes"]
 
-__all__ = ["ENV", "SecurityError", "TemplateError", "UndefinedError", "meta", "nodes"]
+# The longest string or list a guard may build with *. Here rather than in guard.py, which
+# imports this module: a constant imported back would make the two modules a cycle.
+MAX_SIZE = 10_000
 
 
 class _GuardEnvironment(ImmutableSandboxedEnvironment):
