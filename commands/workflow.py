@@ -7,8 +7,6 @@ commands, so `rectify --help` loads none of them.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from functools import partial
 from pathlib import Path
@@ -185,6 +183,9 @@ def graph(app: AppContext, name: str, fmt: str, output: str | None) -> None:
 
 
 def _graph(app: AppContext, name: str, fmt: str, output: Path | None) -> None:
+    import shutil
+    import subprocess
+
     from ..engine.core.errors import UsageError
     from ..engine.core.graph import to_dot, to_mermaid
 
