@@ -246,3 +246,14 @@ def test_a_cycle_is_found():
     made_up = [Import("rectify.engine.core.machine", "rectify.engine.core.spec", 1),
                Import("rectify.engine.core.spec", "rectify.engine.core.machine", 1)]
     assert ["rectify.engine.core.machine", "rectify.engine.core.spec"] in cycles(made_up)
+
+
+def test_every_test_has_a_docstring():
+    """Every test function in tests/ says in a docstring what it proves."""
+    bare = []
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                    and node.name.startswith("test") and not ast.get_docstring(node)):
+                bare.append(f"{path.name}:{node.lineno} {node.name}")
+    assert not bare, "tests without a docstring:\n  " + "\n  ".join(bare)

@@ -36,6 +36,8 @@ def _reference(content: object) -> bytes:
 @settings(max_examples=600, deadline=None)
 @given(st.dictionaries(st.text(), values, max_size=8))
 def test_canonical_bytes_equal_the_standard_encoders(content: dict[str, object]) -> None:
+    """Property: the fast canonical encoding gives the same bytes as the standard
+    library's, so old hash chains still verify."""
     try:
         expected = _reference(content)
     except (TypeError, ValueError, UnicodeEncodeError):
@@ -44,6 +46,8 @@ def test_canonical_bytes_equal_the_standard_encoders(content: dict[str, object])
 
 
 def test_values_that_orjson_would_write_differently_take_the_original_encoder() -> None:
+    """Floats in exponent form, NaN, huge integers and other awkward values leave the
+    fast path and still encode exactly as before."""
     awkward = [1e-05, 1e16, float("nan"), float("inf"), 2**70, -(2**64),
                UUID(int=7), datetime(2025, 1, 1, tzinfo=UTC), {1: "int key"}]
     for value in awkward:
@@ -53,6 +57,8 @@ def test_values_that_orjson_would_write_differently_take_the_original_encoder() 
 
 
 def test_plain_content_takes_the_fast_path() -> None:
+    """A typical history row (strings, numbers, None, nested lists and dicts, Chinese
+    and escapes) takes the fast path with the same bytes."""
     content = {"item": 1, "seq": 2, "kind": "escalation", "at": "2025-09-26T02:00:00+00:00",
                "comment": None, "data": {"late": False, "notify": ["assignee"],
                                          "text": "问题描述\n\"引号\"\\", "pair": (1, "x")}}

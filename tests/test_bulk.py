@@ -41,6 +41,9 @@ def _chains_ok(service: Service) -> int:
 
 
 def test_bulk_fires_where_allowed_and_reports_each_refusal(service: Service) -> None:
+    """Bulk fires each item a single advance would allow (history, ladder and hash
+    chain as for one advance) and leaves each refused item untouched with its
+    reason."""
     town_a = [_new(service, "village-a1") for _ in range(7)]
     no_description = _new(service, "village-a2", description=None)
     town_b = [_new(service, "village-b1") for _ in range(3)]
@@ -73,6 +76,7 @@ def test_bulk_fires_where_allowed_and_reports_each_refusal(service: Service) -> 
 
 
 def test_bulk_dry_run_decides_but_writes_nothing(service: Service) -> None:
+    """A dry run decides every item (fired and refused counts) and writes nothing."""
     for _ in range(5):
         _new(service, "village-a1")
     _new(service, "village-b1")
@@ -96,6 +100,8 @@ def test_bulk_filters_and_second_cycle_per_item(service: Service) -> None:
 
 
 def test_bulk_through_the_cli(base: Cli, tmp_path: Path) -> None:
+    """`item bulk` through the CLI: exit 3 with refusals on stderr, --json results,
+    --dry-run changing nothing, and the audit chain intact."""
     cli = base.copy_to(tmp_path / "db")
     mine = [cli.new() for _ in range(3)]
     other = cli.new("qian", "village-b1")

@@ -19,6 +19,8 @@ def restore_gc():
 
 
 def test_paused_inside_and_resumed_after_even_on_error(restore_gc):
+    """The garbage collector is off inside `paused()` and back on after it, even when
+    the block raises."""
     gc.enable()
     with collector.paused():
         assert not gc.isenabled()
@@ -29,6 +31,7 @@ def test_paused_inside_and_resumed_after_even_on_error(restore_gc):
 
 
 def test_a_collector_already_off_stays_off(restore_gc):
+    """`paused()` does not switch on a collector that was already off."""
     gc.disable()
     with collector.paused():
         assert not gc.isenabled()

@@ -21,10 +21,12 @@ VALUES = [
 
 @pytest.mark.parametrize("value", VALUES)
 def test_round_trip_matches_the_standard_library(value):
+    """Each JSON column value reads back as the standard library would have read it."""
     assert db.loads(db.dumps(value)) == json.loads(json.dumps(value))
 
 
 def test_what_the_standard_library_wrote_still_reads():
+    """Rows the standard library wrote before (NaN, escaped Chinese, bytes) still read."""
     assert db.loads('{"x": NaN, "y": "\\u6237"}')["y"] == "户"
     assert db.loads(b'{"a": 1}') == {"a": 1}
 
@@ -48,6 +50,8 @@ def test_json_columns_through_the_engine(db_url):
 
 @pytest.mark.parametrize("raw", ["nan", "inf", "-Infinity", float("nan")])
 def test_a_number_field_refuses_what_json_cannot_carry(raw):
+    """A number field refuses NaN and infinities, with the field's label, since JSON
+    columns cannot carry them."""
     from rectify.engine.core.errors import Refused
     from rectify.engine.core.fields import coerce
     from rectify.engine.core.loader import load_workflow

@@ -76,6 +76,8 @@ def only_row(rows: list[LedgerRow], row: int) -> LedgerRow:
 
 
 def test_xlsx_with_title_row_header_notes_and_rows(tmp_path: Path) -> None:
+    """An xlsx with a title row, annotated headers and mixed cell types reads into rows
+    with Excel's row numbers, and unknown columns warn."""
     header = [
         "问题编号", "责任单位", "整改责任人", "户主", "问题描述（必填）", " 问题类别 ",
         "整改措施", "金额(元)", "发现日期", "整改\n时限", "备注",
@@ -106,6 +108,7 @@ def test_xlsx_with_title_row_header_notes_and_rows(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-8", "gbk"])
 def test_csv_encodings(tmp_path: Path, encoding: str) -> None:
+    """CSV ledgers in UTF-8 with or without BOM and in GBK read to the same rows."""
     data = [HEADER, ["A-1", "城关镇", "张三", "王五", "低保信息不实", "其他", "3", "2026/12/1"]]
     path = write_csv(tmp_path / "ledger.csv", data, encoding)
     rows, errors = read_ledger(path, SPEC)
@@ -135,10 +138,14 @@ def test_csv_encodings(tmp_path: Path, encoding: str) -> None:
     ],
 )
 def test_date_forms(value: object, expected: date) -> None:
+    """Every date form offices type (ISO, slashes, dots, 年月日, full-width, compact,
+    Excel serials, date cells) parses to the same date."""
     assert parse_date(value) == expected
 
 
 def test_excel_serials_around_the_1900_leap_year_bug() -> None:
+    """Excel serials on both sides of the phantom 1900-02-29 convert correctly, and
+    serial 60 itself is refused."""
     assert excel_serial_to_date(1) == date(1900, 1, 1)
     assert excel_serial_to_date(59) == date(1900, 2, 28)
     assert excel_serial_to_date(61) == date(1900, 3, 1)
@@ -150,11 +157,15 @@ def test_excel_serials_around_the_1900_leap_year_bug() -> None:
     "value", ["2026-02-30", "2026年13月1日", "明天", "2026", 2026, "12/1/2026"]
 )
 def test_bad_dates_raise(value: object) -> None:
+    """Impossible dates, words, a year alone and the US month/day form are refused with
+    ValueError."""
     with pytest.raises(ValueError):
         parse_date(value)
 
 
 def test_date_forms_in_an_xlsx_column(tmp_path: Path) -> None:
+    """The date forms read the same when they come as xlsx cells (text, numbers, date
+    and datetime cells)."""
     cells = ["2026-12-01", "2026/12/1", "2026.12.1", "2026年12月1日", "20261201", 46357,
              date(2026, 12, 1), datetime(2026, 12, 1, 17, 0)]  # fmt: skip
     data = [["编号", "问题描述", "整改时限"]] + [[i, "x", v] for i, v in enumerate(cells)]
@@ -164,6 +175,8 @@ def test_date_forms_in_an_xlsx_column(tmp_path: Path) -> None:
 
 
 def test_every_bad_row_is_reported_with_its_excel_row(tmp_path: Path) -> None:
+    """Every bad cell of the file is reported with Excel's row number and the column
+    header; blank rows are skipped and good rows kept."""
     good = ["城关镇", "张三", "王五", "描述", "其他", 1, "2026-12-01"]
     data = [
         HEADER,
@@ -185,6 +198,7 @@ def test_every_bad_row_is_reported_with_its_excel_row(tmp_path: Path) -> None:
 
 
 def test_duplicate_key_is_an_error_on_the_later_row(tmp_path: Path) -> None:
+    """A repeated 问题编号 is an error on the later row, naming the first."""
     data = [
         HEADER,
         ["A-1", "镇", "", "", "一", "", "", ""],
@@ -196,6 +210,8 @@ def test_duplicate_key_is_an_error_on_the_later_row(tmp_path: Path) -> None:
 
 
 def test_fallback_key_is_a_content_hash_and_format_independent(tmp_path: Path) -> None:
+    """Without a key column the key is the documented content hash, the same from csv
+    and xlsx and with whitespace collapsed."""
     header = ["责任单位", "问题描述", "金额", "整改时限"]
     csv_rows, _ = read_ledger(
         write_csv(tmp_path / "a.csv", [header, ["东村", "信息  不实", "12", "2026/12/1"]]), SPEC
@@ -210,6 +226,8 @@ def test_fallback_key_is_a_content_hash_and_format_independent(tmp_path: Path) -
 
 
 def test_identical_rows_without_key_are_duplicates(tmp_path: Path) -> None:
+    """Two rows with the same content and no key column are duplicates: the later one
+    is an error for the whole row."""
     data = [["单位", "问题描述"], ["东村", "同一问题"], ["西村", "别的"], ["东村", "同一问题"]]
     rows, errors = read_ledger(write_csv(tmp_path / "same.csv", data), SPEC)
     assert [r.row for r in rows] == [2, 3]
@@ -217,6 +235,8 @@ def test_identical_rows_without_key_are_duplicates(tmp_path: Path) -> None:
 
 
 def test_empty_key_cell_falls_back_and_prefilled_serials_are_blank(tmp_path: Path) -> None:
+    """An empty key cell falls back to the content hash, and rows holding only a
+    pre-filled 序号 are blank, not errors."""
     data = [["序号", "问题描述"], ["1", "有内容"], ["", "编号没填"], ["3", ""], ["4", ""]]
     rows, errors = read_ledger(write_csv(tmp_path / "k.csv", data), SPEC)
     assert errors == []
@@ -224,6 +244,8 @@ def test_empty_key_cell_falls_back_and_prefilled_serials_are_blank(tmp_path: Pat
 
 
 def test_unit_columns_most_specific_wins_and_merged_cells_fill_down(tmp_path: Path) -> None:
+    """The most specific unit column (村 over 乡镇) wins per row, and a merged 乡镇 cell
+    fills down its rows."""
     path = tmp_path / "merged.xlsx"
     book = openpyxl.Workbook()
     sheet = book.active
@@ -241,6 +263,8 @@ def test_unit_columns_most_specific_wins_and_merged_cells_fill_down(tmp_path: Pa
 
 
 def test_mapping_overrides_headers(tmp_path: Path) -> None:
+    """A column mapping sends headers to built-ins or fields and `-` drops a column,
+    beating the built-in matching."""
     data = [
         ["问题情况", "所在片区", "联系人", "问题类别", "问题描述", "期限"],
         ["漏填", "东片", "赵六", "不在选项里", "这列被忽略", "2026-12-01"],
@@ -258,6 +282,8 @@ def test_mapping_overrides_headers(tmp_path: Path) -> None:
 
 
 def test_load_mapping_file(tmp_path: Path) -> None:
+    """A YAML mapping file is read (null means ignore) and its targets may be field
+    labels; headers match in normalised form."""
     path = tmp_path / "mapping.yaml"
     path.write_text("columns:\n  问题情况: description\n  联系人: assignee\n  备注: null\n"
                     "  金额（万元）: 金额\n", encoding="utf-8")  # fmt: skip
@@ -270,6 +296,8 @@ def test_load_mapping_file(tmp_path: Path) -> None:
 
 
 def test_bad_mapping_file_and_unknown_target(tmp_path: Path) -> None:
+    """A malformed mapping file is refused at its line and column, and a mapping naming
+    an unknown field is refused."""
     path = tmp_path / "bad.yaml"
     path.write_text("columns:\n  问题情况: [description]\n", encoding="utf-8")
     with pytest.raises(InvalidInput, match=r"bad.yaml:2:3"):
@@ -280,6 +308,8 @@ def test_bad_mapping_file_and_unknown_target(tmp_path: Path) -> None:
 
 
 def test_mapping_file_needs_columns_and_missing_headers_warn(tmp_path: Path) -> None:
+    """A mapping file needs a `columns:` table, and a mapped header absent from the
+    file is a warning."""
     path = tmp_path / "flat.yaml"
     path.write_text("问题情况: description\n", encoding="utf-8")
     with pytest.raises(InvalidInput, match="columns"):
@@ -295,6 +325,8 @@ def test_mapping_file_needs_columns_and_missing_headers_warn(tmp_path: Path) -> 
 
 
 def test_file_level_problems_raise(tmp_path: Path) -> None:
+    """An unreadable format, a sheet with only a title and a sheet without any known
+    column raise InvalidInput with the reason."""
     other = tmp_path / "ledger.xls"
     other.write_bytes(b"\xd0\xcf\x11\xe0")
     with pytest.raises(InvalidInput, match=r"save the ledger as \.xlsx"):
@@ -312,10 +344,14 @@ def test_file_level_problems_raise(tmp_path: Path) -> None:
     ["问题描述", " 问题描述 ", "问题描述（必填）", "问题描述(必填)", "*问题描述", "问题\n描述"],
 )
 def test_header_normalization(header: str) -> None:
+    """Spaces, line breaks, full-width brackets, required-markers and bracketed notes
+    do not stop a header matching."""
     assert normalize_header(header) == "问题描述"
 
 
 def test_bool_fields_files_fields_and_progress(tmp_path: Path) -> None:
+    """Yes/no cells parse as booleans (others are row errors), files fields are ignored
+    with a warning, and progress reaches the total."""
     spec = make_spec(
         FieldSpec("public", "bool", "是否公示", LOC),
         FieldSpec("evidence", "files", "佐证材料", LOC),
@@ -340,6 +376,7 @@ def test_bool_fields_files_fields_and_progress(tmp_path: Path) -> None:
 
 
 def test_duplicate_field_columns_are_an_error(tmp_path: Path) -> None:
+    """Two columns feeding the same field (label and name) are an error on the header row."""
     data = [["问题描述", "description"], ["a", "b"]]
     _, errors = read_ledger(write_csv(tmp_path / "two.csv", data), SPEC)
     assert [(e.row, e.column) for e in errors] == [(1, "description")]
@@ -371,6 +408,8 @@ def export_rows() -> list[dict[str, object]]:
 
 
 def test_write_xlsx_styles_freeze_lights_and_dropdown(tmp_path: Path) -> None:
+    """An xlsx export has a bold frozen header, sized columns, coloured 绿/黄/红 lights, a
+    status drop-down, and formulas kept as text."""
     path = tmp_path / "out.xlsx"
     count = write_ledger(export_rows(), COLUMNS, path, "xlsx", light_column="light",
                          status_choices=STATUSES)  # fmt: skip
@@ -391,6 +430,8 @@ def test_write_xlsx_styles_freeze_lights_and_dropdown(tmp_path: Path) -> None:
 
 
 def test_long_status_lists_go_to_a_hidden_sheet(tmp_path: Path) -> None:
+    """A status list too long for an inline drop-down goes to a hidden sheet the
+    validation points at."""
     choices = [f"状态{i:03d}，很长的说明文字" for i in range(40)]
     write_ledger([{"status": choices[0]}], [("status", "状态")], tmp_path / "s.xlsx", "xlsx",
                  status_choices=choices)  # fmt: skip
@@ -401,6 +442,8 @@ def test_long_status_lists_go_to_a_hidden_sheet(tmp_path: Path) -> None:
 
 
 def test_csv_round_trip(tmp_path: Path) -> None:
+    """A CSV export has a BOM, defuses formula-like text, and reads back through
+    read_ledger to the same rows."""
     path = tmp_path / "out.csv"
     write_ledger(export_rows(), COLUMNS, path, "csv", light_column="light")
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
@@ -419,6 +462,7 @@ def test_csv_round_trip(tmp_path: Path) -> None:
 
 
 def test_xlsx_round_trip_through_read_ledger(tmp_path: Path) -> None:
+    """An xlsx export reads back through read_ledger with numbers and formula-like text intact."""
     path = tmp_path / "out.xlsx"
     write_ledger(export_rows(), COLUMNS, path, "xlsx", light_column="light")
     rows, errors = read_ledger(path, SPEC)
@@ -428,6 +472,8 @@ def test_xlsx_round_trip_through_read_ledger(tmp_path: Path) -> None:
 
 
 def test_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
+    """Export refuses to overwrite an existing file without force, replaces it with
+    force, and leaves no temporary file."""
     path = tmp_path / "out.csv"
     path.write_text("old", encoding="utf-8")
     with pytest.raises(FileExistsError, match="--force"):

@@ -312,6 +312,8 @@ def test_export_streams_in_batches(rectify: Rectify, service: Service, tmp_path:
 
 def test_import_without_actor_or_unknown_workflow(rectify: Rectify, service: Service,
                                                   tmp_path: Path) -> None:
+    """`item import` without --as is refused (3), an unknown workflow is not found (4),
+    and an .xls file is invalid input (6)."""
     ledger = write_xlsx(tmp_path / "台账.xlsx", [HEADER, *ROWS])
     assert rectify("item", "import", str(ledger), "--workflow", "rectification").code == 3
     missing = rectify("item", "import", str(ledger), "--workflow", "nope", actor="qian")

@@ -82,6 +82,8 @@ def _prepare(url: str, tmp_path: Path) -> Service:
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_three_processes_on_the_same_items(pg_url: str, tmp_path: Path) -> None:
+    """Three processes advancing, bulk-firing and sweeping the same PostgreSQL items at
+    once all succeed, leave consistent rows and a verifying audit chain."""
     service = _prepare(pg_url, tmp_path)
     go = tmp_path / "go"
     roles = [("advance", str(ADVANCES)), ("bulk",), ("sweep",)]

@@ -66,6 +66,8 @@ def nudges(db_url: str, tmp_path: Path, clock: FixedClock, n: int) -> tuple[Serv
 
 def test_sweep_queues_context_and_dispatch_sends_it_rendered(db_url: str, tmp_path: Path,
                                                              clock: FixedClock) -> None:
+    """The sweep queues notices as context only; dispatch renders them with the
+    workflow's templates, as the template would render them directly."""
     service, _ = nudges(db_url, tmp_path, clock, 3)
     clock.advance(timedelta(days=5))
     assert len(sweep(service).escalations) == 3
@@ -90,6 +92,8 @@ def test_sweep_queues_context_and_dispatch_sends_it_rendered(db_url: str, tmp_pa
 
 def test_a_template_broken_after_queueing_fails_its_rows_with_the_reason(
         db_url: str, tmp_path: Path, clock: FixedClock) -> None:
+    """A template broken after its notices were queued fails those rows with the
+    reason, while a notice rendered when queued is still sent."""
     service, templates = nudges(db_url, tmp_path, clock, 2)
     clock.advance(timedelta(days=5))
     sweep(service)

@@ -28,6 +28,8 @@ def engine(db_url):
 
 @pytest.mark.parametrize("count", [1, 2, 3, 5, 64, 500, 513])
 def test_an_in_list_of_any_length_finds_exactly_its_rows(engine, count):
+    """A padded IN list of any length finds exactly its rows, and lengths share
+    power-of-two compiled forms."""
     by_ids = PreparedIn(lambda ids: select(UNITS.c.id, UNITS.c.name).where(UNITS.c.id.in_(ids)))
     wanted = [f"u{i}" for i in range(1, count + 1)]
     with db.read(engine) as conn:
@@ -39,6 +41,8 @@ def test_an_in_list_of_any_length_finds_exactly_its_rows(engine, count):
 
 
 def test_returning_rows_come_back_through_their_types(engine):
+    """RETURNING rows of a prepared statement come back through the column types (aware
+    UTC times)."""
     with db.write(engine) as conn:
         conn.execute(insert(WORKFLOW_VERSIONS).values(
             name="w", version=1, source="x", sha256="h", file="w.yaml", loaded_at=LOADED))
@@ -51,6 +55,7 @@ def test_returning_rows_come_back_through_their_types(engine):
 
 
 def test_a_row_without_a_required_bind_names_it(engine):
+    """A row missing a bind parameter raises KeyError naming it instead of writing NULL."""
     rename = Prepared(update(UNITS).where(UNITS.c.id == bindparam("unit"))
                       .values(name=bindparam("name")))
     with db.write(engine) as conn, pytest.raises(KeyError, match="'name'"):

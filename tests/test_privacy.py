@@ -102,6 +102,8 @@ def test_weekly_report_never_shows_private_fields(service: Service, db_url: str,
                                                   tmp_path: Path, public: bool,
                                                   capsys: pytest.CaptureFixture[str],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The weekly report, public or not, never shows private fields, in JSON or in any
+    of the four formats."""
     rectify = Rectify(db_url, capsys, monkeypatch, now=LATER.isoformat())
     flag = ("--public",) if public else ()
     data = rectify.ok("report", "weekly", "--workflow", "identification", *flag, as_json=True)
@@ -119,6 +121,8 @@ def test_public_export_leaves_out_private_fields_and_names(service: Service, db_
                                                            capsys: pytest.CaptureFixture[str],
                                                            monkeypatch: pytest.MonkeyPatch
                                                            ) -> None:
+    """The internal ledger export has the private fields; the public one leaves them
+    and responsible people's names out."""
     rectify = Rectify(db_url, capsys, monkeypatch, now=LATER.isoformat())
     internal, public = tmp_path / "内部.xlsx", tmp_path / "公开.csv"
     rectify.ok("ledger", "export", "--workflow", "identification", "-o", str(internal))

@@ -65,6 +65,8 @@ def report_html(tmp_path: Path, capsys: pytest.CaptureFixture[str],
 
 
 def test_html_report_renders_in_headless_chromium(report_html: Path, tmp_path: Path) -> None:
+    """Headless chromium renders the HTML weekly report to a full-size screenshot, and
+    its DOM has the tables, chart and no external links."""
     chromium = browser()
     shot = tmp_path / "screenshot.png"
     page = report_html.resolve().as_uri()

@@ -45,6 +45,8 @@ def sample_report(*, public: bool = False, unit_name: str = "东村") -> WeeklyR
 
 
 def test_markdown_tables() -> None:
+    """The Markdown report has the ranking, township sections, red items and times in
+    the documented table layout."""
     text = render_report(sample_report(), "md", None)
     assert text is not None and text.startswith("# 某县问题整改周报\n")
     assert "| 排名 | 单位 | 上级单位 |" in text
@@ -55,11 +57,14 @@ def test_markdown_tables() -> None:
 
 
 def test_markdown_escapes_pipes_and_html() -> None:
+    """User text in Markdown cells has pipes escaped and HTML neutralised."""
     text = render_report(sample_report(unit_name="东|村<b>"), "md", None)
     assert text is not None and "东\\|村&lt;b&gt;" in text and "<b>" not in text
 
 
 def test_html_is_one_self_contained_page() -> None:
+    """The HTML report is one page with its own CSS and an SVG chart, no script and no
+    external link."""
     html = render_report(sample_report(), "html", None)
     assert html is not None
     assert html.startswith("<!DOCTYPE html>") and '<html lang="zh-CN">' in html
@@ -73,6 +78,7 @@ def test_html_is_one_self_contained_page() -> None:
 
 
 def test_html_autoescapes_user_text() -> None:
+    """The HTML template escapes user text: a unit named like a script tag is shown, not run."""
     html = render_report(sample_report(unit_name="<script>alert(1)</script>"), "html", None)
     assert html is not None
     assert "<script>" not in html
@@ -80,6 +86,8 @@ def test_html_autoescapes_user_text() -> None:
 
 
 def test_html_without_history_or_red_items() -> None:
+    """Without history or red items the HTML page says so instead of drawing an empty
+    chart or table."""
     report = replace(sample_report(), history=[], red_items=[])
     html = render_report(report, "html", None)
     assert html is not None and "<svg" not in html
@@ -87,6 +95,7 @@ def test_html_without_history_or_red_items() -> None:
 
 
 def test_public_report_hides_assignees() -> None:
+    """The public report (公开版) names no assignee in Markdown, HTML or JSON."""
     report = sample_report(public=True)
     for fmt in ("md", "html"):
         text = render_report(report, fmt, None)  # type: ignore[arg-type]
@@ -95,6 +104,8 @@ def test_public_report_hides_assignees() -> None:
 
 
 def test_csv_ranking(tmp_path: Path) -> None:
+    """The CSV report is the ranking, one unit per row with escalation columns, written
+    with a BOM."""
     path = tmp_path / "rank.csv"
     text = render_report(sample_report(), "csv", path)
     assert text is not None
@@ -106,6 +117,8 @@ def test_csv_ranking(tmp_path: Path) -> None:
 
 
 def test_xlsx_has_ranking_and_red_item_sheets(tmp_path: Path) -> None:
+    """The xlsx report has ranking and red-item sheets with a bold frozen header, rates
+    as percentages and formulas kept as text."""
     path = tmp_path / "report.xlsx"
     assert render_report(sample_report(), "xlsx", path) is None
     book = openpyxl.load_workbook(path)
@@ -120,6 +133,7 @@ def test_xlsx_has_ranking_and_red_item_sheets(tmp_path: Path) -> None:
 
 
 def test_xlsx_needs_a_path_and_unknown_formats_fail() -> None:
+    """An xlsx report without a path and an unknown format are refused with ValueError."""
     with pytest.raises(ValueError, match="path"):
         render_report(sample_report(), "xlsx", None)
     with pytest.raises(ValueError, match="unknown report format"):
@@ -127,6 +141,8 @@ def test_xlsx_needs_a_path_and_unknown_formats_fail() -> None:
 
 
 def test_md_and_html_written_when_path_given(tmp_path: Path) -> None:
+    """Given a path, the Markdown and HTML reports are written there with exactly the
+    returned text."""
     for fmt in ("md", "html"):
         path = tmp_path / f"report.{fmt}"
         text = render_report(sample_report(), fmt, path)  # type: ignore[arg-type]
@@ -134,6 +150,8 @@ def test_md_and_html_written_when_path_given(tmp_path: Path) -> None:
 
 
 def test_report_as_json_is_serialisable() -> None:
+    """The report's JSON form survives json.dumps with escalations, dates, history and
+    weights intact."""
     data = report_as_json(sample_report())
     again = json.loads(json.dumps(data, ensure_ascii=False))
     assert again["rows"][0]["escalations"] == {"督办": 2, "约谈": 1}

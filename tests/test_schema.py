@@ -27,6 +27,7 @@ def _diff(url: str) -> list[Any]:
 
 
 def test_metadata_names_every_table() -> None:
+    """The schema metadata holds exactly the expected tables."""
     assert set(metadata.tables) == TABLES
 
 
@@ -37,6 +38,7 @@ def test_an_empty_database_differs(db_url: str) -> None:
 
 
 def test_migrated_database_matches_metadata(db_url: str) -> None:
+    """A database built by the Alembic migrations matches the metadata, on SQLite and PostgreSQL."""
     engine = open_engine(db_url)
     upgrade(engine)
     engine.dispose()

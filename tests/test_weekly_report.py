@@ -125,6 +125,7 @@ def test_every_format(rectify: Rectify, tmp_path: Path) -> None:
 
 
 def test_public_report_names_nobody(rectify: Rectify, tmp_path: Path) -> None:
+    """`report weekly --public` names no responsible person in Markdown, HTML or JSON."""
     for args in ((), ("--format", "html")):
         text = rectify.ok("report", "weekly", "--public", *args).out
         assert "周九" not in text and "公开版" in text
@@ -162,4 +163,5 @@ def test_scheduler_weekly_notice_uses_the_same_figures(service: Service) -> None
 
 
 def test_ties_share_a_rank() -> None:
+    """Equal scores share a rank and the next rank skips (1, 1, 3)."""
     assert ranks([90.0, 75.5, 90.0, 10.0]) == [1, 3, 1, 4]
