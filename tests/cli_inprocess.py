@@ -1,4 +1,4 @@
-"""Run the `rectify` command line in this process, through `cli_support.run`, so errors become
+"""Run the `rectify` command line in this process, through `commands.support.run`, so errors become
 exit codes and stderr lines exactly as in the console script (without an interpreter start-up
 per command). Used by the ledger, report and privacy tests."""
 

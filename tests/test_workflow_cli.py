@@ -1,4 +1,4 @@
-"""`rectify workflow validate|show|graph` and the CLI's start-up (cli.py, cli_workflow.py).
+"""`rectify workflow validate|show|graph` and the CLI's start-up (cli.py, commands/workflow.py).
 
 Error paths run the real console script, since exit codes are mapped in `cli_support.run`;
 output-only paths use click's CliRunner. No database is created or needed.

@@ -6,7 +6,7 @@ same moment.
 
 PLAN_JSON is a list of rounds; a round is the argument list of one `rectify` command. Before
 round K this process creates SYNC_DIR/NAME-K.ready and waits for SYNC_DIR/go-K; then it runs the
-command exactly as the console script would (`cli_support.run`: same exit code, same stderr) and
+command exactly as the console script would (`commands.support.run`: same exit code and stderr) and
 prints one JSON line {"round", "code", "stdout", "stderr"}. Imports are paid before the first
 signal, so the processes race on the database, not on start-up. The wait polls the file system;
 it is synchronisation only.
