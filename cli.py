@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from .commands import admin, items, jobs, ledger, migration, workflow
+from .commands import admin, authority, items, jobs, ledger, migration, workflow
 from .commands.support import AppContext
 
 
@@ -73,7 +73,9 @@ cli.add_command(admin.init)
 cli.add_command(admin.demo)
 org.add_command(admin.org_load)
 calendar.add_command(admin.calendar_load)
-audit.add_command(admin.audit_verify)
+audit.add_command(authority.audit_verify)
+audit.add_command(authority.audit_anchor)
+audit.add_command(authority.audit_log)
 
 workflow_group.add_command(workflow.validate)
 workflow_group.add_command(workflow.load)
@@ -100,6 +102,11 @@ ledger_group.add_command(ledger.export)
 report.add_command(ledger.weekly)
 
 # New command modules register here, one line per command.
+item.add_command(authority.item_extend)
+item.add_command(authority.item_extension)
+item.add_command(authority.item_transfer)
+item.add_command(authority.item_urge)
+item.add_command(authority.item_sample)
 
 
 def main() -> None:

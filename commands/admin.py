@@ -1,19 +1,19 @@
-"""Setting up and checking a database: init, demo, org load, calendar load, audit verify.
+"""Setting up a database: init, demo, org load, calendar load (the audit commands are in
+authority.py). Org and calendar loads need an admin once an org with one is loaded
+(engine/app/admin.py).
 
 Each command declares its own arguments and options here; cli.py registers them (`init` and
-`demo` on the root group, the others on `org`, `calendar` and `audit`). Engine modules are
+`demo` on the root group, the others on `org` and `calendar`). Engine modules are
 imported inside the commands, so `rectify --help` loads none of them.
 """
 
 from __future__ import annotations
 
-import itertools
-import sys
 from pathlib import Path
 
 import click
 
-from .support import AppContext, configure_logging, echo_json, exit_code, pass_app
+from .support import AppContext, configure_logging, echo_json, pass_app
 
 
 @click.command()
@@ -55,8 +55,11 @@ def demo(directory: str | None, quiet: bool) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @pass_app
 def org_load(app: AppContext, file: str) -> None:
-    """Load units and people with their roles; loading the same file twice changes nothing."""
-    changes = app.service().load_org(Path(file))
+    """Load units and people with their roles; loading the same file twice changes nothing.
+    Once an org with an admin (admin: true) is loaded, only admins may (--as)."""
+    from ..engine.app.admin import load_org
+
+    changes = load_org(app.service(), Path(file), app.actor)
     if app.as_json:
         echo_json(changes.__dict__)
     elif changes.changed:
@@ -71,39 +74,11 @@ def org_load(app: AppContext, file: str) -> None:
 @pass_app
 def calendar_load(app: AppContext, file: str) -> None:
     """Add or correct years of holidays and make-up workdays; recompute provisional deadlines."""
-    years, recomputed = app.service().load_calendar(Path(file))
+    from ..engine.app.admin import load_calendar
+
+    years, recomputed = load_calendar(app.service(), Path(file), app.actor)
     if app.as_json:
         echo_json({"years": years, "recomputed": recomputed})
     else:
         click.echo(f"calendar loaded for {', '.join(map(str, years))}; "
                    f"{recomputed} provisional deadlines recomputed")
-
-
-@click.command("verify")
-@pass_app
-def audit_verify(app: AppContext) -> None:
-    """Check every item's history hash chain; report the first broken link."""
-    sys.exit(_verify(app))
-
-
-def _verify(app: AppContext) -> int:
-    from ..engine.core.audit import verify_chain
-    from ..engine.core.errors import IntegrityFailed
-    from ..engine.store.db import read
-    from ..engine.store.items import iter_history
-
-    items, broken = 0, None
-    with read(app.service().engine) as conn:
-        for item_id, rows in itertools.groupby(iter_history(conn), key=lambda r: r["item_id"]):
-            items += 1
-            broken = verify_chain(item_id, rows)
-            if broken:
-                break
-    if app.as_json:
-        echo_json({"ok": broken is None, "items": items,
-                   "broken": str(broken) if broken else None})
-    elif broken:
-        click.echo(f"audit FAILED: {broken}", err=True)
-    else:
-        click.echo(f"audit ok: all {items} items verify")
-    return 0 if broken is None else exit_code(IntegrityFailed([str(broken)]))

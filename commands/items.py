@@ -115,8 +115,23 @@ def _card(d: dict[str, Any]) -> str:
         lines += [f"  {e['at'][:16].replace('T', ' ')}  {e['state']} step {e['step'] + 1}: "
                   f"{e['action']}" + (" (applied late)" if e["late"] else "")
                   for e in d["escalations"]]
+    lines += _authority_lines(d)
     lines.append("you may: " + (", ".join(d["triggers"]) or "nothing now"))
     return "\n".join(lines)
+
+
+def _authority_lines(d: dict[str, Any]) -> list[str]:
+    """The waiting 延期申请 and the 会签 so far (contract section 6)."""
+    lines = []
+    ext = d.get("extension")
+    if ext:
+        lines.append(f"extension asked by {ext['requested_by']}: to "
+                     f"{ext['due_requested'][:10]} — “{ext['reason']}” (waiting for a decision)")
+    for trigger, awaited in (d.get("awaited") or {}).items():
+        signed = [s["actor"] for s in d.get("signatures", []) if s["trigger"] == trigger]
+        lines.append(f"会签 {trigger}: signed by {', '.join(signed) or 'nobody yet'}"
+                     + (f"; awaiting {awaited}" if awaited else ""))
+    return lines
 
 
 def _value(value: Any) -> str:
@@ -148,11 +163,14 @@ def advance(app: AppContext, item_id: int, trigger: str, comment: str | None,
 @click.command("assign")
 @click.argument("item_id", type=int)
 @click.argument("person")
-@click.option("--due", help="A new deadline for the current state.")
+@click.option("--due", help="A new deadline for the current state (needs --comment).")
+@click.option("--comment", help="Why: kept in the item's history (required with --due).")
 @pass_app
-def assign(app: AppContext, item_id: int, person: str, due: str | None) -> None:
-    """Give the item to PERSON (and optionally a new deadline)."""
-    app.service().assign(item_id, app.actor, person, due)
+def assign(app: AppContext, item_id: int, person: str, due: str | None,
+           comment: str | None) -> None:
+    """Give the item to PERSON (and optionally a new deadline). Only the workflow's assigners
+    may; nobody sets the deadline of an item assigned to themselves."""
+    app.service().assign(item_id, app.actor, person, due, comment=comment)
     if app.as_json:
         echo_json({"id": item_id, "assignee": person})
     else:

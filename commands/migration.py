@@ -64,6 +64,10 @@ def _migrate(app: AppContext, name: str, to_text: str, mappings: tuple[str, ...]
     if refused is not None:
         out.tail(None)
         raise refused
+    if not dry_run:  # an admin's action: checked and logged before any item moves
+        from ..engine.app.admin import allow_migration
+
+        allow_migration(service, app.actor, name, plan.to_version, parse_mapping(mappings))
 
     def on_item(result: dict[str, Any]) -> None:
         out.item(result)

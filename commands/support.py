@@ -10,12 +10,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..engine.app.logs import configure_logging
 from ..engine.app.runtime import Runtime
+
+if TYPE_CHECKING:
+    from ..engine.app.service import Service
 
 __all__ = ["AppContext", "configure_logging", "pass_app"]
 
@@ -26,6 +29,26 @@ class AppContext(Runtime):
 
     actor: str | None = None
     as_json: bool = False
+
+    def service(self, *, check: bool = True) -> Service:
+        """The runtime's service, recording the operating-system account on the rows the CLI
+        writes: `--as` is trusted (whoever holds the database file or URL may say anything),
+        so the account that ran the command is kept beside it."""
+        service = super().service(check=check)
+        if service.os_user is None:
+            service.os_user = _os_user()
+        return service
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()[:64]
+    except (OSError, KeyError):  # no name for this uid (a container)
+        import os
+
+        return f"uid:{os.getuid()}" if hasattr(os, "getuid") else "unknown"
 
 
 # Hands each command the AppContext the root group made from the global options.

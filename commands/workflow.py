@@ -32,8 +32,11 @@ def validate(app: AppContext, files: tuple[str, ...]) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @pass_app
 def load(app: AppContext, file: str) -> None:
-    """Register a new version of a workflow if its content changed."""
-    version, created = app.service().load_workflow(Path(file))
+    """Register a new version of a workflow if its content changed. Once an org with an admin
+    (admin: true) is loaded, only admins may (--as)."""
+    from ..engine.app.admin import load_workflow
+
+    version, created = load_workflow(app.service(), Path(file), app.actor)
     if app.as_json:
         echo_json({"workflow": version.name, "version": version.version, "new": created})
     else:

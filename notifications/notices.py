@@ -89,6 +89,14 @@ class Notices:
                           template="assignment", notify=("assignee",), now=now,
                           actor=actor.id)
 
+    def for_event(self, conn: Lookups, spec: WorkflowSpec, item: Any, *, key: str,
+                  template: str, notify: Sequence[str], now: datetime,
+                  comment: str | None = None, actor: str | None = None
+                  ) -> list[dict[str, Any]]:
+        """The notice of another item event (延期申请, 转办, 催办 ...): `key` makes it unique."""
+        return self._rows(conn, spec, item, key=key, template=template, notify=notify,
+                          now=now, comment=comment, actor=actor)
+
     def for_step(self, conn: Lookups, spec: WorkflowSpec, item: Any, step: EscalationStep,
                  entry_no: int, late: bool, now: datetime,
                  due: datetime) -> list[dict[str, Any]]:

@@ -97,8 +97,13 @@ class Walk:
         outcome = graph_of(self.name).fire(self.item, actor,
                                            self._request(trigger, comment, fields), NOW)
         assert outcome.dest == dest, f"{trigger} from {self.state} went to {outcome.dest}"
+        # A 会签 signature stays in the state and is remembered; a state entry starts afresh.
+        signed = dict(self.item.signatures)
+        if outcome.signed:
+            signed[trigger] = (*signed.get(trigger, ()), outcome.signed)
         self.item = self.item._replace(state=outcome.dest, fields=outcome.fields,
-                                       counts=outcome.counts, cycle_actors=outcome.cycle_actors)
+                                       counts=outcome.counts, cycle_actors=outcome.cycle_actors,
+                                       signatures=signed if outcome.signed else {})
         VISITED[self.name].add(outcome.dest)
         TAKEN[self.name].add(outcome.transition.index)
         return outcome
@@ -328,6 +333,8 @@ SECRETARY = person("sec", "party_secretary")
 TEAM = person("team", "work_team")
 TOWNSHIP = person("town", "township_reviewer")
 COUNTY = person("county", "county_approver")
+CIVIL = person("civil", "township_civil")
+AGRI = person("agri", "township_agri")
 TOWNSHIP_AND_COUNTY = person("both", "township_reviewer", "county_approver")
 ALL_ROLES = person("all", "village_cadre", "party_secretary", "work_team", "township_reviewer",
                    "county_approver")
@@ -534,9 +541,11 @@ def exit_notice() -> Walk:
 
 @walk("exit")
 def test_exit_happy_path() -> None:
-    """民主评议, 核实, 户主签字认可, a 7-day notice that passes by itself, 公告 -> 已销号."""
+    """民主评议, 核实, 户主签字认可, a 7-day notice that passes by itself, the township's
+    会签, 公告 -> 已销号."""
     w = exit_notice()
-    w.timer("announcing")
+    w.timer("township_review")
+    township_countersign(w)
     w.refused("announce", TOWNSHIP, "missing_field")
     w.refused("announce", CADRE, "role", announced_on="2025-11-01")
     w.go("announce", TOWNSHIP, "removed", announced_on="2025-11-01")
@@ -590,7 +599,34 @@ def test_exit_objection_returns_to_verification() -> None:
     w.refused(passing, SYSTEM_ACTOR, "state")
     w.go("verify", TEAM, "consenting", verification="复核属实")
     w.go("consent", CADRE, "notice")
-    w.timer("announcing")
+    w.timer("township_review")
+
+
+def township_countersign(w: Walk) -> None:
+    """乡镇审核: three offices sign; the state moves only with the last signature."""
+    first = w.go("review", TOWNSHIP, "township_review", comment="材料齐全")
+    assert first.signed is not None and first.signed.roles == ("township_reviewer",)
+    w.refused("review", TOWNSHIP, "separation")  # one person signs once
+    w.go("review", CIVIL, "township_review")
+    w.go("review", AGRI, "announcing")
+
+
+@walk("exit")
+def test_exit_township_review_refuses_and_starts_afresh() -> None:
+    """A township office refuses the exit: back to 核实; signatures of that entry are gone, so
+    the next 乡镇审核 needs every office again."""
+    w = exit_notice()
+    w.timer("township_review")
+    w.go("review", TOWNSHIP, "township_review")
+    w.refused("object", CIVIL, "comment")
+    w.go("object", CIVIL, "verifying", comment="收入核算有误")
+    assert not w.item.signatures
+    w.go("verify", TEAM, "consenting", verification="复核", income_per_capita="9900")
+    w.go("consent", CADRE, "notice")
+    w.timer("township_review")
+    w.go("review", CIVIL, "township_review")
+    w.go("review", AGRI, "township_review")
+    w.go("review", TOWNSHIP, "announcing")
 
 
 def test_exit_verifier_may_not_sign_off_the_exit() -> None:
@@ -599,7 +635,9 @@ def test_exit_verifier_may_not_sign_off_the_exit() -> None:
     w = exit_verifying()
     w.go("verify", verifier, "consenting", verification="达标", income_per_capita="9800")
     w.go("consent", CADRE, "notice", household_consent="是", consent_form=CONSENT_FORM)
-    w.timer("announcing")
+    w.timer("township_review")
+    w.refused("review", verifier, "separation")  # each signer is checked as any actor is
+    township_countersign(w)
     w.refused("announce", verifier, "separation", announced_on="2025-11-01")
     w.go("announce", COUNTY, "removed", announced_on="2025-11-01")
 

@@ -196,7 +196,7 @@ def test_reopening_between_steps_gives_identical_history(db_url: str, clock: Fix
 
         item_id = new(get())
         for step in (lambda s: s.advance(item_id, "li", "assign"),
-                     lambda s: s.assign(item_id, "li", "sun", due="2025-10-31"),
+                     lambda s: s.assign(item_id, "li", "sun", due="2025-10-31", comment="延期"),
                      lambda s: s.advance(item_id, "wang", "hold_accountable")):
             clock.advance(hours=1)
             step(get())
@@ -215,7 +215,7 @@ def test_assign_with_due_moves_the_ladder(service: Service) -> None:
     """A new --due moves the deadline and the pending steps of the current entry."""
     item_id = new(service)
     service.advance(item_id, "li", "assign")
-    service.assign(item_id, "wang", "sun", due="2025-11-28")
+    service.assign(item_id, "wang", "sun", due="2025-11-28", comment="延期")
     detail = item_detail(service, item_id, "sun")
     assert detail["assignee"] == "sun" and detail["due_at"].startswith("2025-11-28T23:59:59")
     assert detail["pending_escalations"][1]["at"].startswith("2025-11-28T23:59:59")

@@ -151,11 +151,11 @@ def test_two_reassignments_at_once(service: Service, db_url: str, tmp_path: Path
     items = [discovered(service) for _ in range(3)]
     results = race(tmp_path, {
         "to_sun": [cli_args(db_url, "li", "item", "assign", str(i), "sun") for i in items],
-        "to_zhou": [cli_args(db_url, "wang", "item", "assign", str(i), "zhou",
-                             "--due", "2025-10-31") for i in items],
+        "to_zhang": [cli_args(db_url, "wang", "item", "assign", str(i), "zhang",
+                              "--due", "2025-10-31", "--comment", "另派") for i in items],
     })
     for k, item_id in enumerate(items):
-        pair = [results["to_sun"][k], results["to_zhou"][k]]
+        pair = [results["to_sun"][k], results["to_zhang"][k]]
         for result in pair:
             clean(result)
             assert result["code"] in (0, 5), result

@@ -50,7 +50,8 @@ def test_markdown_tables() -> None:
     text = render_report(sample_report(), "md", None)
     assert text is not None and text.startswith("# 某县问题整改周报\n")
     assert "| 排名 | 单位 | 上级单位 |" in text
-    assert "| 1 | 城关镇 |  | 20 | 15 | 12 | 2 | 1 | 75.0% | 80.0% | 2 | 1 | 0 | 92.50 |" in text
+    assert ("| 1 | 城关镇 |  | 20 | 15 | 12 | 2 | 1 | 0 | 0 | 75.0% | 80.0% | 2 | 1 | 0 | 92.50 |"
+            in text)
     assert "### 城关镇（第 1 名）" in text and "### 河口乡（第 3 名）" in text
     assert "| 17 | 东村 | 整改中 | 2026-03-30 | 张三 | 低保信息不实 |" in text
     assert "2026-04-01 17:30" in text

@@ -13,7 +13,8 @@ from rectify.engine.store.db import open_engine, upgrade
 from rectify.engine.store.models import metadata
 
 TABLES = {"workflow_versions", "units", "people", "role_grants", "items", "history",
-          "escalation_steps", "attachments", "outbox", "calendar_days", "leases"}
+          "escalation_steps", "attachments", "outbox", "calendar_days", "leases", "extensions",
+          "admin_log"}
 
 
 def _diff(url: str) -> list[Any]:

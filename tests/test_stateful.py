@@ -387,7 +387,7 @@ class EngineMachine(RuleBasedStateMachine):
         due = data.draw(st.sampled_from([None, "2025-10-20", "2025-13-01"]), label="due")
         before = self.snapshot(item_id)
         try:
-            self.service.assign(item_id, actor, person, due)
+            self.service.assign(item_id, actor, person, due, comment="交办")
         except (Refused, UsageError):
             assert self.snapshot(item_id) == before, "a refused assign changed the item"
             return

@@ -124,7 +124,7 @@ def test_reassigned_with_new_due_moves_the_reminder(sqlite_service: Service) -> 
     item_id = s.new_item("li", "rectification", "village-a1", assignee="zhang",
                          values={"description": "d"})
     s.advance(item_id, "li", "assign")
-    s.assign(item_id, "wang", "sun", due="2025-11-28")
+    s.assign(item_id, "wang", "sun", due="2025-11-28", comment="延期")
     s.clock.set(at(f"2025-10-15T09:00:00{SH}"))  # type: ignore[attr-defined]
     assert sweep(s).escalations == []
     s.clock.set(at(f"2025-11-27T09:00:00{SH}"))  # type: ignore[attr-defined]

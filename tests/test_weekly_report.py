@@ -102,7 +102,7 @@ def test_every_format(rectify: Rectify, tmp_path: Path) -> None:
     """md to stdout; html, xlsx and csv files: the same figures."""
     md = rectify.ok("report", "weekly").out
     assert md.startswith("# 某县问题整改周报\n")
-    assert "| 1 | 大杨集镇 |  | 3 | 1 | 1 | 0 | 1 | 33.3% | 100.0% |" in md
+    assert "| 1 | 大杨集镇 |  | 3 | 1 | 1 | 0 | 1 | 0 | 0 | 33.3% | 100.0% |" in md
     assert "### 城关镇（第 2 名）" in md and "问题三 \\| &lt;b&gt;逾期&lt;/b&gt;" in md
     html = tmp_path / "周报.html"
     said = rectify.ok("report", "weekly", "-o", str(html)).out

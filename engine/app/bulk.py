@@ -23,6 +23,7 @@ from ..store import collector, repo
 from ..store import items as store
 from ..store.db import read, write
 from ..store.prepared import Prepared
+from .countersign import with_signatures
 from .service import Service, _view
 from .views import ItemFilter, filtered_items
 
@@ -153,11 +154,13 @@ def _decide(service: Service, conn: Connection, items: list[store.ItemRecord],
 
 def _fire(compiled: Any, item: store.ItemRecord, actor: Actor, request: Request, now: Any,
           directory: repo.Directory) -> Outcome:
+    # 会签 so far (read only where the item's state has a countersigned transition)
+    view = with_signatures(directory.conn, compiled.spec, item, _view(item, None))
     try:
-        return compiled.graph.fire(_view(item, None), actor, request, now)
+        return compiled.graph.fire(view, actor, request, now)
     except Refused as refused:
         if refused.reason != "role":
             raise
         # A role refusal names the unit: look its name up only then (as `advance` does).
-        named = _view(item, directory.unit(item.unit_id).name)
+        named = view._replace(unit_name=directory.unit(item.unit_id).name)
         return compiled.graph.fire(named, actor, request, now)

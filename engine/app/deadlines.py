@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, update
+from sqlalchemy import and_
 
 from ..core.escalation import schedule
 from ..store import items as store
@@ -27,10 +28,20 @@ def recompute_provisional(service: Service, batch: int = 1000) -> int:
                 item = store.to_record(row)
                 spec = service.compiled(conn, item.workflow_version_id).spec
                 plan = schedule(spec, item.state, item.entered_at, calendar)
-                conn.execute(update(items).where(items.c.id == item.id).values(
-                    due_at=plan.due_at, due_provisional=plan.provisional))
+                # Through the writer, with a history row: the deadline is sealed in the chain
+                # (audit verify), so it never moves silently, not even for the calendar.
+                store.apply_write(conn, store.ItemWrite(
+                    item=item, values={"due_at": plan.due_at, "due_provisional": plan.provisional,
+                                       "original_due_at": plan.due_at},
+                    history=store.HistoryEntry(
+                        "deadline", "system", service.clock.now(), comment="工作日历已更新",
+                        data={"due_at": [_iso(item.due_at), _iso(plan.due_at)]})))
                 store.replan_steps(conn, item.id, item.entry_no, plan.steps)
                 done += 1
                 last = item.id
         if len(rows) < batch:
             return done
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None

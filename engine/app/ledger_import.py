@@ -24,13 +24,16 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
+from ..core import authority
 from ..core import fields as fieldvals
 from ..core.errors import InvalidInput, Refusal, Refused, UsageError
 from ..core.escalation import Schedule, schedule
+from ..core.machine import Actor
 from ..core.names import Ambiguous, Named, PersonIndex, UnitIndex
 from ..core.org import ancestors
 from ..core.spec import WorkflowSpec
 from ..ledgers import LedgerRow, RowError, read_ledger
+from ..store import authority as grants
 from ..store import collector, repo
 from ..store import imports as store
 from ..store.db import read, write
@@ -185,6 +188,22 @@ class _Rows:
         self._unit_cache: dict[tuple[str, tuple[str, ...]], Named | str] = {}
         self._person_cache: dict[str, Named | str] = {}
         self._allowed: dict[str, bool] = {}
+        self._roles: dict[str, frozenset[str]] = {}
+        self.conn = conn
+
+    def _check_authority(self, row: LedgerRow, unit: Named, assignee: str | None,
+                         values: dict[str, Any], errors: list[RowError]) -> None:
+        """The same rules as `item new`: fields the importer may set, no deadline of their own."""
+        roles = self._roles.get(unit.id)
+        if roles is None:
+            held = grants.roles_by_unit(self.conn, self.actor)
+            roles = self._roles[unit.id] = frozenset(
+                r for u in ancestors(unit.path) for r in held.get(u, ()))
+        refusal = authority.creation_refusal(
+            self.spec, Actor(self.actor, roles, self.actor_name), values, assignee,
+            None if row.due is None else str(row.due))
+        if refusal:
+            errors.append(RowError(row.row, None, str(refusal)))
 
     def _default(self, text: str | None) -> Named | None:
         if text is None:
@@ -201,6 +220,8 @@ class _Rows:
         unit = self._unit(row, errors)
         assignee = self._assignee(row, errors)
         values = self._fields(row, errors)
+        if unit is not None:
+            self._check_authority(row, unit, assignee, values, errors)
         if len(row.key) > MAX_KEY:
             errors.append(RowError(row.row, None, f"the 编号 is longer than {MAX_KEY} "
                                                   "characters"))
@@ -224,6 +245,7 @@ class _Rows:
             "final": spec.states[spec.initial].final, "closed_at": None,
             "due_at": plan.due_at, "due_provisional": plan.provisional,
             "due_override": row.due is not None and plan.due_at is not None,
+            "original_due_at": plan.due_at,
         }
         history = HistoryEntry(kind="create", actor=self.actor, at=self.now, dest=spec.initial,
                                data={"fields": values,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine
 
+from ..core import authority
 from ..core import fields as fieldvals
 from ..core.calendar import WorkCalendar, parse_calendar_file
 from ..core.clock import Clock
@@ -24,10 +25,12 @@ from ..core.loader import load_stored_workflow, load_workflow_file
 from ..core.machine import SYSTEM_ACTOR, Actor, ItemView, Outcome, Request, StateGraph
 from ..core.org import parse_org
 from ..core.spec import WorkflowSpec
+from ..store import authority as grants
 from ..store import evidence as files
 from ..store import items as store
 from ..store import repo
 from ..store.db import database_dir, pipelined, read, write
+from . import countersign
 
 if TYPE_CHECKING:
     from ...notifications.notices import Notices
@@ -57,6 +60,13 @@ class Service:
         self.files_dir = files_dir or database_dir(engine) / "rectify-files"
         self._compiled: dict[int, Compiled] = {}
         self._calendar: WorkCalendar | None = None
+        self.os_user: str | None = None  # the OS account behind the CLI, kept on its rows
+
+    def entry(self, kind: str, actor: str, at: datetime, *, via: str = "cli",
+              **content: Any) -> store.HistoryEntry:
+        """A history entry with how the actor came: `via`, and the OS account on the CLI."""
+        return store.HistoryEntry(kind, actor, at, via=via,
+                                  os_user=self.os_user if via == "cli" else None, **content)
 
     @cached_property
     def notices(self) -> Notices:
@@ -121,12 +131,13 @@ class Service:
     def new_item(self, actor_id: str | None, workflow: str, unit_id: str, *,
                  subject: str | None = None, assignee: str | None = None,
                  due: str | None = None, values: Mapping[str, object] | None = None,
-                 ext_key: str | None = None, conn: Connection | None = None) -> int:
+                 ext_key: str | None = None, conn: Connection | None = None,
+                 via: str = "cli") -> int:
         if conn is None:
             with write(self.engine) as conn:
                 return self.new_item(actor_id, workflow, unit_id, subject=subject,
                                      assignee=assignee, due=due, values=values,
-                                     ext_key=ext_key, conn=conn)
+                                     ext_key=ext_key, conn=conn, via=via)
         now = self.clock.now()
         compiled = self.latest(conn, workflow)
         spec = compiled.spec
@@ -136,24 +147,27 @@ class Service:
             raise Refused(f"{actor.name} holds no role at {unit.name} or above and so cannot "
                           "create items there", reason=Refusal.ROLE)
         self._check_assignee(conn, assignee)
+        given = fieldvals.coerce_all(spec, values or {})
+        if refusal := authority.creation_refusal(spec, actor, given, assignee, due):
+            raise refusal
         override = _due(due, spec)
         plan = self._plan(spec, spec.initial, now, override)
         item_values = {
             "workflow": spec.name, "workflow_version_id": compiled.version.id,
             "state": spec.initial, "unit_id": unit.id, "unit_path": unit.path,
             "subject": subject, "assignee_id": assignee, "creator_id": actor.id,
-            "ext_key": ext_key, "fields": fieldvals.coerce_all(spec, values or {}),
+            "ext_key": ext_key, "fields": given,
             "counts": {}, "cycle_actors": {}, "entry_no": 1, "entered_at": now,
             "created_at": now, "final": spec.states[spec.initial].final,
             **_due_columns(plan, override is not None),
         }
-        entry = store.HistoryEntry(kind="create", actor=actor.id, at=now, dest=spec.initial,
-                                   data={"fields": item_values["fields"]})
+        entry = self.entry("create", actor.id, now, via=via, dest=spec.initial,
+                           data={"fields": item_values["fields"]})
         return store.insert_item(conn, item_values, entry, plan.steps)
 
     def advance(self, item_id: int, actor_id: str | None, trigger: str, *,
                 values: Mapping[str, object] | None = None, comment: str | None = None,
-                attach: Sequence[Path] = ()) -> Outcome:
+                attach: Sequence[Path] = (), via: str = "cli") -> Outcome:
         now = self.clock.now()
         # Evidence files are copied first (content-addressed: a refused or failed advance
         # leaves at most an unreferenced file, never a reference to a missing one).
@@ -173,15 +187,16 @@ class Service:
             if stored:
                 given = _with_attachments(spec, item, trigger, given, stored)
             request = Request(trigger, given, comment)
+            view = countersign.with_signatures(conn, spec, item, _view(item, None))
             try:
-                outcome = compiled.graph.fire(_view(item, None), actor, request, now)
+                outcome = compiled.graph.fire(view, actor, request, now)
             except Refused as refused:
                 if refused.reason != "role":
                     raise
                 # Only a role refusal names the unit; look its name up on that rare path.
-                named = _view(item, repo.unit(conn, item.unit_id).name)
+                named = view._replace(unit_name=repo.unit(conn, item.unit_id).name)
                 outcome = compiled.graph.fire(named, actor, request, now)
-            change = self.transition_write(conn, compiled, item, outcome, stored)
+            change = self.transition_write(conn, compiled, item, outcome, stored, via=via)
             with pipelined(conn):  # the writes with their COMMIT
                 store.apply_write(conn, change, locked=True)
                 conn.commit()
@@ -202,9 +217,12 @@ class Service:
 
     def transition_write(self, conn: Connection | repo.Directory, compiled: Compiled,
                          item: store.ItemRecord, outcome: Outcome,
-                         stored: Sequence[files.StoredFile] = ()) -> store.ItemWrite:
+                         stored: Sequence[files.StoredFile] = (), *,
+                         via: str = "cli") -> store.ItemWrite:
         """Everything a decided transition changes: the item, its history row, its new ladder,
         attachments and notices. Applied alone (`advance`) or with many others (`bulk`)."""
+        if outcome.signed is not None:  # 会签 not complete yet: a signature row, nothing moves
+            return countersign.signature_write(self, item, outcome, via)
         spec, now = compiled.spec, outcome.at
         dest = spec.states[outcome.dest]
         carried = _carried_due(spec, item, dest.final)
@@ -215,8 +233,8 @@ class Service:
             "entered_at": now, "final": dest.final, "closed_at": now if dest.final else None,
             **_due_columns(plan, carried is not None),
         }
-        entry = store.HistoryEntry(
-            kind="transition", actor=outcome.actor, at=now, trigger=outcome.transition.trigger,
+        entry = self.entry(
+            "transition", outcome.actor, now, via=via, trigger=outcome.transition.trigger,
             source=outcome.source, dest=outcome.dest, comment=outcome.comment,
             data={"changes": {k: list(v) for k, v in outcome.changes.items()},
                   "attachments": [f.record() for f in stored]})
@@ -229,24 +247,25 @@ class Service:
             attachments=[f.row(field, now) for field, f in _attached_fields(outcome, stored)])
 
     def assign(self, item_id: int, actor_id: str | None, person: str,
-               due: str | None = None) -> None:
+               due: str | None = None, *, comment: str | None = None,
+               via: str = "cli") -> None:
         now = self.clock.now()
         with write(self.engine) as conn:
             item = store.get_item(conn, item_id)
             compiled = self.compiled(conn, item.workflow_version_id)
             actor = self.actor(conn, actor_id, item.unit_path)
-            if not actor.roles:
-                raise Refused(f"{actor.name} holds no role at this item's unit or above and "
-                              "so cannot assign it", reason=Refusal.ROLE)
-            self._check_assignee(conn, person)
+            override = _due(due, compiled.spec)  # a date that cannot be read is a usage error
+            if refusal := authority.assignment_refusal(compiled.spec, actor, item.assignee_id,
+                                                       person, due, comment, repo.unit(
+                                                           conn, item.unit_id).name):
+                raise refusal
+            self._check_assignee(conn, person, item.unit_path)
             values: dict[str, Any] = {"assignee_id": person}
-            replan = None
-            if due is not None:
-                override = _due(due, compiled.spec)
-                plan = self._plan(compiled.spec, item.state, item.entered_at, override)
-                values.update(_due_columns(plan, True))
-                replan = plan.steps
-            entry = store.HistoryEntry(kind="assign", actor=actor.id, at=now, data={
+            plan = None if override is None else self._plan(
+                compiled.spec, item.state, item.entered_at, override)
+            if plan is not None:  # the report still judges by the entry's own deadline
+                values.update(_due_columns(plan, True), original_due_at=item.original_due_at)
+            entry = self.entry("assign", actor.id, now, via=via, comment=comment, data={
                 "assignee": [item.assignee_id, person],
                 "due_at": [_iso(item.due_at), _iso(values.get("due_at", item.due_at))]})
             after = _replace_item(item, values)
@@ -254,16 +273,22 @@ class Service:
                                                  item.last_seq + 1, now)
             store.apply_write(conn, store.ItemWrite(item=item, values=values, history=entry,
                                                     outbox=outbox))
-            if replan is not None:
-                store.replan_steps(conn, item.id, item.entry_no, replan)
+            if plan is not None:
+                store.replan_steps(conn, item.id, item.entry_no, plan.steps)
 
-    def _check_assignee(self, conn: Connection, person: str | None) -> None:
+    def _check_assignee(self, conn: Connection, person: str | None,
+                        unit_path: str | None = None) -> None:
+        """A person of the org file, at the item's unit, above or below it (else: 转办)."""
         if person is None:
             return
         found = repo.person(conn, person)
         if found is None or not found.active:
             raise Refused(f"cannot assign to '{person}': not a person in the org file",
                           reason=Refusal.ROLE)
+        if unit_path is not None and not grants.serves(conn, person, unit_path):
+            raise Refused(f"cannot assign to {found.name} ({person}): they hold no role at this "
+                          "item's unit, above or below it (rectify item transfer moves items "
+                          "between units)", reason=Refusal.ROLE)
 
     def _plan(self, spec: WorkflowSpec, state: str, entered: datetime,
               override: datetime | None) -> Schedule:
@@ -324,7 +349,7 @@ def _carried_due(spec: WorkflowSpec, item: store.ItemRecord, final: bool) -> dat
 
 def _due_columns(plan: Schedule, override: bool) -> dict[str, Any]:
     return {"due_at": plan.due_at, "due_provisional": plan.provisional,
-            "due_override": override and plan.due_at is not None}
+            "due_override": override and plan.due_at is not None, "original_due_at": plan.due_at}
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -14,6 +14,8 @@ from ..core.escalation import DEFAULT_LIGHTS, LightRule, light
 from ..store import items as store
 from ..store import repo
 from ..store.db import read
+from .countersign import signatures
+from .extensions import open_request
 from .service import Service, _view
 
 
@@ -41,6 +43,7 @@ def item_detail(service: Service, item_id: int, actor_id: str | None,
         actor = service.actor(conn, actor_id, item.unit_path) if actor_id else None
         rows = store.history(conn, item_id)
         steps = store.steps_of(conn, item_id)
+        extension = open_request(conn, item, spec)
     tz = spec.timezone
     triggers = compiled.graph.allowed_triggers(_view(item, unit.name), actor) if actor else []
     return {
@@ -60,13 +63,17 @@ def item_detail(service: Service, item_id: int, actor_id: str | None,
         "pending_escalations": [_escalation(s, spec, tz) for s in steps
                                 if s["status"] == "pending"],
         "triggers": triggers,
+        "extension": extension,
+        **signatures(spec, item, rows),
     }
 
 
 def _history(row: dict[str, Any], tz: str) -> dict[str, Any]:
     return {"trigger": row["trigger"] or row["kind"], "source": row["source"],
             "dest": row["dest"], "actor": row["actor"], "at": local_iso(row["at"], tz),
-            "comment": row["comment"], "kind": row["kind"], "data": row["data"]}
+            "comment": row["comment"], "kind": row["kind"], "data": row["data"],
+            # rows from before 0.2 have no `via`: they came by the CLI, or were the engine's own
+            "via": row.get("via") or ("system" if row["actor"] == "system" else "cli")}
 
 
 def _applied(row: dict[str, Any], tz: str) -> dict[str, Any]:

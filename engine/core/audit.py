@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -26,6 +26,24 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",
 # (tests/test_audit.py checks it), ten times faster; anything else (floats: orjson writes 1e-5
 # and null for NaN where the canonical form has 1e-05 and NaN) takes the encoder above.
 _PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
+_LATER_COLUMNS = ("via", "os_user", "seal")
+
+# The item columns a history row seals: what the item is after the event. An edit of any of them
+# in the database, without a history row, no longer matches the seal of the chain's head.
+SEALED = ("workflow_version_id", "state", "entry_no", "unit_id", "assignee_id", "due_at",
+          "fields")
+
+
+def item_seal(item: Mapping[str, Any]) -> str:
+    """sha256 over the canonical JSON of the sealed columns (times in UTC: SQLite returns
+    them so, whatever offset they were written with)."""
+    due = item["due_at"]
+    if due is not None:  # read back it is UTC already (cached: a sweep batch shares a few)
+        due = isoformat(due if not due.utcoffset() else due.astimezone(UTC))
+    content = {"workflow_version_id": item["workflow_version_id"], "state": item["state"],
+               "entry_no": item["entry_no"], "unit_id": item["unit_id"],
+               "assignee_id": item["assignee_id"], "due_at": due, "fields": item["fields"]}
+    return hashlib.sha256(canonical(content)).hexdigest()
 
 
 def row_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
@@ -37,6 +55,12 @@ def row_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
         "actor": row["actor"], "at": _iso(row["at"]), "comment": row.get("comment"),
         "data": data,
     }
+    # Columns added in 0.2 are covered only when set, so a row written before them (NULL)
+    # hashes exactly as it did then and every older chain still verifies.
+    for key in _LATER_COLUMNS:
+        value = row.get(key)
+        if value is not None:
+            content[key] = value
     # The row's own columns are ints, strings or None (the history table's types); only
     # `data` is free-form, so only it needs looking at.
     return hashlib.sha256(prev_hash.encode("utf-8")
@@ -105,3 +129,37 @@ def verify_chain(item_id: int, rows: Iterable[Mapping[str, Any]]) -> Break | Non
             return Break(item_id, row["seq"], "was changed after it was written")
         prev, expected_seq = row["hash"], expected_seq + 1
     return None
+
+
+# --- the admin log and anchors -------------------------------------------------------------------
+
+def admin_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
+    """An admin action's hash: its content and the previous action's hash."""
+    content = {"seq": row["seq"], "actor": row["actor"], "os_user": row.get("os_user"),
+               "action": row["action"], "target": row["target"], "digest": row["digest"],
+               "at": _iso(row["at"])}
+    return hashlib.sha256(prev_hash.encode("utf-8") + canonical(content)).hexdigest()
+
+
+def verify_admin_log(rows: Iterable[Mapping[str, Any]]) -> str | None:
+    """The first broken link of the admin log, as one line, or None."""
+    prev, expected = GENESIS, 1
+    for row in rows:
+        if row["seq"] != expected:
+            return f"admin log: action {expected} is missing (found {row['seq']} instead)"
+        if row["prev_hash"] != prev or admin_hash(prev, row) != row["hash"]:
+            return f"admin log: action {row['seq']} was changed after it was written"
+        prev, expected = row["hash"], expected + 1
+    return None
+
+
+ADMIN_HEAD = "admin"  # the admin log's place among the heads an anchor covers
+
+
+def anchor_digest(heads: Iterable[tuple[int | str, int, str]]) -> str:
+    """One sha256 over every chain head (key, last seq, last hash), in key order: items by
+    id, then the admin log. Publishing it pins everything written before it."""
+    digest = hashlib.sha256()
+    for key, seq, h in sorted(heads, key=lambda head: (isinstance(head[0], str), head[0])):
+        digest.update(f"{key}:{seq}:{h}\n".encode())
+    return digest.hexdigest()

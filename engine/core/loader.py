@@ -22,6 +22,7 @@ from .spec import (
     FIELD_TYPES,
     Duration,
     EscalationStep,
+    ExtensionSpec,
     FieldSpec,
     StateSpec,
     TransitionSpec,
@@ -33,13 +34,14 @@ NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 TOP_KEYS = ("workflow", "title", "description", "timezone", "calendar", "templates",
-            "fields", "roles", "initial", "states", "transitions")
-FIELD_KEYS = ("type", "label", "choices", "private", "description")
+            "fields", "roles", "initial", "states", "transitions", "assigners", "extensions")
+FIELD_KEYS = ("type", "label", "choices", "private", "description", "editable_by")
 STATE_KEYS = ("label", "final", "deadline", "escalate", "notify", "template", "public",
               "description")
 STEP_KEYS = ("at", "notify", "template", "level", "fire")
 TRANSITION_KEYS = ("trigger", "source", "dest", "label", "roles", "actor", "not_actor_of",
-                   "requires", "comment", "when", "notify", "template")
+                   "requires", "comment", "when", "notify", "template", "sets", "countersign")
+EXTENSION_KEYS = ("states", "approvers", "max", "limit")
 
 
 # The template names a workflow may use: given, or found from the workflow's own `templates`
@@ -124,6 +126,31 @@ def _read_workflow(r: NodeReader, root: yaml.Node | None, file: str) -> Workflow
         loc=r.loc(root),
         key_locs=MappingProxyType(key_locs),
         templates_dir=_opt_str(r, value.get("templates"), "templates"),
+        assigners_given=_names(r, value.get("assigners"), "assigners"),
+        extensions=_extensions(r, value["extensions"]) if "extensions" in value else None,
+    )
+
+
+def _names(r: NodeReader, node: yaml.Node | None, what: str) -> tuple[str, ...] | None:
+    """A list of names, or None when the key is absent (absent and empty mean different things:
+    `editable_by: []` lets nobody set a field, no `editable_by` lets anyone)."""
+    return None if node is None else tuple(n for n, _ in r.strings(node, what))
+
+
+def _extensions(r: NodeReader, node: yaml.Node) -> ExtensionSpec:
+    keys = r.mapping(node, "extensions", EXTENSION_KEYS, required=("states", "approvers"))
+    get = {k: v for k, (_, v) in keys.items()}
+    most = r.scalar(get["max"], "max") if "max" in get else 1
+    if isinstance(most, bool) or not isinstance(most, int) or most < 1:
+        r.error(get["max"], f"extensions: max must be a whole number of at least 1, got {most!r}")
+        most = 1
+    limit = _duration(r, get["limit"], "limit") if "limit" in get else None
+    if limit is not None and limit.amount <= 0:
+        r.error(get["limit"], f"extensions: limit must be a positive duration, got '{limit}'")
+    return ExtensionSpec(
+        states=_names(r, get.get("states"), "states") or (),
+        approvers=_names(r, get.get("approvers"), "approvers") or (),
+        loc=r.loc(node), max=most, limit=limit,
     )
 
 
@@ -187,6 +214,8 @@ def _fields(r: NodeReader, node: yaml.Node) -> dict[str, FieldSpec]:
             label=(r.string(keys["label"][1], "label") if "label" in keys else None) or name,
             loc=r.loc(key_node), choices=choices,
             private=r.boolean(keys["private"][1], "private") if "private" in keys else False,
+            editable_by=_names(r, keys["editable_by"][1] if "editable_by" in keys else None,
+                               "editable_by"),
         )
     return out
 
@@ -285,7 +314,22 @@ def _transition(r: NodeReader, node: yaml.Node, index: int) -> TransitionSpec | 
         when=_opt_str(r, get.get("when"), "when"), notify=names["notify"],
         template=_opt_str(r, get.get("template"), "template"),
         label=_opt_str(r, get.get("label"), "label"),
+        sets=_names(r, get.get("sets"), "sets"),
+        countersign=_countersign(r, get.get("countersign")),
     )
+
+
+def _countersign(r: NodeReader, node: yaml.Node | None) -> str | int | None:
+    """`all`, `majority` or a number of distinct signers (at least 2: one is no countersign)."""
+    if node is None:
+        return None
+    value = r.scalar(node, "countersign")
+    if value in ("all", "majority"):
+        return str(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    r.error(node, f"countersign must be 'all', 'majority' or a number of signers, got {value!r}")
+    return None
 
 
 def _key_locs(r: NodeReader, get: dict[str, yaml.Node]) -> dict[str, SourceLoc]:

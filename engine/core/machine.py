@@ -17,6 +17,9 @@ from functools import cached_property, partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from . import countersign
+from .authority import field_refusal
+from .countersign import Signature
 from .errors import Refusal, Refused
 from .fields import is_empty
 from .guard import GuardError, evaluate
@@ -28,7 +31,8 @@ if TYPE_CHECKING:
 SYSTEM = "system"
 
 # The order in which checks run; a refusal from a later check is the more telling one.
-CHECKS = ("state", "role", "assignee", "separation", "missing_field", "comment", "guard")
+CHECKS = ("state", "role", "assignee", "separation", "field", "missing_field", "comment",
+          "guard")
 
 
 class ItemView(NamedTuple):
@@ -44,6 +48,8 @@ class ItemView(NamedTuple):
     cycle_actors: Mapping[str, tuple[str, ...]] = MappingProxyType({})
     unit_name: str | None = None
     id: int | None = None
+    # 会签 so far in this state entry, by trigger (only read for countersign transitions)
+    signatures: Mapping[str, tuple[Signature, ...]] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,8 @@ class Outcome(NamedTuple):
     changes: Mapping[str, tuple[Any, Any]]
     counts: Mapping[str, int]
     cycle_actors: Mapping[str, tuple[str, ...]]
+    # a 会签 signature that does not complete the rule yet: recorded, the state stays
+    signed: Signature | None = None
 
 
 @dataclass
@@ -161,7 +169,8 @@ class StateGraph:
 
     def _check(self, t: TransitionSpec, event: EventData) -> bool:
         attempt: _Attempt = event.kwargs["attempt"]
-        return _who_may(attempt, t) and _what_is_given(self.spec, attempt, t)
+        return (_who_may(attempt, t) and _may_set(attempt, t)
+                and _what_is_given(self.spec, attempt, t))
 
     @staticmethod
     def _chose(t: TransitionSpec, event: EventData) -> None:
@@ -186,7 +195,20 @@ def _who_may(a: _Attempt, t: TransitionSpec) -> bool:
         return a.refuse(Refused(
             f"{a.actor.id} fired '{t.not_actor_of}' on this item and so may not {_verb(t)} "
             "(separation of duties)", reason=Refusal.SEPARATION))
+    if t.countersign and any(s.actor == a.actor.id for s in a.item.signatures.get(t.trigger, ())):
+        return a.refuse(Refused(f"{a.actor.name or a.actor.id} has already signed {_verb(t)} "
+                                "(会签) in this state; each person signs once",
+                                reason=Refusal.SEPARATION))
     return True
+
+
+def _may_set(a: _Attempt, t: TransitionSpec) -> bool:
+    """Field authority: `sets` on the transition, `editable_by` on each field given."""
+    if a.actor.is_system or not a.request.fields:
+        return True
+    refusal = field_refusal(a.spec, a.request.fields, a.actor.roles, a.actor.name or a.actor.id,
+                            t)
+    return a.refuse(refusal) if refusal else True
 
 
 def _what_is_given(spec: WorkflowSpec, a: _Attempt, t: TransitionSpec) -> bool:
@@ -228,15 +250,23 @@ def _outcome(
     item = a.item
     changes = {k: (item.fields.get(k), v) for k, v in a.request.fields.items()
                if item.fields.get(k) != v}
+    signed = None
+    if t.countersign and not a.actor.is_system:
+        signed = Signature(a.actor.id, tuple(r for r in t.roles if r in a.actor.roles))
+        if countersign.met(t, (*item.signatures.get(t.trigger, ()), signed)):
+            signed = None  # the last signature needed: the transition takes effect
+        else:
+            dest = item.state
     counts = dict(item.counts)
-    counts[t.trigger] = counts.get(t.trigger, 0) + 1
+    if signed is None:
+        counts[t.trigger] = counts.get(t.trigger, 0) + 1
     # Separation of duties holds within a cycle; returning to the initial state starts a new one.
-    cycle = {} if dest == initial else dict(item.cycle_actors)
+    cycle = {} if dest == initial and signed is None else dict(item.cycle_actors)
     cycle[t.trigger] = tuple(dict.fromkeys([*cycle.get(t.trigger, ()), a.actor.id]))
     return Outcome(
         transition=t, source=item.state, dest=dest, actor=a.actor.id, at=now,
         comment=a.request.comment, fields=a.fields, changes=changes, counts=counts,
-        cycle_actors=cycle,
+        cycle_actors=cycle, signed=signed,
     )
 
 

@@ -14,7 +14,7 @@ from .errors import InvalidInput
 from .yamlnodes import NodeReader, compose, did_you_mean
 
 UNIT_KEYS = ("id", "name", "children")
-PERSON_KEYS = ("id", "name", "email", "mobile", "roles")
+PERSON_KEYS = ("id", "name", "email", "mobile", "roles", "admin")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class PersonSpec:
     email: str | None
     mobile: str | None
     roles: tuple[tuple[str, str], ...]  # (role, unit id)
+    admin: bool = False  # may load org, workflows, calendars and migrate (contract section 6)
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,9 @@ def _people(r: NodeReader, node: yaml.Node, unit_ids: set[str]) -> list[PersonSp
             continue
         get = {k: r.string(v, k) for k, (_, v) in keys.items() if k in ("name", "email", "mobile")}
         roles = _roles(r, keys["roles"][1], unit_ids) if "roles" in keys else ()
+        admin = r.boolean(keys["admin"][1], "admin") if "admin" in keys else False
         people[pid] = PersonSpec(pid, get.get("name") or pid, get.get("email"),
-                                 get.get("mobile"), roles)
+                                 get.get("mobile"), roles, admin)
     return list(people.values())
 
 

@@ -58,6 +58,7 @@ class FieldSpec:
     loc: SourceLoc
     choices: tuple[str, ...] = ()
     private: bool = False
+    editable_by: tuple[str, ...] | None = None  # roles that may set it; None: anyone
 
 
 @dataclass(frozen=True)
@@ -118,9 +119,27 @@ class TransitionSpec:
     notify: tuple[str, ...] = ()
     template: str | None = None
     label: str | None = None
+    sets: tuple[str, ...] | None = None  # the fields it may set (with `requires`); None: any
+    countersign: str | int | None = None  # 会签: "all", "majority" or a number of signers
 
     def at(self, key: str) -> SourceLoc:
         return self.key_locs.get(key, self.loc)
+
+    @property
+    def settable(self) -> frozenset[str] | None:
+        """The fields this transition may set, or None when it names none (`sets` absent)."""
+        return None if self.sets is None else frozenset((*self.sets, *self.requires))
+
+
+@dataclass(frozen=True)
+class ExtensionSpec:
+    """延期申请: where the assignee may ask for more time, who decides, how often, how much."""
+
+    states: tuple[str, ...]
+    approvers: tuple[str, ...]
+    loc: SourceLoc
+    max: int = 1
+    limit: Duration | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +158,8 @@ class WorkflowSpec:
     key_locs: Mapping[str, SourceLoc] = field(default_factory=lambda: MappingProxyType({}))
     templates_dir: str | None = None  # the admin's own templates, beside the YAML
     warnings: tuple[str, ...] = ()
+    assigners_given: tuple[str, ...] | None = None  # `assigners:` as written; see `assigners`
+    extensions: ExtensionSpec | None = None
 
     def at(self, key: str) -> SourceLoc:
         return self.key_locs.get(key, self.loc)
@@ -165,3 +186,12 @@ class WorkflowSpec:
 
     def role_label(self, role: str) -> str:
         return self.roles.get(role, role)
+
+    @cached_property
+    def assigners(self) -> tuple[str, ...]:
+        """Who may `item assign` and `item transfer`: `assigners:`, or by default the roles of
+        the transitions that leave `initial` (those who put an item to work)."""
+        if self.assigners_given is not None:
+            return self.assigners_given
+        return tuple(dict.fromkeys(r for t in self.transitions_from(self.initial)
+                                   for r in t.roles))

@@ -36,6 +36,9 @@ def validate(spec: WorkflowSpec, *, templates: Iterable[str] | None = None,
     for state in spec.states.values():
         problems += _check_state(spec, state, known_templates)
     problems += _check_graph(spec)
+    from .authority import check_authority  # the keys of contract section 6, in their module
+
+    problems += check_authority(spec)
     return problems
 
 

@@ -28,7 +28,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, case, exists, func, or_, select
 
 from ..app.service import Service
 from ..core.errors import UsageError
@@ -37,9 +37,10 @@ from ..core.spec import WorkflowSpec
 from ..store import items as store
 from ..store import repo
 from ..store.db import read
+from ..store.models import EXTENSIONS
 
 DEFAULT_WEIGHTS = {"on_time": 1.0, "late": 0.5, "overdue": 2.0, "rejected": 1.0}
-METRICS = ("found", "closed", "on_time", "overdue", "rejected")
+METRICS = ("found", "closed", "on_time", "overdue", "rejected", "extended", "urged")
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def count_units(service: Service, conn: Connection, week: Week, now: datetime,
     metrics: dict[str, Counter[str]] = {m: Counter() for m in METRICS}
     items = store.ITEMS
     for name, cond in (("found", q.in_week(items.c.created_at)),
-                       ("overdue", and_(items.c.final.is_(False), items.c.due_at < now))):
+                       ("overdue", and_(items.c.final.is_(False), judged_due(items) < now))):
         for path, n in conn.execute(select(items.c.unit_path, func.count())
                                     .where(and_(cond, *q.base)).group_by(items.c.unit_path)):
             metrics[name][path] = n
@@ -134,6 +135,8 @@ def count_units(service: Service, conn: Connection, week: Week, now: datetime,
               if not _is_timer(spec(r.workflow_version_id), r.state, r.step_index)}
     metrics["closed"].update(closed.values())
     metrics["on_time"].update(p for i, p in closed.items() if i not in missed)
+    for path, kind, n in conn.execute(q.authority_events()):
+        metrics["extended" if kind == "extension" else "urged"][path] += n
     for r in conn.execute(q.rejections()):
         dest = spec(r.workflow_version_id).states.get(r.dest)
         if dest is not None and not dest.final:
@@ -178,6 +181,16 @@ class _Queries:
                 .where(and_(history.c.kind == "transition", history.c.trigger == "reject",
                             self.in_week(history.c.at), *self.base)))
 
+    def authority_events(self) -> Any:
+        """延期 granted and 催办 in the week, per unit path."""
+        items, history = store.ITEMS, store.HISTORY
+        return (select(items.c.unit_path, history.c.kind, func.count())
+                .join(items, items.c.id == history.c.item_id)
+                .where(and_(or_(history.c.trigger == "extension:granted",
+                                history.c.kind == "urge"),
+                            self.in_week(history.c.at), *self.base))
+                .group_by(items.c.unit_path, history.c.kind))
+
     def escalations(self) -> Any:
         items, steps = store.ITEMS, store.STEPS
         return (select(steps.c.state, steps.c.step_index, items.c.unit_path,
@@ -185,6 +198,17 @@ class _Queries:
                 .join(items, items.c.id == steps.c.item_id)
                 .where(and_(steps.c.status == "applied", self.in_week(steps.c.applied_at),
                             *self.base)))
+
+
+def judged_due(items: Any) -> Any:
+    """The deadline an open item is judged against: its state entry's own, unless an extension
+    was granted in that entry (then the extended one); a deadline moved by `item assign --due`
+    alone does not excuse lateness (延期 is the only way)."""
+    extended = exists().where(and_(EXTENSIONS.c.item_id == items.c.id,
+                                   EXTENSIONS.c.entry_no == items.c.entry_no,
+                                   EXTENSIONS.c.status == "granted"))
+    return case((extended, items.c.due_at),
+                else_=func.coalesce(items.c.original_due_at, items.c.due_at))
 
 
 def _spec_lookup(service: Service, conn: Connection) -> Any:
@@ -251,6 +275,7 @@ def township_rows(service: Service, week: Week,
         rows.append({"unit": unit.id, "unit_name": unit.name, "found": metrics["found"],
                      "closed": metrics["closed"], "closed_on_time": metrics["on_time"],
                      "overdue": metrics["overdue"], "rejected": metrics["rejected"],
+                     "extended": metrics["extended"], "urged": metrics["urged"],
                      "escalations": levels, "score": score(metrics, levels, weights or {})})
     rows.sort(key=lambda r: (-r["score"], r["unit"]))
     return [{**r, "rank": n} for r, n in zip(rows, ranks([r["score"] for r in rows]),

@@ -47,6 +47,8 @@ class UnitRow:
     rejected: int
     escalations: Mapping[str, int]  # escalation level (督办, 约谈...) -> count
     score: float
+    extended: int = 0  # 延期申请 granted in the week
+    urged: int = 0  # 催办 in the week
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class WeeklyReport:
     history: Sequence[WeekPoint]
     weights: Mapping[str, float]
     public: bool  # published to the public (公开版): no assignee names anywhere
+    anchor: str | None = None  # `audit anchor`'s digest when made: a printed report pins history
 
 
 RED_ITEM_KEYS = ("id", "unit_name", "state_label", "due_at", "assignee_name", "description")
@@ -87,6 +90,8 @@ RANK_COLUMNS: tuple[tuple[str, Callable[[UnitRow], object]], ...] = (
     ("按期整改", lambda r: r.closed_on_time),
     ("逾期", lambda r: r.overdue),
     ("验收退回", lambda r: r.rejected),
+    ("延期", lambda r: r.extended),
+    ("催办", lambda r: r.urged),
     ("整改率", lambda r: rate(r.closed, r.found)),
     ("按期率", lambda r: rate(r.closed_on_time, r.closed)),
 )
@@ -195,6 +200,7 @@ def report_as_json(report: WeeklyReport) -> dict:
         "red_items": [{k: _jsonable(item.get(k)) for k in keys} for item in report.red_items],
         "history": [{"week": p.week, "open": p.open, "closed": p.closed} for p in report.history],
         "weights": dict(report.weights),
+        "anchor": report.anchor,
     }
 
 
@@ -202,6 +208,7 @@ def _unit_dict(row: UnitRow) -> dict[str, object]:
     return {
         "rank": row.rank, "unit": row.unit, "unit_name": row.unit_name, "parent": row.parent,
         "found": row.found, "closed": row.closed, "closed_on_time": row.closed_on_time,
-        "overdue": row.overdue, "rejected": row.rejected,
+        "overdue": row.overdue, "rejected": row.rejected, "extended": row.extended,
+        "urged": row.urged,
         "escalations": dict(row.escalations), "score": row.score,
     }  # fmt: skip

@@ -53,12 +53,16 @@ def build_weekly_report(service: Service, *, week: str | None = None, unit: str 
         red = _red_items(service, conn, scope, now, rule, public)
         history = [_week_point(conn, the_week.shift(-back, tz), scope)
                    for back in range(history_weeks - 1, -1, -1)]
+    from ..app.integrity import anchor_digest_now  # the foot pins every chain as of now
+
+    anchor = anchor_digest_now(service)
     place = scope_unit.name if scope_unit else next(
         (u.name for u in units if u.parent_id is None), "")
     return WeeklyReport(
         title=f"{place}{spec.title if spec else '问题整改'}周报", week=the_week.label,
         generated_at=now.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M"), rows=rows,
-        red_items=red, history=history, weights=full_weights(weights), public=public)
+        red_items=red, history=history, weights=full_weights(weights), public=public,
+        anchor=anchor)
 
 
 def _scope(units: Sequence[repo.UnitRow], unit: str | None) -> repo.UnitRow | None:
@@ -100,7 +104,7 @@ def _ranked(units: Sequence[repo.UnitRow], parent: str | None, counts: Counts,
     figures.sort(key=lambda f: (-f[3], f[0].path))
     places = ranks([f[3] for f in figures])
     return [UnitRow(rank, u.id, u.name, parent, m["found"], m["closed"], m["on_time"],
-                    m["overdue"], m["rejected"], lv, s)
+                    m["overdue"], m["rejected"], lv, s, m["extended"], m["urged"])
             for rank, (u, m, lv, s) in zip(places, figures, strict=True)]
 
 

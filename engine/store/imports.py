@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import JSON, Connection, Table, and_, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from ..core.audit import GENESIS, row_hash
+from ..core.audit import GENESIS, item_seal, row_hash
 from ..core.errors import Conflict
 from ..core.escalation import PlannedStep
 from .items import HISTORY, ITEMS, STEPS, HistoryEntry, _history_values
@@ -139,7 +139,7 @@ def _page_cache(conn: Connection, rows: int) -> Iterator[None]:
 def _write_chunk(conn: Connection, chunk: Sequence[tuple[int, NewItem]]) -> None:
     items, history, steps = [], [], []
     for item_id, item in chunk:
-        values = _history_values(item_id, 1, GENESIS, item.history)
+        values = _history_values(item_id, 1, GENESIS, item.history, item_seal(item.values))
         h = row_hash(GENESIS, values)
         history.append({**values, "hash": h})
         items.append({**item.values, "id": item_id, "version": 1, "last_seq": 1,

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
-from ..core.audit import GENESIS, row_hash
+from ..core.audit import GENESIS, SEALED, item_seal, row_hash
 from ..core.errors import Conflict, NotFound
 from ..core.escalation import PlannedStep
 from . import repo
@@ -55,6 +55,7 @@ class ItemRecord(NamedTuple):
     version: int
     last_seq: int
     last_hash: str
+    original_due_at: datetime | None = None  # the deadline its state entry began with
 
 
 _ITEM_COLUMNS = [ITEMS.c[name] for name in ItemRecord._fields]
@@ -65,7 +66,7 @@ _UNSET = object()
 # compiled once, executed on the DBAPI cursor (see prepared.py for why).
 _GET_ITEM = Prepared(select(*_ITEM_COLUMNS).where(ITEMS.c.id == bindparam("item_id")))
 _HISTORY_COLUMNS = ("item_id", "seq", "kind", "trigger", "source", "dest", "actor", "at",
-                    "comment", "data", "prev_hash", "hash")
+                    "comment", "data", "prev_hash", "hash", "via", "os_user", "seal")
 _INSERT_HISTORY = Prepared(insert(HISTORY), _HISTORY_COLUMNS)
 _INSERT_STEPS = Prepared(insert(STEPS), ("item_id", "entry_no", "step_index", "state", "due_at",
                                          "planned_at", "status", "past_deadline"))
@@ -96,6 +97,8 @@ class HistoryEntry(NamedTuple):
     dest: str | None = None
     comment: str | None = None
     data: Mapping[str, Any] = MappingProxyType({})
+    via: str = "cli"  # how the actor reached rectify: cli, web, api, system
+    os_user: str | None = None  # the operating-system account, on the CLI
 
 
 class ItemWrite(NamedTuple):
@@ -190,14 +193,18 @@ class EventBatch:
         self._ladders: dict[int, tuple[int, str, Sequence[PlannedStep]]] = {}
 
     def add(self, item: Any, entry: HistoryEntry,
-            outbox: Sequence[Mapping[str, Any]] = ()) -> None:
+            outbox: Sequence[Mapping[str, Any]] = (),
+            after: Mapping[str, Any] | None = None) -> None:
         """Queue one event on `item` (anything with id, version, last_seq and last_hash as
-        read); a later event on the same item chains onto this one."""
+        read, and the sealed columns); a later event on the same item chains onto this one.
+        `after`: the columns the event sets (the history row seals the item as it leaves it)."""
         if item.id not in self._read:
             self._read[item.id] = (item.version, item.last_seq)
             self._head[item.id] = (item.last_seq, item.last_hash)
         last_seq, last_hash = self._head[item.id]
-        values = _history_values(item.id, last_seq + 1, last_hash, entry)
+        merged = {**self._values.get(item.id, {}), **(after or {})}
+        values = _history_values(item.id, last_seq + 1, last_hash, entry,
+                                 _seal(item, merged))
         values["hash"] = h = row_hash(last_hash, values)
         self._history.append(values)
         self._head[item.id] = (last_seq + 1, h)
@@ -206,7 +213,7 @@ class EventBatch:
     def add_write(self, write: ItemWrite) -> None:
         """Queue a whole event (a transition: new columns and a new ladder) on its item."""
         assert not write.attachments, "attachments go through apply_write"
-        self.add(write.item, write.history, write.outbox)
+        self.add(write.item, write.history, write.outbox, write.values)
         self._values.setdefault(write.item.id, {}).update(write.values)
         if write.steps is not None:
             entry_no = write.values.get("entry_no", write.item.entry_no)
@@ -257,7 +264,7 @@ def insert_item(conn: Connection, values: Mapping[str, Any], history: HistoryEnt
     result = conn.execute(insert(ITEMS).values(**values, version=1, last_seq=0,
                                                last_hash=GENESIS))
     item_id = result.inserted_primary_key[0]  # type: ignore[index]
-    h = _append_history(conn, item_id, 1, GENESIS, history)
+    h = _append_history(conn, item_id, 1, GENESIS, history, item_seal(values))
     conn.execute(update(ITEMS).where(ITEMS.c.id == item_id).values(last_seq=1, last_hash=h))
     _insert_steps(conn, item_id, values.get("entry_no", 1), values["state"], steps)
     return int(item_id)
@@ -269,7 +276,8 @@ def apply_write(conn: Connection, write: ItemWrite, *, locked: bool = False) -> 
     Returns the history seq."""
     item = write.item
     seq = item.last_seq + 1
-    history = _history_values(item.id, seq, item.last_hash, write.history)
+    history = _history_values(item.id, seq, item.last_hash, write.history,
+                              _seal(item, write.values))
     h = history["hash"] = row_hash(item.last_hash, history)
     # Only the columns that change: each unchanged JSON column would be serialised for nothing.
     values = {k: v for k, v in write.values.items() if getattr(item, k, _UNSET) != v}
@@ -293,15 +301,27 @@ def apply_write(conn: Connection, write: ItemWrite, *, locked: bool = False) -> 
     return seq
 
 
-def _history_values(item_id: int, seq: int, prev: str, e: HistoryEntry) -> dict[str, Any]:
+def _history_values(item_id: int, seq: int, prev: str, e: HistoryEntry,
+                    seal: str | None = None) -> dict[str, Any]:
+    """A history row's columns but its hash. `seal`: the digest of the item as the event
+    leaves it (audit.item_seal), so the item row is tied to its chain head."""
     return {"item_id": item_id, "seq": seq, "kind": e.kind, "trigger": e.trigger,
             "source": e.source, "dest": e.dest, "actor": e.actor, "at": e.at,
-            "comment": e.comment, "data": dict(e.data), "prev_hash": prev}
+            "comment": e.comment, "data": dict(e.data), "prev_hash": prev,
+            # the engine's own actor is never at a keyboard, whatever the caller said
+            "via": "system" if e.actor == "system" else e.via, "os_user": e.os_user,
+            "seal": seal}
+
+
+def _seal(item: Any, values: Mapping[str, Any]) -> str:
+    """The seal of `item` (a record with the sealed columns) once `values` are set on it."""
+    return item_seal({name: values[name] if name in values else getattr(item, name)
+                      for name in SEALED})
 
 
 def _append_history(conn: Connection, item_id: int, seq: int, prev: str,
-                    entry: HistoryEntry) -> str:
-    values = _history_values(item_id, seq, prev, entry)
+                    entry: HistoryEntry, seal: str | None = None) -> str:
+    values = _history_values(item_id, seq, prev, entry, seal)
     h = row_hash(prev, values)
     _INSERT_HISTORY.run(conn, {**values, "hash": h})
     return h

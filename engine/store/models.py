@@ -98,6 +98,8 @@ PEOPLE = Table(
     Column("mobile", String(32), nullable=True),
     # False once a person drops out of the org file: kept for history, but cannot act.
     Column("active", Boolean, nullable=False, default=True),
+    # may run org load, workflow load and migrate, calendar load (contract section 6)
+    Column("admin", Boolean, nullable=False, default=False),
 )
 
 ROLE_GRANTS = Table(
@@ -133,6 +135,9 @@ ITEMS = Table(
     Column("version", Integer, nullable=False, default=1),
     Column("last_seq", Integer, nullable=False, default=0),
     Column("last_hash", String(64), nullable=False, default=""),
+    # the deadline the state entry began with: an item never extended (延期) is judged late
+    # against it, whatever later `assign --due` said; NULL before 0.2 (then due_at counts)
+    Column("original_due_at", UTCDateTime, nullable=True),
     UniqueConstraint("workflow", "ext_key"),
     Index("ix_items_workflow_state", "workflow", "state"),
     Index("ix_items_due_at", "due_at"),
@@ -157,6 +162,10 @@ HISTORY = Table(
     Column("data", JSON, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # the operating-system account behind a CLI row (NULL on other rows and before 0.2)
+    Column("os_user", String(64), nullable=True),
+    # digest of the item as this event left it (audit.item_seal); NULL before 0.2
+    Column("seal", String(64), nullable=True),
     UniqueConstraint("item_id", "seq"),
 )
 
@@ -231,4 +240,37 @@ LEASES = Table(
     Column("name", String(64), primary_key=True),
     Column("holder", String(200), nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# 延期申请: one request per row; its history rows (request, decision) carry the same facts.
+EXTENSIONS = Table(
+    "extensions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", Integer, ForeignKey("items.id"), nullable=False, index=True),
+    Column("entry_no", Integer, nullable=False),
+    Column("state", String(64), nullable=False),
+    Column("requested_by", String(64), nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("due_before", UTCDateTime, nullable=False),
+    Column("due_requested", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    # pending, then granted or refused
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("decided_by", String(64), nullable=True),
+    Column("decided_at", UTCDateTime, nullable=True),
+    Column("comment", Text, nullable=True),
+)
+
+# Admin actions (org load, workflow load and migrate, calendar load): a hash chain of its own.
+ADMIN_LOG = Table(
+    "admin_log", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("actor", String(64), nullable=False),
+    Column("os_user", String(64), nullable=True),
+    Column("action", String(32), nullable=False),
+    Column("target", String(1000), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
 )

@@ -103,7 +103,8 @@ def load_org(conn: Connection, org: OrgSpec) -> OrgChanges:
     units = _upsert(conn, UNITS, {u.id: {"name": u.name, "parent_id": u.parent, "path": u.path}
                                   for u in _parents_first(org)})
     people = _upsert(conn, PEOPLE, {p.id: {"name": p.name, "email": p.email,
-                                           "mobile": p.mobile, "active": True}
+                                           "mobile": p.mobile, "active": True,
+                                           "admin": p.admin}
                                     for p in org.people})
     listed = {p.id for p in org.people}
     gone = conn.execute(update(PEOPLE).where(and_(PEOPLE.c.id.not_in(listed),
@@ -147,6 +148,7 @@ class PersonRow:
     email: str | None
     mobile: str | None
     active: bool
+    admin: bool = False
 
 
 def person(conn: Connection, person_id: str) -> PersonRow | None:
@@ -157,7 +159,7 @@ def person(conn: Connection, person_id: str) -> PersonRow | None:
 def people_by(conn: Connection, ids: set[str]) -> dict[str, PersonRow]:
     if not ids:
         return {}
-    return {r.id: PersonRow(**r._mapping) for r in conn.execute(select(PEOPLE)
+    return {r.id: PersonRow(**r._mapping) for r in conn.execute(select(*PERSON_COLUMNS)
                                                                 .where(PEOPLE.c.id.in_(ids)))}
 
 
@@ -180,7 +182,7 @@ def units(conn: Connection) -> list[UnitRow]:
     return [UnitRow(**r._mapping) for r in conn.execute(select(UNITS).order_by(UNITS.c.path))]
 
 
-_PERSON = select(PEOPLE).where(PEOPLE.c.id == bindparam("person"))
+_PERSON = select(*PEOPLE.c).where(PEOPLE.c.id == bindparam("person"))
 _UNIT = select(UNITS).where(UNITS.c.id == bindparam("unit"))
 
 

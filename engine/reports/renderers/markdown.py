@@ -68,4 +68,6 @@ def render_markdown(report: WeeklyReport) -> str:
     )
     out += ["", "## 评分权重", ""]
     out += [f"- {_md(WEIGHT_LABELS.get(k, k))}：{w:g}" for k, w in report.weights.items()]
+    if report.anchor:
+        out += ["", f"审计锚点（rectify audit anchor）：`{report.anchor}`"]
     return "\n".join(out) + "\n"

@@ -1,0 +1,170 @@
+"""Commands of contract section 6 (who may change what): 延期申请 (`item extend`, `item
+extension`), 转办 (`item transfer`), 催办 (`item urge`), spot checks (`item sample`), and the
+audit commands (`audit verify [--anchor]`, `audit anchor`, `audit log`). Each declares its own
+options; cli.py registers them; engine modules are imported inside the commands, so
+`rectify --help` stays fast."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .support import AppContext, echo_json, exit_code, pass_app, table
+
+
+@click.command("verify")
+@click.option("--anchor", "anchor_file", type=click.Path(exists=True, dir_okay=False),
+              help="An anchor file from `audit anchor -o`: also prove nothing before it changed.")
+@pass_app
+def audit_verify(app: AppContext, anchor_file: str | None) -> None:
+    """Check every item's history chain, its ends, the item rows, ladders, attachments and the
+    admin log; exit 7 with one line per broken item."""
+    from ..engine.app.integrity import read_anchor, verify
+    from ..engine.core.errors import IntegrityFailed
+
+    anchor = read_anchor(Path(anchor_file)) if anchor_file else None
+    verdict = verify(app.service(), anchor)
+    if app.as_json:
+        echo_json(verdict.as_json())
+    elif verdict.ok:
+        click.echo(f"audit ok: all {verdict.items} items verify"
+                   + (f", and everything the anchor of {anchor['at'][:16]} pinned"
+                      if anchor else ""))
+    else:
+        for line in verdict.broken:
+            click.echo(f"audit FAILED: {line}", err=True)
+    sys.exit(0 if verdict.ok else exit_code(IntegrityFailed(verdict.broken)))
+
+
+@click.command("anchor")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write the anchor file (the heads behind the digest) for `verify --anchor`.")
+@pass_app
+def audit_anchor(app: AppContext, output: str | None) -> None:
+    """One digest over every chain head: publish it (print it, post it) to pin the history."""
+    import json
+
+    from ..engine.app.integrity import make_anchor
+
+    anchor = make_anchor(app.service())
+    if output:
+        Path(output).write_text(json.dumps(anchor, ensure_ascii=False, indent=1) + "\n",
+                                encoding="utf-8")
+    if app.as_json:
+        echo_json({k: v for k, v in anchor.items() if k != "heads"})
+    else:
+        click.echo(anchor["digest"])
+
+
+@click.command("log")
+@pass_app
+def audit_log(app: AppContext) -> None:
+    """The admin actions (org, workflow and calendar loads, migrations): who, what, digest."""
+    from ..engine.app.admin import admin_log
+
+    rows = admin_log(app.service())
+    if app.as_json:
+        echo_json([{k: v for k, v in r.items() if k != "prev_hash"} for r in rows])
+        return
+    click.echo(table(["#", "at", "who", "os user", "action", "file", "sha256"],
+                     [[r["seq"], r["at"].isoformat()[:16].replace("T", " "), r["actor"],
+                       r["os_user"] or "", r["action"], r["target"], r["digest"][:16]]
+                      for r in rows], max_width=60))
+
+
+@click.command("extend")
+@click.argument("item_id", type=int)
+@click.option("--to", "to", required=True, help="The deadline asked for (a date: end of day).")
+@click.option("--reason", required=True, help="Why more time is needed.")
+@pass_app
+def item_extend(app: AppContext, item_id: int, to: str, reason: str) -> None:
+    """延期申请: the assignee asks, before the deadline, for a later one; approvers decide."""
+    from ..engine.app.extensions import request_extension
+
+    result = request_extension(app.service(), item_id, app.actor, to, reason)
+    if app.as_json:
+        echo_json(result)
+    else:
+        click.echo(f"item {item_id}: extension to {result['due_requested'][:10]} requested")
+
+
+@click.command("extension")
+@click.argument("item_id", type=int)
+@click.argument("decision", type=click.Choice(["grant", "refuse"]))
+@click.option("--comment", help="The decision's reason, kept in the history.")
+@pass_app
+def item_extension(app: AppContext, item_id: int, decision: str, comment: str | None) -> None:
+    """Grant or refuse the item's waiting extension request (an approver, not the requester).
+    A grant moves the deadline and the escalation steps not yet applied."""
+    from ..engine.app.extensions import decide_extension
+
+    result = decide_extension(app.service(), item_id, app.actor, decision, comment)
+    if app.as_json:
+        echo_json(result)
+    else:
+        click.echo(f"item {item_id}: extension {result['status']}; due "
+                   f"{(result['due_at'] or '—')[:16].replace('T', ' ')}")
+
+
+@click.command("transfer")
+@click.argument("item_id", type=int)
+@click.option("--unit", required=True, help="The unit the item moves to.")
+@click.option("--assignee", help="Its new assignee there (none: the unit assigns).")
+@click.option("--comment", required=True, help="Why: kept in the history and sent.")
+@pass_app
+def item_transfer(app: AppContext, item_id: int, unit: str, assignee: str | None,
+                  comment: str) -> None:
+    """转办: move the item to another unit (an assigner at a unit above both)."""
+    from ..engine.app.transfers import transfer
+
+    result = transfer(app.service(), item_id, app.actor, unit, assignee, comment)
+    if app.as_json:
+        echo_json(result)
+    else:
+        click.echo(f"item {item_id} transferred to {unit}"
+                   + (f", assigned to {assignee}" if assignee else ""))
+
+
+@click.command("urge")
+@click.argument("item_id", type=int)
+@click.option("--comment", required=True, help="What is urged: kept and sent to the assignee.")
+@pass_app
+def item_urge(app: AppContext, item_id: int, comment: str) -> None:
+    """催办: recorded in the history and sent to the assignee (a role above the item's unit)."""
+    from ..engine.app.transfers import urge
+
+    result = urge(app.service(), item_id, app.actor, comment)
+    echo_json(result) if app.as_json else click.echo(f"item {item_id}: urged")
+
+
+@click.command("sample")
+@click.option("--state")
+@click.option("--unit", help="This unit and all below it.")
+@click.option("--assignee")
+@click.option("--workflow")
+@click.option("--overdue", is_flag=True, help="Past their deadline and not closed.")
+@click.option("--size", type=int, required=True, help="How many items to draw.")
+@click.option("--seed", required=True, help="The draw's seed: the same seed and filters give "
+                                            "the same items.")
+@click.option("--fire", "trigger", help="Fire this trigger on each drawn item (normal checks).")
+@pass_app
+def item_sample(app: AppContext, size: int, seed: str, trigger: str | None,
+                **filters: object) -> None:
+    """三随机 / 回头看: a reproducible random draw; each drawn item's history records it."""
+    from ..engine.app.sampling import sample
+    from ..engine.app.views import ItemFilter
+
+    result = sample(app.service(), app.actor, ItemFilter(**filters),  # type: ignore[arg-type]
+                    size, seed, trigger)
+    if app.as_json:
+        echo_json(result)
+    else:
+        click.echo(f"drew {len(result['items'])} of {result['candidates']} items with seed "
+                   f"{seed!r}: " + ", ".join(map(str, result["items"])))
+        for f in result["fired"]:
+            if not f["fired"]:
+                click.echo(f"item {f['item']}: refused — {f['error']}", err=True)
+    refused = [f for f in result["fired"] if not f["fired"]]
+    sys.exit(3 if refused else 0)

@@ -1,0 +1,102 @@
+"""Admin commands need an admin (contract section 6): org load, workflow load and migrate,
+calendar load. Each is checked and recorded in the admin log (its own hash chain) in the same
+transaction as what it changes.
+
+Until an org with an admin (`admin: true`) has been loaded, whoever holds the database
+bootstraps: the check looks at the org as it was before the command, so a file cannot make
+its loader an admin after the fact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..core.calendar import parse_calendar_file
+from ..core.errors import Refusal, Refused
+from ..core.loader import load_workflow_file
+from ..core.org import parse_org
+from ..store import authority as grants
+from ..store import repo
+from ..store.db import read, write
+from .service import Service, _read_text
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+T = TypeVar("T")
+
+
+def require_admin(conn: Connection, actor_id: str | None, what: str) -> str:
+    """Who acts, if they may run an admin command; Refused otherwise."""
+    if not grants.any_admin(conn):
+        return actor_id or "-"  # bootstrap: no admin yet, the database's holder acts
+    person = repo.person(conn, actor_id) if actor_id else None
+    if person is None or not person.active or not person.admin:
+        who = person.name if person else (actor_id or "nobody (no --as)")
+        raise Refused(f"{who} may not {what}: only an admin of the org file (admin: true) may",
+                      reason=Refusal.ROLE)
+    return person.id
+
+
+def _admin(service: Service, actor_id: str | None, action: str, what: str, target: str,
+           digest: str, change: Callable[[Connection], T]) -> T:
+    with write(service.engine) as conn:
+        actor = require_admin(conn, actor_id, what)
+        result = change(conn)
+        grants.record_admin(conn, {"actor": actor, "os_user": service.os_user,
+                                   "action": action, "target": target, "digest": digest,
+                                   "at": service.clock.now()})
+    return result
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_org(service: Service, path: Path, actor_id: str | None) -> repo.OrgChanges:
+    org = parse_org(_read_text(path), str(path))
+    return _admin(service, actor_id, "org load", "load the org file", str(path),
+                  file_digest(path), lambda conn: repo.load_org(conn, org))
+
+
+def load_workflow(service: Service, path: Path,
+                  actor_id: str | None) -> tuple[repo.VersionRow, bool]:
+    spec = load_workflow_file(path, templates=partial(service.notices.template_names,
+                                                      path.parent))
+    service.notices.check_templates(spec, path.parent)
+    source = path.read_text("utf-8")
+    return _admin(service, actor_id, "workflow load", "load workflows", str(path),
+                  file_digest(path),
+                  lambda conn: repo.register_workflow(conn, spec.name, source, str(path),
+                                                      service.clock.now()))
+
+
+def load_calendar(service: Service, path: Path,
+                  actor_id: str | None) -> tuple[list[int], int]:
+    years = parse_calendar_file(_read_text(path), str(path))
+    _admin(service, actor_id, "calendar load", "load calendar data", str(path),
+           file_digest(path), lambda conn: repo.load_calendar(conn, years))
+    service._calendar = None
+    from .deadlines import recompute_provisional
+
+    return sorted(years), recompute_provisional(service)
+
+
+def allow_migration(service: Service, actor_id: str | None, name: str, to_version: int,
+                    mappings: Any) -> None:
+    """Check and record `workflow migrate` before it moves any item (its moves are each
+    recorded in the item's own history)."""
+    plan = f"{name} -> v{to_version} {sorted(dict(mappings or {}).items())}"
+    _admin(service, actor_id, "workflow migrate", "migrate workflows", plan,
+           hashlib.sha256(plan.encode()).hexdigest(), lambda conn: None)
+
+
+def admin_log(service: Service) -> list[dict[str, Any]]:
+    from ..store.integrity import admin_log as rows
+
+    with read(service.engine) as conn:
+        return rows(conn)

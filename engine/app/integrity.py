@@ -1,0 +1,244 @@
+"""`audit verify` and `audit anchor`: is everything rectify wrote still as it wrote it?
+
+Each item's history is a hash chain (core/audit.py). Beyond the chain itself this checks the
+ends and what hangs off it:
+- the chain's last row is the item's head (`items.last_seq`, `last_hash`): rows removed from the
+  end, or a whole history removed, no longer reach it;
+- the last row's `seal` is the digest of the item's state, fields, assignee and deadline as that
+  event left them: the item row edited in the database no longer matches;
+- the current state entry's escalation steps match its history (a step marked applied has its
+  history row and the other way round; none cancelled or missing) and the deadline it was
+  planned from; attachment rows match the files the history recorded;
+- an anchor (the heads of every chain and of the admin log, with one digest over them, printed
+  to be published) proves that nothing written before it was changed or removed since, even the
+  whole of an item.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..core.audit import ADMIN_HEAD, anchor_digest, item_seal, verify_admin_log, verify_chain
+from ..core.errors import InvalidInput, Problem, SourceLoc
+from ..core.escalation import schedule
+from ..store import integrity as store
+from ..store.db import read
+from .service import Service
+
+ENTRY_KINDS = frozenset({"create", "transition", "migrate"})  # rows that begin a state entry
+
+
+@dataclass
+class Verdict:
+    items: int = 0
+    broken: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.broken
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "items": self.items, "broken": self.broken or None}
+
+
+def verify(service: Service, anchor: Mapping[str, Any] | None = None) -> Verdict:
+    """Every item and the admin log; with `anchor`, also everything the anchor pinned."""
+    verdict = Verdict()
+    with read(service.engine) as conn:
+        ladder = _Ladders(service, conn)
+        for items in store.item_batches(conn):
+            first, last = items[0]["id"], items[-1]["id"]
+            history = store.history_of(conn, first, last)
+            steps = store.steps_of(conn, first, last)
+            files = store.attachments_of(conn, first, last)
+            for item in items:
+                verdict.items += 1
+                problem = _check(ladder, item, history.get(item["id"], []),
+                                 steps.get(item["id"], []), files.get(item["id"], []))
+                if problem:
+                    verdict.broken.append(f"item {item['id']}: {problem}")
+        verdict.broken += [f"item {i}: the item was deleted but its history remains"
+                           for i in store.orphan_history(conn)]
+        admin = store.admin_log(conn)
+        broken_admin = verify_admin_log(admin)
+        if broken_admin:
+            verdict.broken.append(broken_admin)
+        if anchor is not None:  # one line per item: what the anchor adds about others
+            named = {line.split(":", 1)[0] for line in verdict.broken}
+            verdict.broken += [line for line in _against_anchor(conn, anchor, admin)
+                               if line.split(":", 1)[0] not in named]
+    return verdict
+
+
+def _check(ladder: _Ladders, item: dict[str, Any], rows: list[dict[str, Any]],
+           steps: list[dict[str, Any]], files: list[dict[str, Any]]) -> str | None:
+    """The first thing wrong with one item, in words, or None."""
+    if not rows:
+        return f"its whole history is missing (the item says {item['last_seq']} rows)"
+    broken = verify_chain(item["id"], rows)
+    if broken:
+        return f"history row {broken.seq} {broken.reason}"
+    head = rows[-1]
+    if head["seq"] < item["last_seq"]:
+        gone = f"{head['seq'] + 1}" + (f"-{item['last_seq']}" if item["last_seq"] >
+                                       head["seq"] + 1 else "")
+        return f"history row {gone} was removed from the end of its history"
+    if head["seq"] != item["last_seq"] or head["hash"] != item["last_hash"]:
+        return "its head (last_seq, last_hash) does not match its history"
+    if head["seal"] is not None and head["seal"] != item_seal(item):
+        return ("the item's state, fields, assignee or deadline were changed in the database "
+                "without a history row")
+    return _check_steps(ladder, item, rows, steps) or _check_files(rows, files)
+
+
+def _check_steps(ladder: _Ladders, item: dict[str, Any], rows: list[dict[str, Any]],
+                 steps: list[dict[str, Any]]) -> str | None:
+    """The current entry's ladder: as planned from its (sealed) deadline, applied exactly
+    where the history says so; no pending step left from an earlier entry."""
+    for s in steps:
+        if s["entry_no"] != item["entry_no"] and s["status"] == "pending":
+            return f"escalation step {s['step_index'] + 1} of an earlier state entry is pending"
+    began = _entry_row(rows)
+    if began is None or began["seal"] is None:
+        return None  # an entry begun before 0.2: its ladder was not tied to anything
+    entry = [s for s in steps if s["entry_no"] == item["entry_no"]]
+    applied = _applied_in_entry(rows)
+    plan = ladder(item["workflow_version_id"], item["state"], item["due_at"]) \
+        if item["due_at"] is not None and not item["final"] else {}
+    have = {s["step_index"] for s in entry}
+    # A migration's new ladder leaves out the steps its item had already been through.
+    expected = set(plan) if began["kind"] != "migrate" else have & set(plan)
+    if have != expected:
+        return (f"escalation step rows of the current state entry were added or removed "
+                f"(rows for steps {_steps_text(have)}, its ladder has {_steps_text(plan)})")
+    for s in entry:
+        problem = _step_problem(s, applied, plan)
+        if problem:
+            return f"escalation step {s['step_index'] + 1} {problem}"
+    return None
+
+
+class _Ladders:
+    """The step times planned from a deadline, per verify run: items share deadlines (the end
+    of one working day), and working-day arithmetic is most of a check's time."""
+
+    def __init__(self, service: Service, conn: Any) -> None:
+        self.service, self.conn = service, conn
+        self.known: dict[tuple[int, str, datetime], dict[int, datetime]] = {}
+
+    def __call__(self, version_id: int, state: str, due: datetime) -> dict[int, datetime]:
+        key = (version_id, state, due)
+        if key not in self.known:
+            spec = self.service.compiled(self.conn, version_id).spec
+            self.known[key] = {p.index: p.at for p in schedule(
+                spec, state, due, self.service.calendar(), due).steps}
+        return self.known[key]
+
+
+def _step_problem(s: Mapping[str, Any], applied: set[int],
+                  plan: Mapping[int, Any]) -> str | None:
+    if s["status"] == "applied" and s["step_index"] not in applied:
+        return "is marked applied but the history never applied it"
+    if s["status"] != "applied" and s["step_index"] in applied:
+        return f"was applied but its row says {s['status']}"
+    if s["status"] == "cancelled":
+        return "of the current state entry was cancelled"
+    if s["status"] == "pending" and s["planned_at"] != plan.get(s["step_index"]):
+        return "was moved away from the deadline it belongs to"
+    return None
+
+
+def _entry_row(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The history row that began the item's current state entry."""
+    return next((r for r in reversed(rows) if r["kind"] in ENTRY_KINDS), None)
+
+
+def _steps_text(indexes: Iterable[int]) -> str:
+    return ", ".join(str(i + 1) for i in sorted(indexes)) or "none"
+
+
+def _applied_in_entry(rows: Sequence[Mapping[str, Any]]) -> set[int]:
+    applied: set[int] = set()
+    for row in reversed(rows):
+        if row["kind"] in ENTRY_KINDS:
+            break
+        if row["kind"] == "escalation":
+            applied.add(int((row["data"] or {}).get("step", -1)))
+    return applied
+
+
+def _check_files(rows: list[dict[str, Any]], files: list[dict[str, Any]]) -> str | None:
+    recorded = Counter((f["sha256"], f["name"], f["size"]) for row in rows
+                       for f in (row["data"] or {}).get("attachments") or ())
+    stored = Counter((f["sha256"], f["name"], f["size"]) for f in files)
+    if recorded != stored:
+        return "its attachment rows do not match the files its history recorded"
+    return None
+
+
+# --- anchors -------------------------------------------------------------------------------------
+
+def make_anchor(service: Service) -> dict[str, Any]:
+    """The heads of every chain now, and one digest over them."""
+    heads: dict[str, list[Any]] = {}
+    with read(service.engine) as conn:
+        for items in store.item_batches(conn):
+            heads.update({str(i["id"]): [i["last_seq"], i["last_hash"]] for i in items})
+        admin = store.admin_log(conn)
+    if admin:
+        heads[ADMIN_HEAD] = [admin[-1]["seq"], admin[-1]["hash"]]
+    return {"digest": _digest(heads), "at": service.clock.now().isoformat(),
+            "items": len(heads) - (ADMIN_HEAD in heads), "heads": heads}
+
+
+def _digest(heads: Mapping[str, Sequence[Any]]) -> str:
+    return anchor_digest((_key(k), int(v[0]), str(v[1])) for k, v in heads.items())
+
+
+def _key(key: str) -> int | str:
+    return int(key) if key.isdigit() else key
+
+
+def read_anchor(path: Path) -> dict[str, Any]:
+    """An anchor file as `audit anchor -o` wrote it; InvalidInput if it is not one or it was
+    edited (its heads no longer give its digest)."""
+    where = SourceLoc(str(path), 1, 1)
+    try:
+        anchor = json.loads(path.read_text(encoding="utf-8"))
+        heads = anchor["heads"]
+        ok = isinstance(heads, dict) and _digest(heads) == anchor["digest"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise InvalidInput([Problem(where, f"not an anchor file from `rectify audit anchor "
+                                           f"-o`: {exc}")]) from exc
+    if not ok:
+        raise InvalidInput([Problem(where, "the anchor file's heads do not give its digest: "
+                                           "the file itself was edited")])
+    return dict(anchor)
+
+
+def _against_anchor(conn: Any, anchor: Mapping[str, Any],
+                    admin: list[dict[str, Any]]) -> Iterator[str]:
+    when = str(anchor.get("at", ""))[:16].replace("T", " ")
+    for key, (seq, h) in anchor["heads"].items():
+        if key == ADMIN_HEAD:
+            found = next((a["hash"] for a in admin if a["seq"] == seq), None)
+            what = f"admin log: action {seq}"
+        else:
+            found = store.history_row(conn, int(key), int(seq))
+            what = f"item {key}: history row {seq}"
+        if found is None:
+            yield f"{what}, pinned by the anchor of {when}, is gone"
+        elif found != h:
+            yield f"{what}, pinned by the anchor of {when}, was changed since"
+
+
+def anchor_digest_now(service: Service) -> str:
+    """The digest `audit anchor` would print now (for the foot of the weekly report)."""
+    return str(make_anchor(service)["digest"])
+

@@ -1,0 +1,81 @@
+"""延期申请 (extension requests): who may ask, when, for how long, and who decides. Pure rules.
+
+A deadline moves only by a request asked before it passes, by the assignee, with a reason and a
+new date, decided by an approver who is not the requester. Without a granted extension an item
+is judged against the deadline its state entry began with (the weekly report does so).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from .authority import roles_text
+from .calendar import WorkCalendar, shift
+from .errors import Refusal, Refused
+from .machine import Actor
+from .spec import Duration, WorkflowSpec
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What the rules need to know about an item and its requests in this state entry."""
+
+    state: str
+    assignee: str | None
+    due_at: datetime | None
+    final: bool
+    granted: int  # extensions granted in this state entry
+    pending: bool  # a request is waiting for a decision
+
+
+def request_refusal(spec: WorkflowSpec, item: Asked, actor: Actor, new_due: datetime,
+                    now: datetime, calendar: WorkCalendar) -> Refused | None:
+    """Why `actor` may not ask to move the deadline to `new_due` now, or None."""
+    ext = spec.extensions
+    label = f"{spec.state_label(item.state)} ({item.state})"
+    if ext is None:
+        return Refused(f"workflow '{spec.name}' has no extensions (延期申请)",
+                       reason=Refusal.STATE)
+    if item.state not in ext.states or item.due_at is None or item.final:
+        return Refused(f"an extension cannot be asked in state {label}; it can in "
+                       f"{', '.join(spec.state_label(s) for s in ext.states)}",
+                       reason=Refusal.STATE)
+    if actor.id != item.assignee:
+        return Refused(f"only the assignee ({item.assignee or 'nobody assigned'}) may ask for "
+                       "an extension", reason=Refusal.ASSIGNEE)
+    if now >= item.due_at:
+        return Refused("the deadline has passed: an extension must be asked before it",
+                       reason=Refusal.STATE)
+    if item.pending:
+        return Refused("an extension request is already waiting for a decision",
+                       reason=Refusal.STATE)
+    if item.granted >= ext.max:
+        return Refused(f"{item.granted} extension(s) already granted in {label}; at most "
+                       f"{ext.max} per entry", reason=Refusal.STATE)
+    if new_due <= item.due_at:
+        return Refused("the new date must be after the current deadline",
+                       reason=Refusal.VALUE)
+    if ext.limit is not None and new_due > _latest(spec, item.due_at, ext.limit, calendar):
+        return Refused(f"an extension may add at most {ext.limit}", reason=Refusal.VALUE)
+    return None
+
+
+def _latest(spec: WorkflowSpec, due: datetime, limit: Duration,
+            calendar: WorkCalendar) -> datetime:
+    return shift(due, limit, spec.timezone, calendar).at
+
+
+def decision_refusal(spec: WorkflowSpec, actor: Actor, requested_by: str,
+                     where: str) -> Refused | None:
+    """Why `actor` may not grant or refuse a request made by `requested_by`, or None."""
+    ext = spec.extensions
+    approvers = ext.approvers if ext else ()
+    if not actor.roles & set(approvers):
+        return Refused(f"{actor.name or actor.id} may not decide extensions: it needs the role "
+                       f"{roles_text(spec, approvers)} at {where} or a unit above it",
+                       reason=Refusal.ROLE)
+    if actor.id == requested_by:
+        return Refused(f"{actor.name or actor.id} asked for this extension and so may not "
+                       "decide it (separation of duties)", reason=Refusal.SEPARATION)
+    return None
