@@ -30,8 +30,8 @@ def run_sweep(app: AppContext, dry_run: bool) -> None:
 
 
 def list_outbox(app: AppContext, status: str | None, limit: int) -> None:
+    from ..engine.app.outbox import list_rows
     from ..engine.store.db import read
-    from ..engine.store.outbox import list_rows
 
     with read(app.service().engine) as conn:
         rows = list_rows(conn, status, limit)

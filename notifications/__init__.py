@@ -6,6 +6,7 @@ render.py    the sandboxed Jinja2 templates (bundled, overridable per workflow)
 split.py     cutting long messages under a robot's byte limit
 delivery.py  the Channel protocol and the failure kinds
 channels.py  the channel types (smtp.py, robots.py, webhook, log, file)
-config.py    the settings file and building channels from it
+notices.py   who an item event tells, on which channels, with which context (outbox rows)
+stored.py    a stored outbox row as the notification it sends (renders item notices)
 dispatch.py  the outbox dispatcher; memory.py is its in-memory reference store
 """

@@ -1,7 +1,10 @@
 """The service: load -> decide (pure core) -> persist state, history, ladder and outbox at once.
 
 One `Service` per process. It caches compiled workflow versions (they never change once stored)
-and the working-day calendar; it reads the clock only through the Clock it was given.
+and the working-day calendar; it reads the clock only through the Clock it was given, once per
+use case, and passes that `now` down. Every write goes through the store's one event writer
+(`store.items`); what a notice needs is read before the write (`lookups.py`), so the notices
+made from it query nothing.
 """
 
 from __future__ import annotations
@@ -12,8 +15,6 @@ from datetime import datetime
 from functools import cached_property, lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import Connection, Engine
 
 from ..core import fields as fieldvals
 from ..core.calendar import WorkCalendar, parse_calendar_file
@@ -27,7 +28,8 @@ from ..core.spec import WorkflowSpec
 from ..store import evidence as files
 from ..store import items as store
 from ..store import repo
-from ..store.db import database_dir, pipelined, read, write
+from ..store.db import Connection, Engine, database_dir, pipelined, read, write
+from . import lookups
 
 if TYPE_CHECKING:
     from ...notifications.notices import Notices
@@ -83,13 +85,14 @@ class Service:
 
     def load_calendar(self, path: Path) -> tuple[list[int], int]:
         """Store the years in the file and recompute provisional deadlines they now cover."""
+        now = self.clock.now()
         years = parse_calendar_file(_read_text(path), str(path))
         with write(self.engine) as conn:
             repo.load_calendar(conn, years)
         self._calendar = None
         from .deadlines import recompute_provisional
 
-        return sorted(years), recompute_provisional(self)
+        return sorted(years), recompute_provisional(self, now=now)
 
     def calendar(self) -> WorkCalendar:
         if self._calendar is None:
@@ -181,30 +184,43 @@ class Service:
                 # Only a role refusal names the unit; look its name up on that rare path.
                 named = _view(item, repo.unit(conn, item.unit_id).name)
                 outcome = compiled.graph.fire(named, actor, request, now)
-            change = self.transition_write(conn, compiled, item, outcome, stored)
+            directory = self.transition_lookups(conn, spec, item, outcome)
+            change = self.transition_write(directory, compiled, item, outcome, stored)
             with pipelined(conn):  # the writes with their COMMIT
                 store.apply_write(conn, change, locked=True)
                 conn.commit()
         return outcome
 
     def fire_as_system(self, conn: Connection, item: store.ItemRecord, trigger: str,
-                       comment: str) -> Outcome:
-        """An escalation's `fire`: the system actor, inside the sweep's transaction."""
+                       comment: str, *, now: datetime | None = None) -> Outcome:
+        """An escalation's `fire`: the system actor, inside the caller's transaction, at the
+        caller's `now` (a sweep's: the escalation and the transition it fires share it)."""
         compiled = self.compiled(conn, item.workflow_version_id)
-        outcome = compiled.graph.fire(_view(item, None), SYSTEM_ACTOR,
-                                      Request(trigger, {}, comment), self.clock.now())
-        self._persist(conn, compiled, item, outcome, [])
+        outcome = self.decide_as_system(compiled, item, trigger, comment,
+                                        self.clock.now() if now is None else now)
+        directory = self.transition_lookups(conn, compiled.spec, item, outcome)
+        store.apply_write(conn, self.transition_write(directory, compiled, item, outcome))
         return outcome
 
-    def _persist(self, conn: Connection, compiled: Compiled, item: store.ItemRecord,
-                 outcome: Outcome, stored: Sequence[files.StoredFile]) -> None:
-        store.apply_write(conn, self.transition_write(conn, compiled, item, outcome, stored))
+    def decide_as_system(self, compiled: Compiled, item: store.ItemRecord, trigger: str,
+                         comment: str, now: datetime) -> Outcome:
+        """What firing `trigger` as the system does to the item (Refused if it may not)."""
+        return compiled.graph.fire(_view(item, None), SYSTEM_ACTOR,
+                                   Request(trigger, {}, comment), now)
 
-    def transition_write(self, conn: Connection | repo.Directory, compiled: Compiled,
+    def transition_lookups(self, conn: Connection, spec: WorkflowSpec, item: store.ItemRecord,
+                           outcome: Outcome) -> lookups.Lookups | None:
+        """What the transition's notices read, read now; None when it tells nobody."""
+        return lookups.for_transitions(conn, [(spec, item, outcome)])
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    def transition_write(self, directory: lookups.Lookups | None, compiled: Compiled,
                          item: store.ItemRecord, outcome: Outcome,
                          stored: Sequence[files.StoredFile] = ()) -> store.ItemWrite:
         """Everything a decided transition changes: the item, its history row, its new ladder,
-        attachments and notices. Applied alone (`advance`) or with many others (`bulk`)."""
+        attachments and notices (made from `directory`: what `transition_lookups` read). Applied
+        alone (`advance`) or with many others (`bulk`, a sweep)."""
         spec, now = compiled.spec, outcome.at
         dest = spec.states[outcome.dest]
         carried = _carried_due(spec, item, dest.final)
@@ -221,9 +237,10 @@ class Service:
             data={"changes": {k: list(v) for k, v in outcome.changes.items()},
                   "attachments": [f.record() for f in stored]})
         outbox = []
-        if _notifies(spec, outcome):  # most do not: then neither Jinja2 nor lookups are needed
+        if lookups.notifies(spec, outcome):  # most do not: then no notices are made
+            assert directory is not None, "read them first: transition_lookups"
             after = _replace_item(item, values)
-            outbox = self.notices.for_transition(conn, spec, after, outcome, item.last_seq + 1)
+            outbox = self.notices.for_transition(directory, spec, after, outcome, item.last_seq + 1)
         return store.ItemWrite(
             item=item, values=values, history=entry, steps=plan.steps, outbox=outbox,
             attachments=[f.row(field, now) for field, f in _attached_fields(outcome, stored)])
@@ -250,12 +267,11 @@ class Service:
                 "assignee": [item.assignee_id, person],
                 "due_at": [_iso(item.due_at), _iso(values.get("due_at", item.due_at))]})
             after = _replace_item(item, values)
-            outbox = self.notices.for_assignment(conn, compiled.spec, after, actor,
+            directory = lookups.read(conn, lookups.wanted().item(after, ("assignee",), actor.id))
+            outbox = self.notices.for_assignment(directory, compiled.spec, after, actor,
                                                  item.last_seq + 1, now)
             store.apply_write(conn, store.ItemWrite(item=item, values=values, history=entry,
-                                                    outbox=outbox))
-            if replan is not None:
-                store.replan_steps(conn, item.id, item.entry_no, replan)
+                                                    outbox=outbox, replan=replan))
 
     def _check_assignee(self, conn: Connection, person: str | None) -> None:
         if person is None:
@@ -268,12 +284,6 @@ class Service:
     def _plan(self, spec: WorkflowSpec, state: str, entered: datetime,
               override: datetime | None) -> Schedule:
         return schedule(spec, state, entered, self.calendar(), override)
-
-
-def _notifies(spec: WorkflowSpec, outcome: Outcome) -> bool:
-    """Whether a transition tells anyone: its own notice or its destination state's."""
-    t, dest = outcome.transition, spec.states[outcome.dest]
-    return bool((t.template and t.notify) or (dest.template and dest.notify))
 
 
 def _acting(person_id: str | None) -> str:
