@@ -56,8 +56,8 @@ def scheduler(app: AppContext, once: bool, holder: str | None) -> None:
 @pass_app
 def outbox_list(app: AppContext, status: str | None, limit: int) -> None:
     """The newest notifications, with their status and last error."""
+    from ..engine.app.outbox import list_rows
     from ..engine.store.db import read
-    from ..engine.store.outbox import list_rows
 
     with read(app.service().engine) as conn:
         rows = list_rows(conn, status, limit)

@@ -138,16 +138,6 @@ def _channels(raw: dict[str, Any], base: Path, findings: Findings) -> dict[str, 
     return read_channels(raw, base, findings)
 
 
-def __getattr__(name: str) -> Any:
-    # Until engine/app/scheduler.py imports it from notifications.settings (it is being
-    # reworked on another branch), `from engine.settings import build_channels` keeps working.
-    if name == "build_channels":
-        from ..notifications.settings import build_channels
-
-        return build_channels
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _read_toml(path: Path, findings: Findings) -> dict[str, Any]:
     import tomllib  # only with a settings file: most commands run on the defaults
 

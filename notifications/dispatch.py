@@ -1,8 +1,10 @@
 """The outbox dispatcher: hand due rows to their channels and record what happened.
 
 Written against the `OutboxStore` protocol; the SQL table behind it lives in engine/store.
-Each row is one notification for one channel. A row ends `sent` or, after a permanent failure
-or too many transient ones, `failed`; in between it waits with exponential backoff.
+Each row is one notification for one channel. The SQL store keeps an item notice as its
+template's context; the dispatcher renders it (notifications/stored.py) once it has claimed
+it. A row ends `sent` or, after a permanent failure or too many transient ones, `failed`; in
+between it waits with exponential backoff.
 
 The one duplicate window: a channel accepted a message and the process died before
 `mark_sent` ran; the row is still pending and is sent again next time (at-least-once there,
@@ -21,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -41,12 +43,29 @@ class OutboxRow(Protocol):
     notification: Notification
 
 
+class StoredOutboxRow(Protocol):
+    """A row as the SQL store keeps it: the outbox's columns (notifications/stored.py)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def attempts(self) -> int: ...
+
+    @property
+    def template(self) -> str: ...
+
+
 class OutboxStore(Protocol):
     """Where rows wait. A store may also have `claim_for: timedelta`: how long `claim_due`
     keeps the rows it returns from other dispatchers (the dispatcher stays well within it)."""
 
-    def claim_due(self, now: datetime, limit: int) -> Sequence[OutboxRow]:
-        """Pending rows with next_attempt <= now, oldest first."""
+    def claim_due(self, now: datetime, limit: int) -> Sequence[OutboxRow | StoredOutboxRow]:
+        """Pending rows with next_attempt <= now, oldest first: with their notification, or
+        as stored (the dispatcher renders them)."""
         ...
 
     def mark_sent(self, row_id: int, now: datetime) -> None: ...
@@ -94,7 +113,7 @@ def dispatch(
     paused: dict[str, datetime] = {}  # channel -> when it may send again
     claim_for: timedelta | None = getattr(store, "claim_for", None)
     hand_back_at = None if claim_for is None else clock() + claim_for.total_seconds() / 2
-    claimed = store.claim_due(now, limit)
+    claimed = _ready(store, store.claim_due(now, limit), now)
     for index, row in enumerate(claimed):
         if hand_back_at is not None and clock() >= hand_back_at:
             counts["postponed"] += _hand_back(store, claimed[index:], now, paused)
@@ -108,6 +127,33 @@ def dispatch(
         sent=counts["sent"], retried=counts["retried"], failed=counts["failed"],
         paused_channels=tuple(sorted(paused)), postponed=counts["postponed"],
     )
+
+
+@dataclass
+class _Ready:
+    id: int
+    channel: str
+    attempts: int
+    notification: Notification
+
+
+def _ready(store: OutboxStore, rows: Sequence[Any], now: datetime) -> list[OutboxRow]:
+    """The claimed rows with their notifications. A stored row is rendered here, after the
+    claim's transaction (it holds no lock meanwhile); one whose template no longer renders
+    fails for good (retrying cannot help), and `outbox list` says why."""
+    ready: list[OutboxRow] = []
+    for row in rows:
+        if hasattr(row, "notification"):
+            ready.append(row)
+            continue
+        from .render import RenderError
+        from .stored import failure, to_notification
+
+        try:
+            ready.append(_Ready(row.id, row.channel, row.attempts, to_notification(row)))
+        except RenderError as exc:
+            store.mark_failed(row.id, failure(row, exc), now, None)
+    return ready
 
 
 def _hand_back(

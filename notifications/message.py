@@ -2,7 +2,7 @@
 
 Its context is fixed when the event happens and stored in the outbox with it, so a retry days
 later says what was true then, not what the item looks like now. An item notice's text is
-rendered from that context when it is sent (engine/store/outbox.py); digests and reports are
+rendered from that context when it is sent (notifications/stored.py); digests and reports are
 rendered when made.
 """
 

@@ -1,8 +1,11 @@
-"""Engine events -> outbox rows: who is told, on which channels, with which rendered text.
+"""Engine events -> outbox rows: who is told, on which channels, with which context.
 
-Called by the service inside the event's own transaction, so a notification exists exactly when
-its event does. Recipients named in the workflow (`assignee`, `creator`, a role) are resolved
-here: a role means its nearest holders at the item's unit or the closest unit above.
+Notices decide; the store stores; the dispatcher renders. A use case asks what its event's
+notices will look up (`Wanted`), reads those people, units and role holders before it writes
+(`store.repo.read_directory`), and hands them here; the rows made here go into the outbox with
+the event (the one event writer), so a notification exists exactly when its event does. Nothing
+here queries the database. Recipients named in the workflow (`assignee`, `creator`, a role) are
+resolved here: a role means its nearest holders at the item's unit or the closest unit above.
 """
 
 from __future__ import annotations
@@ -11,21 +14,69 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import Connection
 
 from ..engine.core.errors import InvalidInput, Problem
 from ..engine.core.fields import display
 from ..engine.core.org import ancestors
 from ..engine.core.spec import EscalationStep, WorkflowSpec
-from ..engine.store import repo
 from .context import item_context, sample_context
 from .message import Notification, Recipient
 
-# Lookups go through a Directory (cached for one transaction); a bare Connection gets its own.
-Lookups = Connection | repo.Directory
+PEOPLE_NAMES = ("assignee", "creator")  # notify names that are the item's people, not roles
+
+
+class Lookups(Protocol):
+    """What notices read, already read by the use case (store.repo.Directory): people (id,
+    name, email, mobile, active), units (id, name) and the nearest holders of a role."""
+
+    derived: dict[Any, Any]  # answers derived from the lookups, kept with them
+
+    def person(self, person_id: str) -> Any: ...
+
+    def unit(self, unit_id: str) -> Any: ...
+
+    def holders(self, role: str, unit_path: str) -> Sequence[Any]: ...
+
+
+class Wanted:
+    """The people, units and (role, unit path) pairs an event's notices will look up: the use
+    case reads them (store.repo.read_directory) before it writes."""
+
+    def __init__(self) -> None:
+        self.people: set[str] = set()
+        self.units: set[str] = set()
+        self.roles: set[tuple[str, str]] = set()
+
+    def item(self, item: Any, notify: Iterable[str] = (), actor: str | None = None) -> Wanted:
+        """What a notice about `item` to `notify`, by `actor`, reads: its unit and assignee
+        (templates show them), the people and role holders it is addressed to."""
+        self.units.add(item.unit_id)
+        if item.assignee_id:
+            self.people.add(item.assignee_id)
+        if actor:
+            self.people.add(actor)
+        for name in notify:
+            if name == "creator":
+                self.people.add(item.creator_id)
+            elif name != "assignee":
+                self.roles.add((name, item.unit_path))
+        return self
+
+    def transition(self, spec: WorkflowSpec, item: Any, outcome: Any) -> Wanted:
+        """What `Notices.for_transition` reads for `item` (as the transition leaves it)."""
+        t, dest = outcome.transition, spec.states[outcome.dest]
+        for template, notify in ((t.template, t.notify), (dest.template, dest.notify)):
+            if template and notify:
+                self.item(item, notify, outcome.actor)
+        return self
+
+    def step(self, item: Any, step: EscalationStep) -> Wanted:
+        """What `Notices.for_step` reads."""
+        if step.notify:
+            self.item(item, step.notify)
+        return self
 
 
 class Notices:
@@ -68,54 +119,55 @@ class Notices:
 
     # --- events ---------------------------------------------------------------------------------
 
-    def for_transition(self, conn: Lookups, spec: WorkflowSpec, item: Any, outcome: Any,
+    def for_transition(self, directory: Lookups, spec: WorkflowSpec, item: Any, outcome: Any,
                        seq: int) -> list[dict[str, Any]]:
         rows = []
         t = outcome.transition
         if t.template and t.notify:
-            rows += self._rows(conn, spec, item, key=f"item:{item.id}:h{seq}:t",
+            rows += self._rows(directory, spec, item, key=f"item:{item.id}:h{seq}:t",
                                template=t.template, notify=t.notify, now=outcome.at,
                                comment=outcome.comment, actor=outcome.actor)
         dest = spec.states[outcome.dest]
         if dest.template and dest.notify:
-            rows += self._rows(conn, spec, item, key=f"item:{item.id}:h{seq}:s",
+            rows += self._rows(directory, spec, item, key=f"item:{item.id}:h{seq}:s",
                                template=dest.template, notify=dest.notify, now=outcome.at,
                                comment=outcome.comment, actor=outcome.actor)
         return rows
 
-    def for_assignment(self, conn: Lookups, spec: WorkflowSpec, item: Any, actor: Any,
+    def for_assignment(self, directory: Lookups, spec: WorkflowSpec, item: Any, actor: Any,
                        seq: int, now: datetime) -> list[dict[str, Any]]:
-        return self._rows(conn, spec, item, key=f"item:{item.id}:h{seq}:a",
+        """The notice to the new assignee (read: `Wanted().item(item, ("assignee",), actor)`)."""
+        return self._rows(directory, spec, item, key=f"item:{item.id}:h{seq}:a",
                           template="assignment", notify=("assignee",), now=now,
                           actor=actor.id)
 
-    def for_event(self, conn: Lookups, spec: WorkflowSpec, item: Any, *, key: str,
+    def for_event(self, directory: Lookups, spec: WorkflowSpec, item: Any, *, key: str,
                   template: str, notify: Sequence[str], now: datetime,
                   comment: str | None = None, actor: str | None = None
                   ) -> list[dict[str, Any]]:
-        """The notice of another item event (延期申请, 转办, 催办 ...): `key` makes it unique."""
-        return self._rows(conn, spec, item, key=key, template=template, notify=notify,
+        """The notice of another item event (延期申请, 转办, 催办 ...): `key` makes it unique
+        (read: `Wanted().item(item, notify, actor)`)."""
+        return self._rows(directory, spec, item, key=key, template=template, notify=notify,
                           now=now, comment=comment, actor=actor)
 
-    def for_step(self, conn: Lookups, spec: WorkflowSpec, item: Any, step: EscalationStep,
+    def for_step(self, directory: Lookups, spec: WorkflowSpec, item: Any, step: EscalationStep,
                  entry_no: int, late: bool, now: datetime,
                  due: datetime) -> list[dict[str, Any]]:
         """The notice of an escalation step applied at `now` that was due at `due`."""
         if not step.notify:
             return []
         template = step.template or "reminder"
-        return self._rows(conn, spec, item, key=f"item:{item.id}:e{entry_no}:s{step.index}",
+        return self._rows(directory, spec, item, key=f"item:{item.id}:e{entry_no}:s{step.index}",
                           template=template, notify=step.notify, now=now,
                           step={"level": step.level, "at": _local(due, spec), "late": late})
 
-    def _rows(self, conn: Lookups, spec: WorkflowSpec, item: Any, *, key: str,
+    def _rows(self, directory: Lookups, spec: WorkflowSpec, item: Any, *, key: str,
               template: str, notify: Sequence[str], now: datetime, comment: str | None = None,
               actor: str | None = None, step: Mapping[str, Any] | None = None,
               ) -> list[dict[str, Any]]:
         """Outbox rows of an item event, rendered when sent: the context is fixed now, so a
         retry sends what the event decided; rendering (the costly part) is off the event's
         transaction, which for a sweep is thousands of notices long."""
-        directory = repo.Directory.of(conn)
         to = _addressed(directory, notify, item)
         context = item_context(
             item_for_templates(directory, spec, item), now=_local(now, spec), step=step,
@@ -149,12 +201,12 @@ class Notices:
         return found
 
 
-def resolve(conn: Lookups, notify: Iterable[str], item: Any) -> list[Recipient]:
+def resolve(directory: Lookups, notify: Iterable[str], item: Any) -> list[Recipient]:
     """Recipients for `assignee`, `creator` and role names; each person once."""
-    directory = repo.Directory.of(conn)
-    found: dict[str, repo.PersonRow] = {}
+    found: dict[str, Any] = {}
     for name in notify:
-        if name in ("assignee", "creator"):
+        people: Sequence[Any]
+        if name in PEOPLE_NAMES:
             pid = item.assignee_id if name == "assignee" else item.creator_id
             person = directory.person(pid) if pid else None
             people = [person] if person and person.active else []
@@ -170,7 +222,7 @@ class _Addressed(NamedTuple):
     stored: dict[str, Any]  # the outbox row's recipients column
 
 
-def _addressed(directory: repo.Directory, notify: Sequence[str], item: Any) -> _Addressed:
+def _addressed(directory: Lookups, notify: Sequence[str], item: Any) -> _Addressed:
     """`resolve`, remembered for the transaction: a sweep's thousands of notices go to the
     same few people."""
     key = ("notice-recipients", tuple(notify), item.assignee_id, item.creator_id,
@@ -200,9 +252,9 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, ensure_ascii=False, default=str))
 
 
-def item_for_templates(conn: Lookups, spec: WorkflowSpec, item: Any) -> dict[str, Any]:
-    """The item as templates see it: labels, local times, and never a private field."""
-    directory = repo.Directory.of(conn)
+def item_for_templates(directory: Lookups, spec: WorkflowSpec, item: Any) -> dict[str, Any]:
+    """The item as templates see it: labels, local times, and never a private field (reads
+    what `Wanted().item(item)` names)."""
     assignee = directory.person(item.assignee_id) if item.assignee_id else None
     fields = item.fields
     return {
@@ -233,7 +285,7 @@ def _workflow_templates(workflow_file: str, templates_dir: str | None) -> str | 
     return str(extra) if extra else None
 
 
-def _name(directory: repo.Directory, person_id: str | None) -> str | None:
+def _name(directory: Lookups, person_id: str | None) -> str | None:
     if person_id is None:
         return None
     person = directory.person(person_id)

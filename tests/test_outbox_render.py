@@ -11,6 +11,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+from rectify.engine.app.outbox import list_rows
 from rectify.engine.app.service import Service
 from rectify.engine.app.sweep import sweep
 from rectify.engine.core.clock import FixedClock
@@ -73,7 +74,7 @@ def test_sweep_queues_context_and_dispatch_sends_it_rendered(db_url: str, tmp_pa
     assert len(sweep(service).escalations) == 3
     with read(service.engine) as conn:
         stored = conn.execute(select(outbox.OUTBOX).order_by(outbox.OUTBOX.c.id)).all()
-        listed = outbox.list_rows(conn, "pending")
+        listed = list_rows(conn, "pending")
     assert [r.subject for r in stored] == [None, None, None]  # not rendered in the sweep
     assert stored[0].data["item"]["fields"] == {"问题描述": "问题0"}
     assert sorted(r["subject"] for r in listed) == ["【督办】张庄村"] * 3
@@ -109,7 +110,7 @@ def test_a_template_broken_after_queueing_fails_its_rows_with_the_reason(
                       clock.now())
     assert report.sent == 1
     with read(service.engine) as conn:
-        failed = outbox.list_rows(conn, "failed")
+        failed = list_rows(conn, "failed")
     assert len(failed) == 2
     assert all("template 'nudge' does not render" in r["last_error"] for r in failed)
     assert all("does not render" in r["subject"] for r in failed)

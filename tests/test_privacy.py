@@ -16,8 +16,9 @@ from rectify.engine.app.service import Service
 from rectify.engine.app.sweep import sweep
 from rectify.engine.core.clock import FixedClock
 from rectify.engine.store.db import read
-from rectify.engine.store.outbox import OUTBOX, to_notification
+from rectify.engine.store.outbox import OUTBOX
 from rectify.notifications.notices import Notices
+from rectify.notifications.stored import to_notification
 from sqlalchemy import select
 
 from .cli_inprocess import Rectify, prepared_service

@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from rectify.engine.app import outbox
 from rectify.engine.app.service import Service
 from rectify.engine.app.sweep import sweep
 from rectify.engine.app.views import item_detail
 from rectify.engine.core.clock import FixedClock
 from rectify.engine.store import items as store
-from rectify.engine.store import outbox
 from rectify.engine.store.db import open_engine, read, upgrade
 from sqlalchemy import func, select
 

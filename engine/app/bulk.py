@@ -3,7 +3,8 @@
 Each item is decided by the same function as a single `advance` (roles, assignee, separation of
 duties, required fields, comment, guard); refused items are reported and left as they were.
 Items are streamed in id order in batches; each batch is one transaction whose writes go out
-set-wise (store.EventBatch). On PostgreSQL the batch's items are locked as they are read
+set-wise through the one event writer (store.EventBatch), with what the batch's notices need
+read once before it. On PostgreSQL the batch's items are locked as they are read
 (FOR UPDATE, in id order), so a person advancing one of them at the same time waits or is
 told it changed, and nothing is half-written. Memory is bounded by the batch, not the match.
 """
@@ -12,20 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
-
-from sqlalchemy import Connection, bindparam
 
 from ..core import fields as fieldvals
 from ..core.errors import Conflict, Refused
 from ..core.machine import Actor, Outcome, Request
-from ..store import collector, repo
 from ..store import items as store
-from ..store.db import read, write
-from ..store.prepared import Prepared
+from ..store import reads, repo
+from ..store.db import Connection, read
+from ..store.db import batch as transaction
+from ..store.reads import ItemFilter
+from . import lookups
 from .countersign import with_signatures
-from .service import Service, _view
-from .views import ItemFilter, filtered_items
+from .service import Compiled, Service, _view
 
 BATCH = 500
 RETRIES = 3
@@ -66,13 +67,14 @@ def bulk(service: Service, actor_id: str | None, trigger: str, filters: ItemFilt
          dry_run: bool = False, batch: int = BATCH,
          on_result: Callable[[BulkResult], None] = lambda _: None,
          progress: Callable[[int], None] = lambda _: None) -> BulkSummary:
+    now = service.clock.now()
     summary = BulkSummary(trigger, dry_run)
     with read(service.engine) as conn:
-        next_items = _next_items(service, conn, filters, batch, lock=not dry_run)
+        matching = reads.Matching(conn, filters, now, batch, lock=not dry_run)
     last = 0
     while True:
-        results, last, more = _one_batch(service, actor_id, trigger, next_items, values or {},
-                                         comment, dry_run, batch, last)
+        results, last, more = _one_batch(service, actor_id, trigger, matching, values or {},
+                                         comment, dry_run, batch, last, now)
         for result in results:
             summary.matched += 1
             if result.fired:
@@ -88,24 +90,21 @@ def bulk(service: Service, actor_id: str | None, trigger: str, filters: ItemFilt
 
 
 def count_matching(service: Service, filters: ItemFilter) -> int:
-    from sqlalchemy import func, select
-
     now = service.clock.now()
     with read(service.engine) as conn:
-        query = filtered_items(conn, filters, now).subquery()
-        return int(conn.execute(select(func.count()).select_from(query)).scalar_one())
+        return reads.count_items(conn, filters, now)
 
 
-def _one_batch(service: Service, actor_id: str | None, trigger: str, next_items: Prepared,
+def _one_batch(service: Service, actor_id: str | None, trigger: str, matching: reads.Matching,
                values: Mapping[str, object], comment: str | None, dry_run: bool, batch: int,
-               after: int) -> tuple[list[BulkResult], int, bool]:
+               after: int, now: datetime) -> tuple[list[BulkResult], int, bool]:
     """Decide and write one batch; (results, last id seen, whether more may follow)."""
     for _ in range(RETRIES):
-        opened = read(service.engine) if dry_run else write(service.engine)
-        with opened as conn, collector.paused():
-            items = next_items.rows(conn, {"after": after}, store.ItemRecord._make)
+        with transaction(service.engine, writing=not dry_run) as conn:
+            items = matching.after(conn, after)
             writes = store.EventBatch()
-            results = _decide(service, conn, items, actor_id, trigger, values, comment, writes)
+            results = _decide(service, conn, items, actor_id, trigger, values, comment, writes,
+                              now)
             if dry_run or writes.apply(conn):
                 last = items[-1].id if items else after
                 return results, last, len(items) == batch
@@ -114,24 +113,14 @@ def _one_batch(service: Service, actor_id: str | None, trigger: str, next_items:
                    "nothing of that batch was written — run it again")
 
 
-def _next_items(service: Service, conn: Connection, filters: ItemFilter, batch: int,
-                lock: bool) -> Prepared:
-    """The next batch of matching items after id :after, in id order (locked on PostgreSQL:
-    SQLite's BEGIN IMMEDIATE already holds the database). Built once per bulk action."""
-    query = (filtered_items(conn, filters, service.clock.now())
-             .where(store.ITEMS.c.id > bindparam("after")).order_by(store.ITEMS.c.id)
-             .limit(batch))
-    return Prepared(query.with_for_update(of=store.ITEMS) if lock else query)
-
-
 def _decide(service: Service, conn: Connection, items: list[store.ItemRecord],
             actor_id: str | None, trigger: str, values: Mapping[str, object],
-            comment: str | None, writes: store.EventBatch) -> list[BulkResult]:
-    now = service.clock.now()
-    directory = repo.Directory(conn)
+            comment: str | None, writes: store.EventBatch, now: datetime) -> list[BulkResult]:
     actors: dict[str, Actor] = {}
     requests: dict[int, Request] = {}  # per workflow version: its fields type the values
+    unit_names: dict[str, str] = {}
     results = []
+    decided: list[tuple[Compiled, store.ItemRecord, Outcome]] = []
     for item in items:
         compiled = service.compiled(conn, item.workflow_version_id)
         actor = actors.get(item.unit_path)
@@ -142,25 +131,32 @@ def _decide(service: Service, conn: Connection, items: list[store.ItemRecord],
             given = fieldvals.coerce_all(compiled.spec, values)
             request = requests[item.workflow_version_id] = Request(trigger, given, comment)
         try:
-            outcome = _fire(compiled, item, actor, request, now, directory)
+            outcome = _fire(conn, compiled, item, actor, request, now, unit_names)
         except Refused as refused:
             results.append(BulkResult(item.id, False, item.state, reason=refused.reason,
                                       message=str(refused)))
             continue
-        writes.add_write(service.transition_write(directory, compiled, item, outcome))
+        decided.append((compiled, item, outcome))
         results.append(BulkResult(item.id, True, item.state, dest=outcome.dest))
+    # What the batch's notices need, read once for all of them, before anything is written.
+    directory = lookups.for_transitions(
+        conn, [(compiled.spec, item, outcome) for compiled, item, outcome in decided])
+    for compiled, item, outcome in decided:
+        writes.add_write(service.transition_write(directory, compiled, item, outcome))
     return results
 
 
-def _fire(compiled: Any, item: store.ItemRecord, actor: Actor, request: Request, now: Any,
-          directory: repo.Directory) -> Outcome:
+def _fire(conn: Connection, compiled: Compiled, item: store.ItemRecord, actor: Actor,
+          request: Request, now: datetime, unit_names: dict[str, str]) -> Outcome:
     # 会签 so far (read only where the item's state has a countersigned transition)
-    view = with_signatures(directory.conn, compiled.spec, item, _view(item, None))
+    view = with_signatures(conn, compiled.spec, item, _view(item, None))
     try:
         return compiled.graph.fire(view, actor, request, now)
     except Refused as refused:
         if refused.reason != "role":
             raise
         # A role refusal names the unit: look its name up only then (as `advance` does).
-        named = view._replace(unit_name=directory.unit(item.unit_id).name)
+        if item.unit_id not in unit_names:
+            unit_names[item.unit_id] = repo.unit(conn, item.unit_id).name
+        named = view._replace(unit_name=unit_names[item.unit_id])
         return compiled.graph.fire(named, actor, request, now)

@@ -1,47 +1,58 @@
-"""Recomputing deadlines after the calendar changes: provisional ones become exact."""
+"""Recomputing deadlines after the calendar changes: provisional ones become exact.
+
+Each recompute is an event like any other (history kind `deadline`): the item's version moves,
+its chain grows by a row saying which deadline it had and which it has now, and the pending
+steps of its current stay are re-timed.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_
-
+from ..core.audit import isoformat
+from ..core.errors import Conflict
 from ..core.escalation import schedule
+from ..core.machine import SYSTEM_ACTOR
 from ..store import items as store
+from ..store import reads
 from ..store.db import write
 
 if TYPE_CHECKING:
     from .service import Service
 
 
-def recompute_provisional(service: Service, batch: int = 1000) -> int:
+def recompute_provisional(service: Service, batch: int = 1000, *,
+                          now: datetime | None = None) -> int:
     """Re-plan every item whose deadline was computed without calendar data. Returns how many."""
-    items, done, last = store.ITEMS, 0, 0
+    now = service.clock.now() if now is None else now
+    done, last = 0, 0
     calendar = service.calendar()
     while True:
         with write(service.engine) as conn:
-            rows = conn.execute(store.select_items().where(and_(
-                items.c.due_provisional.is_(True), items.c.due_override.is_(False),
-                items.c.id > last)).order_by(items.c.id).limit(batch)).all()
-            for row in rows:
-                item = store.to_record(row)
+            items = reads.provisional_items(conn, after=last, limit=batch)
+            events = store.EventBatch()
+            for item in items:
                 spec = service.compiled(conn, item.workflow_version_id).spec
                 plan = schedule(spec, item.state, item.entered_at, calendar)
-                # Through the writer, with a history row: the deadline is sealed in the chain
-                # (audit verify), so it never moves silently, not even for the calendar.
-                store.apply_write(conn, store.ItemWrite(
+                entry = store.HistoryEntry(
+                    kind="deadline", actor=SYSTEM_ACTOR.id, at=now, comment="工作日历已更新",
+                    data={
+                        "due_at": [_iso(item.due_at), _iso(plan.due_at)],
+                        "provisional": [item.due_provisional, plan.provisional]})
+                events.add_write(store.ItemWrite(
+                    # the deadline the entry began with moves too: it never had an exact one
                     item=item, values={"due_at": plan.due_at, "due_provisional": plan.provisional,
                                        "original_due_at": plan.due_at},
-                    history=store.HistoryEntry(
-                        "deadline", "system", service.clock.now(), comment="工作日历已更新",
-                        data={"due_at": [_iso(item.due_at), _iso(plan.due_at)]})))
-                store.replan_steps(conn, item.id, item.entry_no, plan.steps)
-                done += 1
-                last = item.id
-        if len(rows) < batch:
+                    history=entry, replan=plan.steps))
+            if not events.apply(conn):  # read locked: nobody can have changed them meanwhile
+                raise Conflict("items changed while their deadlines were recomputed; nothing "
+                               "of that batch was written — load the calendar again")
+            done += len(items)
+            last = items[-1].id if items else last
+        if len(items) < batch:
             return done
 
 
 def _iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at else None
+    return isoformat(at) if at else None

@@ -11,16 +11,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, select
-
 from ...notifications.context import digest_context
 from ...notifications.message import Recipient
-from ...notifications.notices import item_for_templates
+from ...notifications.notices import Wanted, item_for_templates
 from ...notifications.render import compose
 from ..core.escalation import RED, YELLOW, light
-from ..store import items as store
-from ..store import outbox, repo
+from ..store import outbox, reads, repo
 from ..store.db import read, write
+from . import lookups
 from .service import Service
 
 DEFAULT_TZ = "Asia/Shanghai"
@@ -55,14 +53,15 @@ def _buckets(service: Service, now: datetime) -> dict[str, dict[str, list[dict[s
     last = 0
     while True:
         with read(service.engine) as conn:
-            rows = conn.execute(store.select_items().where(and_(
-                store.ITEMS.c.final.is_(False), store.ITEMS.c.assignee_id.is_not(None),
-                store.ITEMS.c.id > last)).order_by(store.ITEMS.c.id).limit(2000)).all()
-            fresh = _newly_assigned(conn, [r.id for r in rows], since)
-            for row in rows:
-                item = store.to_record(row)
+            rows = reads.open_assigned(conn, after=last, limit=2000)
+            fresh = reads.assigned_since(conn, (r.id for r in rows), since)
+            wanted = Wanted()
+            for item in rows:
+                wanted.item(item)
+            directory = lookups.read(conn, wanted)
+            for item in rows:
                 spec = service.compiled(conn, item.workflow_version_id).spec
-                view = item_for_templates(conn, spec, item)
+                view = item_for_templates(directory, spec, item)
                 colour = light(spec, item.state, item.due_at, now, service.calendar())
                 if colour == RED:
                     out[item.assignee_id]["overdue"].append(view)  # type: ignore[index]
@@ -73,12 +72,3 @@ def _buckets(service: Service, now: datetime) -> dict[str, dict[str, list[dict[s
         if len(rows) < 2000:
             return {k: v for k, v in out.items() if any(v.values())}
         last = rows[-1].id
-
-
-def _newly_assigned(conn: Any, ids: list[int], since: datetime) -> set[int]:
-    if not ids:
-        return set()
-    h = store.HISTORY
-    query = select(h.c.item_id).where(and_(h.c.item_id.in_(ids), h.c.at >= since,
-                                           (h.c.kind == "assign") | (h.c.trigger == "assign")))
-    return {r.item_id for r in conn.execute(query)}

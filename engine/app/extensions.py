@@ -19,6 +19,7 @@ from ..store import authority as grants
 from ..store import items as store
 from ..store import repo
 from ..store.db import write
+from . import lookups
 from .service import Service
 
 
@@ -48,9 +49,11 @@ def request_extension(service: Service, item_id: int, actor_id: str | None, to: 
         entry = service.entry("extension", actor.id, now, via=via, trigger="extend",
                               comment=reason, data={"request": request, "due_at": [
                                   _iso(item.due_at), _iso(new_due)]})
+        approvers = spec.extensions.approvers
+        directory = lookups.read(conn, lookups.wanted().item(item, approvers, actor.id))
         outbox = service.notices.for_event(
-            conn, spec, item, key=f"item:{item.id}:h{item.last_seq + 1}:x",
-            template="extension_request", notify=spec.extensions.approvers, now=now,
+            directory, spec, item, key=f"item:{item.id}:h{item.last_seq + 1}:x",
+            template="extension_request", notify=approvers, now=now,
             comment=f"申请延期至 {_local(new_due, spec)}：{reason}", actor=actor.id)
         store.apply_write(conn, store.ItemWrite(item=item, values={}, history=entry,
                                                 outbox=outbox))
@@ -86,14 +89,16 @@ def decide_extension(service: Service, item_id: int, actor_id: str | None, decis
                               comment=comment, data={"request": request["id"], "due_at": [
                                   _iso(item.due_at), _iso(values.get("due_at", item.due_at))]})
         words = ("同意延期" if plan else "不同意延期") + (f"：{comment}" if comment else "")
+        after = item._replace(**values)
+        directory = lookups.read(conn, lookups.wanted().item(after, ("assignee",), actor.id))
         outbox = service.notices.for_event(
-            conn, spec, item._replace(**values), key=f"item:{item.id}:h{item.last_seq + 1}:x",
+            directory, spec, after, key=f"item:{item.id}:h{item.last_seq + 1}:x",
             template="extension_decision", notify=("assignee",), now=now, comment=words,
             actor=actor.id)
-        store.apply_write(conn, store.ItemWrite(item=item, values=values, history=entry,
-                                                outbox=outbox))
-        if plan is not None:  # the steps not yet applied move with the deadline
-            store.replan_steps(conn, item.id, item.entry_no, plan.steps)
+        # on a grant, the steps not yet applied move with the deadline (`replan`)
+        store.apply_write(conn, store.ItemWrite(
+            item=item, values=values, history=entry, outbox=outbox,
+            replan=None if plan is None else plan.steps))
     return {"id": item_id, "request": request["id"], "status": status,
             "due_at": _local(values.get("due_at", item.due_at), spec)}
 

@@ -19,18 +19,16 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, select
-
 from ..core.errors import NotFound, UsageError
 from ..core.escalation import DEFAULT_LIGHTS, LightRule, light
 from ..core.names import Ambiguous, Named, PersonIndex, UnitIndex
 from ..core.spec import WorkflowSpec
 from ..ledgers import write_ledger
 from ..store import items as store
-from ..store import repo
-from ..store.db import read
+from ..store import reads, repo
+from ..store.db import Connection, read
+from ..store.reads import ItemFilter
 from .service import Service
-from .views import ItemFilter, filtered_items
 
 BATCH = 2000
 ACCEPT = "accept"  # the trigger whose actor is the 验收人
@@ -60,8 +58,7 @@ def export_ledger(service: Service, path: Path, fmt: Literal["xlsx", "csv"], *,
     with read(service.engine) as conn:
         specs = _specs(service, conn, filters)
         units = UnitIndex(Named(u.id, u.name, u.path) for u in repo.units(conn))
-        people = PersonIndex(Named(p.id, p.name, active=p.active)
-                             for p in conn.execute(repo.PEOPLE.select()))
+        people = PersonIndex(Named(p.id, p.name, active=p.active) for p in repo.people(conn))
     filters = _by_unit_id(filters, units)
     layout = _Layout(specs, public)
     rows = _rows(service, filters, layout, units, people, now, rule)
@@ -91,9 +88,8 @@ def _specs(service: Service, conn: Connection, filters: ItemFilter) -> list[Work
     """The workflows whose items are exported: the one asked for, else every one with items."""
     if filters.workflow:
         return [service.latest(conn, filters.workflow).spec]
-    versions = conn.execute(select(store.ITEMS.c.workflow_version_id).distinct()).scalars()
     by_name: dict[str, WorkflowSpec] = {}
-    for version_id in sorted(versions):
+    for version_id in reads.versions_with_items(conn):
         spec = service.compiled(conn, version_id).spec
         by_name[spec.name] = spec  # the newest version's fields and labels win
     return [by_name[n] for n in sorted(by_name)]
@@ -142,12 +138,10 @@ def _rows(service: Service, filters: ItemFilter, layout: _Layout, units: UnitInd
     lights: dict[tuple[int, str, datetime | None], str | None] = {}  # deadlines repeat a lot
     while True:
         with read(service.engine) as conn:
-            query = filtered_items(conn, filters, now).where(store.ITEMS.c.id > last)
-            records = [store.to_record(r) for r in
-                       conn.execute(query.order_by(store.ITEMS.c.id).limit(BATCH))]
+            records = reads.items_page(conn, filters, now, after=last, limit=BATCH)
             specs = {r.workflow_version_id: service.compiled(conn, r.workflow_version_id).spec
                      for r in records}
-            acceptors = _acceptors(conn, [r.id for r in records])
+            acceptors = reads.accepted_by(conn, [r.id for r in records], ACCEPT)
         for r in records:
             spec = specs[r.workflow_version_id]
             tz = ZoneInfo(spec.timezone)
@@ -179,14 +173,3 @@ def _cached_light(cache: dict[tuple[int, str, datetime | None], str | None],
     if key not in cache:
         cache[key] = light(spec, r.state, r.due_at, now, calendar, rule)
     return cache[key]
-
-
-def _acceptors(conn: Connection, ids: list[int]) -> dict[int, str]:
-    """Who last fired `accept` on each item (the 验收人)."""
-    if not ids:
-        return {}
-    h = store.HISTORY
-    rows = conn.execute(select(h.c.item_id, h.c.actor).where(and_(
-        h.c.item_id.in_(ids), h.c.kind == "transition", h.c.trigger == ACCEPT))
-        .order_by(h.c.item_id, h.c.seq))
-    return {r.item_id: r.actor for r in rows}

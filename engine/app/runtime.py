@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
     from ...notifications.notices import Notices
     from ..core.clock import Clock
     from ..settings import Settings
+    from ..store.db import Engine
     from .service import Service
 
 

@@ -10,10 +10,10 @@ from typing import Any
 from ..core.errors import RectifyError, Refusal, Refused, UsageError
 from ..core.sampling import draw, sample_key
 from ..store import items as store
-from ..store import repo
+from ..store import reads, repo
 from ..store.db import read, write
+from ..store.reads import ItemFilter
 from .service import Service
-from .views import ItemFilter, filtered_items
 
 
 def sample(service: Service, actor_id: str | None, filters: ItemFilter, size: int, seed: str,
@@ -24,8 +24,7 @@ def sample(service: Service, actor_id: str | None, filters: ItemFilter, size: in
         raise UsageError("--seed must not be empty: it is what makes the draw reproducible")
     now = service.clock.now()
     with write(service.engine) as conn:
-        query = filtered_items(conn, filters, now).with_only_columns(store.ITEMS.c.id)
-        candidates = [r[0] for r in conn.execute(query)]
+        candidates = reads.matching_ids(conn, filters, now)
         drawn = draw(candidates, seed, size)
         records = {r.id: r for r in (store.get_item(conn, i) for i in drawn)}
         for rank, item_id in enumerate(drawn, 1):
@@ -62,5 +61,4 @@ def _filters(filters: ItemFilter) -> dict[str, Any]:
 def candidates_of(service: Service, filters: ItemFilter) -> list[int]:
     """The candidate ids a draw with these filters sees now (for re-deriving a draw)."""
     with read(service.engine) as conn:
-        query = filtered_items(conn, filters, service.clock.now())
-        return [r[0] for r in conn.execute(query.with_only_columns(store.ITEMS.c.id))]
+        return reads.matching_ids(conn, filters, service.clock.now())

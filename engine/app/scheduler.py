@@ -90,7 +90,7 @@ class Jobs:
 
     def dispatch(self) -> dict[str, int]:
         from ...notifications.dispatch import dispatch
-        from ..settings import build_channels
+        from ...notifications.settings import build_channels
         from ..store.outbox import OutboxTable
 
         report = dispatch(OutboxTable(self.service.engine), build_channels(self.app.settings()),

@@ -1,7 +1,10 @@
 """The service: load -> decide (pure core) -> persist state, history, ladder and outbox at once.
 
 One `Service` per process. It caches compiled workflow versions (they never change once stored)
-and the working-day calendar; it reads the clock only through the Clock it was given.
+and the working-day calendar; it reads the clock only through the Clock it was given, once per
+use case, and passes that `now` down. Every write goes through the store's one event writer
+(`store.items`); what a notice needs is read before the write (`lookups.py`), so the notices
+made from it query nothing.
 """
 
 from __future__ import annotations
@@ -12,8 +15,6 @@ from datetime import datetime
 from functools import cached_property, lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import Connection, Engine
 
 from ..core import authority
 from ..core import fields as fieldvals
@@ -29,8 +30,8 @@ from ..store import authority as grants
 from ..store import evidence as files
 from ..store import items as store
 from ..store import repo
-from ..store.db import database_dir, pipelined, read, write
-from . import countersign
+from ..store.db import Connection, Engine, database_dir, pipelined, read, write
+from . import attachments, countersign, lookups
 
 if TYPE_CHECKING:
     from ...notifications.notices import Notices
@@ -93,13 +94,14 @@ class Service:
 
     def load_calendar(self, path: Path) -> tuple[list[int], int]:
         """Store the years in the file and recompute provisional deadlines they now cover."""
+        now = self.clock.now()
         years = parse_calendar_file(_read_text(path), str(path))
         with write(self.engine) as conn:
             repo.load_calendar(conn, years)
         self._calendar = None
         from .deadlines import recompute_provisional
 
-        return sorted(years), recompute_provisional(self)
+        return sorted(years), recompute_provisional(self, now=now)
 
     def calendar(self) -> WorkCalendar:
         if self._calendar is None:
@@ -185,7 +187,7 @@ class Service:
             spec = compiled.spec
             given = fieldvals.coerce_all(spec, values or {})
             if stored:
-                given = _with_attachments(spec, item, trigger, given, stored)
+                given = attachments.with_attachments(spec, item, trigger, given, stored)
             request = Request(trigger, given, comment)
             view = countersign.with_signatures(conn, spec, item, _view(item, None))
             try:
@@ -196,31 +198,44 @@ class Service:
                 # Only a role refusal names the unit; look its name up on that rare path.
                 named = view._replace(unit_name=repo.unit(conn, item.unit_id).name)
                 outcome = compiled.graph.fire(named, actor, request, now)
-            change = self.transition_write(conn, compiled, item, outcome, stored, via=via)
+            directory = self.transition_lookups(conn, spec, item, outcome)
+            change = self.transition_write(directory, compiled, item, outcome, stored, via=via)
             with pipelined(conn):  # the writes with their COMMIT
                 store.apply_write(conn, change, locked=True)
                 conn.commit()
         return outcome
 
     def fire_as_system(self, conn: Connection, item: store.ItemRecord, trigger: str,
-                       comment: str) -> Outcome:
-        """An escalation's `fire`: the system actor, inside the sweep's transaction."""
+                       comment: str, *, now: datetime | None = None) -> Outcome:
+        """An escalation's `fire`: the system actor, inside the caller's transaction, at the
+        caller's `now` (a sweep's: the escalation and the transition it fires share it)."""
         compiled = self.compiled(conn, item.workflow_version_id)
-        outcome = compiled.graph.fire(_view(item, None), SYSTEM_ACTOR,
-                                      Request(trigger, {}, comment), self.clock.now())
-        self._persist(conn, compiled, item, outcome, [])
+        outcome = self.decide_as_system(compiled, item, trigger, comment,
+                                        self.clock.now() if now is None else now)
+        directory = self.transition_lookups(conn, compiled.spec, item, outcome)
+        store.apply_write(conn, self.transition_write(directory, compiled, item, outcome))
         return outcome
 
-    def _persist(self, conn: Connection, compiled: Compiled, item: store.ItemRecord,
-                 outcome: Outcome, stored: Sequence[files.StoredFile]) -> None:
-        store.apply_write(conn, self.transition_write(conn, compiled, item, outcome, stored))
+    def decide_as_system(self, compiled: Compiled, item: store.ItemRecord, trigger: str,
+                         comment: str, now: datetime) -> Outcome:
+        """What firing `trigger` as the system does to the item (Refused if it may not)."""
+        return compiled.graph.fire(_view(item, None), SYSTEM_ACTOR,
+                                   Request(trigger, {}, comment), now)
 
-    def transition_write(self, conn: Connection | repo.Directory, compiled: Compiled,
+    def transition_lookups(self, conn: Connection, spec: WorkflowSpec, item: store.ItemRecord,
+                           outcome: Outcome) -> lookups.Lookups | None:
+        """What the transition's notices read, read now; None when it tells nobody."""
+        return lookups.for_transitions(conn, [(spec, item, outcome)])
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    def transition_write(self, directory: lookups.Lookups | None, compiled: Compiled,
                          item: store.ItemRecord, outcome: Outcome,
                          stored: Sequence[files.StoredFile] = (), *,
                          via: str = "cli") -> store.ItemWrite:
         """Everything a decided transition changes: the item, its history row, its new ladder,
-        attachments and notices. Applied alone (`advance`) or with many others (`bulk`)."""
+        attachments and notices (made from `directory`: what `transition_lookups` read). Applied
+        alone (`advance`) or with many others (`bulk`, a sweep)."""
         if outcome.signed is not None:  # 会签 not complete yet: a signature row, nothing moves
             return countersign.signature_write(self, item, outcome, via)
         spec, now = compiled.spec, outcome.at
@@ -239,12 +254,14 @@ class Service:
             data={"changes": {k: list(v) for k, v in outcome.changes.items()},
                   "attachments": [f.record() for f in stored]})
         outbox = []
-        if _notifies(spec, outcome):  # most do not: then neither Jinja2 nor lookups are needed
+        if lookups.notifies(spec, outcome):  # most do not: then no notices are made
+            assert directory is not None, "read them first: transition_lookups"
             after = _replace_item(item, values)
-            outbox = self.notices.for_transition(conn, spec, after, outcome, item.last_seq + 1)
+            outbox = self.notices.for_transition(directory, spec, after, outcome, item.last_seq + 1)
         return store.ItemWrite(
             item=item, values=values, history=entry, steps=plan.steps, outbox=outbox,
-            attachments=[f.row(field, now) for field, f in _attached_fields(outcome, stored)])
+            attachments=[f.row(field, now)
+                         for field, f in attachments.attached_fields(outcome, stored)])
 
     def assign(self, item_id: int, actor_id: str | None, person: str,
                due: str | None = None, *, comment: str | None = None,
@@ -269,12 +286,12 @@ class Service:
                 "assignee": [item.assignee_id, person],
                 "due_at": [_iso(item.due_at), _iso(values.get("due_at", item.due_at))]})
             after = _replace_item(item, values)
-            outbox = self.notices.for_assignment(conn, compiled.spec, after, actor,
+            directory = lookups.read(conn, lookups.wanted().item(after, ("assignee",), actor.id))
+            outbox = self.notices.for_assignment(directory, compiled.spec, after, actor,
                                                  item.last_seq + 1, now)
             store.apply_write(conn, store.ItemWrite(item=item, values=values, history=entry,
-                                                    outbox=outbox))
-            if plan is not None:
-                store.replan_steps(conn, item.id, item.entry_no, plan.steps)
+                                                    outbox=outbox,
+                                                    replan=None if plan is None else plan.steps))
 
     def _check_assignee(self, conn: Connection, person: str | None,
                         unit_path: str | None = None) -> None:
@@ -293,12 +310,6 @@ class Service:
     def _plan(self, spec: WorkflowSpec, state: str, entered: datetime,
               override: datetime | None) -> Schedule:
         return schedule(spec, state, entered, self.calendar(), override)
-
-
-def _notifies(spec: WorkflowSpec, outcome: Outcome) -> bool:
-    """Whether a transition tells anyone: its own notice or its destination state's."""
-    t, dest = outcome.transition, spec.states[outcome.dest]
-    return bool((t.template and t.notify) or (dest.template and dest.notify))
 
 
 def _acting(person_id: str | None) -> str:
@@ -365,36 +376,3 @@ def _view(item: store.ItemRecord, unit_name: str | None) -> ItemView:
 
 def _replace_item(item: store.ItemRecord, values: Mapping[str, Any]) -> store.ItemRecord:
     return item._replace(**values)
-
-
-def _files_field(spec: WorkflowSpec, state: str, trigger: str) -> str:
-    """Where `--attach` goes: a files field the transition requires, else the first one."""
-    for t in spec.transitions_from(state):
-        if t.trigger == trigger:
-            for name in t.requires:
-                if spec.fields[name].type == "files":
-                    return name
-    for name, f in spec.fields.items():
-        if f.type == "files":
-            return name
-    raise Refused(f"workflow '{spec.name}' has no files field to attach to", reason=Refusal.FIELD)
-
-
-def _with_attachments(spec: WorkflowSpec, item: store.ItemRecord, trigger: str,
-                      given: dict[str, Any],
-                      stored: Sequence[files.StoredFile]) -> dict[str, Any]:
-    name = _files_field(spec, item.state, trigger)
-    current = list(given.get(name) or item.fields.get(name) or [])
-    return {**given, name: current + [f.record() for f in stored]}
-
-
-def _attached_fields(outcome: Outcome,
-                     stored: Sequence[files.StoredFile]) -> list[tuple[str, files.StoredFile]]:
-    if not stored:
-        return []
-    digests = {f.sha256 for f in stored}
-    for name, (_, new) in outcome.changes.items():
-        if isinstance(new, list) and any(isinstance(v, dict) and v.get("sha256") in digests
-                                         for v in new):
-            return [(name, f) for f in stored]
-    return []

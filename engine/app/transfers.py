@@ -13,6 +13,7 @@ from ..store import authority as grants
 from ..store import items as store
 from ..store import repo
 from ..store.db import write
+from . import lookups
 from .service import Service
 
 
@@ -56,9 +57,11 @@ def transfer(service: Service, item_id: int, actor_id: str | None, unit_id: str,
                               comment=comment, data={"unit": [old.id, new.id],
                                                      "assignee": [item.assignee_id, assignee]})
         after = item._replace(**values)
+        notify = ("assignee",) if assignee else ()
+        directory = lookups.read(conn, lookups.wanted().item(after, notify, actor.id))
         outbox = service.notices.for_event(
-            conn, spec, after, key=f"item:{item.id}:h{item.last_seq + 1}:t",
-            template="transfer", notify=("assignee",) if assignee else (), now=now,
+            directory, spec, after, key=f"item:{item.id}:h{item.last_seq + 1}:t",
+            template="transfer", notify=notify, now=now,
             comment=comment, actor=actor.id)
         store.apply_write(conn, store.ItemWrite(item=item, values=values, history=entry,
                                                 outbox=outbox))
@@ -83,8 +86,9 @@ def urge(service: Service, item_id: int, actor_id: str | None, comment: str, *,
             raise Refused(f"{actor.name} holds no role above {unit.name} and so may not urge "
                           "its items", reason=Refusal.ROLE)
         entry = service.entry("urge", actor.id, now, via=via, trigger="urge", comment=comment)
+        directory = lookups.read(conn, lookups.wanted().item(item, ("assignee",), actor.id))
         outbox = service.notices.for_event(
-            conn, spec, item, key=f"item:{item.id}:h{item.last_seq + 1}:u", template="urge",
+            directory, spec, item, key=f"item:{item.id}:h{item.last_seq + 1}:u", template="urge",
             notify=("assignee",), now=now, comment=comment, actor=actor.id)
         store.apply_write(conn, store.ItemWrite(item=item, values={}, history=entry,
                                                 outbox=outbox))

@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_
-
 from ..core.escalation import DEFAULT_LIGHTS, LightRule, light
 from ..store import items as store
-from ..store import repo
+from ..store import reads, repo
 from ..store.db import read
+from ..store.reads import ItemFilter
 from .countersign import signatures
 from .extensions import open_request
 from .service import Service, _view
 
-
-@dataclass(frozen=True)
-class ItemFilter:
-    state: str | None = None
-    unit: str | None = None
-    assignee: str | None = None
-    workflow: str | None = None
-    overdue: bool = False
+__all__ = ["ItemFilter", "item_detail", "item_rows", "local_iso"]
 
 
 def local_iso(at: datetime | None, tz: str) -> str | None:
@@ -99,9 +90,7 @@ def item_rows(service: Service, filters: ItemFilter, *, batch: int = 2000,
     last = 0
     while True:
         with read(service.engine) as conn:
-            query = filtered_items(conn, filters, now).where(store.ITEMS.c.id > last)
-            rows = conn.execute(query.order_by(store.ITEMS.c.id).limit(batch)).all()
-            records = [store.to_record(r) for r in rows]
+            records = reads.items_page(conn, filters, now, after=last, limit=batch)
             specs = {r.workflow_version_id: service.compiled(conn, r.workflow_version_id).spec
                      for r in records}
         for r in records:
@@ -115,23 +104,3 @@ def item_rows(service: Service, filters: ItemFilter, *, batch: int = 2000,
         if len(records) < batch:
             return
         last = records[-1].id
-
-
-def filtered_items(conn: Connection, f: ItemFilter, now: datetime) -> Any:
-    """SELECT of the item columns, narrowed by the filters (the caller orders and pages)."""
-    items = store.ITEMS
-    conds = []
-    if f.state:
-        conds.append(items.c.state == f.state)
-    if f.workflow:
-        conds.append(items.c.workflow == f.workflow)
-    if f.assignee:
-        conds.append(items.c.assignee_id == f.assignee)
-    if f.unit:
-        conds.append(items.c.unit_path.startswith(repo.unit(conn, f.unit).path, autoescape=True))
-    if f.overdue:
-        conds.append(and_(items.c.due_at < now, items.c.final.is_(False)))
-    query = store.select_items()
-    return query.where(and_(*conds)) if conds else query
-
-

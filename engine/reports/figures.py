@@ -28,16 +28,14 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, case, exists, func, or_, select
-
 from ..app.service import Service
 from ..core.errors import UsageError
 from ..core.org import ancestors
 from ..core.spec import WorkflowSpec
-from ..store import items as store
+from ..store import figures as counted
 from ..store import repo
-from ..store.db import read
-from ..store.models import EXTENSIONS
+from ..store.db import Connection, read
+from ..store.figures import Scope
 
 DEFAULT_WEIGHTS = {"on_time": 1.0, "late": 0.5, "overdue": 2.0, "rejected": 1.0}
 METRICS = ("found", "closed", "on_time", "overdue", "rejected", "extended", "urged")
@@ -76,22 +74,6 @@ class Week:
         return Week.of(monday + timedelta(weeks=weeks), tz)
 
 
-@dataclass(frozen=True)
-class Scope:
-    """Which items a count looks at: under a unit path, of one workflow (None: all)."""
-
-    path: str | None = None
-    workflow: str | None = None
-
-    def where(self, items: Any) -> list[Any]:
-        conds = []
-        if self.path:
-            conds.append(items.c.unit_path.startswith(self.path, autoescape=True))
-        if self.workflow:
-            conds.append(items.c.workflow == self.workflow)
-        return conds
-
-
 @dataclass
 class Counts:
     """Per item unit path: the metrics, and escalations by (path, level)."""
@@ -122,93 +104,29 @@ def count_units(service: Service, conn: Connection, week: Week, now: datetime,
                 scope: Scope) -> Counts:
     """Every metric of the week, per item unit path (rolled up to units by `Counts.rollup`)."""
     spec = _spec_lookup(service, conn)
-    q = _Queries(week, scope)
+    start, end = week.start, week.end
     metrics: dict[str, Counter[str]] = {m: Counter() for m in METRICS}
-    items = store.ITEMS
-    for name, cond in (("found", q.in_week(items.c.created_at)),
-                       ("overdue", and_(items.c.final.is_(False), judged_due(items) < now))):
-        for path, n in conn.execute(select(items.c.unit_path, func.count())
-                                    .where(and_(cond, *q.base)).group_by(items.c.unit_path)):
-            metrics[name][path] = n
-    closed = {r.id: r.unit_path for r in conn.execute(q.closed())}
-    missed = {r.item_id for r in conn.execute(q.missed_deadlines())
+    metrics["found"].update(counted.found_by_path(conn, scope, start, end))
+    metrics["overdue"].update(counted.overdue_by_path(conn, scope, now))
+    closed = counted.closed(conn, scope, start, end)
+    missed = {r.item_id for r in counted.late_steps_of_closed(conn, scope, start, end)
               if not _is_timer(spec(r.workflow_version_id), r.state, r.step_index)}
     metrics["closed"].update(closed.values())
     metrics["on_time"].update(p for i, p in closed.items() if i not in missed)
-    for path, kind, n in conn.execute(q.authority_events()):
+    for path, kind, n in counted.authority_events(conn, scope, start, end):
         metrics["extended" if kind == "extension" else "urged"][path] += n
-    for r in conn.execute(q.rejections()):
+    for r in counted.rejections(conn, scope, start, end):
         dest = spec(r.workflow_version_id).states.get(r.dest)
         if dest is not None and not dest.final:
             metrics["rejected"][r.unit_path] += 1
     escalations: Counter[tuple[str, str]] = Counter()
-    for r in conn.execute(q.escalations()):
+    for r in counted.applied_steps(conn, scope, start, end):
         s = spec(r.workflow_version_id)
         if not _is_timer(s, r.state, r.step_index):
             step = s.states[r.state].escalate[r.step_index]
             escalations[(r.unit_path, step.level or step.action)] += 1
     levels = list(dict.fromkeys(level for _, level in escalations))
     return Counts(metrics, escalations, _ladder_order(service, conn, levels))
-
-
-class _Queries:
-    """The week's queries over the items in scope."""
-
-    def __init__(self, week: Week, scope: Scope) -> None:
-        self.week, self.base = week, scope.where(store.ITEMS)
-
-    def in_week(self, column: Any) -> Any:
-        return and_(column >= self.week.start, column < self.week.end)
-
-    def closed(self) -> Any:
-        items = store.ITEMS
-        return select(items.c.id, items.c.unit_path).where(
-            and_(self.in_week(items.c.closed_at), *self.base))
-
-    def missed_deadlines(self) -> Any:
-        """Steps at or after a deadline applied to the items closed this week."""
-        items, steps = store.ITEMS, store.STEPS
-        return (select(steps.c.item_id, steps.c.state, steps.c.step_index,
-                       items.c.workflow_version_id)
-                .join(items, items.c.id == steps.c.item_id)
-                .where(and_(self.in_week(items.c.closed_at), *self.base,
-                            steps.c.status == "applied", steps.c.past_deadline.is_(True))))
-
-    def rejections(self) -> Any:
-        items, history = store.ITEMS, store.HISTORY
-        return (select(history.c.dest, items.c.unit_path, items.c.workflow_version_id)
-                .join(items, items.c.id == history.c.item_id)
-                .where(and_(history.c.kind == "transition", history.c.trigger == "reject",
-                            self.in_week(history.c.at), *self.base)))
-
-    def authority_events(self) -> Any:
-        """延期 granted and 催办 in the week, per unit path."""
-        items, history = store.ITEMS, store.HISTORY
-        return (select(items.c.unit_path, history.c.kind, func.count())
-                .join(items, items.c.id == history.c.item_id)
-                .where(and_(or_(history.c.trigger == "extension:granted",
-                                history.c.kind == "urge"),
-                            self.in_week(history.c.at), *self.base))
-                .group_by(items.c.unit_path, history.c.kind))
-
-    def escalations(self) -> Any:
-        items, steps = store.ITEMS, store.STEPS
-        return (select(steps.c.state, steps.c.step_index, items.c.unit_path,
-                       items.c.workflow_version_id)
-                .join(items, items.c.id == steps.c.item_id)
-                .where(and_(steps.c.status == "applied", self.in_week(steps.c.applied_at),
-                            *self.base)))
-
-
-def judged_due(items: Any) -> Any:
-    """The deadline an open item is judged against: its state entry's own, unless an extension
-    was granted in that entry (then the extended one); a deadline moved by `item assign --due`
-    alone does not excuse lateness (延期 is the only way)."""
-    extended = exists().where(and_(EXTENSIONS.c.item_id == items.c.id,
-                                   EXTENSIONS.c.entry_no == items.c.entry_no,
-                                   EXTENSIONS.c.status == "granted"))
-    return case((extended, items.c.due_at),
-                else_=func.coalesce(items.c.original_due_at, items.c.due_at))
 
 
 def _spec_lookup(service: Service, conn: Connection) -> Any:
@@ -262,10 +180,10 @@ def townships(units: Sequence[repo.UnitRow]) -> list[repo.UnitRow]:
     return [u for u in units if u.parent_id == roots[0].id]
 
 
-def township_rows(service: Service, week: Week,
-                  weights: dict[str, float] | None = None) -> list[dict[str, Any]]:
+def township_rows(service: Service, week: Week, weights: dict[str, float] | None = None, *,
+                  now: datetime | None = None) -> list[dict[str, Any]]:
     """Ranked rows, one per township, as the scheduler's 每周通报 notification shows them."""
-    now = service.clock.now()
+    now = service.clock.now() if now is None else now
     with read(service.engine) as conn:
         towns = townships(repo.units(conn))
         counts = count_units(service, conn, week, now, Scope())
@@ -291,13 +209,16 @@ def queue_weekly_report(service: Service, tz: str = "Asia/Shanghai",
     from ..store import outbox
     from ..store.db import write
 
-    week = Week.containing(service.clock.now(), tz)
-    rows = township_rows(service, week, weights)
-    with write(service.engine) as conn:
+    now = service.clock.now()
+    week = Week.containing(now, tz)
+    rows = township_rows(service, week, weights, now=now)
+    with read(service.engine) as conn:
         root = next((u for u in repo.units(conn) if u.parent_id is None), None)
         leaders = repo.holders(conn, "leader", root.path) if root else []
-        people = [Recipient(p.id, p.name, p.email, p.mobile) for p in leaders]
-        note = compose(f"weekly:{week.label}", "weekly_report",
-                       weekly_context(week.label, rows), people)
-        outbox.enqueue(conn, service.notices.rows(note, None, service.clock.now()))
+    people = [Recipient(p.id, p.name, p.email, p.mobile) for p in leaders]
+    # Rendered when made (a report is not an item notice), before the write transaction.
+    note = compose(f"weekly:{week.label}", "weekly_report", weekly_context(week.label, rows),
+                   people)
+    with write(service.engine) as conn:
+        outbox.enqueue(conn, service.notices.rows(note, None, now))
     return len(rows)

@@ -16,17 +16,15 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, func, or_, select
-
 from ..app.service import Service
 from ..core.errors import NotFound, UsageError
 from ..core.escalation import DEFAULT_LIGHTS, LightRule, light
 from ..core.fields import display
 from ..core.names import Ambiguous, Named, UnitIndex
 from ..core.spec import WorkflowSpec
-from ..store import items as store
+from ..store import figures as counted
 from ..store import repo
-from ..store.db import read
+from ..store.db import Connection, read
 from .figures import Counts, Scope, Week, count_units, ranks, score, townships
 from .figures import weights_with_defaults as full_weights
 from .render import UnitRow, WeeklyReport, WeekPoint
@@ -110,11 +108,7 @@ def _ranked(units: Sequence[repo.UnitRow], parent: str | None, counts: Counts,
 
 def _red_items(service: Service, conn: Connection, scope: Scope, now: datetime,
                rule: LightRule, public: bool) -> list[dict[str, Any]]:
-    items = store.ITEMS
-    query = store.select_items().where(and_(items.c.final.is_(False), items.c.due_at < now,
-                                            *scope.where(items)))
-    records = [store.to_record(r) for r in
-               conn.execute(query.order_by(items.c.due_at, items.c.id))]
+    records = counted.overdue_items(conn, scope, now)
     unit_names = {u.id: u.name for u in repo.units(conn)}
     people = repo.people_by(conn, {r.assignee_id for r in records if r.assignee_id})
     calendar = service.calendar()
@@ -146,11 +140,4 @@ def summary(spec: WorkflowSpec, values: Mapping[str, Any]) -> str:
 
 
 def _week_point(conn: Connection, week: Week, scope: Scope) -> WeekPoint:
-    items = store.ITEMS
-    base = scope.where(items)
-    open_ = conn.execute(select(func.count()).where(and_(
-        items.c.created_at < week.end,
-        or_(items.c.closed_at.is_(None), items.c.closed_at >= week.end), *base))).scalar_one()
-    closed = conn.execute(select(func.count()).where(and_(
-        items.c.closed_at >= week.start, items.c.closed_at < week.end, *base))).scalar_one()
-    return WeekPoint(week.label, open_, closed)
+    return WeekPoint(week.label, *counted.open_and_closed(conn, scope, week.start, week.end))

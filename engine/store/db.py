@@ -21,6 +21,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from ..core.errors import DatabaseError, NotInitialised
+from . import collector
+
+# `Connection` and `Engine` (imported above) are the two names of SQLAlchemy's that use cases
+# see, imported from here to type what the store hands them: an open database and a transaction
+# on it. Use cases pass them back to the store and never build SQL on them; only engine/store/
+# imports SQLAlchemy.
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -88,6 +94,15 @@ def write(engine: Engine) -> Iterator[Connection]:
     """One short write transaction (BEGIN IMMEDIATE on SQLite)."""
     with engine.connect() as conn, conn.begin():
         _begin_sqlite(conn, "IMMEDIATE")
+        yield conn
+
+
+@contextmanager
+def batch(engine: Engine, *, writing: bool = True) -> Iterator[Connection]:
+    """A transaction for work on many rows at once (a sweep batch, a bulk batch, an import):
+    a write transaction (a read one for a dry run) with Python's cyclic garbage collector
+    paused while it runs (collector.py says why)."""
+    with (write(engine) if writing else read(engine)) as conn, collector.paused():
         yield conn
 
 

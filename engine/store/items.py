@@ -1,14 +1,17 @@
-"""Items, their history, escalation steps and attachments: reads and the one-transaction writes.
+"""Items and their history: the one event writer, and the reads an event starts from.
 
-Every change to an item is an `ItemWrite` applied by `apply_write`: an optimistic UPDATE on the
-item's `version` (a concurrent change makes it match no row: Conflict, nothing written), then the
-history row with its chained hash, the ladder rows, attachments and outbox rows, all in the
-caller's transaction.
+Every change to an item goes through `EventBatch` — create, import, advance, bulk, sweep step,
+timer fire, assign, migrate, deadline recompute, extension, transfer, urge, signature, sample.
+It bumps the item's `version` with an optimistic UPDATE (a concurrent change makes it match no
+row: nothing is written), appends the history row chained to the one before (`_link`, the only
+place a chain link is computed, with the row's seal of the item and its `via`),
+replaces or re-times the escalation ladder, stores attachments and queues the event's outbox
+rows, all in the caller's transaction. `apply_write` is that writer for one event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from types import MappingProxyType
@@ -20,10 +23,18 @@ from ..core.audit import GENESIS, SEALED, item_seal, row_hash
 from ..core.errors import Conflict, NotFound
 from ..core.escalation import PlannedStep
 from . import repo
+from .history import history, iter_history, steps_of
+from .ids import CHUNK, large_cache, reserve_ids
 from .models import ATTACHMENTS, ESCALATION_STEPS, HISTORY, ITEMS
-from .prepared import Prepared, PreparedIn
+from .outbox import enqueue
+from .prepared import Prepared
 
 STEPS = ESCALATION_STEPS
+# An item's past (store.history), read through this module too (`item show`, `audit verify`).
+__all__ = ["ATTACHMENTS", "HISTORY", "ITEMS", "STEPS", "EventBatch", "HistoryEntry",
+           "ItemRecord", "ItemWrite", "NewItem", "apply_events", "apply_write", "get_item",
+           "history", "insert_item", "iter_history", "lock_item_and_person", "select_items",
+           "steps_of", "to_record"]
 
 
 class ItemRecord(NamedTuple):
@@ -68,6 +79,7 @@ _GET_ITEM = Prepared(select(*_ITEM_COLUMNS).where(ITEMS.c.id == bindparam("item_
 _HISTORY_COLUMNS = ("item_id", "seq", "kind", "trigger", "source", "dest", "actor", "at",
                     "comment", "data", "prev_hash", "hash", "via", "os_user", "seal")
 _INSERT_HISTORY = Prepared(insert(HISTORY), _HISTORY_COLUMNS)
+_INSERT_ITEM = Prepared(insert(ITEMS), ("id", *(c for c in ItemRecord._fields if c != "id")))
 _INSERT_STEPS = Prepared(insert(STEPS), ("item_id", "entry_no", "step_index", "state", "due_at",
                                          "planned_at", "status", "past_deadline"))
 _INSERT_ATTACHMENT = Prepared(insert(ATTACHMENTS),
@@ -75,6 +87,10 @@ _INSERT_ATTACHMENT = Prepared(insert(ATTACHMENTS),
 _CANCEL_STEPS = Prepared(update(STEPS).where(and_(STEPS.c.item_id == bindparam("_item"),
                                                   STEPS.c.status == "pending"))
                          .values(status="cancelled", due_at=None))
+_REPLAN_STEP = Prepared(update(STEPS).where(and_(
+    STEPS.c.item_id == bindparam("_item"), STEPS.c.entry_no == bindparam("_entry"),
+    STEPS.c.step_index == bindparam("_index"), STEPS.c.status == "pending"))
+    .values(due_at=bindparam("due_at"), planned_at=bindparam("due_at")))
 
 
 @lru_cache(maxsize=64)
@@ -102,7 +118,8 @@ class HistoryEntry(NamedTuple):
 
 
 class ItemWrite(NamedTuple):
-    """Everything one event changes on one item. `steps` None keeps the pending ladder."""
+    """Everything one event changes on one item. `steps` None keeps the pending ladder;
+    `replan` gives the current entry's pending steps new times (a new deadline)."""
 
     item: ItemRecord
     values: Mapping[str, Any]  # item columns to set
@@ -110,7 +127,20 @@ class ItemWrite(NamedTuple):
     steps: Sequence[PlannedStep] | None = None
     attachments: Sequence[Mapping[str, Any]] = ()
     outbox: Sequence[Mapping[str, Any]] = ()
+    replan: Sequence[PlannedStep] | None = None
 
+
+class NewItem(NamedTuple):
+    """One item to create: its column values (without id, version, last_seq, last_hash), its
+    'create' history entry, the ladder of its initial state and the notices it sends."""
+
+    values: Mapping[str, Any]
+    history: HistoryEntry
+    steps: Sequence[PlannedStep]
+    outbox: Sequence[Mapping[str, Any]] = ()
+
+
+# --- reads an event starts from -----------------------------------------------------------------
 
 def select_items() -> Any:
     return select(*_ITEM_COLUMNS)
@@ -147,83 +177,76 @@ def get_item(conn: Connection, item_id: int) -> ItemRecord:
     return ItemRecord(*rows[0])
 
 
-class Head(NamedTuple):
-    """What a batch of events needs of an item: its chain head, and what notices are made of.
-    A plain tuple: a sweep reads each of these a dozen times, and a Row's attribute access
-    costs ~0.5 µs, a NamedTuple's a tenth of that."""
-
-    id: int
-    workflow_version_id: int
-    state: str
-    entry_no: int
-    version: int
-    last_seq: int
-    last_hash: str
-    unit_id: str
-    unit_path: str
-    subject: str | None
-    assignee_id: str | None
-    creator_id: str
-    fields: dict[str, Any]
-    due_at: datetime | None
-
-
-_GET_HEADS = PreparedIn(lambda ids: select(*[ITEMS.c[c] for c in Head._fields])
-                       .where(ITEMS.c.id.in_(ids)))
-
-
-def get_heads(conn: Connection, ids: set[int]) -> dict[int, Head]:
-    """The rows a batch of events works from, by item id."""
-    return {head.id: head for head in _GET_HEADS.rows(conn, sorted(ids), Head._make)}
-
+# --- the writer ---------------------------------------------------------------------------------
 
 _HEAD_COLUMNS = ("last_hash", "last_seq", "version")
 
 
 class EventBatch:
-    """Events on many items written set-wise: history rows, one optimistic UPDATE per item
-    (executemany), outbox rows. Several events on one item chain their hashes in order."""
+    """Events on one or many items, written set-wise: new items, history rows, one optimistic
+    UPDATE per changed item (executemany), ladders, attachments, outbox rows. Several events
+    on one item chain their hashes in order."""
 
     def __init__(self) -> None:
         self._read: dict[int, tuple[int, int]] = {}  # item -> (version, last seq) as read
         self._head: dict[int, tuple[int, str]] = {}  # item -> (last seq, last hash) now
         self._history: list[dict[str, Any]] = []
         self._outbox: list[Mapping[str, Any]] = []
-        self._values: dict[int, dict[str, Any]] = {}  # item -> columns a transition sets
+        self._values: dict[int, dict[str, Any]] = {}  # item -> columns its events set
         self._ladders: dict[int, tuple[int, str, Sequence[PlannedStep]]] = {}
+        self._replans: list[dict[str, Any]] = []
+        self._attachments: list[dict[str, Any]] = []
+        self._new: list[NewItem] = []
+        self.created: list[int] = []  # the new items' ids, in order, once applied
+        self.changed: int | None = None  # an item found changed since it was read
 
     def add(self, item: Any, entry: HistoryEntry,
             outbox: Sequence[Mapping[str, Any]] = (),
-            after: Mapping[str, Any] | None = None) -> None:
+            after: Mapping[str, Any] | None = None) -> int:
         """Queue one event on `item` (anything with id, version, last_seq and last_hash as
         read, and the sealed columns); a later event on the same item chains onto this one.
-        `after`: the columns the event sets (the history row seals the item as it leaves it)."""
+        `after`: the columns the event sets (its row seals the item as the event leaves it).
+        Returns its seq."""
         if item.id not in self._read:
             self._read[item.id] = (item.version, item.last_seq)
             self._head[item.id] = (item.last_seq, item.last_hash)
         last_seq, last_hash = self._head[item.id]
-        merged = {**self._values.get(item.id, {}), **(after or {})}
-        values = _history_values(item.id, last_seq + 1, last_hash, entry,
-                                 _seal(item, merged))
-        values["hash"] = h = row_hash(last_hash, values)
-        self._history.append(values)
-        self._head[item.id] = (last_seq + 1, h)
+        sealed = {**self._values.get(item.id, {}), **(after or {})}
+        row = _link(item.id, last_seq + 1, last_hash, entry, _as_left(item, sealed))
+        self._history.append(row)
+        self._head[item.id] = (last_seq + 1, row["hash"])
         self._outbox.extend(outbox)
+        return last_seq + 1
 
-    def add_write(self, write: ItemWrite) -> None:
-        """Queue a whole event (a transition: new columns and a new ladder) on its item."""
-        assert not write.attachments, "attachments go through apply_write"
-        self.add(write.item, write.history, write.outbox, write.values)
-        self._values.setdefault(write.item.id, {}).update(write.values)
+    def add_write(self, write: ItemWrite) -> int:
+        """Queue a whole event: new columns (only those that change: each unchanged JSON
+        column would be serialised for nothing), a new or re-timed ladder, attachments."""
+        item = write.item
+        seq = self.add(item, write.history, write.outbox, write.values)
+        changed = {k: v for k, v in write.values.items() if getattr(item, k, _UNSET) != v}
+        if changed:
+            self._values.setdefault(item.id, {}).update(changed)
+        entry_no = write.values.get("entry_no", item.entry_no)
         if write.steps is not None:
-            entry_no = write.values.get("entry_no", write.item.entry_no)
-            state = write.values.get("state", write.item.state)
-            self._ladders[write.item.id] = (entry_no, state, write.steps)
+            self._ladders[item.id] = (entry_no, write.values.get("state", item.state),
+                                      write.steps)
+        if write.replan:
+            self._replans += [{"_item": item.id, "_entry": entry_no, "_index": s.index,
+                               "due_at": s.at} for s in write.replan]
+        self._attachments += [{**a, "item_id": item.id} for a in write.attachments]
+        return seq
 
-    def apply(self, conn: Connection) -> bool:
-        """Write everything; False (and the caller must roll back) if any item had changed."""
-        if not self._history:
-            return True
+    def create(self, new: NewItem) -> None:
+        """Queue a new item; its id is in `created` once applied."""
+        self._new.append(new)
+
+    def apply(self, conn: Connection, *, locked: bool = False,
+              progress: Callable[[int, int], None] | None = None) -> bool:
+        """Write everything; False (and the caller must roll back) if any item had changed
+        since it was read, unless every item was read `locked` (then none can have, and
+        nothing is read back: the writes may be pipelined)."""
+        if self._new:
+            self._create(conn, progress)
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for item_id, (seq, h) in self._head.items():
             version, first_seq = self._read[item_id]
@@ -237,19 +260,63 @@ class EventBatch:
                 columns = _HEAD_COLUMNS
             by_columns.setdefault(columns, []).append(row)
         for columns, rows in by_columns.items():
-            if _update_item(columns).run_many(conn, rows) != len(rows):
+            touched = _run(_update_item(columns), conn, rows)
+            if not locked and touched != len(rows):
+                self.changed = rows[0]["_id"]
                 return False
         if self._ladders:
-            _CANCEL_STEPS.run_many(conn, [{"_item": i} for i in self._ladders])
+            _run(_CANCEL_STEPS, conn, [{"_item": i} for i in self._ladders])
             _INSERT_STEPS.run_many(conn, [_step_row(item_id, entry_no, state, s)
                                           for item_id, (entry_no, state, steps)
                                           in self._ladders.items() for s in steps])
-        _INSERT_HISTORY.run_many(conn, self._history)
+        if self._replans:
+            _REPLAN_STEP.run_many(conn, self._replans)
+        if self._history:
+            _run(_INSERT_HISTORY, conn, self._history)
+        if self._attachments:
+            _INSERT_ATTACHMENT.run_many(conn, self._attachments)
         if self._outbox:
-            from .outbox import enqueue
-
             enqueue(conn, self._outbox)
         return True
+
+    def _create(self, conn: Connection, progress: Callable[[int, int], None] | None) -> None:
+        """The new items with their 'create' rows and ladders: ids reserved first, so each
+        row goes in complete (last_seq 1, last_hash set), in chunks of executemany INSERTs.
+
+        A concurrent import of the same keys (PostgreSQL) fails on the unique (workflow,
+        ext_key) constraint (IntegrityError), and the caller's transaction rolls back whole."""
+        new, total = self._new, len(self._new)
+        self.created = ids = reserve_ids(conn, total)
+        with large_cache(conn, total):
+            for start in range(0, total, CHUNK):
+                _write_new(conn, ids[start:start + CHUNK], new[start:start + CHUNK],
+                           self._outbox)
+                if progress:
+                    progress(min(start + CHUNK, total), total)
+
+
+def _write_new(conn: Connection, ids: Sequence[int], new: Sequence[NewItem],
+               outbox: list[Mapping[str, Any]]) -> None:
+    items, history, steps = [], [], []
+    for item_id, item in zip(ids, new, strict=True):
+        row = _link(item_id, 1, GENESIS, item.history, item.values)
+        history.append(row)
+        items.append({"closed_at": None, "original_due_at": None, **item.values, "id": item_id,
+                      "version": 1, "last_seq": 1, "last_hash": row["hash"]})
+        entry_no, state = item.values.get("entry_no", 1), item.values["state"]
+        steps += [_step_row(item_id, entry_no, state, s) for s in item.steps]
+        outbox.extend(item.outbox)
+    _run(_INSERT_ITEM, conn, items)
+    _run(_INSERT_HISTORY, conn, history)
+    _INSERT_STEPS.run_many(conn, steps)
+
+
+def _run(statement: Prepared, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Execute for every row; a single row without executemany (the one event of an advance,
+    whose writes PostgreSQL pipelines)."""
+    if len(rows) == 1:
+        return int(statement.run(conn, rows[0]).rowcount)
+    return statement.run_many(conn, rows)
 
 
 @lru_cache(maxsize=64)
@@ -259,91 +326,25 @@ def _with_head(columns: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted({*columns, *_HEAD_COLUMNS}))
 
 
-def insert_item(conn: Connection, values: Mapping[str, Any], history: HistoryEntry,
-                steps: Sequence[PlannedStep]) -> int:
-    result = conn.execute(insert(ITEMS).values(**values, version=1, last_seq=0,
-                                               last_hash=GENESIS))
-    item_id = result.inserted_primary_key[0]  # type: ignore[index]
-    h = _append_history(conn, item_id, 1, GENESIS, history, item_seal(values))
-    conn.execute(update(ITEMS).where(ITEMS.c.id == item_id).values(last_seq=1, last_hash=h))
-    _insert_steps(conn, item_id, values.get("entry_no", 1), values["state"], steps)
-    return int(item_id)
+def _link(item_id: int, seq: int, prev: str, e: HistoryEntry,
+          left: Mapping[str, Any]) -> dict[str, Any]:
+    """The history row of event `seq` on the item, chained to the row before it: the one
+    place a chain link is made (`rectify audit verify` recomputes it with core.audit). It
+    seals the item as the event `left` it (audit.item_seal: the item row is tied to its chain
+    head) and says how the actor reached rectify."""
+    row = {"item_id": item_id, "seq": seq, "kind": e.kind, "trigger": e.trigger,
+           "source": e.source, "dest": e.dest, "actor": e.actor, "at": e.at,
+           "comment": e.comment, "data": dict(e.data), "prev_hash": prev,
+           # the engine's own actor is never at a keyboard, whatever the caller said
+           "via": "system" if e.actor == "system" else e.via, "os_user": e.os_user,
+           "seal": item_seal(left)}
+    row["hash"] = row_hash(prev, row)
+    return row
 
 
-def apply_write(conn: Connection, write: ItemWrite, *, locked: bool = False) -> int:
-    """Apply one event; Conflict if the item changed since it was read, unless it was read
-    `locked` (then it cannot have, and the write may be pipelined: no result is read back).
-    Returns the history seq."""
-    item = write.item
-    seq = item.last_seq + 1
-    history = _history_values(item.id, seq, item.last_hash, write.history,
-                              _seal(item, write.values))
-    h = history["hash"] = row_hash(item.last_hash, history)
-    # Only the columns that change: each unchanged JSON column would be serialised for nothing.
-    values = {k: v for k, v in write.values.items() if getattr(item, k, _UNSET) != v}
-    values.update(version=item.version + 1, last_seq=seq, last_hash=h)
-    cursor = _update_item(tuple(sorted(values))).run(
-        conn, {**values, "_id": item.id, "_version": item.version})
-    if not locked and cursor.rowcount != 1:
-        raise Conflict(f"item {item.id} was changed by someone else while you worked on it; "
-                       "nothing was written — look at it again (rectify item show "
-                       f"{item.id}) and retry", item=item.id)
-    _INSERT_HISTORY.run(conn, history)
-    if write.steps is not None:
-        cancel_pending_steps(conn, item.id)
-        entry_no = write.values.get("entry_no", item.entry_no)
-        _insert_steps(conn, item.id, entry_no, write.values.get("state", item.state), write.steps)
-    _INSERT_ATTACHMENT.run_many(conn, [{**a, "item_id": item.id} for a in write.attachments])
-    if write.outbox:
-        from .outbox import enqueue
-
-        enqueue(conn, write.outbox)
-    return seq
-
-
-def _history_values(item_id: int, seq: int, prev: str, e: HistoryEntry,
-                    seal: str | None = None) -> dict[str, Any]:
-    """A history row's columns but its hash. `seal`: the digest of the item as the event
-    leaves it (audit.item_seal), so the item row is tied to its chain head."""
-    return {"item_id": item_id, "seq": seq, "kind": e.kind, "trigger": e.trigger,
-            "source": e.source, "dest": e.dest, "actor": e.actor, "at": e.at,
-            "comment": e.comment, "data": dict(e.data), "prev_hash": prev,
-            # the engine's own actor is never at a keyboard, whatever the caller said
-            "via": "system" if e.actor == "system" else e.via, "os_user": e.os_user,
-            "seal": seal}
-
-
-def _seal(item: Any, values: Mapping[str, Any]) -> str:
-    """The seal of `item` (a record with the sealed columns) once `values` are set on it."""
-    return item_seal({name: values[name] if name in values else getattr(item, name)
-                      for name in SEALED})
-
-
-def _append_history(conn: Connection, item_id: int, seq: int, prev: str,
-                    entry: HistoryEntry, seal: str | None = None) -> str:
-    values = _history_values(item_id, seq, prev, entry, seal)
-    h = row_hash(prev, values)
-    _INSERT_HISTORY.run(conn, {**values, "hash": h})
-    return h
-
-
-def cancel_pending_steps(conn: Connection, item_id: int) -> None:
-    _CANCEL_STEPS.run(conn, {"_item": item_id})
-
-
-_CANCEL_STEP = (update(STEPS).where(STEPS.c.id == bindparam("_step"))
-                .values(status="cancelled", due_at=None))
-
-
-def cancel_steps(conn: Connection, step_ids: Sequence[int]) -> None:
-    """Cancel claimed steps that no longer apply (their item left the state entry)."""
-    if step_ids:
-        conn.execute(_CANCEL_STEP, [{"_step": i} for i in step_ids])
-
-
-def _insert_steps(conn: Connection, item_id: int, entry_no: int, state: str,
-                  steps: Sequence[PlannedStep]) -> None:
-    _INSERT_STEPS.run_many(conn, [_step_row(item_id, entry_no, state, s) for s in steps])
+def _as_left(item: Any, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The sealed columns of `item` (a record that has them) once `values` are set on it."""
+    return {name: values[name] if name in values else getattr(item, name) for name in SEALED}
 
 
 def _step_row(item_id: int, entry_no: int, state: str, s: PlannedStep) -> dict[str, Any]:
@@ -352,40 +353,30 @@ def _step_row(item_id: int, entry_no: int, state: str, s: PlannedStep) -> dict[s
             "past_deadline": s.past_deadline}
 
 
-def history(conn: Connection, item_id: int) -> list[dict[str, Any]]:
-    rows = conn.execute(select(HISTORY).where(HISTORY.c.item_id == item_id)
-                        .order_by(HISTORY.c.seq))
-    return [dict(r._mapping) for r in rows]
+def apply_write(conn: Connection, write: ItemWrite, *, locked: bool = False) -> int:
+    """Apply one event; Conflict if the item changed since it was read, unless it was read
+    `locked` (then it cannot have, and the write may be pipelined: no result is read back).
+    Returns the history seq."""
+    events = EventBatch()
+    seq = events.add_write(write)
+    apply_events(conn, events, locked=locked)
+    return seq
 
 
-def steps_of(conn: Connection, item_id: int) -> list[dict[str, Any]]:
-    rows = conn.execute(select(STEPS).where(STEPS.c.item_id == item_id)
-                        .order_by(STEPS.c.entry_no, STEPS.c.step_index))
-    return [dict(r._mapping) for r in rows]
+def apply_events(conn: Connection, events: EventBatch, *, locked: bool = False) -> None:
+    """Apply the events; Conflict if an item changed since it was read (then the caller's
+    transaction, or savepoint, must roll back)."""
+    if not events.apply(conn, locked=locked):
+        item = events.changed
+        raise Conflict(f"item {item} was changed by someone else while you worked on it; "
+                       "nothing was written — look at it again (rectify item show "
+                       f"{item}) and retry", item=item)
 
 
-def iter_history(conn: Connection, batch: int = 5000) -> Iterator[dict[str, Any]]:
-    """Every history row in (item, seq) order, streamed in keyset batches."""
-    last = (0, 0)
-    while True:
-        rows = conn.execute(
-            select(HISTORY)
-            .where((HISTORY.c.item_id > last[0])
-                   | and_(HISTORY.c.item_id == last[0], HISTORY.c.seq > last[1]))
-            .order_by(HISTORY.c.item_id, HISTORY.c.seq).limit(batch)
-        ).all()
-        if not rows:
-            return
-        for row in rows:
-            yield dict(row._mapping)
-        last = (rows[-1].item_id, rows[-1].seq)
-
-
-def replan_steps(conn: Connection, item_id: int, entry_no: int,
-                 steps: Sequence[PlannedStep]) -> None:
-    """A new deadline for the current entry: move its steps that have not been applied yet."""
-    for step in steps:
-        conn.execute(update(STEPS).where(and_(
-            STEPS.c.item_id == item_id, STEPS.c.entry_no == entry_no,
-            STEPS.c.step_index == step.index, STEPS.c.status == "pending"))
-            .values(due_at=step.at, planned_at=step.at))
+def insert_item(conn: Connection, values: Mapping[str, Any], history: HistoryEntry,
+                steps: Sequence[PlannedStep], outbox: Sequence[Mapping[str, Any]] = ()) -> int:
+    """Create one item; returns its id."""
+    events = EventBatch()
+    events.create(NewItem(values, history, steps, outbox))
+    events.apply(conn)
+    return events.created[0]

@@ -6,7 +6,7 @@ Functions over a Connection; the service decides the transaction boundaries.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -157,10 +157,14 @@ def person(conn: Connection, person_id: str) -> PersonRow | None:
 
 
 def people_by(conn: Connection, ids: set[str]) -> dict[str, PersonRow]:
-    if not ids:
-        return {}
-    return {r.id: PersonRow(**r._mapping) for r in conn.execute(select(*PERSON_COLUMNS)
-                                                                .where(PEOPLE.c.id.in_(ids)))}
+    # PERSON_COLUMNS: what every PersonRow read elsewhere is made of (admin is asked apart)
+    return {r.id: PersonRow(**r._mapping) for chunk in _chunks(ids)
+            for r in conn.execute(select(*PERSON_COLUMNS).where(PEOPLE.c.id.in_(chunk)))}
+
+
+def people(conn: Connection) -> list[PersonRow]:
+    """Everyone in the org, including those who left (their names still label old items)."""
+    return [PersonRow(**r._mapping) for r in conn.execute(select(*PERSON_COLUMNS))]
 
 
 @dataclass(frozen=True)
@@ -232,40 +236,75 @@ def holders(conn: Connection, role: str, unit_path: str) -> list[PersonRow]:
 
 
 class Directory:
-    """People, units and role holders looked up once per transaction.
-
-    A sweep batch or an import asks the same few questions thousands of times (who is the
-    assignee, who leads this township); the org does not change inside one transaction.
+    """People, units and role holders, as a use case read them (`read_directory`) before it
+    writes: what notices are addressed and filled in from, without a query of their own inside
+    the event's transaction. Asking for something that was not read is a bug: LookupError.
     """
 
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self._people: dict[str, PersonRow | None] = {}
-        self._units: dict[str, UnitRow] = {}
-        self._holders: dict[tuple[str, str], list[PersonRow]] = {}
+    def __init__(self, people: Mapping[str, PersonRow | None], units: Mapping[str, UnitRow],
+                 holders: Mapping[tuple[str, str], list[PersonRow]]) -> None:
+        self._people, self._units, self._holders = people, units, holders
         # Answers derived from the above by callers (a notice's recipients), equally stable.
         self.derived: dict[Any, Any] = {}
 
-    @classmethod
-    def of(cls, source: Connection | Directory) -> Directory:
-        return source if isinstance(source, Directory) else cls(source)
-
     def person(self, person_id: str) -> PersonRow | None:
-        if person_id not in self._people:
-            self._people[person_id] = person(self.conn, person_id)
-        return self._people[person_id]
+        try:
+            return self._people[person_id]
+        except KeyError:
+            raise LookupError(f"person {person_id!r} was not read for this event") from None
 
     def unit(self, unit_id: str) -> UnitRow:
-        found = self._units.get(unit_id)
-        if found is None:
-            found = self._units[unit_id] = unit(self.conn, unit_id)
-        return found
+        try:
+            return self._units[unit_id]
+        except KeyError:
+            raise LookupError(f"unit {unit_id!r} was not read for this event") from None
 
     def holders(self, role: str, unit_path: str) -> list[PersonRow]:
-        key = (role, unit_path)
-        if key not in self._holders:
-            self._holders[key] = holders(self.conn, role, unit_path)
-        return self._holders[key]
+        try:
+            return self._holders[(role, unit_path)]
+        except KeyError:
+            raise LookupError(f"holders of {role!r} at {unit_path!r} were not read for this "
+                              "event") from None
+
+
+def read_directory(conn: Connection, people: Iterable[str] = (), units: Iterable[str] = (),
+                   roles: Iterable[tuple[str, str]] = ()) -> Directory:
+    """The people (None for an id that is nobody), units and the nearest holders of each
+    (role, unit path) asked for, in at most three queries however many there are."""
+    wanted = set(people)
+    found = {pid: None for pid in wanted} | people_by(conn, wanted)
+    unit_rows = {u.id: u for chunk in _chunks(set(units)) for u in (
+        UnitRow(**r._mapping) for r in conn.execute(select(UNITS).where(UNITS.c.id.in_(chunk))))}
+    return Directory(found, unit_rows, _holders(conn, set(roles)))
+
+
+def _holders(conn: Connection, pairs: set[tuple[str, str]]
+             ) -> dict[tuple[str, str], list[PersonRow]]:
+    """`holders` for many (role, unit path) pairs: one query for all their grants."""
+    if not pairs:
+        return {}
+    chains = {path: ancestors(path) for _, path in pairs}
+    names = sorted({role for role, _ in pairs})
+    at: dict[tuple[str, str], list[PersonRow]] = {}
+    for chunk in _chunks(set().union(*chains.values())):
+        for r in conn.execute(
+                select(PEOPLE, GRANTS.c.unit_id, GRANTS.c.role)
+                .join(GRANTS, GRANTS.c.person_id == PEOPLE.c.id)
+                .where(and_(GRANTS.c.role.in_(names), GRANTS.c.unit_id.in_(chunk),
+                            PEOPLE.c.active.is_(True)))):
+            at.setdefault((r.role, r.unit_id), []).append(
+                PersonRow(r.id, r.name, r.email, r.mobile, r.active))
+    out = {}
+    for role, path in pairs:  # the nearest unit up the chain where someone holds the role
+        nearest = next((at[(role, u)] for u in chains[path] if (role, u) in at), [])
+        out[(role, path)] = sorted(nearest, key=lambda p: p.id)
+    return out
+
+
+def _chunks(values: set[str], size: int = 900) -> list[list[str]]:
+    """Sorted, in lists under SQLite's bound-parameter limit."""
+    ordered = sorted(values)
+    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
 
 
 # --- calendar and leases -----------------------------------------------------------------------

@@ -1,0 +1,48 @@
+"""Evidence files given with an advance (`--attach`): which files field they go into, and
+which of the transition's changed fields carries them (so their attachment rows name it)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..core.errors import Refusal, Refused
+from ..core.machine import Outcome
+from ..core.spec import WorkflowSpec
+from ..store import evidence as files
+from ..store import items as store
+
+
+def _files_field(spec: WorkflowSpec, state: str, trigger: str) -> str:
+    """Where `--attach` goes: a files field the transition requires, else the first one."""
+    for t in spec.transitions_from(state):
+        if t.trigger == trigger:
+            for name in t.requires:
+                if spec.fields[name].type == "files":
+                    return name
+    for name, f in spec.fields.items():
+        if f.type == "files":
+            return name
+    raise Refused(f"workflow '{spec.name}' has no files field to attach to", reason=Refusal.FIELD)
+
+
+def with_attachments(spec: WorkflowSpec, item: store.ItemRecord, trigger: str,
+                     given: dict[str, Any],
+                     stored: Sequence[files.StoredFile]) -> dict[str, Any]:
+    name = _files_field(spec, item.state, trigger)
+    current = list(given.get(name) or item.fields.get(name) or [])
+    """`given` with the stored files added to the files field they go into."""
+    return {**given, name: current + [f.record() for f in stored]}
+
+
+def attached_fields(outcome: Outcome,
+                    stored: Sequence[files.StoredFile]) -> list[tuple[str, files.StoredFile]]:
+    """(field, file) for each stored file: the changed field that carries them."""
+    if not stored:
+        return []
+    digests = {f.sha256 for f in stored}
+    for name, (_, new) in outcome.changes.items():
+        if isinstance(new, list) and any(isinstance(v, dict) and v.get("sha256") in digests
+                                         for v in new):
+            return [(name, f) for f in stored]
+    return []

@@ -1,0 +1,119 @@
+"""What staff and reports read of items: filtered lists in keyset pages, counts, who accepted
+what, what a digest or a deadline recompute walks through. Every list is read in id order, a
+page at a time (`after` the last id seen), so memory is bounded by the page, not the match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, func, select
+
+from . import repo
+from .items import HISTORY, ITEMS, ItemRecord, select_items, to_record
+from .prepared import Prepared
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    """Which items a list, an export or a bulk action takes (None/False: any)."""
+
+    state: str | None = None
+    unit: str | None = None
+    assignee: str | None = None
+    workflow: str | None = None
+    overdue: bool = False
+
+
+def _filtered(conn: Connection, f: ItemFilter, now: datetime) -> Any:
+    """SELECT of the item columns, narrowed by the filters (the caller orders and pages)."""
+    conds = []
+    if f.state:
+        conds.append(ITEMS.c.state == f.state)
+    if f.workflow:
+        conds.append(ITEMS.c.workflow == f.workflow)
+    if f.assignee:
+        conds.append(ITEMS.c.assignee_id == f.assignee)
+    if f.unit:
+        conds.append(ITEMS.c.unit_path.startswith(repo.unit(conn, f.unit).path, autoescape=True))
+    if f.overdue:
+        conds.append(and_(ITEMS.c.due_at < now, ITEMS.c.final.is_(False)))
+    query = select_items()
+    return query.where(and_(*conds)) if conds else query
+
+
+def items_page(conn: Connection, f: ItemFilter, now: datetime, *, after: int,
+               limit: int) -> list[ItemRecord]:
+    """The next `limit` matching items with id > `after`, in id order."""
+    query = _filtered(conn, f, now).where(ITEMS.c.id > after)
+    return [to_record(r) for r in conn.execute(query.order_by(ITEMS.c.id).limit(limit))]
+
+
+def matching_ids(conn: Connection, f: ItemFilter, now: datetime) -> list[int]:
+    """The ids of every matching item, ascending (a sample's candidates)."""
+    query = _filtered(conn, f, now).with_only_columns(ITEMS.c.id).order_by(ITEMS.c.id)
+    return list(conn.execute(query).scalars())
+
+
+def count_items(conn: Connection, f: ItemFilter, now: datetime) -> int:
+    query = _filtered(conn, f, now).subquery()
+    return int(conn.execute(select(func.count()).select_from(query)).scalar_one())
+
+
+class Matching:
+    """A bulk action's items, batch by batch: the next `batch` matching items after an id, in
+    id order, locked as they are read on PostgreSQL (SQLite's BEGIN IMMEDIATE already holds
+    the database). Built once per action: one statement prepared for every batch."""
+
+    def __init__(self, conn: Connection, f: ItemFilter, now: datetime, batch: int,
+                 lock: bool) -> None:
+        query = (_filtered(conn, f, now).where(ITEMS.c.id > bindparam("after"))
+                 .order_by(ITEMS.c.id).limit(batch))
+        self._next = Prepared(query.with_for_update(of=ITEMS) if lock else query)
+
+    def after(self, conn: Connection, after: int) -> list[ItemRecord]:
+        return self._next.rows(conn, {"after": after}, ItemRecord._make)
+
+
+def accepted_by(conn: Connection, ids: list[int], trigger: str) -> dict[int, str]:
+    """Who last fired `trigger` on each of the items (the 验收人, for `accept`)."""
+    if not ids:
+        return {}
+    rows = conn.execute(select(HISTORY.c.item_id, HISTORY.c.actor).where(and_(
+        HISTORY.c.item_id.in_(ids), HISTORY.c.kind == "transition",
+        HISTORY.c.trigger == trigger)).order_by(HISTORY.c.item_id, HISTORY.c.seq))
+    return {r.item_id: r.actor for r in rows}
+
+
+def versions_with_items(conn: Connection) -> list[int]:
+    """The workflow versions some item is on, ascending."""
+    return sorted(conn.execute(select(ITEMS.c.workflow_version_id).distinct()).scalars())
+
+
+def open_assigned(conn: Connection, *, after: int, limit: int) -> list[ItemRecord]:
+    """Open items with an assignee, in id order after `after` (a digest's walk)."""
+    return [to_record(r) for r in conn.execute(select_items().where(and_(
+        ITEMS.c.final.is_(False), ITEMS.c.assignee_id.is_not(None), ITEMS.c.id > after))
+        .order_by(ITEMS.c.id).limit(limit))]
+
+
+def assigned_since(conn: Connection, ids: Iterable[int], since: datetime) -> set[int]:
+    """Which of the items were assigned (an `assign` event or transition) at `since` or later."""
+    ids = list(ids)
+    if not ids:
+        return set()
+    query = select(HISTORY.c.item_id).where(and_(
+        HISTORY.c.item_id.in_(ids), HISTORY.c.at >= since,
+        (HISTORY.c.kind == "assign") | (HISTORY.c.trigger == "assign")))
+    return {r.item_id for r in conn.execute(query)}
+
+
+def provisional_items(conn: Connection, *, after: int, limit: int) -> list[ItemRecord]:
+    """Items whose deadline was computed without calendar data (and is not their own), in id
+    order after `after`; locked on PostgreSQL, as their recompute writes them."""
+    return [to_record(r) for r in conn.execute(select_items().where(and_(
+        ITEMS.c.due_provisional.is_(True), ITEMS.c.due_override.is_(False), ITEMS.c.id > after))
+        .order_by(ITEMS.c.id).limit(limit).with_for_update(of=ITEMS))]
