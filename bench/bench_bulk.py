@@ -11,7 +11,8 @@ fresh process (so its peak RSS, VmHWM, is its own):
 - raw sqlite3: the same updates and inserts by hand, per batch of 500 in one transaction:
   select the items (keyset on id), executemany the item UPDATE (state, version, last_seq,
   last_hash, entry_no, entered_at, final, closed_at, due columns, counts, cycle_actors, fields,
-  optimistic on version), executemany the history INSERT hashed with rectify's own row_hash,
+  optimistic on version), executemany the history INSERT hashed with rectify's own row_hash
+  (with the row's `via` and its seal of the item as the transition leaves it, audit.item_seal),
   executemany the cancelling of pending steps; same PRAGMAs as rectify's engine.
 
 After each run the parent checks, with plain sqlite3, that history grew by exactly N rows, every
@@ -101,12 +102,14 @@ def child_ours(db: Path) -> dict[str, Any]:
 
 
 _SELECT = ("select id, version, last_seq, last_hash, entry_no, unit_path, counts, cycle_actors,"
-           " fields from items where workflow=? and state=? and id>? order by id limit ?")
+           " fields, workflow_version_id, unit_id, assignee_id from items"
+           " where workflow=? and state=? and id>? order by id limit ?")
 _UPDATE = ("update items set state=?, fields=?, counts=?, cycle_actors=?, entry_no=?, "
-           "entered_at=?, final=1, closed_at=?, due_at=null, due_provisional=0, "
+           "entered_at=?, final=1, closed_at=?, due_at=null, original_due_at=null, "
+           "due_provisional=0, "
            "due_override=0, version=?, last_seq=?, last_hash=? where id=? and version=?")
 _INSERT = ("insert into history (item_id, seq, kind, \"trigger\", source, dest, actor, at, "
-           "comment, data, prev_hash, hash) values (?,?,?,?,?,?,?,?,?,?,?,?)")
+           "comment, data, prev_hash, hash, via, seal) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 _CANCEL = ("update escalation_steps set status='cancelled', due_at=null "
            "where item_id=? and status='pending'")
 _MAY_ACT = ("select 1 from role_grants g join units u on u.id = g.unit_id join people p on "
@@ -116,7 +119,7 @@ _MAY_ACT = ("select 1 from role_grants g join units u on u.id = g.unit_id join p
 
 def child_raw(db: Path, batch: int = BATCH) -> dict[str, Any]:
     """The same reads, decisions and writes in plain sqlite3 (see the module docstring)."""
-    from rectify.engine.core.audit import row_hash
+    from rectify.engine.core.audit import item_seal, row_hash
 
     conn = sqlite3.connect(db, isolation_level=None)
     # JSON columns through rectify's own codec (orjson), as the engine writes them.
@@ -134,7 +137,8 @@ def child_raw(db: Path, batch: int = BATCH) -> dict[str, Any]:
         conn.execute("begin immediate")
         rows = conn.execute(_SELECT, (WORKFLOW, SOURCE, last, batch)).fetchall()
         updates, history, cancels = [], [], []
-        for item_id, version, seq, prev, entry_no, unit_path, counts, cycle, fields in rows:
+        for (item_id, version, seq, prev, entry_no, unit_path, counts, cycle, fields,
+             version_id, unit_id, assignee) in rows:
             allowed = may.get(unit_path)
             if allowed is None:
                 allowed = may[unit_path] = conn.execute(
@@ -146,14 +150,17 @@ def child_raw(db: Path, batch: int = BATCH) -> dict[str, Any]:
             counts[TRIGGER] = counts.get(TRIGGER, 0) + 1
             actors = loads(cycle).get(TRIGGER, [])
             cycle = {TRIGGER: list(dict.fromkeys([*actors, ACTOR]))}
+            seal = item_seal({"workflow_version_id": version_id, "state": DEST,
+                              "entry_no": entry_no + 1, "unit_id": unit_id,
+                              "assignee_id": assignee, "due_at": None, "fields": loads(fields)})
             row = {"item_id": item_id, "seq": seq + 1, "kind": "transition", "trigger": TRIGGER,
                    "source": SOURCE, "dest": DEST, "actor": ACTOR, "at": NOW, "comment": None,
-                   "data": data}
+                   "data": data, "via": "cli", "seal": seal}
             h = row_hash(prev, row)
             updates.append((DEST, fields, dumps(counts), dumps(cycle), entry_no + 1,
                             now_s, now_s, version + 1, seq + 1, h, item_id, version))
             history.append((item_id, seq + 1, "transition", TRIGGER, SOURCE, DEST, ACTOR, now_s,
-                            None, data_s, prev, h))
+                            None, data_s, prev, h, "cli", seal))
             cancels.append((item_id,))
         if conn.executemany(_UPDATE, updates).rowcount != len(updates):
             conn.execute("rollback")

@@ -211,7 +211,8 @@ class EventBatch:
             self._read[item.id] = (item.version, item.last_seq)
             self._head[item.id] = (item.last_seq, item.last_hash)
         last_seq, last_hash = self._head[item.id]
-        sealed = {**self._values.get(item.id, {}), **(after or {})}
+        earlier = self._values.get(item.id)  # what this batch's earlier events set
+        sealed = ({**earlier, **after} if earlier else after) if after else earlier or {}
         row = _link(item.id, last_seq + 1, last_hash, entry, _as_left(item, sealed))
         self._history.append(row)
         self._head[item.id] = (last_seq + 1, row["hash"])
