@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_
+from sqlalchemy import Connection, and_, false, or_
 
 from ..core.escalation import DEFAULT_LIGHTS, LightRule, light
 from ..store import items as store
@@ -26,6 +26,9 @@ class ItemFilter:
     assignee: str | None = None
     workflow: str | None = None
     overdue: bool = False
+    # Only items under these unit paths (what a person may see, engine/app/access.py);
+    # None: no such limit (the CLI).
+    within: tuple[str, ...] | None = None
 
 
 def local_iso(at: datetime | None, tz: str) -> str | None:
@@ -131,6 +134,9 @@ def filtered_items(conn: Connection, f: ItemFilter, now: datetime) -> Any:
         conds.append(items.c.unit_path.startswith(repo.unit(conn, f.unit).path, autoescape=True))
     if f.overdue:
         conds.append(and_(items.c.due_at < now, items.c.final.is_(False)))
+    if f.within is not None:
+        conds.append(or_(false(), *(items.c.unit_path.startswith(p, autoescape=True)
+                                    for p in f.within)))
     query = store.select_items()
     return query.where(and_(*conds)) if conds else query
 

@@ -1,0 +1,189 @@
+"""The JSON API (contract section 7): log in, list, show, advance.
+
+No route holds a rule: each calls the use case the CLI calls (`views.item_rows`,
+`views.item_detail`, `Service.advance`) as the authenticated person, with `via="api"`.
+Visibility (engine/app/access.py) answers 404 for items the person may not see.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path as FsPath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile
+
+from ..engine.app import access
+from ..engine.app.service import Service
+from ..engine.app.views import ItemFilter, item_detail, item_rows
+from ..engine.core.escalation import LightRule
+from ..engine.store.evidence import safe_name
+from .auth import HttpRefusal, Person, api_person, check_csrf, login, login_refusal, service_of
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+ItemId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the item's id")]
+Text = Annotated[str, Field(max_length=10_000, pattern=r"^[^\x00]*$")]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"description": text, "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}}}}
+    for code, text in [(401, "not authenticated"), (403, "not allowed to you"),
+                       (404, "no such item, or one you may not see"),
+                       (409, "not possible in this state, or the item changed underneath"),
+                       (413, "a file is larger than allowed"),
+                       (422, "a required field or comment missing, a guard false, a bad value")]
+}
+
+
+class LoginBody(BaseModel):
+    person: Annotated[str, Field(max_length=64)]
+    password: Annotated[str, Field(max_length=1024)]
+
+
+class LoggedIn(BaseModel):
+    person: str
+    name: str
+    csrf: str = Field(description="send as header X-CSRF-Token with posts made with the cookie")
+
+
+class AdvanceBody(BaseModel):
+    trigger: Annotated[str, Field(min_length=1, max_length=64)]
+    comment: Text | None = None
+    fields: dict[Annotated[str, Field(max_length=64)], Any] = Field(default_factory=dict)
+
+
+@router.post("/login", response_model=LoggedIn, responses={401: ERRORS[401]})
+async def api_login(body: LoginBody, request: Request, response: Response) -> LoggedIn:
+    """Log in with a password: the answer sets the session cookie."""
+    done = await login(request, body.person, body.password, response)
+    if not isinstance(done, Response):
+        raise login_refusal(done)
+    session = request.state.session
+    return LoggedIn(person=session.person.id, name=session.person.name, csrf=session.csrf)
+
+
+@router.get("/items", responses={401: ERRORS[401], 404: ERRORS[404]})
+def list_items(
+    request: Request, person: Annotated[Person, Depends(api_person)],
+    state: Annotated[str | None, Query(max_length=64)] = None,
+    unit: Annotated[str | None, Query(max_length=64)] = None,
+    assignee: Annotated[str | None, Query(max_length=64)] = None,
+    overdue: bool = False,
+    workflow: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[dict[str, Any]]:
+    """The items you may see, as `item list --json` (at most `limit`, in id order)."""
+    service = service_of(request)
+    within = access.roots(service, person.id)
+    filters = ItemFilter(state=state, unit=unit, assignee=assignee, workflow=workflow,
+                         overdue=overdue, within=within)
+    rows = item_rows(service, filters, batch=min(limit, 2000), rule=_rule(request))
+    return [row for _, row in zip(range(limit), rows, strict=False)]
+
+
+@router.get("/items/{item_id}", responses={401: ERRORS[401], 404: ERRORS[404]})
+def show_item(item_id: ItemId, request: Request,
+              person: Annotated[Person, Depends(api_person)]) -> dict[str, Any]:
+    """One item, as `item show --json`: fields, history, escalations, the triggers you may
+    fire now."""
+    service = service_of(request)
+    access.check_item(service, person.id, item_id)
+    return _detail(service, item_id, person, request)
+
+
+@router.post("/items/{item_id}/advance",
+             responses={code: ERRORS[code] for code in (401, 403, 404, 409, 413, 422)},
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": AdvanceBody.model_json_schema()},
+                 "multipart/form-data": {"schema": {
+                     "type": "object", "required": ["trigger"], "properties": {
+                         "trigger": {"type": "string", "minLength": 1, "maxLength": 64},
+                         "comment": {"type": "string", "maxLength": 10_000},
+                         "fields": {"type": "string",
+                                    "description": "a JSON object of field values"},
+                         "attach": {"type": "array",
+                                    "items": {"type": "string", "format": "binary"}}}}}}}})
+async def advance_item(item_id: ItemId, request: Request,
+                       person: Annotated[Person, Depends(api_person)],
+                       _csrf: Annotated[None, Depends(check_csrf)]) -> dict[str, Any]:
+    """Fire a trigger (JSON, or multipart with evidence files in `attach`); answers the item
+    after. A refusal answers with the CLI's one line."""
+    service = service_of(request)
+    await _run(access.check_item, service, person.id, item_id)
+    with tempfile.TemporaryDirectory(prefix="rectify-upload-") as tmp:
+        body, files = await _advance_body(request, FsPath(tmp))
+        await _run(_advance, service, item_id, person, body, files)
+    return await _run(_detail, service, item_id, person, request)
+
+
+def _advance(service: Service, item_id: int, person: Person, body: AdvanceBody,
+             files: list[FsPath]) -> None:
+    service.advance(item_id, person.id, body.trigger, values=body.fields,
+                    comment=body.comment or None, attach=files, via="api")
+
+
+async def _advance_body(request: Request, tmp: FsPath) -> tuple[AdvanceBody, list[FsPath]]:
+    """The request's trigger, comment and fields, and its files saved under `tmp` (each under
+    its own folder, named by the last component of its given name only)."""
+    kind = request.headers.get("content-type", "")
+    if not kind.startswith("multipart/form-data"):
+        try:
+            return AdvanceBody.model_validate_json(await request.body()), []
+        except ValueError as exc:
+            raise HttpRefusal(422, _first_problem(exc)) from None
+    form = await request.form()
+    try:
+        fields = json.loads(str(form.get("fields") or "{}"))
+        body = AdvanceBody.model_validate({"trigger": form.get("trigger"),
+                                           "comment": form.get("comment"), "fields": fields})
+    except ValueError as exc:
+        raise HttpRefusal(422, _first_problem(exc)) from None
+    limit = request.app.state.settings.web.upload_bytes
+    saved = []
+    for n, upload in enumerate(form.getlist("attach")):
+        if isinstance(upload, UploadFile):
+            saved.append(await _save(upload, tmp / str(n), limit))
+    return body, saved
+
+
+async def _save(upload: UploadFile, folder: FsPath, limit: int) -> FsPath:
+    """Copy one upload to `folder/NAME`, refusing it past `limit` bytes."""
+    folder.mkdir()
+    target = folder / safe_name(upload.filename or "file")
+    size = 0
+    with target.open("wb") as out:
+        while chunk := await upload.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise HttpRefusal(413, f"{safe_name(upload.filename or 'file')} is larger "
+                                       f"than {limit // (1024 * 1024)} MB")
+            out.write(chunk)
+    return target
+
+
+def _first_problem(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        return f"{where}: {first.get('msg', 'not valid')}"
+    return f"the request body is not valid: {exc}"
+
+
+def _detail(service: Service, item_id: int, person: Person, request: Request) -> dict[str, Any]:
+    detail = item_detail(service, item_id, person.id, _rule(request))
+    detail.pop("field_labels", None)
+    return detail
+
+
+def _rule(request: Request) -> LightRule:
+    return LightRule(request.app.state.settings.lights.yellow_workdays)
+
+
+async def _run(fn: Any, *args: Any) -> Any:
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args)
