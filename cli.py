@@ -109,6 +109,19 @@ item.add_command(authority.item_urge)
 item.add_command(authority.item_sample)
 
 
+# --- the front door (commands/web.py) -------------------------------------------------------------
+
+def _register_web_commands() -> None:
+    from .commands.web import serve, token, user
+
+    cli.add_command(serve)
+    cli.add_command(user)
+    cli.add_command(token)
+
+
+_register_web_commands()
+
+
 def main() -> None:
     from .commands.support import run
 
