@@ -103,8 +103,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(url: str, files: Path, now: str = NOW) -> Iterator[str]:
-    """`create_app` under a real uvicorn on 127.0.0.1:PORT; yields the base URL."""
+def serving(url: str, files: Path, now: str = NOW, config: Path | None = None) -> Iterator[str]:
+    """`create_app` under a real uvicorn on 127.0.0.1:PORT, with `config` as rectify.toml;
+    yields the base URL."""
     import os
 
     import uvicorn
@@ -113,7 +114,7 @@ def serving(url: str, files: Path, now: str = NOW) -> Iterator[str]:
     old = os.environ.get("RECTIFY_FILES")
     os.environ["RECTIFY_FILES"] = str(files)
     try:
-        app = create_app(Runtime(url, now_text=now))
+        app = create_app(Runtime(url, now_text=now, config=str(config) if config else None))
     finally:
         if old is None:
             os.environ.pop("RECTIFY_FILES", None)

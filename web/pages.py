@@ -112,9 +112,9 @@ def _item(request: Request, person: Person, item_id: int, *, status: int = 200,
     service = service_of(request)
     page = item_page(service, item_id, person.id, _rule(request))
     context = item_context(page, service.files_dir, errors=errors, typed=typed)
-    labels = {f.trigger: f.label for f in page.forms}
+    done_label = worklist.trigger_label(page.spec, done) if done in page.spec.triggers else ""
     return _page(request, "item.html", person, status=status, page=context,
-                 done=labels.get(done, ""), upload_mb=_settings(request).web.upload_mb)
+                 done=done_label, upload_mb=_settings(request).web.upload_mb)
 
 
 async def _upload_fits(request: Request) -> None:

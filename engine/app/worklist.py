@@ -1,7 +1,10 @@
 """The staff pages' two lists: a person's open items (待办) and a unit's board (红黄绿灯).
 
 `my_items`: open items assigned to the person, and open items waiting for a role they hold
-(something they may fire now, by the same `allowed_triggers` that `item show` uses).
+(something they may fire now, by the same `allowed_triggers` that `item show` uses). A trigger
+that an escalation ladder fires (`fire: hold_accountable`) is the system's backstop, not a
+task: a leader may fire it by hand, but an item does not wait for them because of it (else
+every open item of a township would sit on its leader's list).
 `unit_board`: per child unit, open items by light, items without a deadline, and items closed
 this week. Lights are the engine's own (`escalation.light`), computed once per deadline
 boundary, not once per item: within one (workflow version, state) an item is yellow exactly
@@ -41,6 +44,7 @@ class WorkItem:
     due_at: datetime | None
     mine: bool  # assigned to the person
     actions: tuple[str, ...] = ()  # labels of what they may do now
+    waits: bool = False  # something they may do now is a task, not only a ladder's backstop
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ def my_items(service: Service, person_id: str, *, rule: LightRule = DEFAULT_LIGH
         lines = [_line(service, specs, directory, grants, person, r, now, rule)
                  for r in records[:limit]]
     assigned = [w for w in lines if w is not None and w.mine]
-    waiting = [w for w in lines if w is not None and not w.mine and w.actions]
+    waiting = [w for w in lines if w is not None and not w.mine and w.waits]
     return MyItems(assigned, waiting, len(records) > limit, grants)
 
 
@@ -103,8 +107,9 @@ def _states_for(compiled: Iterable[Compiled], roles: set[str]) -> dict[str, list
     states: dict[str, set[str]] = {}
     for c in compiled:
         spec = c.spec
+        backstops = ladder_triggers(spec)
         for t in spec.transitions:
-            if not t.roles or roles & set(t.roles):
+            if t.trigger not in backstops and (not t.roles or roles & set(t.roles)):
                 states.setdefault(spec.name, set()).update(
                     s for s in t.sources if not spec.states[s].final)
     return {w: sorted(s) for w, s in states.items()}
@@ -127,7 +132,13 @@ def _line(service: Service, specs: dict[int, Compiled], directory: repo.Director
         unit_name=unit_name, state_label=spec.state_label(item.state),
         light=light(spec, item.state, item.due_at, now, service.calendar(), rule),
         due_at=item.due_at, mine=item.assignee_id == person.id,
-        actions=tuple(trigger_label(spec, t) for t in triggers))
+        actions=tuple(trigger_label(spec, t) for t in triggers),
+        waits=any(t not in ladder_triggers(spec) for t in triggers))
+
+
+def ladder_triggers(spec: WorkflowSpec) -> frozenset[str]:
+    """Triggers some escalation step fires: the ladder's, whoever else may fire them."""
+    return frozenset(s.fire for st in spec.states.values() for s in st.escalate if s.fire)
 
 
 def summary(spec: WorkflowSpec, item: store.ItemRecord) -> str:
