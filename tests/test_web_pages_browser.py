@@ -108,7 +108,7 @@ def test_a_village_cadre_works_an_item_on_a_phone(base: str, browser: Any, count
     form.locator("textarea[name=comment]").fill("已到派出所核实")
     form.locator("button[type=submit]").click()
     refusal = page.locator("#fire-submit .refusal")
-    assert "整改措施" in refusal.inner_text() and "\n" not in refusal.inner_text().strip()
+    assert refusal.inner_text().strip() == "提交验收还需要填写：整改措施、佐证材料"
     assert page.locator("#fire-submit textarea[name=comment]").input_value() == "已到派出所核实"
 
     form = page.locator("#fire-submit")

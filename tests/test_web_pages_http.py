@@ -85,7 +85,7 @@ def test_pages_send_strangers_to_the_login_page(site: Site) -> None:
     refused = httpx.post(site.base + "/login", data={"person": SCRIPT, "password": "nope"})
     assert refused.status_code == 401
     assert SCRIPT not in refused.text and ESCAPED in refused.text
-    assert 'class="refusal"' in refused.text
+    assert 'class="refusal" role="alert">用户名或密码不正确<' in refused.text
     away = httpx.post(site.base + "/login", data={"person": "zhang", "password": PASSWORD,
                                                   "next": "//evil.example/x"})
     assert away.status_code == 303 and away.headers["location"] == "/"
@@ -201,7 +201,7 @@ def test_notices_link_to_the_item_page_when_base_url_is_set(db_url: str, tmp_pat
             data = conn.execute(select(OUTBOX.c.data)
                                 .where(OUTBOX.c.item_id == item)).scalar_one()
         service.engine.dispose()
-        subject, text, markdown = render("assignment", data)
+        _subject, text, markdown = render("assignment", data)
         link = f"https://rectify.example/items/{item}"
         assert (data["item_url"] == link) == bool(base)
         assert (link in text and link in (markdown or "")) == bool(base)

@@ -30,6 +30,7 @@ from . import auth
 from .auth import HttpRefusal, Person, check_csrf, csrf_token, page_person, service_of
 from .evidence import UploadRefused, file_response, save_uploads, thumbnail, thumbnail_response
 from .render import board_links, item_context, make_templates
+from .words import login_words, refusal_words
 
 router = APIRouter(include_in_schema=False)
 templates = make_templates()
@@ -56,7 +57,7 @@ async def login_post(request: Request) -> Response:
         return done
     status = 429 if done.wait else 401
     return _page(request, "login.html", None, status=status, next=target, person_id=person_id,
-                 error=str(done))
+                 error=login_words(str(done)))
 
 
 @router.get("/logout", response_class=HTMLResponse)
@@ -107,11 +108,15 @@ def item_view(request: Request, item_id: int, person: LoggedIn, done: str = "") 
 
 
 def _item(request: Request, person: Person, item_id: int, *, status: int = 200,
-          done: str = "", errors: dict[str, str] | None = None,
+          done: str = "", errors: dict[str, tuple[str, str | None]] | None = None,
           typed: dict[str, dict[str, str]] | None = None) -> Response:
+    """The item page; `errors`: per trigger, a refusal's line and kind, said in Chinese."""
     service = service_of(request)
     page = item_page(service, item_id, person.id, _rule(request))
-    context = item_context(page, service.files_dir, errors=errors, typed=typed)
+    labels = {t.trigger: t.label for t in page.spec.transitions if t.label}
+    said = {trigger: refusal_words(line, reason, triggers=labels, people=page.names)
+            for trigger, (line, reason) in (errors or {}).items()}
+    context = item_context(page, service.files_dir, errors=said, typed=typed)
     done_label = worklist.trigger_label(page.spec, done) if done in page.spec.triggers else ""
     return _page(request, "item.html", person, status=status, page=context,
                  done=done_label, upload_mb=_settings(request).web.upload_mb)
@@ -148,7 +153,7 @@ async def fire(request: Request, item_id: int, trigger: str, person: LoggedIn,
         from .app import one_line, status_of
 
         status = status_of(refused) if isinstance(refused, RectifyError) else 422
-        errors = {trigger: one_line(str(refused))}
+        errors = {trigger: (one_line(str(refused)), getattr(refused, "reason", None))}
         return await run_in_threadpool(
             lambda: _item(request, person, item_id, status=status, errors=errors,
                           typed={trigger: typed}))
