@@ -114,7 +114,9 @@ def database(backend: str, folder: Path, pg: str):  # type: ignore[no-untyped-de
         admin.dispose()
 
 
-def prepare(url: str, folder: Path, items: int) -> tuple[Any, str]:
+def prepare(url: str, folder: Path, items: int, others: int) -> tuple[Any, str]:
+    """`items` for 张三 (zhang) at 张庄村, then `others` for 周九 at 东关村 (the rest of the
+    county's ledger, which the unit boards count and 张三's pages must not wade through)."""
     from rectify.engine.app import identity
     from rectify.engine.app.service import Service
     from rectify.engine.core.clock import FixedClock
@@ -131,7 +133,11 @@ def prepare(url: str, folder: Path, items: int) -> tuple[Any, str]:
     due = NOW + timedelta(days=10)
     seed(engine, version.id, "ladder", "rectifying", "village-a1", items, entered=NOW,
          due=due, step_at=due)
-    identity.set_password(service, "zhang", PASSWORD, min_length=10)
+    if others:
+        seed(engine, version.id, "ladder", "rectifying", "village-b1", others, entered=NOW,
+             due=NOW - timedelta(days=1), step_at=None, assignee="zhou")
+    for person in ("zhang", "qian"):
+        identity.set_password(service, person, PASSWORD, min_length=10)
     return service, identity.create_token(service, "zhang", "bench")[1]
 
 
@@ -178,13 +184,14 @@ def direct(service: Any, ids: range) -> dict[str, Any]:
 
 def run_backend(backend: str, args: argparse.Namespace) -> None:
     n, seq = args.requests, min(300, args.requests)
-    total = max(args.page_items, 2 * n + 2 * seq)
+    mine = 2 * n + 2 * seq
+    total = max(args.page_items, mine)
     with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp, \
             database(backend, Path(tmp), args.pg) as url:
         folder = Path(tmp)
-        service, token = prepare(url, folder, total)
+        service, token = prepare(url, folder, mine, total - mine)
         bearer = {"Authorization": f"Bearer {token}"}
-        ids = iter(range(1, total + 1))
+        ids = iter(range(1, mine + 1))
         with serving(url, folder, args.workers) as base:
             def take(k: int) -> range:
                 first = next(ids)
@@ -203,18 +210,20 @@ def run_backend(backend: str, args: argparse.Namespace) -> None:
                 "advance, one client": drive(base, bearer, one, 1),
                 "advance, direct": direct(service, take(seq)),
             }
-            cookie = _login(base)
-            for page in ("/items/1", "/", "/units/county", "/units/village-a1"):
+            pages = [("zhang", "/items/1"), ("qian", f"/items/{total}"), ("zhang", "/"),
+                     ("qian", "/units/county"), ("qian", "/units/town-b"), ("qian", "/")]
+            cookies = {person: _login(base, person) for person in ("zhang", "qian")}
+            for person, page in pages:
                 calls = [("GET", page, None)] * 100
-                results[f"page {page}, one client"] = drive(base, cookie, calls, 1)
+                results[f"{person} {page}"] = drive(base, cookies[person], calls, 1)
         service.engine.dispose()
     _print(backend, total, args, results)
 
 
-def _login(base: str) -> dict[str, str]:
+def _login(base: str, person: str) -> dict[str, str]:
     import httpx
 
-    answer = httpx.post(base + "/api/login", json={"person": "zhang", "password": PASSWORD})
+    answer = httpx.post(base + "/api/login", json={"person": person, "password": PASSWORD})
     answer.raise_for_status()
     return {"Cookie": f"rectify_session={answer.cookies['rectify_session']}"}
 
