@@ -222,3 +222,24 @@ def test_a_person_who_left_cannot_log_in(server: Server) -> None:
             conn.execute(PEOPLE.update().where(PEOPLE.c.id == "li").values(active=True))
     assert answer.status_code == 401 and answer.json() == {"error": identity.WRONG}
     assert gone.status_code == 401
+
+
+def test_nul_characters_are_refused_in_one_line(server: Server) -> None:
+    """A NUL in a filter, a trigger, a field value, a form's `fields` or a login name is a 422
+    with one line (PostgreSQL cannot store NUL: unchecked, each of these was a 500)."""
+    a1 = server.items["a1"]
+    with server.client("zhang") as zhang:
+        answers = [
+            zhang.get("/api/items", params={"state": "a\0b"}),
+            zhang.get("/api/items", params={"unit": "\0"}),
+            zhang.post(f"/api/items/{a1}/advance", json={"trigger": "sub\0mit"}),
+            zhang.post(f"/api/items/{a1}/advance",
+                       json={"trigger": "submit", "fields": {"measures": ["a\0"]}}),
+            zhang.post(f"/api/items/{a1}/advance",
+                       data={"trigger": "submit", "fields": '{"measures": "a\\u0000"}'}),
+            zhang.post("/api/login", json={"person": "\0", "password": "x"}),
+        ]
+        still = zhang.get(f"/api/items/{a1}")
+    assert [a.status_code for a in answers] == [422] * len(answers), [a.text for a in answers]
+    assert all("NUL" in a.json()["error"] for a in answers)
+    assert still.status_code == 200 and still.json()["state"] == "rectifying"

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.datastructures import UploadFile
 
 from ..engine.app import access
@@ -22,12 +22,17 @@ from ..engine.app.service import Service
 from ..engine.app.views import ItemFilter, item_detail, item_rows
 from ..engine.core.escalation import LightRule
 from ..engine.store.evidence import safe_name
+from .app import validation_line
 from .auth import HttpRefusal, Person, api_person, check_csrf, login, login_refusal, service_of
 
 router = APIRouter(prefix="/api", tags=["api"])
 
 ItemId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the item's id")]
-Text = Annotated[str, Field(max_length=10_000, pattern=r"^[^\x00]*$")]
+# No NUL anywhere: PostgreSQL cannot store it in text, and no one types it.
+NO_NUL = r"^[^\x00]*$"
+Text = Annotated[str, Field(max_length=10_000, pattern=NO_NUL)]
+Name = Annotated[str, Field(max_length=64, pattern=NO_NUL)]
+QueryName = Annotated[str | None, Query(max_length=64, pattern=NO_NUL)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"description": text, "content": {"application/json": {"schema": {
         "type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}}}}
@@ -50,7 +55,7 @@ class Json(Response):
 
 
 class LoginBody(BaseModel):
-    person: Annotated[str, Field(max_length=64)]
+    person: Name
     password: Annotated[str, Field(max_length=1024)]
 
 
@@ -61,9 +66,26 @@ class LoggedIn(BaseModel):
 
 
 class AdvanceBody(BaseModel):
-    trigger: Annotated[str, Field(min_length=1, max_length=64)]
+    trigger: Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
     comment: Text | None = None
-    fields: dict[Annotated[str, Field(max_length=64)], Any] = Field(default_factory=dict)
+    fields: dict[Name, Any] = Field(default_factory=dict)
+
+    @field_validator("fields")
+    @classmethod
+    def _no_nul(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        if _has_nul(fields):
+            raise ValueError("field values cannot contain NUL characters")
+        return fields
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 @router.post("/login", response_model=LoggedIn, responses={401: ERRORS[401]})
@@ -79,11 +101,11 @@ async def api_login(body: LoginBody, request: Request, response: Response) -> Lo
 @router.get("/items", response_class=Json, responses={401: ERRORS[401], 404: ERRORS[404]})
 def list_items(
     request: Request, person: Annotated[Person, Depends(api_person)],
-    state: Annotated[str | None, Query(max_length=64)] = None,
-    unit: Annotated[str | None, Query(max_length=64)] = None,
-    assignee: Annotated[str | None, Query(max_length=64)] = None,
+    state: QueryName = None,
+    unit: QueryName = None,
+    assignee: QueryName = None,
     overdue: bool = False,
-    workflow: Annotated[str | None, Query(max_length=64)] = None,
+    workflow: QueryName = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> Response:
     """The items you may see, as `item list --json` (at most `limit`, in id order)."""
@@ -142,7 +164,9 @@ def _advance(service: Service, item_id: int, person: Person, body: AdvanceBody,
 
 
 def _is_multipart(request: Request) -> bool:
-    return request.headers.get("content-type", "").startswith("multipart/form-data")
+    """A form (multipart, or urlencoded without files) rather than a JSON body."""
+    return request.headers.get("content-type", "").startswith(
+        ("multipart/form-data", "application/x-www-form-urlencoded"))
 
 
 async def _advance_body(request: Request, tmp: FsPath) -> tuple[AdvanceBody, list[FsPath]]:
@@ -186,10 +210,8 @@ async def _save(upload: UploadFile, folder: FsPath, limit: int) -> FsPath:
 def _first_problem(exc: ValueError) -> str:
     errors = getattr(exc, "errors", None)
     if callable(errors):
-        first = errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
-        return f"{where}: {first.get('msg', 'not valid')}"
-    return f"the request body is not valid: {exc}"
+        return validation_line(errors())
+    return f"fields: not a JSON object ({exc})"
 
 
 def _detail(service: Service, item_id: int, person: Person, rule: LightRule) -> dict[str, Any]:

@@ -8,8 +8,10 @@ contract gives its kind; a page gets a short HTML page with that line (escaped).
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -97,6 +99,16 @@ def answer(request: Request, status: int, message: str,
     return HTMLResponse(page, status, headers=headers)
 
 
+def validation_line(errors: Sequence[Any]) -> str:
+    """The first problem pydantic found, as one line: where, then what."""
+    first = errors[0] if errors else {}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "request"
+    message = str(first.get("msg", "not valid"))
+    if first.get("type") == "string_pattern_mismatch":  # our only pattern: no NUL characters
+        message = "must not contain NUL characters"
+    return f"{where}: {message}"
+
+
 def _handlers(app: FastAPI) -> None:
     @app.exception_handler(HttpRefusal)
     async def _refusal(request: Request, exc: HttpRefusal) -> Response:
@@ -117,9 +129,13 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "request"
-        return answer(request, 422, f"{where}: {first.get('msg', 'not valid')}")
+        return answer(request, 422, validation_line(exc.errors()))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # A bug, not a refusal: the user still reads one line; the traceback goes to the
+        # server's log (Starlette logs it after this answer).
+        return answer(request, 500, "internal error: the server's log has the details")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
