@@ -124,7 +124,7 @@ def show_item(item_id: ItemId, request: Request,
     """One item, as `item show --json`: fields, history, escalations, the triggers you may
     fire now."""
     service = service_of(request)
-    access.check_item(service, person.id, item_id)
+    # Visibility is checked in the same read as the item (no role there: not found).
     return Json(_detail(service, item_id, person, _rule(request)))
 
 
@@ -215,7 +215,7 @@ def _first_problem(exc: ValueError) -> str:
 
 
 def _detail(service: Service, item_id: int, person: Person, rule: LightRule) -> dict[str, Any]:
-    detail = item_detail(service, item_id, person.id, rule)
+    detail = item_detail(service, item_id, person.id, rule, hidden=True)
     detail.pop("field_labels", None)
     return detail
 
