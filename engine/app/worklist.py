@@ -13,7 +13,6 @@ when its deadline lies between now and a boundary that a binary search finds.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -171,14 +170,14 @@ def unit_board(service: Service, unit_id: str, person_id: str, *,
         specs = _all_compiled(service, conn)
         children = worklist.child_units(conn, unit.id)
         week_start = _week_start(now, _timezone(specs))
-        rows = worklist.board_rows(conn, unit.path)
-        closed = worklist.closed_since(conn, unit.path, week_start)
+        figures = worklist.unit_figures(conn, unit.path, now, week_start,
+                                        yellow_bounds(service, specs.values(), now, rule))
         trail = [repo.unit(conn, u) for u in _above(unit.path)]
         has_children = worklist.units_with_children(conn, [c[0] for c in children])
         items: list[WorkItem] = []
         if not children:
             items = _unit_items(service, conn, specs, unit, person_id, grants, now, rule)
-    lines = _board_lines(service, specs, unit, children, has_children, rows, closed, now, rule)
+    lines = _board_lines(unit, children, has_children, figures)
     total = BoardLine(unit.id, "合计", False)
     for line in lines:
         total.lights.update(line.lights)
@@ -187,52 +186,49 @@ def unit_board(service: Service, unit_id: str, person_id: str, *,
     return Board(unit, visible_trail, lines, total, items, week_start)
 
 
-def _board_lines(service: Service, specs: dict[int, Compiled], unit: repo.UnitRow,
-                 children: list[tuple[str, str, str]], has_children: set[str],
-                 rows: list[worklist.BoardRow], closed: dict[str, int], now: datetime,
-                 rule: LightRule) -> list[BoardLine]:
+def _board_lines(unit: repo.UnitRow, children: list[tuple[str, str, str]],
+                 has_children: set[str], figures: list[worklist.UnitFigures]) -> list[BoardLine]:
     lines = {cid: BoardLine(cid, name, cid in has_children) for cid, name, _ in children}
     own = BoardLine(unit.id, f"{unit.name}（本级）", False)
-    lights = _Lights(service, specs, now, rule, rows)
-    for row in rows:
-        line = lines.get(_child_of(unit.path, row.unit_path) or "", own)
-        line.lights[lights.of(row) or "none"] += row.items
-    for path, n in closed.items():
-        lines.get(_child_of(unit.path, path) or "", own).closed_week += n
+    for f in figures:
+        line = lines.get(_child_of(unit.path, f.unit_path) or "", own)
+        line.lights.update({RED: f.red, YELLOW: f.yellow, GREEN: f.green,
+                            "none": f.no_deadline})
+        line.closed_week += f.closed
     ordered = list(lines.values())
     return [*ordered, own] if own.open or own.closed_week else ordered
 
 
-class _Lights:
-    """The light of each board row: red before now, yellow up to a per-(version, state)
-    boundary found by bisecting that group's sorted deadlines, green after it."""
+HORIZON = timedelta(days=400)  # no ladder warns this long before a deadline
 
-    def __init__(self, service: Service, specs: dict[int, Compiled], now: datetime,
-                 rule: LightRule, rows: Sequence[worklist.BoardRow]) -> None:
-        self.now = now
-        self.bounds: dict[tuple[int, str], datetime | None] = {}
-        dues: dict[tuple[int, str], set[datetime]] = {}
-        for r in rows:
-            if r.due_at is not None and r.due_at >= now:
-                dues.setdefault((r.workflow_version_id, r.state), set()).add(r.due_at)
-        calendar = service.calendar()
-        for (version, state), found in dues.items():
-            spec = specs[version].spec
-            ordered = sorted(found)
 
-            def past_yellow(due: datetime, spec: WorkflowSpec = spec, state: str = state) -> bool:
-                return light(spec, state, due, now, calendar, rule) != YELLOW
+def yellow_bounds(service: Service, compiled: Iterable[Compiled], now: datetime,
+                  rule: LightRule) -> dict[tuple[int, str], datetime]:
+    """For each (workflow version, open state), the latest deadline that is yellow now: an
+    item there is yellow exactly when its deadline lies in [now, bound]. Found by bisecting
+    deadlines with the engine's own `light` (which only grows greener as a deadline moves
+    later), so the board and the item page never disagree."""
+    calendar = service.calendar()
+    bounds = {}
+    for c in compiled:
+        for name, state in c.spec.states.items():
+            if state.final:
+                continue
 
-            first_green = bisect_left(ordered, True, key=past_yellow)
-            self.bounds[(version, state)] = ordered[first_green - 1] if first_green else None
+            def yellow(ahead: int, spec: WorkflowSpec = c.spec, name: str = name) -> bool:
+                due = now + timedelta(microseconds=ahead)
+                return light(spec, name, due, now, calendar, rule) == YELLOW
 
-    def of(self, row: worklist.BoardRow) -> str | None:
-        if row.due_at is None:
-            return None
-        if row.due_at < self.now:
-            return RED
-        bound = self.bounds.get((row.workflow_version_id, row.state))
-        return YELLOW if bound is not None and row.due_at <= bound else GREEN
+            if not yellow(0):
+                continue
+            lo, hi = 0, HORIZON // timedelta(microseconds=1)
+            if yellow(hi):
+                lo = hi
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if yellow(mid) else (lo, mid)
+            bounds[(c.version.id, name)] = now + timedelta(microseconds=lo)
+    return bounds
 
 
 def _unit_items(service: Service, conn: Connection, specs: dict[int, Compiled],
