@@ -15,14 +15,13 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection
-
 from ..core.errors import NotFound, RectifyError, UsageError
 from ..store import identity as rows
 from ..store.db import read, write
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
+    from sqlalchemy import Connection
 
     from .service import Service
 
