@@ -60,3 +60,46 @@ def test_my_items_hold_what_is_mine_and_what_waits_for_my_role(db_url: str,
     assert zhao.waiting[0].actions == ("验收销号", "验收不通过")
     assert my_items(service, "wang").waiting == []
     service.engine.dispose()
+
+
+PRIVATE_ORG = """\
+units:
+  - id: county
+    name: 某县
+    children:
+      - id: town-a
+        name: 大杨集镇
+        children: [{id: village-a1, name: 张庄村}]
+people:
+  - {id: sec, name: 党支书, roles: {party_secretary: village-a1}}
+  - {id: cadre, name: 村干部, roles: {village_cadre: village-a1}}
+  - {id: fixer, name: 整改员, roles: {rectifier: village-a1}}
+"""
+
+
+def test_private_fields_show_only_to_the_people_working_the_item(tmp_path: Path) -> None:
+    """An identification item's 身份证号码 is shown to the 村党组织书记 (a role of that
+    workflow) and hidden, though listed, from someone who sees the village through another
+    workflow's role; its number, date and text fields render in the page either way."""
+    from rectify.engine.app.item_page import item_page
+    from rectify.web.render import item_context, make_templates
+
+    org = tmp_path / "org.yaml"
+    org.write_text(PRIVATE_ORG, "utf-8")
+    service = prepared_service(f"sqlite:///{tmp_path / 'p.db'}",
+                               FixedClock(datetime.fromisoformat(NOW)), tmp_path / "files",
+                               org=org, workflows=("identification", "rectification"))
+    item = service.new_item("cadre", "identification", "village-a1", assignee="cadre",
+                            values={"applicant_name": "王大山", "household_size": 4,
+                                    "id_number": "370000199001011234"})
+    template = make_templates().env.get_template("item.html")
+    for person, shown in (("sec", True), ("fixer", False)):
+        page = item_context(item_page(service, item, person), service.files_dir)
+        html = template.render(page=page, person=None, csrf="", board_links=[], upload_mb=20)
+        assert ("370000199001011234" in html) is shown, person
+        assert "身份证号码" in html and "家庭人口数" in html
+    html = template.render(page=item_context(item_page(service, item, "sec"),
+                                             service.files_dir),
+                           person=None, csrf="", board_links=[], upload_mb=20)
+    assert 'id="fire-propose"' in html  # 提议: the secretary's step, as a form
+    service.engine.dispose()
