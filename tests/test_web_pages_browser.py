@@ -142,7 +142,7 @@ def test_a_reviewer_at_the_office_sees_evidence_checks_and_the_board(
     """At 1280×800 the acceptor opens the submitted item: the photo's thumbnail, its EXIF
     capture time and place, a flag that it was taken before the item was assigned and one that
     the same file is evidence on another item; forms for 验收销号 and 验收不通过 and none for
-    what they may not do. The township leader's board counts the villages by light; a script
+    what they may not do, folded until one is chosen. The township leader's board counts the villages by light; a script
     tag in a description stays text (no dialog ever opens)."""
     page = log_in(browser, base, "zhao", OFFICE)
     page.goto(f"{base}/items/{county.accepting}")
@@ -151,6 +151,10 @@ def test_a_reviewer_at_the_office_sees_evidence_checks_and_the_board(
     assert "早于交办时间" in evidence and "其他事项的佐证材料" in evidence
     assert page.locator("#fire-accept").count() == 1 and page.locator("#fire-reject").count() == 1
     assert page.locator("#fire-submit").count() == 0
+    reject = page.locator("#fire-reject textarea[name=comment]")
+    assert not reject.is_visible()  # two steps: folded until one is chosen
+    page.locator("summary:has-text('验收不通过')").click()
+    assert reject.is_visible()
     shot(page, tmp_path / "item-1280.png")
 
     page = log_in(browser, base, "wang", OFFICE)
