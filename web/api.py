@@ -145,13 +145,16 @@ async def advance_item(item_id: ItemId, request: Request,
                        _csrf: Annotated[None, Depends(check_csrf)]) -> Response:
     """Fire a trigger (JSON, or multipart with evidence files in `attach`); answers the item
     after. A refusal answers with the CLI's one line."""
-    service = service_of(request)
-    if _is_multipart(request):  # files are read before anything is decided
-        await _run(access.check_item, service, person.id, item_id)
+    service, rule = service_of(request), _rule(request)
+    if not _is_multipart(request):
+        body = _json_body(await request.body())
+        return Json(await _run(_advance, service, item_id, person, body, [], rule))
+    await _run(access.check_item, service, person.id, item_id)  # before reading any file
+    # A folder per request only when files may come: making and removing one cost more than
+    # the whole advance.
     with tempfile.TemporaryDirectory(prefix="rectify-upload-") as tmp:
-        body, files = await _advance_body(request, FsPath(tmp))
-        after = await _run(_advance, service, item_id, person, body, files, _rule(request))
-    return Json(after)
+        body, files = await _form_body(request, FsPath(tmp))
+        return Json(await _run(_advance, service, item_id, person, body, files, rule))
 
 
 def _advance(service: Service, item_id: int, person: Person, body: AdvanceBody,
@@ -169,14 +172,16 @@ def _is_multipart(request: Request) -> bool:
         ("multipart/form-data", "application/x-www-form-urlencoded"))
 
 
-async def _advance_body(request: Request, tmp: FsPath) -> tuple[AdvanceBody, list[FsPath]]:
-    """The request's trigger, comment and fields, and its files saved under `tmp` (each under
+def _json_body(raw: bytes) -> AdvanceBody:
+    try:
+        return AdvanceBody.model_validate_json(raw)
+    except ValueError as exc:
+        raise HttpRefusal(422, _first_problem(exc)) from None
+
+
+async def _form_body(request: Request, tmp: FsPath) -> tuple[AdvanceBody, list[FsPath]]:
+    """The form's trigger, comment and fields, and its files saved under `tmp` (each under
     its own folder, named by the last component of its given name only)."""
-    if not _is_multipart(request):
-        try:
-            return AdvanceBody.model_validate_json(await request.body()), []
-        except ValueError as exc:
-            raise HttpRefusal(422, _first_problem(exc)) from None
     form = await request.form()
     try:
         fields = json.loads(str(form.get("fields") or "{}"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from .models import (
     API_TOKENS,
@@ -21,6 +21,7 @@ from .models import (
     WEB_SESSIONS,
 )
 from .models import ROLE_GRANTS as GRANTS
+from .prepared import Prepared
 
 
 class Holder(NamedTuple):
@@ -86,13 +87,27 @@ def revoke_token(conn: Connection, name: str, now: datetime) -> bool:
     return bool(done.rowcount)
 
 
+# Every API request and page runs one of these (prepared.py: compiled once, no per-call
+# statement building, which cost more than the query).
+_TOKEN_HOLDER = Prepared(
+    select(PEOPLE.c.id, PEOPLE.c.name).join(API_TOKENS, API_TOKENS.c.person_id == PEOPLE.c.id)
+    .where(API_TOKENS.c.token_hash == bindparam("token"), API_TOKENS.c.revoked_at.is_(None),
+           PEOPLE.c.active.is_(True)))
+_SESSION = Prepared(
+    select(PEOPLE.c.id, PEOPLE.c.name, WEB_SESSIONS.c.csrf, WEB_SESSIONS.c.expires_at)
+    .join(WEB_SESSIONS, WEB_SESSIONS.c.person_id == PEOPLE.c.id)
+    .where(WEB_SESSIONS.c.id_hash == bindparam("id"), WEB_SESSIONS.c.expires_at > bindparam("now"),
+           PEOPLE.c.active.is_(True)))
+_GRANT_PATHS = Prepared(
+    select(UNITS.c.path).distinct().join(GRANTS, GRANTS.c.unit_id == UNITS.c.id)
+    .where(GRANTS.c.person_id == bindparam("person")))
+_ITEM_UNIT_PATH = Prepared(select(ITEMS.c.unit_path).where(ITEMS.c.id == bindparam("item")))
+
+
 def token_holder(conn: Connection, token_hash: str) -> Holder | None:
     """The active person holding this live token."""
-    row = conn.execute(
-        select(PEOPLE.c.id, PEOPLE.c.name).join(API_TOKENS, API_TOKENS.c.person_id == PEOPLE.c.id)
-        .where(API_TOKENS.c.token_hash == token_hash, API_TOKENS.c.revoked_at.is_(None),
-               PEOPLE.c.active.is_(True))).first()
-    return Holder(*row) if row else None
+    found = _TOKEN_HOLDER.rows(conn, {"token": token_hash})
+    return Holder(*found[0]) if found else None
 
 
 # --- sessions -----------------------------------------------------------------------------------
@@ -105,12 +120,11 @@ def add_session(conn: Connection, id_hash: str, person_id: str, csrf: str, now: 
 
 def session(conn: Connection, id_hash: str, now: datetime) -> SessionRow | None:
     """A live session of an active person."""
-    row = conn.execute(
-        select(PEOPLE.c.id, PEOPLE.c.name, WEB_SESSIONS.c.csrf, WEB_SESSIONS.c.expires_at)
-        .join(WEB_SESSIONS, WEB_SESSIONS.c.person_id == PEOPLE.c.id)
-        .where(WEB_SESSIONS.c.id_hash == id_hash, WEB_SESSIONS.c.expires_at > now,
-               PEOPLE.c.active.is_(True))).first()
-    return SessionRow(Holder(row[0], row[1]), row[2], row[3]) if row else None
+    found = _SESSION.rows(conn, {"id": id_hash, "now": now})
+    if not found:
+        return None
+    person, name, csrf, expires_at = found[0]
+    return SessionRow(Holder(person, name), csrf, expires_at)
 
 
 def drop_session(conn: Connection, id_hash: str) -> None:
@@ -149,10 +163,9 @@ def recent_failures(conn: Connection, column: str, key: str,
 
 def grant_paths(conn: Connection, person_id: str) -> list[str]:
     """The paths of the units where the person holds any role."""
-    return list(conn.execute(
-        select(UNITS.c.path).distinct().join(GRANTS, GRANTS.c.unit_id == UNITS.c.id)
-        .where(GRANTS.c.person_id == person_id)).scalars())
+    return [row[0] for row in _GRANT_PATHS.rows(conn, {"person": person_id})]
 
 
 def item_unit_path(conn: Connection, item_id: int) -> str | None:
-    return conn.execute(select(ITEMS.c.unit_path).where(ITEMS.c.id == item_id)).scalar()
+    found = _ITEM_UNIT_PATH.rows(conn, {"item": item_id})
+    return found[0][0] if found else None
