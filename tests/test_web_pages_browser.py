@@ -83,13 +83,8 @@ def fits(page: Any, width: int) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= width
 
 
-def test_a_village_cadre_works_an_item_on_a_phone(base: str, browser: Any, county: County,
-                                                  tmp_path: Path) -> None:
-    """At 360×740: log in, see my open items with their lights, deadlines and states; open one;
-    fire `submit` without the required 整改措施 and see the one-line refusal above the form with
-    the comment still typed; fire it again with a photo; the item moves to 待验收, its history
-    says 网页 and the database row says via=web; log out and the pages ask for a login again."""
-    page = log_in(browser, base, "zhang", PHONE)
+def see_my_items(page: Any, base: str, county: County, tmp_path: Path) -> None:
+    """The home list (each light with its state and deadline) and the village's board."""
     mine = page.locator("section").first
     for item, light in ((county.red, "红灯"), (county.yellow, "黄灯"), (county.green, "绿灯")):
         card = mine.locator(f"a[href='/items/{item}']")
@@ -102,15 +97,16 @@ def test_a_village_cadre_works_an_item_on_a_phone(base: str, browser: Any, count
     fits(page, PHONE["width"])
     shot(page, tmp_path / "unit-360.png")
 
-    page.goto(f"{base}/")
-    page.click(f"a[href='/items/{county.red}']")
+
+def submit_with_a_photo(page: Any, base: str, county: County) -> None:
+    """`submit` without 整改措施: refused in one line, the comment kept; then with it and a
+    photo: moved to 待验收, the photo shown with its EXIF time, the history saying 网页."""
     form = page.locator("#fire-submit")
     form.locator("textarea[name=comment]").fill("已到派出所核实")
     form.locator("button[type=submit]").click()
     refusal = page.locator("#fire-submit .refusal")
     assert refusal.inner_text().strip() == "提交验收还需要填写：整改措施、佐证材料"
     assert page.locator("#fire-submit textarea[name=comment]").input_value() == "已到派出所核实"
-
     form = page.locator("#fire-submit")
     form.locator("textarea[name='f.measures']").fill("已更正户籍信息")
     form.locator("input[type=file]").set_input_files(files=[{
@@ -124,10 +120,25 @@ def test_a_village_cadre_works_an_item_on_a_phone(base: str, browser: Any, count
     assert page.evaluate("img => img.complete && img.naturalWidth > 0", thumb.element_handle())
     assert "2025-10-19 15:20" in page.locator(".evidence").inner_text()  # EXIF, shown
     assert "网页" in page.locator(".history li").last.inner_text()
+
+
+def test_a_village_cadre_works_an_item_on_a_phone(base: str, browser: Any, county: County,
+                                                  tmp_path: Path) -> None:
+    """At 360×740: log in, see my open items with their lights, deadlines and states; open one;
+    fire `submit` without the required 整改措施 and see the one-line refusal above the form with
+    the comment still typed; fire it again with a photo; the item moves to 待验收, its history
+    says 网页 and the database row says via=web; log out and the pages ask for a login again."""
+    page = log_in(browser, base, "zhang", PHONE)
+    see_my_items(page, base, county, tmp_path)
+    page.goto(f"{base}/")
+    page.click(f"a[href='/items/{county.red}']")
+    submit_with_a_photo(page, base, county)
     fits(page, PHONE["width"])
     shot(page, tmp_path / "item-360.png")
-    with read(open_engine(county.url)) as conn:
+    engine = open_engine(county.url)
+    with read(engine) as conn:
         last = store.history(conn, county.red)[-1]
+    engine.dispose()
     assert (last["trigger"], last["actor"], last["via"]) == ("submit", "zhang", "web")
 
     page.click("header button:has-text('退出')")
@@ -142,8 +153,8 @@ def test_a_reviewer_at_the_office_sees_evidence_checks_and_the_board(
     """At 1280×800 the acceptor opens the submitted item: the photo's thumbnail, its EXIF
     capture time and place, a flag that it was taken before the item was assigned and one that
     the same file is evidence on another item; forms for 验收销号 and 验收不通过 and none for
-    what they may not do, folded until one is chosen. The township leader's board counts the villages by light; a script
-    tag in a description stays text (no dialog ever opens)."""
+    what they may not do, folded until one is chosen. The township leader's board counts the
+    villages by light; a script tag in a description stays text (no dialog ever opens)."""
     page = log_in(browser, base, "zhao", OFFICE)
     page.goto(f"{base}/items/{county.accepting}")
     evidence = page.locator(".evidence").inner_text()
