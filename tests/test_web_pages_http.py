@@ -5,9 +5,11 @@ Notices carry the item's page address when `[web] base_url` is set, and nothing 
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +76,8 @@ def csrf_of(html: str) -> str:
 
 def test_pages_send_strangers_to_the_login_page(site: Site) -> None:
     """Without a session every page, and an evidence file, redirects to /login?next=…; a wrong
-    password is refused with one line (401), the typed name kept and shown as text; `next` can
-    only point inside the site."""
+    password is refused with one line (401), the typed name kept and shown as text; after a
+    login `next` leads back to the page asked for, and only ever inside the site."""
     c = site.county
     for path in ("/", "/units/town-a", f"/items/{c.red}", f"/items/{c.accepting}/files/" +
                  "0" * 64):
@@ -89,6 +91,9 @@ def test_pages_send_strangers_to_the_login_page(site: Site) -> None:
     away = httpx.post(site.base + "/login", data={"person": "zhang", "password": PASSWORD,
                                                   "next": "//evil.example/x"})
     assert away.status_code == 303 and away.headers["location"] == "/"
+    back = httpx.post(site.base + "/login", data={"person": "zhang", "password": PASSWORD,
+                                                  "next": f"/items/{c.red}"})
+    assert back.headers["location"] == f"/items/{c.red}"  # a notice's link, after the login
 
 
 def test_a_form_post_without_its_csrf_token_is_refused(site: Site) -> None:
@@ -206,3 +211,26 @@ def test_notices_link_to_the_item_page_when_base_url_is_set(db_url: str, tmp_pat
         assert (data["item_url"] == link) == bool(base)
         assert (link in text and link in (markdown or "")) == bool(base)
         assert "rectify_session" not in str(data) and "rt_" not in str(data)
+
+
+def test_photo_facts_and_thumbnails_from_the_bytes(tmp_path: Path) -> None:
+    """EXIF capture time and place are read from a photo, absent ones say nothing; a thumbnail
+    is a small upright JPEG; an image whose header claims a huge size gets no thumbnail (its
+    pixels are never decoded); the type comes from the bytes, not the name."""
+    from PIL import Image
+    from rectify.web.evidence import photo_facts, sniff, thumbnail
+
+    photo = tmp_path / "a"
+    photo.write_bytes(jpeg("2025:10:01 08:30:00", size=(1200, 900)))
+    facts = photo_facts(photo)
+    assert facts.taken_at == datetime(2025, 10, 1, 8, 30)
+    assert facts.place is not None and round(facts.place[0], 2) == 36.6
+    plain = tmp_path / "b"
+    plain.write_bytes(jpeg())
+    assert photo_facts(plain).taken_at is None and photo_facts(plain).place is None
+    small = thumbnail(photo)
+    assert small is not None and max(Image.open(io.BytesIO(small)).size) <= 320
+    huge = tmp_path / "c"
+    Image.new("1", (8_000, 8_000)).save(huge, "PNG")  # 64 MP, a few KB on disk
+    assert thumbnail(huge) is None
+    assert sniff(b"<script>") is None and sniff(photo.read_bytes()[:16]) == "image/jpeg"

@@ -26,6 +26,7 @@ from ..engine.store.evidence import safe_name
 
 CHUNK = 1 << 20
 THUMB_PX = 320
+MAX_PIXELS = 60_000_000  # a 50 MP phone photo, with room; beyond it no thumbnail is made
 # What the photo field takes, told by the first bytes. HEIC is what iPhones take; PDF is how
 # offices scan signed paper. Anything else is refused, whatever its name says.
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/heic")
@@ -165,6 +166,8 @@ def thumbnail(path: Path) -> bytes | None:
 
     try:
         with Image.open(path) as image:
+            if image.width * image.height > MAX_PIXELS:  # a decompression bomb, or near one:
+                return None  # the header says so before any pixel is decoded
             image.draft("RGB", (THUMB_PX * 2, THUMB_PX * 2))  # JPEG: decode at a smaller scale
             small = ImageOps.exif_transpose(image)
             small.thumbnail((THUMB_PX, THUMB_PX))
