@@ -243,3 +243,20 @@ def test_nul_characters_are_refused_in_one_line(server: Server) -> None:
     assert [a.status_code for a in answers] == [422] * len(answers), [a.text for a in answers]
     assert all("NUL" in a.json()["error"] for a in answers)
     assert still.status_code == 200 and still.json()["state"] == "rectifying"
+
+
+def test_a_second_server_shares_sessions_through_the_database(
+        server: Server, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A session started on one `rectify serve` process works on another over the same
+    database (nothing is kept in a process), and a logout on either ends it on both."""
+    from .webserver import serve
+
+    folder = tmp_path_factory.mktemp("second")
+    with serve(server.db, server.files, folder / "serve.log") as second, \
+            httpx.Client(base_url=server.url) as first:
+        login = first.post("/api/login", json={"person": "zhou", "password": PASSWORD})
+        cookie = {"rectify_session": login.cookies["rectify_session"]}
+        with httpx.Client(base_url=second, cookies=cookie) as other:
+            assert other.get("/api/items").status_code == 200
+            first.post("/logout", headers={"X-CSRF-Token": login.json()["csrf"]})
+            assert other.get("/api/items").status_code == 401
