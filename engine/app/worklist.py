@@ -108,7 +108,10 @@ def _states_for(compiled: Iterable[Compiled], roles: set[str]) -> dict[str, list
         spec = c.spec
         backstops = ladder_triggers(spec)
         for t in spec.transitions:
-            if t.trigger not in backstops and (not t.roles or roles & set(t.roles)):
+            # `actor: assignee` steps wait for one person, found by the assignee half of the
+            # query; listing every item of the village for them would only be filtered out.
+            if t.trigger not in backstops and t.actor != "assignee" and \
+                    (not t.roles or roles & set(t.roles)):
                 states.setdefault(spec.name, set()).update(
                     s for s in t.sources if not spec.states[s].final)
     return {w: sorted(s) for w, s in states.items()}
