@@ -34,7 +34,7 @@ from .words import login_words, refusal_words
 
 router = APIRouter(include_in_schema=False)
 templates = make_templates()
-HOME_LIMIT = 200
+HOME_LIMIT = 100  # a phone screen of cards; the boards hold the rest
 MAX_FILES = 10  # photos in one post; with the per-file limit, bounds a post before it is read
 
 LoggedIn = Annotated[Person, Depends(page_person)]

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from ..core.calendar import WorkCalendar, shift
 from ..core.escalation import DEFAULT_LIGHTS, GREEN, RED, YELLOW, LightRule, light
 from ..core.machine import Actor
-from ..core.spec import WorkflowSpec
+from ..core.spec import Duration, WorkflowSpec
 from ..store import items as store
 from ..store import repo, worklist
 from ..store.db import Connection, read
@@ -203,35 +204,49 @@ def _board_lines(unit: repo.UnitRow, children: list[tuple[str, str, str]],
 
 
 HORIZON = timedelta(days=400)  # no ladder warns this long before a deadline
+TICK = timedelta(microseconds=1)
 
 
 def yellow_bounds(service: Service, compiled: Iterable[Compiled], now: datetime,
                   rule: LightRule) -> dict[tuple[int, str], datetime]:
     """For each (workflow version, open state), the latest deadline that is yellow now: an
-    item there is yellow exactly when its deadline lies in [now, bound]. Found by bisecting
-    deadlines with the engine's own `light` (which only grows greener as a deadline moves
-    later), so the board and the item page never disagree."""
+    item there is yellow exactly when its deadline lies in [now, bound]. Decided by the
+    engine's own `light`, so the board and the item page never disagree."""
     calendar = service.calendar()
     bounds = {}
     for c in compiled:
         for name, state in c.spec.states.items():
-            if state.final:
-                continue
-
-            def yellow(ahead: int, spec: WorkflowSpec = c.spec, name: str = name) -> bool:
-                due = now + timedelta(microseconds=ahead)
-                return light(spec, name, due, now, calendar, rule) == YELLOW
-
-            if not yellow(0):
-                continue
-            lo, hi = 0, HORIZON // timedelta(microseconds=1)
-            if yellow(hi):
-                lo = hi
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                lo, hi = (mid, hi) if yellow(mid) else (lo, mid)
-            bounds[(c.version.id, name)] = now + timedelta(microseconds=lo)
+            if not state.final:
+                bound = _yellow_until(c.spec, name, now, calendar, rule)
+                if bound is not None:
+                    bounds[(c.version.id, name)] = bound
     return bounds
+
+
+def _yellow_until(spec: WorkflowSpec, name: str, now: datetime, calendar: WorkCalendar,
+                  rule: LightRule) -> datetime | None:
+    """The flip from yellow to green. The guess is `now` moved forward by the warning's lead
+    (the state's first early step, else the rule's workdays), checked with `light` on both
+    sides of it; when the calendar makes the guess wrong (now on a holiday), the flip is
+    bisected instead (`light` only grows greener as a deadline moves later)."""
+    def yellow(due: datetime) -> bool:
+        return light(spec, name, due, now, calendar, rule) == YELLOW
+
+    if not yellow(now):
+        return None
+    state = spec.states[name]
+    early = [s.at for s in state.escalate if s.at.amount < 0]
+    warning = early[0] if early else Duration(-rule.yellow_workdays, "workdays")
+    guess = shift(now, Duration(-warning.amount, warning.unit), spec.timezone, calendar).at
+    if yellow(guess) and not yellow(guess + TICK):
+        return guess
+    lo, hi = 0, HORIZON // TICK
+    if yellow(now + hi * TICK):
+        return now + hi * TICK
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if yellow(now + mid * TICK) else (lo, mid)
+    return now + lo * TICK
 
 
 def _unit_items(service: Service, conn: Connection, specs: dict[int, Compiled],
