@@ -252,7 +252,7 @@ def _yellow_until(spec: WorkflowSpec, name: str, now: datetime, calendar: WorkCa
 def _unit_items(service: Service, conn: Connection, specs: dict[int, Compiled],
                 unit: repo.UnitRow, person_id: str, grants: Sequence[worklist.Grant],
                 now: datetime, rule: LightRule) -> list[WorkItem]:
-    records = worklist.open_items_at(conn, unit.id, 200)
+    records = worklist.open_items_at(conn, unit.id, 100)
     directory = repo.Directory(conn)
     person = directory.person(person_id)
     lines = [_line(service, specs, directory, grants, person, r, now, rule) for r in records]
