@@ -234,3 +234,19 @@ def test_photo_facts_and_thumbnails_from_the_bytes(tmp_path: Path) -> None:
     Image.new("1", (8_000, 8_000)).save(huge, "PNG")  # 64 MP, a few KB on disk
     assert thumbnail(huge) is None
     assert sniff(b"<script>") is None and sniff(photo.read_bytes()[:16]) == "image/jpeg"
+
+
+def test_a_step_someone_else_took_first_is_refused_in_words(site: Site) -> None:
+    """Two sessions open the same submitted item; the first accepts it; the second's stale
+    form for the same step is refused with the line saying the item has moved on (409),
+    shown above the forms (the step has no form any more), and the history holds one accept."""
+    item = site.county.accepting
+    first, second = site.login("zhao"), site.login("zhao")
+    stale = csrf_of(second.get(f"/items/{item}").text)
+    done = first.post(f"/items/{item}/fire/accept",
+                      data={"csrf": csrf_of(first.get(f"/items/{item}").text)})
+    assert done.status_code == 303
+    late = second.post(f"/items/{item}/fire/accept", data={"csrf": stale, "comment": "同意"})
+    assert late.status_code == 409
+    assert '<p class="refusal" role="alert">事项现在是“已销号”，不能验收销号' in late.text
+    assert [h["trigger"] for h in site.history(item)].count("accept") == 1

@@ -85,6 +85,10 @@ def item_context(page: ItemPage, files_dir: Path, *, errors: Mapping[str, str] |
         "evidence": [_evidence(page, e, files_dir, tz) for e in page.evidence],
         "forms": [_form(f, (errors or {}).get(f.trigger), (typed or {}).get(f.trigger))
                   for f in page.forms],
+        # A refused step that has no form now (someone else moved the item first): its line
+        # goes above the forms, or it would be lost.
+        "general_error": next((line for trigger, line in (errors or {}).items()
+                               if trigger not in {f.trigger for f in page.forms}), None),
     }
 
 
