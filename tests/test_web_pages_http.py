@@ -77,7 +77,8 @@ def csrf_of(html: str) -> str:
 def test_pages_send_strangers_to_the_login_page(site: Site) -> None:
     """Without a session every page, and an evidence file, redirects to /login?next=…; a wrong
     password is refused with one line (401), the typed name kept and shown as text; after a
-    login `next` leads back to the page asked for, and only ever inside the site."""
+    login `next` leads back to the page asked for, and only ever inside the site; a login
+    posted from another site (Origin) is refused."""
     c = site.county
     for path in ("/", "/units/town-a", f"/items/{c.red}", f"/items/{c.accepting}/files/" +
                  "0" * 64):
@@ -91,8 +92,12 @@ def test_pages_send_strangers_to_the_login_page(site: Site) -> None:
     away = httpx.post(site.base + "/login", data={"person": "zhang", "password": PASSWORD,
                                                   "next": "//evil.example/x"})
     assert away.status_code == 303 and away.headers["location"] == "/"
+    forged = httpx.post(site.base + "/login", data={"person": "zhang", "password": PASSWORD},
+                        headers={"Origin": "https://evil.example"})
+    assert forged.status_code == 403 and "rectify_session" not in forged.cookies
     back = httpx.post(site.base + "/login", data={"person": "zhang", "password": PASSWORD,
-                                                  "next": f"/items/{c.red}"})
+                                                  "next": f"/items/{c.red}"},
+                      headers={"Origin": site.base})
     assert back.headers["location"] == f"/items/{c.red}"  # a notice's link, after the login
 
 

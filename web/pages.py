@@ -13,6 +13,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -49,6 +50,12 @@ def login_page(request: Request, next: str = "/") -> Response:
 
 @router.post("/login", response_class=HTMLResponse)
 async def login_post(request: Request) -> Response:
+    # No session yet, so no CSRF token: a login posted from another site (which would sign
+    # the victim in as someone else) is told apart by the Origin browsers send with posts.
+    origin = request.headers.get("origin")
+    host = urlsplit("//" + request.headers.get("host", "")).hostname
+    if origin and urlsplit(origin).hostname != host:  # hosts only: nginx's $host drops ports
+        raise HttpRefusal(403, "登录页面须从本系统打开")
     form = await request.form()
     person_id, password = str(form.get("person") or "").strip(), str(form.get("password") or "")
     target = _safe_next(str(form.get("next") or "/"))
