@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -39,6 +40,7 @@ HOME_LIMIT = 100  # a phone screen of cards; the boards hold the rest
 MAX_FILES = 10  # photos in one post; with the per-file limit, bounds a post before it is read
 
 LoggedIn = Annotated[Person, Depends(page_person)]
+ItemId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]  # what an INTEGER column holds
 
 
 # --- login and logout ---------------------------------------------------------------------------
@@ -108,7 +110,7 @@ def unit_page(request: Request, unit_id: str, person: LoggedIn) -> Response:
 # --- the item ---------------------------------------------------------------------------------
 
 @router.get("/items/{item_id}", response_class=HTMLResponse)
-def item_view(request: Request, item_id: int, person: LoggedIn, done: str = "") -> Response:
+def item_view(request: Request, item_id: ItemId, person: LoggedIn, done: str = "") -> Response:
     if not _sees(service_of(request), person, item_id):
         return _not_found(request, person, "没有这个事项，或您无权查看它。")
     return _item(request, person, item_id, done=done)
@@ -140,7 +142,7 @@ async def _upload_fits(request: Request) -> None:
 
 
 @router.post("/items/{item_id}/fire/{trigger}", response_class=HTMLResponse)
-async def fire(request: Request, item_id: int, trigger: str, person: LoggedIn,
+async def fire(request: Request, item_id: ItemId, trigger: str, person: LoggedIn,
                _size: Annotated[None, Depends(_upload_fits)],
                _csrf: Annotated[None, Depends(check_csrf)]) -> Response:
     service = service_of(request)
@@ -174,7 +176,7 @@ def _advance(service: Service, item_id: int, person: Person, trigger: str,
 
 
 @router.get("/items/{item_id}/files/{sha256}")
-def item_file(request: Request, item_id: int, sha256: str, person: LoggedIn,
+def item_file(request: Request, item_id: ItemId, sha256: str, person: LoggedIn,
               thumb: bool = False) -> Response:
     """A stored evidence file of an item the person may see, found by its digest in the
     attachments table (never by a path from the request)."""
