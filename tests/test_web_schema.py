@@ -15,7 +15,7 @@ from schemathesis.generation import GenerationMode
 
 from .webserver import Server, running
 
-EXAMPLES = 15
+EXAMPLES = 10
 
 
 @pytest.fixture(scope="module",
