@@ -1,7 +1,7 @@
 """The front door's commands: `serve`, `user password`, `token create/revoke`.
 
-Declared here with their options; the engine and the web app are imported inside the bodies,
-so `rectify --help` stays fast. Registered in `cli.py`.
+Each command declares its own options here; cli.py registers them. The engine, uvicorn and the
+web app are imported inside the commands, so `rectify --help` loads none of them.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ import sys
 
 import click
 
-from .support import AppContext, echo_json
-
-pass_app = click.make_pass_decorator(AppContext)
+from .support import AppContext, echo_json, pass_app
 
 
 @click.command()
@@ -42,12 +40,7 @@ def serve(app: AppContext, host: str, port: int, workers: int, forwarded: str) -
                 access_log=False)
 
 
-@click.group()
-def user() -> None:
-    """People's logins."""
-
-
-@user.command("password")
+@click.command("password")
 @click.argument("person")
 @pass_app
 def user_password(app: AppContext, person: str) -> None:
@@ -67,12 +60,7 @@ def user_password(app: AppContext, person: str) -> None:
         click.echo(f"password set for {person}")
 
 
-@click.group()
-def token() -> None:
-    """API tokens for scripts."""
-
-
-@token.command("create")
+@click.command("create")
 @click.argument("person")
 @click.option("--name", help="What to call the token (default: PERSON-N).")
 @pass_app
@@ -89,7 +77,7 @@ def token_create(app: AppContext, person: str, name: str | None) -> None:
                err=True)
 
 
-@token.command("revoke")
+@click.command("revoke")
 @click.argument("name")
 @pass_app
 def token_revoke(app: AppContext, name: str) -> None:

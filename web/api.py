@@ -22,7 +22,7 @@ from ..engine.app.service import Service
 from ..engine.app.views import ItemFilter, item_detail, item_rows
 from ..engine.core.escalation import LightRule
 from ..engine.store.evidence import safe_name
-from .app import validation_line
+from .answers import validation_line
 from .auth import HttpRefusal, Person, api_person, check_csrf, login, login_refusal, service_of
 
 router = APIRouter(prefix="/api", tags=["api"])

@@ -159,7 +159,7 @@ async def fire(request: Request, item_id: ItemId, trigger: str, person: LoggedIn
             await run_in_threadpool(_advance, service, item_id, person, trigger, values,
                                     comment, files)
     except (UploadRefused, RectifyError) as refused:
-        from .app import one_line, status_of
+        from .answers import one_line, status_of
 
         status = status_of(refused) if isinstance(refused, RectifyError) else 422
         errors = {trigger: (one_line(str(refused)), getattr(refused, "reason", None))}
