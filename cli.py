@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from .commands import admin, authority, items, jobs, ledger, migration, workflow
+from .commands import admin, authority, items, jobs, ledger, migration, web, workflow
 from .commands.support import AppContext
 
 
@@ -69,6 +69,16 @@ def report() -> None:
     """Reports: the weekly ranking (每周通报)."""
 
 
+@cli.group()
+def user() -> None:
+    """People's logins for the web pages."""
+
+
+@cli.group()
+def token() -> None:
+    """API tokens for scripts."""
+
+
 cli.add_command(admin.init)
 cli.add_command(admin.demo)
 org.add_command(admin.org_load)
@@ -107,6 +117,10 @@ item.add_command(authority.item_extension)
 item.add_command(authority.item_transfer)
 item.add_command(authority.item_urge)
 item.add_command(authority.item_sample)
+cli.add_command(web.serve)
+user.add_command(web.user_password)
+token.add_command(web.token_create)
+token.add_command(web.token_revoke)
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ QUICK: dict[str, list[str]] = {
     "bench_ledger_read.py": ["2000"],  # ROWS
     "bench_sweep.py": ["--items", "20000", "--due", "2000", "--runs", "1"],
     "bench_transitions.py": ["--items", "200", "--runs", "1"],
+    "bench_web.py": ["--requests", "200", "--page-items", "2000"],
 }
 
 

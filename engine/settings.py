@@ -1,4 +1,5 @@
-"""Settings (`rectify.toml`): scheduler times, report weights, lights, and where channels are.
+"""Settings (`rectify.toml`): scheduler times, report weights, lights, the web front door, and
+where channels are.
 
 The only module that reads the settings file. Loading checks shape and types and rejects
 unknown tables and keys with the allowed list, every problem of the file in one run. The
@@ -57,6 +58,20 @@ class LightsSettings:
     colors: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_COLORS))
 
 
+@dataclass(frozen=True)
+class WebSettings:
+    """`[web]`: the front door (`rectify serve`)."""
+
+    base_url: str | None = None  # the public address, e.g. "https://rectify.example.gov.cn"
+    upload_mb: int = 20  # the largest evidence file accepted, per file
+    session_hours: int = 12  # a login lasts this long
+    min_password: int = 10  # the shortest password `rectify user password` accepts
+
+    @property
+    def upload_bytes(self) -> int:
+        return self.upload_mb * 1024 * 1024
+
+
 def _default_channels() -> dict[str, ChannelSettings]:
     from ..notifications.settings import default_channels
 
@@ -69,6 +84,7 @@ class Settings:
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     lights: LightsSettings = field(default_factory=LightsSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     source: str = DEFAULT_SOURCE
 
 
@@ -116,13 +132,14 @@ def load_settings(path: Path | None) -> Settings:
         return Settings()
     findings = Findings(str(path))
     raw = _read_toml(path, findings)
-    findings.unknown_keys(raw, {"channels", "scheduler", "report", "lights"}, "settings")
+    findings.unknown_keys(raw, {"channels", "scheduler", "report", "lights", "web"}, "settings")
     channels = _channels(_table(raw, "channels", findings), path.parent, findings)
     settings = Settings(
         channels=channels or _default_channels(),
         scheduler=_scheduler(_table(raw, "scheduler", findings), findings),
         report=_report(_table(raw, "report", findings), findings),
         lights=_lights(_table(raw, "lights", findings), findings),
+        web=_web(_table(raw, "web", findings), findings),
         source=str(path),
     )
     findings.raise_if_any()
@@ -216,3 +233,20 @@ def _lights(raw: dict[str, Any], findings: Findings) -> LightsSettings:
         if not isinstance(value, str):
             findings.error(f"lights.colors: {key} must be a string, got {value!r}")
     return LightsSettings(yellow, {**DEFAULT_COLORS, **colors})
+
+
+def _web(raw: dict[str, Any], findings: Findings) -> WebSettings:
+    findings.unknown_keys(raw, {"base_url", "upload_mb", "session_hours", "min_password"}, "web")
+    base_url = raw.get("base_url")
+    if base_url is not None and (not isinstance(base_url, str)
+                                 or not base_url.startswith(("http://", "https://"))):
+        findings.error(f"web: base_url must be an http:// or https:// address, got {base_url!r}")
+        base_url = None
+    numbers = {}
+    for key in ("upload_mb", "session_hours", "min_password"):
+        value = raw.get(key, getattr(WebSettings, key))
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            findings.error(f"web: {key} must be a whole number >= 1, got {value!r}")
+            value = getattr(WebSettings, key)
+        numbers[key] = value
+    return WebSettings(base_url.rstrip("/") if base_url else None, **numbers)

@@ -55,15 +55,18 @@ def item_context(
     actor_name: str | None = None,
     recipients: Iterable[str] = (),
     complete: bool = False,
+    item_url: str | None = None,
 ) -> dict[str, Any]:
     """Context of an item event: escalation step, transition, public notice. `complete`: the
     parts are already in shape (notices makes them: the item a view with every key, times
     local and shown, the step with its three keys), so they are taken as they are: a sweep
-    builds thousands of these."""
+    builds thousands of these. `item_url`: the item's page (`[web] base_url` set), or None;
+    templates print it when set, and test `item_url is defined` for contexts stored before."""
     if complete:
         return {"item": item, "step": step, "comment": comment, "actor_name": actor_name,
-                "recipients": list(recipients), "now": now}
+                "recipients": list(recipients), "now": now, "item_url": item_url}
     return {
+        "item_url": item_url,
         "item": item_view(item),
         "step": None if step is None else {
             "level": step.get("level"),
@@ -134,6 +137,7 @@ def sample_context(
         comment="佐证材料不全，请补充入户核实照片。" if template == "rejection" else None,
         actor_name="李四",
         recipients=["王五", "赵六"],
+        item_url="https://rectify.example.gov.cn/items/1",
     )
 
 

@@ -80,8 +80,12 @@ class Wanted:
 
 
 class Notices:
-    def __init__(self, routes: Mapping[str, tuple[str, ...] | None]) -> None:
+    def __init__(self, routes: Mapping[str, tuple[str, ...] | None], *,
+                 base_url: str | None = None) -> None:
         self.routes = dict(routes)  # channel name -> its units (None: a personal channel)
+        # `[web] base_url`: notices link to the item's page (the login page comes first when
+        # needed). Only the address: nothing secret may go into a group robot's message.
+        self.base_url = base_url.rstrip("/") if base_url else None
         self._group_channels = any(units is not None for units in self.routes.values())
         self._routed: dict[tuple[bool, str | None], list[str]] = {}
 
@@ -91,7 +95,9 @@ class Notices:
 
     @classmethod
     def from_settings(cls, settings: Any) -> Notices:
-        return cls({name: c.units for name, c in settings.channels.items()})
+        web = getattr(settings, "web", None)
+        return cls({name: c.units for name, c in settings.channels.items()},
+                   base_url=getattr(web, "base_url", None))
 
     # --- load-time checks -----------------------------------------------------------------------
 
@@ -172,7 +178,7 @@ class Notices:
         context = item_context(
             item_for_templates(directory, spec, item), now=_local(now, spec), step=step,
             comment=comment, actor_name=_name(directory, actor), recipients=to.names,
-            complete=True)
+            complete=True, item_url=f"{self.base_url}/items/{item.id}" if self.base_url else None)
         extra = _workflow_templates(spec.file, spec.templates_dir)
         return [{"dedupe_key": f"{key}:{channel}", "channel": channel, "template": template,
                  "item_id": item.id, "unit_id": item.unit_id, "recipients": to.stored,

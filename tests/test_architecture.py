@@ -24,7 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "rectify"
-SOURCE_DIRS = ("engine", "notifications", "commands", "workflows")
+SOURCE_DIRS = ("engine", "notifications", "commands", "workflows", "web")
 MAX_LINES = 400
 
 CORE = "rectify.engine.core"

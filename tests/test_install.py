@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGE_DIRS = ("engine", "notifications", "commands", "workflows")
+PACKAGE_DIRS = ("engine", "notifications", "commands", "workflows", "web")
 TOP_FILES = ("__init__.py", "cli.py")
 SKIP = shutil.ignore_patterns(".git", "__pycache__", "*.pyc", "build", "*.egg-info", ".venv",
                               "tests", "bench", ".ci", ".pytest_cache", ".mypy_cache",

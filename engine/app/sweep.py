@@ -228,7 +228,8 @@ def _escalation(spec: WorkflowSpec, item: Any, step: EscalationStep, row: Any,
     return store.HistoryEntry(kind="escalation", actor="system", at=now,
                               trigger=f"escalate:{step.level or step.action}",
                               source=item.state, dest=item.state, data=data,
-                              comment=_late_note(row.planned_at, now, spec) if late else None)
+                              comment=_late_note(row.planned_at, now, spec) if late else None,
+                              via="system")
 
 
 def _notices(service: Service, directory: lookups.Lookups | None, rung: _Rung, item: Any,

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..core.errors import NotFound
 from ..core.escalation import DEFAULT_LIGHTS, LightRule, light
 from ..store import items as store
 from ..store import reads, repo
@@ -24,7 +25,9 @@ def local_iso(at: datetime | None, tz: str) -> str | None:
 
 
 def item_detail(service: Service, item_id: int, actor_id: str | None,
-                rule: LightRule = DEFAULT_LIGHTS) -> dict[str, Any]:
+                rule: LightRule = DEFAULT_LIGHTS, *, hidden: bool = False) -> dict[str, Any]:
+    """`hidden`: an item the actor may not see (no role at its unit or above, the rule of
+    engine/app/access.py) is NotFound, as if it did not exist (the web's and API's reading)."""
     now = service.clock.now()
     with read(service.engine) as conn:
         item = store.get_item(conn, item_id)
@@ -32,6 +35,8 @@ def item_detail(service: Service, item_id: int, actor_id: str | None,
         spec = compiled.spec
         unit = repo.unit(conn, item.unit_id)
         actor = service.actor(conn, actor_id, item.unit_path) if actor_id else None
+        if hidden and not (actor and actor.roles):
+            raise NotFound("item", item_id)
         rows = store.history(conn, item_id)
         steps = store.steps_of(conn, item_id)
         extension = open_request(conn, item, spec)

@@ -274,3 +274,49 @@ ADMIN_LOG = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+# --- identity (0004): proven people for the web and the API --------------------------------------
+
+# One Argon2 hash per person who may log in (the hash names its own parameters and salt).
+PASSWORDS = Table(
+    "passwords", metadata,
+    Column("person_id", String(64), ForeignKey("people.id"), primary_key=True),
+    Column("hash", String(200), nullable=False),
+    Column("set_at", UTCDateTime, nullable=False),
+)
+
+# API tokens: only a SHA-256 of the token is kept (tokens are long random strings, so a slow
+# hash adds nothing but time on every request); revoked tokens stay, for the record.
+API_TOKENS = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("person_id", String(64), ForeignKey("people.id"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+# Server-side sessions: the cookie carries a random id; only its SHA-256 is stored, so a copy
+# of the database opens no session.
+WEB_SESSIONS = Table(
+    "web_sessions", metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("person_id", String(64), ForeignKey("people.id"), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+)
+
+# Every login attempt, kept for throttling (per person and per address) and for the record.
+# `person_id` is what was typed: not a foreign key, it may name nobody.
+LOGIN_ATTEMPTS = Table(
+    "login_attempts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("person_id", String(64), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Index("ix_login_attempts_person_at", "person_id", "at"),
+    Index("ix_login_attempts_address_at", "address", "at"),
+)

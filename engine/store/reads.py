@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, select
+from sqlalchemy import Connection, and_, bindparam, false, func, or_, select
 
 from . import repo
 from .items import HISTORY, ITEMS, ItemRecord, select_items, to_record
@@ -26,6 +26,9 @@ class ItemFilter:
     assignee: str | None = None
     workflow: str | None = None
     overdue: bool = False
+    # Only items under these unit paths (what a person may see, engine/app/access.py);
+    # None: no such limit (the CLI).
+    within: tuple[str, ...] | None = None
 
 
 def _filtered(conn: Connection, f: ItemFilter, now: datetime) -> Any:
@@ -41,6 +44,9 @@ def _filtered(conn: Connection, f: ItemFilter, now: datetime) -> Any:
         conds.append(ITEMS.c.unit_path.startswith(repo.unit(conn, f.unit).path, autoescape=True))
     if f.overdue:
         conds.append(and_(ITEMS.c.due_at < now, ITEMS.c.final.is_(False)))
+    if f.within is not None:  # none at all (no grants): false(), nothing matches
+        conds.append(or_(false(), *(ITEMS.c.unit_path.startswith(p, autoescape=True)
+                                    for p in f.within)))
     query = select_items()
     return query.where(and_(*conds)) if conds else query
 

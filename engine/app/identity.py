@@ -1,0 +1,192 @@
+"""Proven identities: passwords (Argon2), API tokens, server-side sessions, throttled logins.
+
+The web and the API never trust a name they are told; they ask this module who a password,
+a token or a session cookie belongs to. Only active people (still in the org file) pass.
+Secrets are never stored: passwords as Argon2 hashes, tokens and session ids as SHA-256
+(both are long random strings, so a fast hash is as safe and costs nothing per request).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import TYPE_CHECKING
+
+from ..core.errors import NotFound, RectifyError, UsageError
+from ..store import identity as rows
+from ..store.db import read, write
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+    from sqlalchemy import Connection
+
+    from .service import Service
+
+# Throttling: this many failures in a row (within WINDOW, since the last success) are free;
+# after that each further attempt must wait twice as long as the one before, up to MAX_WAIT.
+# Per address the allowance is larger: an office behind one NAT address has many people.
+PERSON_FREE, ADDRESS_FREE = 5, 30
+WINDOW = timedelta(hours=1)
+MAX_WAIT = timedelta(minutes=15)
+WRONG = "wrong person or password"  # the same words whether or not the person exists
+TOKEN_PREFIX = "rt_"
+
+
+@dataclass(frozen=True)
+class Person:
+    """Who a request acts as, once proven."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Session:
+    person: Person
+    csrf: str
+    expires_at: datetime
+
+
+class LoginRefused(RectifyError):
+    """A login that did not succeed; `wait` > 0 when it was not even tried (throttled)."""
+
+    def __init__(self, message: str = WRONG, *, wait: int = 0) -> None:
+        self.wait = wait
+        super().__init__(message)
+
+
+@cache
+def _hasher() -> PasswordHasher:
+    from argon2 import PasswordHasher  # only where passwords are set or checked
+
+    return PasswordHasher()
+
+
+@cache
+def _decoy_hash() -> str:
+    """Verified against when the person has no password, so a login takes as long either way."""
+    return _hasher().hash(secrets.token_urlsafe(16))
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _person(holder: rows.Holder) -> Person:
+    return Person(holder.id, holder.name)
+
+
+# --- passwords and tokens (the CLI's `user password`, `token create/revoke`) ----------------
+
+def set_password(service: Service, person_id: str, password: str, *, min_length: int) -> None:
+    if len(password) < min_length:
+        raise UsageError(f"a password needs at least {min_length} characters")
+    hashed = _hasher().hash(password)
+    with write(service.engine) as conn:
+        if rows.active_person(conn, person_id) is None:
+            raise NotFound("person", person_id)
+        rows.set_password_hash(conn, person_id, hashed, service.clock.now())
+
+
+def create_token(service: Service, person_id: str, name: str | None = None) -> tuple[str, str]:
+    """A new token for an active person: (its name, the token itself, shown only this once)."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with write(service.engine) as conn:
+        if rows.active_person(conn, person_id) is None:
+            raise NotFound("person", person_id)
+        if name is None:
+            name = f"{person_id}-{rows.count_tokens(conn, person_id) + 1}"
+            while rows.token_name_taken(conn, name):
+                name = f"{person_id}-{secrets.token_hex(3)}"
+        elif rows.token_name_taken(conn, name):
+            raise UsageError(f"a token named {name!r} exists already; choose another --name")
+        rows.add_token(conn, name, person_id, digest(token), service.clock.now())
+    return name, token
+
+
+def revoke_token(service: Service, name: str) -> None:
+    with write(service.engine) as conn:
+        if not rows.revoke_token(conn, name, service.clock.now()):
+            raise NotFound("token", name)
+
+
+def token_person(service: Service, token: str) -> Person | None:
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    with read(service.engine) as conn:
+        holder = rows.token_holder(conn, digest(token))
+    return _person(holder) if holder else None
+
+
+# --- logins -----------------------------------------------------------------------------------
+
+def log_in(service: Service, person_id: str, password: str, address: str) -> Person:
+    """The person, if the password is theirs and they are active; else LoginRefused.
+
+    Throttled attempts are refused before any password is checked and are not counted again:
+    a guesser cannot learn anything while waiting, and the wait does not grow without bound."""
+    now = service.clock.now()
+    person_id = person_id.strip()[:64]
+    with read(service.engine) as conn:
+        wait = max(_wait(conn, "person_id", person_id, PERSON_FREE, now),
+                   _wait(conn, "address", address, ADDRESS_FREE, now))
+        holder = rows.active_person(conn, person_id) if person_id else None
+        stored = rows.password_hash(conn, person_id) if holder else None
+    if wait:
+        raise LoginRefused(f"too many failed logins; try again in {wait} seconds", wait=wait)
+    ok = _verify(stored, password) and holder is not None
+    with write(service.engine) as conn:
+        rows.record_attempt(conn, person_id, address, now, ok)
+    if not ok or holder is None:
+        raise LoginRefused()
+    return _person(holder)
+
+
+def _verify(stored: str | None, password: str) -> bool:
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    try:
+        return _hasher().verify(stored or _decoy_hash(), password) and stored is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _wait(conn: Connection, column: str, key: str, free: int, now: datetime) -> int:
+    """Seconds still to wait before the next attempt for this person or address."""
+    failures, last = rows.recent_failures(conn, column, key, now - WINDOW)
+    if failures < free or last is None:
+        return 0
+    pause = min(timedelta(seconds=2 ** (failures - free)), MAX_WAIT)
+    left = last + pause - now
+    return max(0, int(left.total_seconds() + 0.999))
+
+
+# --- sessions ---------------------------------------------------------------------------------
+
+def start_session(service: Service, person: Person, *, hours: int) -> tuple[str, Session]:
+    """A new server-side session: (the id for the cookie, the session)."""
+    session_id = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(32)
+    now = service.clock.now()
+    expires = now + timedelta(hours=hours)
+    with write(service.engine) as conn:
+        rows.drop_expired_sessions(conn, now)  # housekeeping: logins are rare enough
+        rows.add_session(conn, digest(session_id), person.id, csrf, now, expires)
+    return session_id, Session(person, csrf, expires)
+
+
+def session(service: Service, session_id: str) -> Session | None:
+    """The live session of an active person with this id, if any."""
+    if not session_id:
+        return None
+    with read(service.engine) as conn:
+        found = rows.session(conn, digest(session_id), service.clock.now())
+    return Session(_person(found.person), found.csrf, found.expires_at) if found else None
+
+
+def end_session(service: Service, session_id: str) -> None:
+    with write(service.engine) as conn:
+        rows.drop_session(conn, digest(session_id))

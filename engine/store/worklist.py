@@ -1,0 +1,165 @@
+"""What the staff pages read: a person's grants, their candidate open items, a unit board's
+figures, and evidence rows (an item's attachments, and the other items that hold the same file).
+
+Reads only. The app layer (`engine/app/worklist.py`) decides what the rows mean (lights,
+who may act); these functions only narrow the rows in SQL so a page never reads a whole county.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from functools import partial
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, and_, bindparam, case, func, literal, or_, select
+
+from . import items as store
+from .models import ATTACHMENTS, ITEMS, ROLE_GRANTS, UNITS, WORKFLOW_VERSIONS, UTCDateTime
+
+
+class Grant(NamedTuple):
+    role: str
+    unit_id: str
+    unit_path: str
+    unit_name: str
+
+
+class Attachment(NamedTuple):
+    item_id: int
+    sha256: str
+    name: str
+    size: int
+    field: str
+    added_at: datetime
+
+
+def grants(conn: Connection, person_id: str) -> list[Grant]:
+    """The person's roles and where they hold them, top units first."""
+    rows = conn.execute(
+        select(ROLE_GRANTS.c.role, UNITS.c.id, UNITS.c.path, UNITS.c.name)
+        .join(UNITS, UNITS.c.id == ROLE_GRANTS.c.unit_id)
+        .where(ROLE_GRANTS.c.person_id == person_id)
+        .order_by(func.length(UNITS.c.path), UNITS.c.path, ROLE_GRANTS.c.role))
+    return [Grant(*r) for r in rows]
+
+
+def candidate_items(conn: Connection, person_id: str, paths: Iterable[str],
+                    states: Mapping[str, Sequence[str]], limit: int) -> list[store.ItemRecord]:
+    """Open items assigned to the person, or under one of `paths` in a state (per workflow)
+    from which one of their roles may fire something: the caller checks each exactly.
+    Nearest deadline first; items without one last."""
+    waiting = [and_(ITEMS.c.workflow == workflow, ITEMS.c.state.in_(list(names)))
+               for workflow, names in states.items() if names]
+    under = [ITEMS.c.unit_path.startswith(path, autoescape=True) for path in set(paths)]
+    mine = ITEMS.c.assignee_id == person_id
+    if waiting and under:
+        mine = or_(mine, and_(or_(*under), or_(*waiting)))
+    query = (store.select_items().where(ITEMS.c.final.is_(False), mine)
+             .order_by(ITEMS.c.due_at.is_(None), ITEMS.c.due_at, ITEMS.c.id).limit(limit))
+    return [store.to_record(r) for r in conn.execute(query)]
+
+
+class UnitFigures(NamedTuple):
+    """A board's figures for the items at one unit path."""
+
+    unit_path: str
+    open: int
+    no_deadline: int
+    red: int
+    yellow: int
+    closed: int  # reached a final state at or after `since`
+
+    @property
+    def green(self) -> int:
+        return self.open - self.no_deadline - self.red - self.yellow
+
+
+def unit_figures(conn: Connection, unit_path: str, now: datetime, since: datetime,
+                 yellow_until: Mapping[tuple[int, str], datetime]) -> list[UnitFigures]:
+    """Per unit path under `unit_path`, in one pass that the database sums: open items, those
+    without a deadline, red (past it), yellow (deadline between now and the boundary of their
+    (workflow version, state) in `yellow_until`), and those closed since `since`. No item row
+    travels to Python: a county of 100,000 items comes back as one row per unit."""
+    items = ITEMS.c
+    is_open = items.final.is_(False)
+    at = partial(bindparam, None, type_=UTCDateTime)
+    boundary = case(*[(and_(items.workflow_version_id == version, items.state == state),
+                       at(bound)) for (version, state), bound in yellow_until.items()],
+                    else_=None) if yellow_until else None
+
+    def count(*conds: Any) -> Any:
+        return func.coalesce(func.sum(case((and_(*conds), 1), else_=0)), 0)
+
+    yellow = count(is_open, items.due_at >= at(now), items.due_at <= boundary) \
+        if boundary is not None else literal(0)
+    rows = conn.execute(
+        select(items.unit_path, count(is_open), count(is_open, items.due_at.is_(None)),
+               count(is_open, items.due_at < at(now)), yellow,
+               count(items.final.is_(True), items.closed_at >= at(since)))
+        .where(items.unit_path.startswith(unit_path, autoescape=True))
+        .group_by(items.unit_path))
+    return [UnitFigures(*r) for r in rows]
+
+
+def child_units(conn: Connection, unit_id: str) -> list[tuple[str, str, str]]:
+    """(id, name, path) of the unit's direct children, in path order."""
+    rows = conn.execute(select(UNITS.c.id, UNITS.c.name, UNITS.c.path)
+                        .where(UNITS.c.parent_id == unit_id).order_by(UNITS.c.path))
+    return [(r.id, r.name, r.path) for r in rows]
+
+
+def attachments_of(conn: Connection, item_id: int) -> list[Attachment]:
+    rows = conn.execute(select(*_ATTACHMENT_COLUMNS).where(ATTACHMENTS.c.item_id == item_id)
+                        .order_by(ATTACHMENTS.c.id))
+    return [Attachment(*r) for r in rows]
+
+
+def attachment(conn: Connection, item_id: int, sha256: str) -> Attachment | None:
+    """The item's attachment with this digest: the only way a request reaches a stored file."""
+    row = conn.execute(select(*_ATTACHMENT_COLUMNS)
+                       .where(ATTACHMENTS.c.item_id == item_id, ATTACHMENTS.c.sha256 == sha256)
+                       .order_by(ATTACHMENTS.c.id).limit(1)).first()
+    return Attachment(*row) if row else None
+
+
+def other_uses(conn: Connection, item_id: int,
+               digests: Iterable[str]) -> dict[str, list[tuple[int, str]]]:
+    """For each digest, the other items (id, unit path) holding the same file as evidence:
+    the store is content-addressed, so a reused photo is one indexed lookup."""
+    wanted = sorted(set(digests))
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        select(ATTACHMENTS.c.sha256, ITEMS.c.id, ITEMS.c.unit_path).distinct()
+        .join(ITEMS, ITEMS.c.id == ATTACHMENTS.c.item_id)
+        .where(ATTACHMENTS.c.sha256.in_(wanted), ATTACHMENTS.c.item_id != item_id)
+        .order_by(ITEMS.c.id))
+    found: dict[str, list[tuple[int, str]]] = {}
+    for sha, other, path in rows:
+        found.setdefault(sha, []).append((other, path))
+    return found
+
+
+_ATTACHMENT_COLUMNS = (ATTACHMENTS.c.item_id, ATTACHMENTS.c.sha256, ATTACHMENTS.c.name,
+                       ATTACHMENTS.c.size, ATTACHMENTS.c.field, ATTACHMENTS.c.added_at)
+
+
+def version_ids(conn: Connection) -> list[int]:
+    return [r[0] for r in conn.execute(select(WORKFLOW_VERSIONS.c.id).order_by(
+        WORKFLOW_VERSIONS.c.id))]
+
+
+def units_with_children(conn: Connection, unit_ids: Sequence[str]) -> set[str]:
+    if not unit_ids:
+        return set()
+    rows = conn.execute(select(UNITS.c.parent_id).distinct()
+                        .where(UNITS.c.parent_id.in_(list(unit_ids))))
+    return {r[0] for r in rows}
+
+
+def open_items_at(conn: Connection, unit_id: str, limit: int) -> list[store.ItemRecord]:
+    """Open items of exactly this unit, nearest deadline first."""
+    query = (store.select_items().where(ITEMS.c.final.is_(False), ITEMS.c.unit_id == unit_id)
+             .order_by(ITEMS.c.due_at.is_(None), ITEMS.c.due_at, ITEMS.c.id).limit(limit))
+    return [store.to_record(r) for r in conn.execute(query)]

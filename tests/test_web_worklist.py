@@ -1,0 +1,108 @@
+"""The pages' lists on SQLite and PostgreSQL: a unit board's counts by light agree item for
+item with the light `item show` gives (deadlines every six hours across the yellow boundary,
+weekends included), and a person's list holds what is assigned to them and what waits for
+their role — not items on which their only move is a ladder's backstop."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from rectify.engine.app.views import ItemFilter, item_rows
+from rectify.engine.app.worklist import my_items, unit_board
+from rectify.engine.core.clock import FixedClock
+
+from .cli_inprocess import prepared_service
+from .pages_support import NOW, seed_county
+
+
+def test_board_lights_agree_with_each_items_light(db_url: str, tmp_path: Path) -> None:
+    """40 items due every 6 hours from a day ago (red) through the yellow window to green:
+    per village, the board's red/yellow/green counts equal the count of items with that
+    light, on a Monday and on a Saturday (when the quick guess of the yellow boundary is
+    checked against the calendar)."""
+    now = datetime.fromisoformat(NOW)
+    clock = FixedClock(now - timedelta(days=3))
+    service = prepared_service(db_url, clock, tmp_path / "files")
+    for n in range(40):
+        unit = ("village-a1", "village-a2")[n % 2]
+        due = (now + timedelta(hours=6 * n - 24)).isoformat()
+        item = service.new_item("li", "rectification", unit, assignee="zhang", due=due,
+                                values={"description": f"第{n}项"})
+        service.advance(item, "li", "assign")
+    for at in (now - timedelta(days=2), now):  # a Saturday (no workday), then a Monday
+        clock.set(at)
+        board = unit_board(service, "town-a", "wang")
+        assert board is not None
+        for line in board.lines:
+            rows = item_rows(service, ItemFilter(unit=line.unit_id))
+            expected = Counter(r["light"] or "none" for r in rows)
+            assert +line.lights == +expected, (at, line.name)
+        lights = board.total.lights
+        assert lights["yellow"] and lights["green"]  # the window was crossed
+    assert lights["red"]  # on the Monday, the first ones are past due
+    assert unit_board(service, "town-b", "wang") is None  # not his: the page says 404
+    service.engine.dispose()
+
+
+def test_my_items_hold_what_is_mine_and_what_waits_for_my_role(db_url: str,
+                                                               tmp_path: Path) -> None:
+    """张三 sees the items assigned to him; 赵六 (验收人) sees the submitted one waiting for
+    acceptance; 王五 (分管领导) may fire 追责问责 on every open item, but that is the ladder's
+    backstop: his waiting list stays empty until something waits for him alone."""
+    county = seed_county(db_url, tmp_path)
+    service = prepared_service(db_url, FixedClock(datetime.fromisoformat(NOW)),
+                               county.files, workflows=())
+    zhang = my_items(service, "zhang")
+    assert {w.id for w in zhang.assigned} == {county.red, county.yellow, county.green,
+                                              county.accepting}
+    assert [w.light for w in zhang.assigned[:1]] == ["red"]  # nearest deadline first
+    zhao = my_items(service, "zhao")
+    assert [w.id for w in zhao.waiting] == [county.accepting]
+    assert zhao.waiting[0].actions == ("验收销号", "验收不通过")
+    assert my_items(service, "wang").waiting == []
+    service.engine.dispose()
+
+
+PRIVATE_ORG = """\
+units:
+  - id: county
+    name: 某县
+    children:
+      - id: town-a
+        name: 大杨集镇
+        children: [{id: village-a1, name: 张庄村}]
+people:
+  - {id: sec, name: 党支书, roles: {party_secretary: village-a1}}
+  - {id: cadre, name: 村干部, roles: {village_cadre: village-a1}}
+  - {id: fixer, name: 整改员, roles: {rectifier: village-a1}}
+"""
+
+
+def test_private_fields_show_only_to_the_people_working_the_item(tmp_path: Path) -> None:
+    """An identification item's 身份证号码 is shown to the 村党组织书记 (a role of that
+    workflow) and hidden, though listed, from someone who sees the village through another
+    workflow's role; its number, date and text fields render in the page either way."""
+    from rectify.engine.app.item_page import item_page
+    from rectify.web.render import item_context, make_templates
+
+    org = tmp_path / "org.yaml"
+    org.write_text(PRIVATE_ORG, "utf-8")
+    service = prepared_service(f"sqlite:///{tmp_path / 'p.db'}",
+                               FixedClock(datetime.fromisoformat(NOW)), tmp_path / "files",
+                               org=org, workflows=("identification", "rectification"))
+    item = service.new_item("cadre", "identification", "village-a1", assignee="cadre",
+                            values={"applicant_name": "王大山", "household_size": 4,
+                                    "id_number": "370000199001011234"})
+    template = make_templates().env.get_template("item.html")
+    for person, shown in (("sec", True), ("fixer", False)):
+        page = item_context(item_page(service, item, person), service.files_dir)
+        html = template.render(page=page, person=None, csrf="", board_links=[], upload_mb=20)
+        assert ("370000199001011234" in html) is shown, person
+        assert "身份证号码" in html and "家庭人口数" in html
+    html = template.render(page=item_context(item_page(service, item, "sec"),
+                                             service.files_dir),
+                           person=None, csrf="", board_links=[], upload_mb=20)
+    assert 'id="fire-propose"' in html  # 提议: the secretary's step, as a form
+    service.engine.dispose()
