@@ -19,6 +19,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..engine.core.errors import RectifyError
+from ..engine.core.guard_sandbox import TEMPLATE_GLOBALS, Bounded, time_budget
 from .context import sample_context
 from .message import Notification, Recipient
 from .split import split_message
@@ -39,15 +40,42 @@ TEXT = ".txt.j2"
 MARKDOWN = ".md.j2"
 
 
+# Wall-clock budget of one form's rendering: a notice takes milliseconds; a template that loops
+# for longer fails its own outbox row quickly and the sweep or dispatch goes on with the rest.
+BUDGET_SECONDS = 1.0
+
+
 class RenderError(RectifyError):
     """A template could not be rendered; the message says which file and line."""
+
+
+class _TemplateEnvironment(Bounded, ImmutableSandboxedEnvironment):
+    """The immutable sandbox with the guards' bounds on sizes (guard_sandbox.Bounded)."""
+
+
+class _ConfinedLoader(FileSystemLoader):
+    """FileSystemLoader that follows no symbolic link: `{% include "leak" %}` with
+    `leak -> /etc/passwd` in the admin's folder must not put that file into a notice."""
+
+    def get_source(self, environment: Any, template: str) -> tuple[str, str, Any]:
+        for folder in self.searchpath:
+            path = Path(folder)
+            if path.is_symlink():  # the admin's folder itself pointing elsewhere
+                raise TemplateNotFound(f"{template} (its folder is a symbolic link, not followed)")
+            for part in template.split("/"):
+                path = path / part
+                if path.is_symlink():
+                    raise TemplateNotFound(f"{template} (a symbolic link, not followed)")
+            if path.is_file():
+                break  # found here, without links: Jinja reads this very file
+        return super().get_source(environment, template)
 
 
 @functools.lru_cache(maxsize=16)
 def _environment(extra_dir: str | None) -> ImmutableSandboxedEnvironment:
     search = [extra_dir, str(BUNDLED_DIR)] if extra_dir else [str(BUNDLED_DIR)]
-    return ImmutableSandboxedEnvironment(
-        loader=FileSystemLoader(search),  # the admin's folder first: theirs override ours
+    env = _TemplateEnvironment(
+        loader=_ConfinedLoader(search),  # the admin's folder first: theirs override ours
         undefined=StrictUndefined,
         autoescape=False,  # text and Markdown, not HTML
         trim_blocks=True,
@@ -58,6 +86,10 @@ def _environment(extra_dir: str | None) -> ImmutableSandboxedEnvironment:
         auto_reload=False,
         cache_size=-1,
     )
+    env.globals.pop("lipsum", None)  # lipsum(10**9) would build gigabytes in one call
+    env.globals.update(TEMPLATE_GLOBALS)
+    env.bound_filters()
+    return env
 
 
 def _blank_none(value: Any) -> Any:
@@ -128,7 +160,9 @@ def compose(
 def _render_form(env: ImmutableSandboxedEnvironment, filename: str, context: Mapping[str, Any]
                  ) -> str:
     try:
-        return env.get_template(filename).render(context)
+        template = env.get_template(filename)
+        with time_budget(BUDGET_SECONDS):
+            return template.render(context)
     except TemplateNotFound as exc:
         raise RenderError(f"template {exc.name!r} not found") from exc
     except TemplateSyntaxError as exc:
