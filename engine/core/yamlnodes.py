@@ -53,6 +53,7 @@ def compose(text: str, file: str, *, trusted: bool = False) -> yaml.Node | None:
     root = _compose_trusted(text) if trusted else None
     try:
         if root is None:
+            _refuse_deep_nesting(text, file)
             root = yaml.compose(text, Loader=StrictBoolLoader)
     except RecursionError as exc:
         raise InvalidInput([Problem(SourceLoc(file, 1, 1), "YAML nested too deeply")],
@@ -65,6 +66,21 @@ def compose(text: str, file: str, *, trusted: bool = False) -> yaml.Node | None:
         raise InvalidInput([Problem(SourceLoc(file, 1, 1), f"YAML: {exc}")], source=file) from exc
     _refuse_tags(root, file)
     return root
+
+
+def _refuse_deep_nesting(text: str, file: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH from the parser's events, before the (recursive)
+    composer meets it: a quick error at its line instead of a slow RecursionError."""
+    depth = 0
+    for event in yaml.parse(text, Loader=StrictBoolLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                loc = SourceLoc(file, event.start_mark.line + 1, event.start_mark.column + 1)
+                raise InvalidInput([Problem(loc, f"YAML nested deeper than {MAX_DEPTH} levels")],
+                                   source=file)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _compose_trusted(text: str) -> yaml.Node | None:
