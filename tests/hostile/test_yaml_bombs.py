@@ -20,7 +20,8 @@ from ..conftest import START
 Within = Callable[[float], AbstractContextManager[None]]
 
 LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True))
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n"
+    for p, c in zip("abcdefgh", "bcdefghi", strict=True))
 BOMBS = {
     "cycle": ("a: &a [*a]\n", 1),
     "laughs": (LAUGHS, 5),
