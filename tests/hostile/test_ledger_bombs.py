@@ -89,4 +89,4 @@ def test_formula_without_saved_value_names_its_row(tmp_path: Path, database: str
     result = cli("item", "import", str(ledger), "--workflow", "rectification", actor="li")
     assert result.code == 6, result
     assert "row 4 (cell D4): a formula without a saved value" in result.err
-    assert cli("item", "list", "--json").json() == []
+    assert cli("item", "list", as_json=True).json() == []
