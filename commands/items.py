@@ -14,7 +14,16 @@ from typing import Any
 
 import click
 
-from .support import AppContext, JsonStream, echo_json, parse_fields, pass_app, progress, table
+from .support import (
+    AppContext,
+    JsonStream,
+    echo_json,
+    parse_fields,
+    pass_app,
+    printable,
+    progress,
+    table,
+)
 
 LIGHTS = {"green": "绿", "yellow": "黄", "red": "红", None: ""}
 
@@ -117,7 +126,7 @@ def _card(d: dict[str, Any]) -> str:
                   for e in d["escalations"]]
     lines += _authority_lines(d)
     lines.append("you may: " + (", ".join(d["triggers"]) or "nothing now"))
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # a value's own breaks/escapes flattened
 
 
 def _authority_lines(d: dict[str, Any]) -> list[str]:

@@ -9,6 +9,7 @@ StrictUndefined (a misspelt variable is an error, not a silent blank).
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +30,7 @@ __all__ = [
     "RenderError",
     "check_template",
     "compose",
+    "escape_markdown",
     "render",
     "sample_context",
     "split_message",
@@ -43,6 +45,8 @@ MARKDOWN = ".md.j2"
 # Wall-clock budget of one form's rendering: a notice takes milliseconds; a template that loops
 # for longer fails its own outbox row quickly and the sweep or dispatch goes on with the rest.
 BUDGET_SECONDS = 1.0
+_MARKDOWN_MARKS = re.compile(r"([\\`*_\[\]()<>|~])")
+_HEADING = re.compile(r"^(\s*)#", re.MULTILINE)  # `#` makes a heading only at a line's start
 
 
 class RenderError(RectifyError):
@@ -115,10 +119,27 @@ def render(
     text = _render_form(env, name + TEXT, context)
     subject, body = _split_subject(text, name + TEXT)
     if _derive_markdown(env, name, extra_dir):
-        markdown = f"### {subject}\n\n{body}"
+        markdown = f"### {escape_markdown(subject)}\n\n{escape_markdown(body)}"
     else:
-        markdown = _render_form(env, name + MARKDOWN, context).strip()
+        markdown = _render_form(env, name + MARKDOWN, _escaped(context)).strip()
     return subject, body, markdown
+
+
+def escape_markdown(text: str) -> str:
+    """Backslash every Markdown mark, so a value reads as typed: `[点我](javascript:…)` in a
+    field must not go out to a robot as a link, nor `**` turn the rest of a notice bold."""
+    return _HEADING.sub(r"\1\\#", _MARKDOWN_MARKS.sub(r"\\\1", text))
+
+
+def _escaped(value: Any) -> Any:
+    """The context with every string in it Markdown-escaped (the template's own marks stay)."""
+    if isinstance(value, str):
+        return escape_markdown(value)
+    if isinstance(value, Mapping):
+        return {k: _escaped(v) for k, v in value.items()}  # keys are names templates use
+    if isinstance(value, list | tuple):
+        return [_escaped(v) for v in value]
+    return value
 
 
 def check_template(
