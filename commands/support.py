@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -139,6 +141,24 @@ def printable(text: str) -> str:
     and `\\r` (which would overwrite what came before) as spaces, other controls dropped."""
     text = _ESCAPES.sub("", text)
     return _CONTROLS.sub(lambda m: " " if m[0] in "\n\r\t\v\f" else "", text)
+
+
+def check_output(path: Path | None) -> None:
+    """`-o PATH` may name a new file or replace a regular one, never a device, a folder, a fifo
+    or a link: `ledger export -o /dev/full --force` run as root replaced the device node."""
+    from ..engine.core.errors import UsageError
+
+    if path is None:
+        return
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UsageError(f"-o {path}: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"-o {path} is not a regular file; rectify only writes new files or "
+                         "replaces regular ones")
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, max_width: int = 40) -> str:
