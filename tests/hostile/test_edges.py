@@ -54,10 +54,12 @@ def test_past_deadline_on_assign_is_refused(cli: Rectify) -> None:
     """`item assign --due` with a day already gone is exit 2; a later day is accepted, and a
     sweep far in the future then runs without overflow."""
     item = cli.ok(*NEW, actor="li", now=NOW).out.strip()
-    result = cli("item", "assign", item, "zhang", "--due", "2025-09-01", actor="wang", now=NOW)
+    result = cli("item", "assign", item, "zhang", "--due", "2025-09-01", "--comment", "改期",
+                 actor="wang", now=NOW)
     _one_line(result, 2)
     assert "in the past" in result.err
-    cli.ok("item", "assign", item, "zhang", "--due", "2999-12-31", actor="wang", now=NOW)
+    cli.ok("item", "assign", item, "zhang", "--due", "2999-12-31", "--comment", "改期",
+           actor="wang", now=NOW)
     cli.ok("sweep", now="2999-12-31T23:00+08:00")
 
 
