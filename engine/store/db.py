@@ -65,7 +65,22 @@ SQLITE_PRAGMAS = (f"busy_timeout = {BUSY_TIMEOUT_MS}", "journal_mode = WAL",
                   "synchronous = NORMAL", "foreign_keys = ON", "wal_autocheckpoint = 10000")
 
 
+def _create_private(url: str) -> None:
+    """Create a new SQLite file readable by its owner only (SQLite gives its -wal and -shm files
+    the same mode): the ledger holds private fields, and a umask of 022 would share them."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # a missing folder and the like: SQLite's own error says it better
+
+
 def _sqlite_engine(url: str) -> Engine:
+    _create_private(url)
     # No rollback when the pool takes a connection back: every transaction here ends in an
     # explicit COMMIT or ROLLBACK (write()/read()), and with pysqlite's own transaction handling
     # off nothing else opens one; the pool's extra rollback was a tenth of each advance.

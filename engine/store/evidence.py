@@ -50,9 +50,11 @@ def path_for(store: Path, sha256: str) -> Path:
 
 def store_file(store: Path, source: Path) -> StoredFile:
     """Copy `source` into the store (once per content) and describe it."""
+    if source.is_symlink():  # a link could reach files the person could not name (issue 18)
+        raise UsageError(f"--attach {source}: a symbolic link; attach the file itself")
     if not source.is_file():
         raise UsageError(f"--attach {source}: no such file")
-    store.mkdir(parents=True, exist_ok=True)
+    store.mkdir(mode=0o700, parents=True, exist_ok=True)  # evidence: readable by its owner only
     digest, size = hashlib.sha256(), 0
     fd, tmp = tempfile.mkstemp(dir=store, prefix=".incoming-")
     try:
@@ -62,7 +64,7 @@ def store_file(store: Path, source: Path) -> StoredFile:
                 dst.write(chunk)
                 size += len(chunk)
         target = path_for(store, digest.hexdigest())
-        target.parent.mkdir(exist_ok=True)
+        target.parent.mkdir(mode=0o700, exist_ok=True)
         if target.exists():
             os.unlink(tmp)
         else:
