@@ -19,6 +19,15 @@ from typing import Any
 from ..core.errors import UsageError
 
 CHUNK = 1 << 20
+DEFAULT_MAX_MB = 100  # per attachment; RECTIFY_MAX_ATTACHMENT_MB changes it
+
+
+def max_attachment_bytes() -> int:
+    """The largest file `--attach` accepts: a photo or a scanned form, not a disk image."""
+    try:
+        return int(float(os.environ.get("RECTIFY_MAX_ATTACHMENT_MB", DEFAULT_MAX_MB)) * 2**20)
+    except ValueError:
+        return DEFAULT_MAX_MB * 2**20
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,10 @@ def store_file(store: Path, source: Path) -> StoredFile:
         raise UsageError(f"--attach {source}: a symbolic link; attach the file itself")
     if not source.is_file():
         raise UsageError(f"--attach {source}: no such file")
+    limit = max_attachment_bytes()
+    if source.stat().st_size > limit:
+        raise UsageError(f"--attach {source}: larger than {limit / 2**20:g} MB "
+                         "(RECTIFY_MAX_ATTACHMENT_MB)")
     store.mkdir(mode=0o700, parents=True, exist_ok=True)  # evidence: readable by its owner only
     digest, size = hashlib.sha256(), 0
     fd, tmp = tempfile.mkstemp(dir=store, prefix=".incoming-")
@@ -63,6 +76,8 @@ def store_file(store: Path, source: Path) -> StoredFile:
                 digest.update(chunk)
                 dst.write(chunk)
                 size += len(chunk)
+                if size > limit:  # it grew while being copied
+                    raise UsageError(f"--attach {source}: larger than {limit / 2**20:g} MB")
         target = path_for(store, digest.hexdigest())
         target.parent.mkdir(mode=0o700, exist_ok=True)
         if target.exists():

@@ -1,6 +1,7 @@
 """Files rectify creates hold private fields: the SQLite database (engine/store/db.py) and the
 evidence store (engine/store/evidence.py) are readable by their owner only, whatever the umask;
-an attachment that is a symbolic link is refused before anything is copied."""
+an attachment that is a symbolic link or over the size limit is refused before anything is
+copied."""
 
 from __future__ import annotations
 
@@ -54,4 +55,16 @@ def test_symlinked_attachment_is_refused(tmp_path: Path) -> None:
     link.symlink_to(secret)
     with pytest.raises(UsageError, match="symbolic link"):
         store_file(tmp_path / "files", link)
+    assert not any((tmp_path / "files").rglob("*"))
+
+
+def test_attachment_over_the_size_limit_is_refused(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file over RECTIFY_MAX_ATTACHMENT_MB is a usage error before anything is copied."""
+    monkeypatch.setenv("RECTIFY_MAX_ATTACHMENT_MB", "1")
+    big = tmp_path / "big.bin"
+    with big.open("wb") as out:
+        out.truncate(2 << 20)
+    with pytest.raises(UsageError, match="larger than 1 MB"):
+        store_file(tmp_path / "files", big)
     assert not any((tmp_path / "files").rglob("*"))
