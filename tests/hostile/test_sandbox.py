@@ -156,3 +156,30 @@ def test_templates_folder_inside_is_accepted() -> None:
     text = BASE.replace("title: Mini\n", "title: Mini\ntemplates: notices/county\n")
     spec = load_workflow(text, "mini.yaml", templates=frozenset({"reminder", "overdue"}))
     assert spec.templates_dir == "notices/county"
+
+
+def test_template_loop_is_cut_off_in_a_worker_thread(tmp_path: Path) -> None:
+    """The scheduler renders in worker threads, where no signal reaches: the budget holds
+    there too (the traced path), and on the main thread without a test timer (the alarm)."""
+    import threading
+
+    (tmp_path / "loop.txt.j2").write_text(
+        "主题\n{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}\n",
+        "utf-8")
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            render("loop", {}, extra_dir=tmp_path)
+        except BaseException as exc:
+            errors.append(exc)
+
+    for runner in (threading.Thread(target=run), None):
+        start = time.monotonic()
+        if runner is None:
+            run()
+        else:
+            runner.start()
+            runner.join(30)
+        assert time.monotonic() - start < 5
+    assert len(errors) == 2 and all(isinstance(e, RenderError) for e in errors)
