@@ -5,9 +5,12 @@ one line, nothing half-written, and the rerun completes."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from rectify.engine.app.sweep import sweep
 from rectify.engine.core.clock import FixedClock
 from rectify.engine.core.errors import DatabaseError
 from sqlalchemy import create_engine, text
@@ -62,12 +65,8 @@ def test_read_only_database(sqlite_file: Path, capsys: pytest.CaptureFixture[str
     assert "INSERT" not in result.err and len(result.err.strip().splitlines()) == 1
 
 
-@pytest.mark.postgres
-def test_postgres_connection_killed_then_rerun(pg_url: str, tmp_path: Path) -> None:
-    """The backend of the service's pooled connection is terminated (pg_terminate_backend):
-    the next write is one DatabaseError line, nothing half-written, and the rerun completes."""
-    service = prepared_service(pg_url, FixedClock(START), tmp_path / "files")
-    first = service.new_item("li", "rectification", "village-a1", values={"description": "一"})
+def _kill_pooled(service: Any) -> None:
+    """pg_terminate_backend on every connection in the service's pool (and no other)."""
     pooled = [service.engine.connect() for _ in range(service.engine.pool.checkedin())]
     pids = [conn.execute(text("SELECT pg_backend_pid()")).scalar() for conn in pooled]
     for conn in pooled:
@@ -77,6 +76,15 @@ def test_postgres_connection_killed_then_rerun(pg_url: str, tmp_path: Path) -> N
         for pid in pids:
             conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     admin.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_connection_killed_then_rerun(pg_url: str, tmp_path: Path) -> None:
+    """The backends of the service's pooled connections are terminated: the next write is one
+    DatabaseError line, nothing half-written, and the rerun completes."""
+    service = prepared_service(pg_url, FixedClock(START), tmp_path / "files")
+    first = service.new_item("li", "rectification", "village-a1", values={"description": "一"})
+    _kill_pooled(service)
     with pytest.raises(DatabaseError) as info:
         service.new_item("li", "rectification", "village-a1", values={"description": "二"})
     message = str(info.value)
@@ -84,4 +92,24 @@ def test_postgres_connection_killed_then_rerun(pg_url: str, tmp_path: Path) -> N
     assert "\n" not in message and "INSERT" not in message
     second = service.new_item("li", "rectification", "village-a1", values={"description": "二"})
     assert second == first + 1
+    service.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_connection_killed_under_a_sweep(pg_url: str, tmp_path: Path) -> None:
+    """A sweep whose connections were terminated fails with one line; run again, it applies
+    every escalation once (nothing was half-applied by the failed run)."""
+    clock = FixedClock(START)
+    service = prepared_service(pg_url, clock, tmp_path / "files")
+    for n in range(3):
+        item = service.new_item("li", "rectification", "village-a1", assignee="zhang",
+                                values={"description": f"问题{n}"})
+        service.advance(item, "wang", "assign")
+    clock.advance(timedelta(days=30))
+    _kill_pooled(service)
+    with pytest.raises(DatabaseError, match="lost the connection") as info:
+        sweep(service)
+    assert "\n" not in str(info.value)
+    assert len(sweep(service).escalations) > 0
+    assert sweep(service).escalations == []
     service.engine.dispose()
