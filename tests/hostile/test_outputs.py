@@ -38,8 +38,11 @@ def test_force_replaces_only_regular_files(cli: Rectify, tmp_path: Path) -> None
         assert result.code == 2, result
         assert "not a regular file" in result.err
     assert fifo.is_fifo() and link.is_symlink()
-    report = cli("report", "weekly", "-o", str(fifo), "--format", "md", actor="li")
-    assert report.code == 2 and "not a regular file" in report.err
+    for args in (("report", "weekly", "-o", str(fifo), "--format", "md"),
+                 ("audit", "anchor", "-o", str(fifo)), ("workflow", "graph", "rectification",
+                                                       "-o", str(fifo))):
+        other = cli(*args, actor="li")
+        assert other.code == 2 and "not a regular file" in other.err, (args, other)
     regular = tmp_path / "ledger.xlsx"
     regular.write_text("old", "utf-8")
     cli.ok("ledger", "export", "-o", str(regular), "--force", actor="li")
