@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .support import AppContext, echo_json, exit_code, pass_app, table
+from .support import AppContext, check_output, echo_json, exit_code, pass_app, table
 
 
 @click.command("verify")
@@ -48,6 +48,7 @@ def audit_anchor(app: AppContext, output: str | None) -> None:
 
     from ..engine.app.integrity import make_anchor
 
+    check_output(Path(output) if output else None)
     anchor = make_anchor(app.service())
     if output:
         Path(output).write_text(json.dumps(anchor, ensure_ascii=False, indent=1) + "\n",

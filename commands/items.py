@@ -14,9 +14,21 @@ from typing import Any
 
 import click
 
-from .support import AppContext, JsonStream, echo_json, parse_fields, pass_app, progress, table
+from .support import (
+    AppContext,
+    JsonStream,
+    echo_json,
+    parse_fields,
+    pass_app,
+    printable,
+    progress,
+    table,
+)
 
 LIGHTS = {"green": "绿", "yellow": "黄", "red": "红", None: ""}
+# Item ids are 64-bit integers in both databases: a larger one is a usage error here, not an
+# OverflowError from the driver.
+ITEM_ID = click.IntRange(1, 2**63 - 1)
 
 
 @click.command("new")
@@ -30,6 +42,7 @@ LIGHTS = {"green": "绿", "yellow": "黄", "red": "红", None: ""}
 def new(app: AppContext, workflow: str, unit: str, subject: str | None,
         assignee: str | None, due: str | None, field_values: tuple[str, ...]) -> None:
     """Create an item; prints its id alone."""
+    _refuse_past(app, due)
     item_id = app.service().new_item(app.actor, workflow, unit, subject=subject,
                                      assignee=assignee, due=due,
                                      values=parse_fields(field_values))
@@ -71,7 +84,7 @@ def list_(app: AppContext, limit: int, **filters: Any) -> None:
 
 
 @click.command("show")
-@click.argument("item_id", type=int)
+@click.argument("item_id", type=ITEM_ID)
 @pass_app
 def show(app: AppContext, item_id: int) -> None:
     """State, deadline, light, fields, history, escalations and the triggers you may fire."""
@@ -82,6 +95,24 @@ def show(app: AppContext, item_id: int) -> None:
         echo_json({k: v for k, v in detail.items() if k != "field_labels"})
         return
     click.echo(_card(detail))
+
+
+def _refuse_past(app: AppContext, due: str | None) -> None:
+    """A deadline already past when it is given is a mistake (a typo in the year, mostly).
+
+    A date is read at its end of day in the last timezone on Earth (UTC-12), so only a day past
+    everywhere is refused; the workflow's own timezone is applied when the item is written."""
+    if due is None:
+        return
+    from ..engine.core.clock import end_of_day
+    from ..engine.core.errors import UsageError
+
+    try:
+        at = end_of_day(due, "Etc/GMT+12")
+    except ValueError:
+        return  # the service says what is wrong with it, in its own words
+    if at < app.clock().now():
+        raise UsageError(f"--due {due} is in the past")
 
 
 def light_rule(app: AppContext) -> Any:
@@ -117,7 +148,7 @@ def _card(d: dict[str, Any]) -> str:
                   for e in d["escalations"]]
     lines += _authority_lines(d)
     lines.append("you may: " + (", ".join(d["triggers"]) or "nothing now"))
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # a value's own breaks/escapes flattened
 
 
 def _authority_lines(d: dict[str, Any]) -> list[str]:
@@ -141,7 +172,7 @@ def _value(value: Any) -> str:
 
 
 @click.command("advance")
-@click.argument("item_id", type=int)
+@click.argument("item_id", type=ITEM_ID)
 @click.argument("trigger")
 @click.option("--comment")
 @click.option("--field", "field_values", multiple=True, metavar="KEY=VALUE")
@@ -161,7 +192,7 @@ def advance(app: AppContext, item_id: int, trigger: str, comment: str | None,
 
 
 @click.command("assign")
-@click.argument("item_id", type=int)
+@click.argument("item_id", type=ITEM_ID)
 @click.argument("person")
 @click.option("--due", help="A new deadline for the current state (needs --comment).")
 @click.option("--comment", help="Why: kept in the item's history (required with --due).")
@@ -170,6 +201,7 @@ def assign(app: AppContext, item_id: int, person: str, due: str | None,
            comment: str | None) -> None:
     """Give the item to PERSON (and optionally a new deadline). Only the workflow's assigners
     may; nobody sets the deadline of an item assigned to themselves."""
+    _refuse_past(app, due)
     app.service().assign(item_id, app.actor, person, due, comment=comment)
     if app.as_json:
         echo_json({"id": item_id, "assignee": person})

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import click
 
 from .items import light_rule
-from .support import AppContext, echo_json, pass_app
+from .support import AppContext, check_output, echo_json, pass_app
 
 LARGE = 10_000  # rows: a bar is shown for files this size even when stderr is not a terminal
 
@@ -115,6 +115,7 @@ def export(app: AppContext, workflow: str | None, unit: str | None, fmt: str | N
     from ..engine.core.errors import UsageError
 
     path = Path(output)
+    check_output(path)
     fmt = fmt or _format_of(path, ("xlsx", "csv"), "xlsx")
     if path.suffix.lower() not in ("", f".{fmt}"):
         raise UsageError(f"-o {output}: the extension does not match --format {fmt}")
@@ -154,6 +155,7 @@ def weekly(app: AppContext, unit: str | None, week: str | None, workflow: str | 
     from ..engine.reports.weekly import build_weekly_report
 
     path = Path(output) if output else None
+    check_output(path)
     fmt = fmt or (_format_of(path, ("md", "html", "xlsx", "csv"), "md") if path else "md")
     if fmt == "xlsx" and path is None and not app.as_json:
         raise UsageError("an xlsx report needs -o FILE")

@@ -4,12 +4,15 @@ and the one place where errors become exit codes and a single line on stderr."""
 from __future__ import annotations
 
 import json
+import re
+import stat
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -125,9 +128,43 @@ def progress(total: int, label: str, *, from_items: int = 1000
         yield bar.update
 
 
+# Terminal escape sequences (CSI `ESC [ ... X`, OSC `ESC ] ... BEL` such as a window title, other
+# `ESC X`), then any control character left (C0, DEL, C1) and the bidi overrides that reorder
+# what a line appears to say. Stored text comes from anyone who can comment or import a ledger.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?"
+                      r"|\x9b[0-?]*[ -/]*[@-~]|\x9d[^\x07\x9c]*[\x07\x9c]?")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` safe to print on one terminal line: escape sequences dropped, line breaks, tabs
+    and `\\r` (which would overwrite what came before) as spaces, other controls dropped."""
+    text = _ESCAPES.sub("", text)
+    return _CONTROLS.sub(lambda m: " " if m[0] in "\n\r\t\v\f" else "", text)
+
+
+def check_output(path: Path | None) -> None:
+    """`-o PATH` may name a new file or replace a regular one, never a device, a folder, a fifo
+    or a link: `ledger export -o /dev/full --force` run as root replaced the device node."""
+    from ..engine.core.errors import UsageError
+
+    if path is None:
+        return
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UsageError(f"-o {path}: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"-o {path} is not a regular file; rectify only writes new files or "
+                         "replaces regular ones")
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, max_width: int = 40) -> str:
-    """A plain aligned text table that lines up Chinese text too."""
-    cells = [[_clip(str(c) if c is not None else "", max_width) for c in row] for row in rows]
+    """A plain aligned text table that lines up Chinese text too; stored text made printable."""
+    cells = [[_clip(printable(str(c)) if c is not None else "", max_width) for c in row]
+             for row in rows]
     widths = [max([_width(h)] + [_width(r[i]) for r in cells]) for i, h in enumerate(headers)]
     lines = ["  ".join(_pad(h, w) for h, w in zip(headers, widths, strict=True)).rstrip(),
              "  ".join("-" * w for w in widths)]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .support import AppContext, echo_json, exit_code, pass_app, table
+from .support import AppContext, check_output, echo_json, exit_code, pass_app, table
 
 if TYPE_CHECKING:
     from ..engine.core.spec import TransitionSpec, WorkflowSpec
@@ -182,6 +182,7 @@ def _as_dict(spec: WorkflowSpec) -> dict[str, Any]:
 @pass_app
 def graph(app: AppContext, name: str, fmt: str, output: str | None) -> None:
     """The state graph as Mermaid or Graphviz (svg/png need Graphviz's `dot`)."""
+    check_output(Path(output) if output else None)
     _graph(app, name, fmt, Path(output) if output else None)
 
 

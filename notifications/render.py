@@ -9,6 +9,7 @@ StrictUndefined (a misspelt variable is an error, not a silent blank).
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -19,6 +20,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..engine.core.errors import RectifyError
+from ..engine.core.guard_sandbox import TEMPLATE_GLOBALS, Bounded, time_budget
 from .context import sample_context
 from .message import Notification, Recipient
 from .split import split_message
@@ -28,6 +30,7 @@ __all__ = [
     "RenderError",
     "check_template",
     "compose",
+    "escape_markdown",
     "render",
     "sample_context",
     "split_message",
@@ -39,15 +42,44 @@ TEXT = ".txt.j2"
 MARKDOWN = ".md.j2"
 
 
+# Wall-clock budget of one form's rendering: a notice takes milliseconds; a template that loops
+# for longer fails its own outbox row quickly and the sweep or dispatch goes on with the rest.
+BUDGET_SECONDS = 1.0
+_MARKDOWN_MARKS = re.compile(r"([\\`*_\[\]()<>|~])")
+_HEADING = re.compile(r"^(\s*)#", re.MULTILINE)  # `#` makes a heading only at a line's start
+
+
 class RenderError(RectifyError):
     """A template could not be rendered; the message says which file and line."""
+
+
+class _TemplateEnvironment(Bounded, ImmutableSandboxedEnvironment):
+    """The immutable sandbox with the guards' bounds on sizes (guard_sandbox.Bounded)."""
+
+
+class _ConfinedLoader(FileSystemLoader):
+    """FileSystemLoader that follows no symbolic link: `{% include "leak" %}` with
+    `leak -> /etc/passwd` in the admin's folder must not put that file into a notice."""
+
+    def get_source(self, environment: Any, template: str) -> tuple[str, str, Any]:
+        for folder in self.searchpath:
+            path = Path(folder)
+            if path.is_symlink():  # the admin's folder itself pointing elsewhere
+                raise TemplateNotFound(f"{template} (its folder is a symbolic link, not followed)")
+            for part in template.split("/"):
+                path = path / part
+                if path.is_symlink():
+                    raise TemplateNotFound(f"{template} (a symbolic link, not followed)")
+            if path.is_file():
+                break  # found here, without links: Jinja reads this very file
+        return super().get_source(environment, template)
 
 
 @functools.lru_cache(maxsize=16)
 def _environment(extra_dir: str | None) -> ImmutableSandboxedEnvironment:
     search = [extra_dir, str(BUNDLED_DIR)] if extra_dir else [str(BUNDLED_DIR)]
-    return ImmutableSandboxedEnvironment(
-        loader=FileSystemLoader(search),  # the admin's folder first: theirs override ours
+    env = _TemplateEnvironment(
+        loader=_ConfinedLoader(search),  # the admin's folder first: theirs override ours
         undefined=StrictUndefined,
         autoescape=False,  # text and Markdown, not HTML
         trim_blocks=True,
@@ -58,6 +90,10 @@ def _environment(extra_dir: str | None) -> ImmutableSandboxedEnvironment:
         auto_reload=False,
         cache_size=-1,
     )
+    env.globals.pop("lipsum", None)  # lipsum(10**9) would build gigabytes in one call
+    env.globals.update(TEMPLATE_GLOBALS)
+    env.bound_filters()
+    return env
 
 
 def _blank_none(value: Any) -> Any:
@@ -83,10 +119,27 @@ def render(
     text = _render_form(env, name + TEXT, context)
     subject, body = _split_subject(text, name + TEXT)
     if _derive_markdown(env, name, extra_dir):
-        markdown = f"### {subject}\n\n{body}"
+        markdown = f"### {escape_markdown(subject)}\n\n{escape_markdown(body)}"
     else:
-        markdown = _render_form(env, name + MARKDOWN, context).strip()
+        markdown = _render_form(env, name + MARKDOWN, _escaped(context)).strip()
     return subject, body, markdown
+
+
+def escape_markdown(text: str) -> str:
+    """Backslash every Markdown mark, so a value reads as typed: `[点我](javascript:…)` in a
+    field must not go out to a robot as a link, nor `**` turn the rest of a notice bold."""
+    return _HEADING.sub(r"\1\\#", _MARKDOWN_MARKS.sub(r"\\\1", text))
+
+
+def _escaped(value: Any) -> Any:
+    """The context with every string in it Markdown-escaped (the template's own marks stay)."""
+    if isinstance(value, str):
+        return escape_markdown(value)
+    if isinstance(value, Mapping):
+        return {k: _escaped(v) for k, v in value.items()}  # keys are names templates use
+    if isinstance(value, list | tuple):
+        return [_escaped(v) for v in value]
+    return value
 
 
 def check_template(
@@ -128,7 +181,9 @@ def compose(
 def _render_form(env: ImmutableSandboxedEnvironment, filename: str, context: Mapping[str, Any]
                  ) -> str:
     try:
-        return env.get_template(filename).render(context)
+        template = env.get_template(filename)
+        with time_budget(BUDGET_SECONDS):
+            return template.render(context)
     except TemplateNotFound as exc:
         raise RenderError(f"template {exc.name!r} not found") from exc
     except TemplateSyntaxError as exc:

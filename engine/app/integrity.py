@@ -16,6 +16,7 @@ ends and what hangs off it:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -52,6 +53,7 @@ def verify(service: Service, anchor: Mapping[str, Any] | None = None) -> Verdict
     verdict = Verdict()
     with read(service.engine) as conn:
         ladder = _Ladders(service, conn)
+        evidence = _Evidence(Path(service.files_dir))
         for items in store.item_batches(conn):
             first, last = items[0]["id"], items[-1]["id"]
             history = store.history_of(conn, first, last)
@@ -60,7 +62,7 @@ def verify(service: Service, anchor: Mapping[str, Any] | None = None) -> Verdict
             for item in items:
                 verdict.items += 1
                 problem = _check(ladder, item, history.get(item["id"], []),
-                                 steps.get(item["id"], []), files.get(item["id"], []))
+                                 steps.get(item["id"], []), files.get(item["id"], []), evidence)
                 if problem:
                     verdict.broken.append(f"item {item['id']}: {problem}")
         verdict.broken += [f"item {i}: the item was deleted but its history remains"
@@ -77,7 +79,8 @@ def verify(service: Service, anchor: Mapping[str, Any] | None = None) -> Verdict
 
 
 def _check(ladder: _Ladders, item: dict[str, Any], rows: list[dict[str, Any]],
-           steps: list[dict[str, Any]], files: list[dict[str, Any]]) -> str | None:
+           steps: list[dict[str, Any]], files: list[dict[str, Any]],
+           evidence: _Evidence | None = None) -> str | None:
     """The first thing wrong with one item, in words, or None."""
     if not rows:
         return f"its whole history is missing (the item says {item['last_seq']} rows)"
@@ -94,7 +97,8 @@ def _check(ladder: _Ladders, item: dict[str, Any], rows: list[dict[str, Any]],
     if head["seal"] is not None and head["seal"] != item_seal(item):
         return ("the item's state, fields, assignee or deadline were changed in the database "
                 "without a history row")
-    return _check_steps(ladder, item, rows, steps) or _check_files(rows, files)
+    return (_check_steps(ladder, item, rows, steps) or _check_files(rows, files)
+            or (evidence.check(files) if evidence else None))
 
 
 def _check_steps(ladder: _Ladders, item: dict[str, Any], rows: list[dict[str, Any]],
@@ -180,6 +184,38 @@ def _check_files(rows: list[dict[str, Any]], files: list[dict[str, Any]]) -> str
     if recorded != stored:
         return "its attachment rows do not match the files its history recorded"
     return None
+
+
+class _Evidence:
+    """The stored files themselves: each attachment's file still there, with the size and
+    SHA-256 its history recorded (a replaced or deleted evidence file is a broken item).
+    Each distinct file is hashed once per verify, however many items attach it."""
+
+    def __init__(self, store: Path) -> None:
+        self.store = store
+        self.seen: dict[str, str | None] = {}
+
+    def check(self, files: list[dict[str, Any]]) -> str | None:
+        for f in files:
+            if f["sha256"] not in self.seen:
+                self.seen[f["sha256"]] = self._problem(f)
+            if self.seen[f["sha256"]]:
+                return f"attachment {f['name']}: {self.seen[f['sha256']]}"
+        return None
+
+    def _problem(self, f: dict[str, Any]) -> str | None:
+        from ..store.evidence import CHUNK, path_for
+
+        path = path_for(self.store, f["sha256"])
+        if not path.is_file():
+            return f"its file {path} is missing from the evidence store"
+        digest = hashlib.sha256()
+        with path.open("rb") as src:
+            while chunk := src.read(CHUNK):
+                digest.update(chunk)
+        if digest.hexdigest() != f["sha256"]:
+            return f"its file {path} was replaced (its SHA-256 no longer matches)"
+        return None
 
 
 # --- anchors -------------------------------------------------------------------------------------

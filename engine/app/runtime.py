@@ -39,7 +39,7 @@ class Runtime:
         try:
             return FixedClock(parse_instant(self.now_text))
         except ValueError as exc:
-            raise UsageError(f"--now {self.now_text!r} is not an ISO-8601 time") from exc
+            raise UsageError(f"--now {self.now_text!r} is not an ISO-8601 time ({exc})") from exc
 
     def engine(self) -> Engine:
         if self._engine is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 
@@ -34,11 +34,25 @@ class FixedClock:
         self._at = at.astimezone(UTC)
 
 
+# Dates and times rectify accepts from people and files. Far wider than any rectification's
+# life, and far enough from Python's own limits (year 1 and 9999) that adding the longest
+# duration or converting between timezones can never overflow (`--now 0001-01-01T00:00+14:00`
+# and a deadline of 9999-12-31 used to crash the first sweep).
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+
+
+def check_year(moment: date | datetime) -> None:
+    """ValueError when a date or time lies outside FIRST_YEAR..LAST_YEAR."""
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise ValueError(f"{moment.isoformat()} is outside the years {FIRST_YEAR}–{LAST_YEAR}")
+
+
 def parse_instant(text: str, default_tz: str = "Asia/Shanghai") -> datetime:
     """ISO-8601 from the command line; a date or a time without offset is taken as local time."""
     from zoneinfo import ZoneInfo
 
     value = datetime.fromisoformat(text.strip())
+    check_year(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(default_tz))
     return value.astimezone(UTC)
@@ -46,12 +60,13 @@ def parse_instant(text: str, default_tz: str = "Asia/Shanghai") -> datetime:
 
 def end_of_day(text: str, tz: str) -> datetime:
     """`--due 2026-12-01` means the end of that day in the workflow's timezone."""
-    from datetime import date, time
+    from datetime import time
     from zoneinfo import ZoneInfo
 
     text = text.strip()
     if len(text) == 10:
         day = date.fromisoformat(text)
+        check_year(day)
         return datetime.combine(day, time(23, 59, 59), ZoneInfo(tz)).astimezone(UTC)
     return parse_instant(text, tz)
 

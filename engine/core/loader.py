@@ -125,7 +125,7 @@ def _read_workflow(r: NodeReader, root: yaml.Node | None, file: str) -> Workflow
         file=file,
         loc=r.loc(root),
         key_locs=MappingProxyType(key_locs),
-        templates_dir=_opt_str(r, value.get("templates"), "templates"),
+        templates_dir=r.inner_folder(value.get("templates"), "templates"),
         assigners_given=_names(r, value.get("assigners"), "assigners"),
         extensions=_extensions(r, value["extensions"]) if "extensions" in value else None,
     )

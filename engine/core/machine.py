@@ -236,7 +236,9 @@ def _what_is_given(spec: WorkflowSpec, a: _Attempt, t: TransitionSpec) -> bool:
 def _values_named(spec: WorkflowSpec, when: str, values: Mapping[str, Any]) -> str:
     """The fields a guard names, in the user's terms: `到会党员人数 (party_attendees) = 6`."""
     words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", when))
-    named = [f"{spec.field_label(n)} ({n}) = {values.get(n)!r}" for n in spec.fields if n in words]
+    named = [f"{spec.field_label(n)} ({n}) = "
+             + ("(private)" if spec.fields[n].private else repr(values.get(n)))  # issue 18
+             for n in spec.fields if n in words]
     return "; ".join(named) or "it names no field"
 
 

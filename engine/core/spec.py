@@ -19,6 +19,8 @@ DurationUnit = Literal["workdays", "days", "hours"]
 FIELD_TYPES = ("text", "number", "date", "bool", "choice", "files")
 NOTIFY_KEYWORDS = ("assignee", "creator")
 
+# About ten years: longer is a typo (or an attack) that would overflow date arithmetic.
+_DURATION_MAX = {"workday": 2_500, "day": 3_660, "hour": 87_840}
 _DURATION = re.compile(r"^\s*([+-]?\d+)\s*(workdays?|days?|hours?)?\s*$")
 
 
@@ -40,6 +42,9 @@ class Duration:
                 f"expected a duration such as '10 workdays', '3 days' or '48 hours', got {value!r}"
             )
         amount, unit = int(match.group(1)), match.group(2)
+        if unit is not None and abs(amount) > _DURATION_MAX[unit.rstrip("s")]:  # issue 18
+            raise ValueError(f"duration {value!r} is longer than "
+                             f"{_DURATION_MAX[unit.rstrip('s')]} {unit.rstrip('s')}s")
         if unit is None:
             if amount != 0:
                 raise ValueError(f"duration {value!r} needs a unit: workdays, days or hours")

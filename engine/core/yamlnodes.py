@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
+from pathlib import PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import yaml
@@ -52,6 +53,7 @@ def compose(text: str, file: str, *, trusted: bool = False) -> yaml.Node | None:
     root = _compose_trusted(text) if trusted else None
     try:
         if root is None:
+            _refuse_deep_nesting(text, file)
             root = yaml.compose(text, Loader=StrictBoolLoader)
     except RecursionError as exc:
         raise InvalidInput([Problem(SourceLoc(file, 1, 1), "YAML nested too deeply")],
@@ -66,6 +68,21 @@ def compose(text: str, file: str, *, trusted: bool = False) -> yaml.Node | None:
     return root
 
 
+def _refuse_deep_nesting(text: str, file: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH from the parser's events, before the (recursive)
+    composer meets it: a quick error at its line instead of a slow RecursionError."""
+    depth = 0
+    for event in yaml.parse(text, Loader=StrictBoolLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                loc = SourceLoc(file, event.start_mark.line + 1, event.start_mark.column + 1)
+                raise InvalidInput([Problem(loc, f"YAML nested deeper than {MAX_DEPTH} levels")],
+                                   source=file)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
 def _compose_trusted(text: str) -> yaml.Node | None:
     try:
         return yaml.compose(text, Loader=_LibyamlStrictBoolLoader)
@@ -73,19 +90,68 @@ def _compose_trusted(text: str) -> yaml.Node | None:
         return None
 
 
+# Bounds on the node graph a file may describe. Aliases share nodes, so a small file can name a
+# cycle (`a: &a [*a]`) or an exponential fan-out (billion laughs) that every reader downstream
+# would walk for ever; the expanded size may exceed the file's own node count only by this
+# factor (plus slack), which no honest file needs. Nesting deeper than MAX_DEPTH would only
+# reach recursive readers' stack limits.
+MAX_DEPTH = 100
+ALIAS_FACTOR = 10
+ALIAS_SLACK = 10_000
+
+
 def _refuse_tags(root: yaml.Node | None, file: str) -> None:
-    problems, todo = [], [root] if root is not None else []
-    while todo:
-        node = todo.pop()
-        if node.tag not in STANDARD_TAGS:
-            loc = SourceLoc(file, node.start_mark.line + 1, node.start_mark.column + 1)
-            problems.append(Problem(loc, f"YAML tag '{node.tag}' is not allowed: plain data only"))
-        if isinstance(node, yaml.SequenceNode):
-            todo.extend(node.value)
-        elif isinstance(node, yaml.MappingNode):
-            todo.extend(n for pair in node.value for n in pair)
+    """Check the node graph: standard tags only, no alias cycles, bounded expansion and depth.
+
+    One iterative walk over the distinct nodes (each visited once), computing each node's
+    expanded size from its children's, so a bomb is measured without being expanded."""
+    if root is None:
+        return
+    problems: list[Problem] = []
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, list[yaml.Node]]] = []
+    _enter(root, stack, on_path, problems, file)
+    while stack:
+        node, pending = stack[-1]
+        if pending:
+            child = pending.pop()
+            if id(child) in on_path:
+                raise _bomb(file, child, "YAML alias refers to itself (a cycle)")
+            if id(child) not in sizes:
+                if len(stack) >= MAX_DEPTH:
+                    raise _bomb(file, child, f"YAML nested deeper than {MAX_DEPTH} levels")
+                _enter(child, stack, on_path, problems, file)
+            continue
+        stack.pop()
+        on_path.discard(id(node))
+        sizes[id(node)] = 1 + sum(sizes[id(c)] for c in _children(node))
+        if sizes[id(node)] > ALIAS_FACTOR * len(sizes) + ALIAS_SLACK:
+            raise _bomb(file, node, "YAML aliases expand to too many values (an alias bomb)")
     if problems:
         raise InvalidInput(problems, source=file)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _enter(node: yaml.Node, stack: list[tuple[yaml.Node, list[yaml.Node]]], on_path: set[int],
+           problems: list[Problem], file: str) -> None:
+    if node.tag not in STANDARD_TAGS:
+        loc = SourceLoc(file, node.start_mark.line + 1, node.start_mark.column + 1)
+        problems.append(Problem(loc, f"YAML tag '{node.tag}' is not allowed: plain data only"))
+    on_path.add(id(node))
+    stack.append((node, _children(node)))
+
+
+def _bomb(file: str, node: yaml.Node, message: str) -> InvalidInput:
+    loc = SourceLoc(file, node.start_mark.line + 1, node.start_mark.column + 1)
+    return InvalidInput([Problem(loc, message)], source=file)
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
@@ -165,6 +231,19 @@ class NodeReader:
         if not isinstance(value, bool):
             self.error(node, f"{what} must be true or false, got {value!r}")
             return False
+        return value
+
+    def inner_folder(self, node: yaml.Node | None, what: str) -> str | None:
+        """A folder named relative to the file being read and inside its folder: no absolute
+        path, no `..` (an admin's templates must not reach the rest of the disk)."""
+        value = None if node is None else self.string(node, what)
+        if node is None or value is None:
+            return None
+        parts = PurePath(value.replace("\\", "/")).parts
+        if PurePosixPath(value).is_absolute() or PureWindowsPath(value).anchor or ".." in parts:
+            self.error(node, f"{what} must be a folder inside the workflow file's folder "
+                             f"(no absolute path, no '..'), got {value!r}")
+            return None
         return value
 
     def strings(self, node: yaml.Node, what: str) -> list[tuple[str, SourceLoc]]:

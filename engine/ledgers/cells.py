@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
 
+from ..core.clock import check_year
 from ..core.spec import FieldSpec
 
 __all__ = [
@@ -53,8 +54,15 @@ def parse_date(value: object) -> date:
     """A date from what offices type or what the reader hands over; ValueError otherwise.
 
     Accepts date/datetime cells, 2026-12-01, 2026/12/1, 2026.12.1, 2026年12月1日, 20261201
-    (text or number) and Excel serial numbers (46357 -> 2026-12-01).
+    (text or number) and Excel serial numbers (46357 -> 2026-12-01), in the years rectify
+    accepts anywhere (clock.FIRST_YEAR..LAST_YEAR: 9999-12-31 would overflow the first sweep).
     """
+    day = _parse_date(value)
+    check_year(day)
+    return day
+
+
+def _parse_date(value: object) -> date:
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):

@@ -67,6 +67,9 @@ class XlsxReader:
     def read(self, path: Path) -> tuple[Grid, Merged]:
         from python_calamine import CalamineWorkbook  # imported late: only xlsx reads need it
 
+        from .xlsx_check import check_xlsx
+
+        check_xlsx(path)  # a zip bomb or unsaved formulas, refused before calamine inflates
         try:
             with CalamineWorkbook.from_path(str(path)) as book:
                 sheet = book.get_sheet_by_index(0)

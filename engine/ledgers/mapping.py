@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from ..core.errors import InvalidInput, Problem, SourceLoc
+from ..core.yamlnodes import compose
 
 __all__ = ["IGNORE", "load_mapping"]
 
@@ -24,11 +25,14 @@ def load_mapping(path: Path) -> dict[str, str]:
     """
     path = Path(path)
     try:
-        root = yaml.compose(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(
             [f"{path}: cannot read the mapping file: {exc}"], source=str(path)
         ) from exc
+    # The shared reader: positions on syntax errors, and alias cycles, bombs and deep nesting
+    # refused before anything walks the tree.
+    root = compose(text, str(path))
     node = _columns_node(root, path)
     mapping: dict[str, str] = {}
     problems: list[Problem] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,14 @@ from . import collector
 # imports SQLAlchemy.
 
 BUSY_TIMEOUT_MS = 30_000
+
+
+def busy_timeout_ms() -> int:
+    """How long a SQLite write waits for another's lock: RECTIFY_SQLITE_BUSY_MS, else 30 s."""
+    try:
+        return int(os.environ.get("RECTIFY_SQLITE_BUSY_MS", BUSY_TIMEOUT_MS))
+    except ValueError:
+        return BUSY_TIMEOUT_MS
 
 
 def dumps(value: Any) -> str:
@@ -71,7 +80,22 @@ SQLITE_PRAGMAS = (f"busy_timeout = {BUSY_TIMEOUT_MS}", "journal_mode = WAL",
                   "synchronous = NORMAL", "foreign_keys = ON", "wal_autocheckpoint = 10000")
 
 
+def _create_private(url: str) -> None:
+    """Create a new SQLite file readable by its owner only (SQLite gives its -wal and -shm files
+    the same mode): the ledger holds private fields, and a umask of 022 would share them."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # a missing folder and the like: SQLite's own error says it better
+
+
 def _sqlite_engine(url: str) -> Engine:
+    _create_private(url)
     # No rollback when the pool takes a connection back: every transaction here ends in an
     # explicit COMMIT or ROLLBACK (write()/read()), and with pysqlite's own transaction handling
     # off nothing else opens one; the pool's extra rollback was a tenth of each advance.
@@ -84,6 +108,8 @@ def _sqlite_engine(url: str) -> Engine:
         cursor = dbapi_conn.cursor()
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(f"PRAGMA {pragma}")
+        if busy_timeout_ms() != BUSY_TIMEOUT_MS:  # RECTIFY_SQLITE_BUSY_MS (tests, slow disks)
+            cursor.execute(f"PRAGMA busy_timeout = {busy_timeout_ms()}")
         cursor.close()
 
     return engine
@@ -91,10 +117,37 @@ def _sqlite_engine(url: str) -> Engine:
 
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
-    """One short write transaction (BEGIN IMMEDIATE on SQLite)."""
-    with engine.connect() as conn, conn.begin():
-        _begin_sqlite(conn, "IMMEDIATE")
-        yield conn
+    """One short write transaction (BEGIN IMMEDIATE on SQLite).
+
+    A fault of the database itself (a lock held past the busy timeout, a read-only file, a
+    connection lost mid-command) becomes one DatabaseError line saying that nothing was
+    written and what to do; never a traceback, never the SQL and its parameters."""
+    try:
+        with engine.connect() as conn, conn.begin():
+            _begin_sqlite(conn, "IMMEDIATE")
+            yield conn
+    except (OperationalError, sqlite3.OperationalError) as exc:
+        raise fault(engine, exc) from exc
+
+
+def fault(engine: Engine, exc: BaseException) -> DatabaseError:
+    """The one line a user reads for a database fault (see `write`)."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    where = engine.url.render_as_string(hide_password=True)
+    low = text.lower()
+    if "locked" in low or "busy" in low:
+        return DatabaseError(
+            f"database {where} is busy: another program has held its write lock for more than "
+            f"{busy_timeout_ms() / 1000:g} s (a long import or sweep, an open sqlite3 shell?); "
+            "nothing was written; run the command again when it is done")
+    if "readonly" in low or "read-only" in low:
+        return DatabaseError(f"database {where} is read-only: nothing was written (reading "
+                             "commands such as `item show` and `audit verify` still work)")
+    if getattr(exc, "connection_invalidated", False) or "connection" in low or "terminat" in low:
+        return DatabaseError(f"lost the connection to database {where} ({text}); nothing was "
+                             "written by the unfinished command; run it again")
+    return DatabaseError(f"database {where}: {text}; nothing was written")
 
 
 @contextmanager
@@ -121,9 +174,13 @@ def pipelined(conn: Connection) -> Iterator[None]:
 
 @contextmanager
 def read(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as conn, conn.begin():
-        _begin_sqlite(conn, "DEFERRED")
-        yield conn
+    """One read transaction; its faults read as `write`'s do."""
+    try:
+        with engine.connect() as conn, conn.begin():
+            _begin_sqlite(conn, "DEFERRED")
+            yield conn
+    except (OperationalError, sqlite3.OperationalError) as exc:
+        raise fault(engine, exc) from exc
 
 
 def _begin_sqlite(conn: Connection, mode: str) -> None:

@@ -19,6 +19,15 @@ from typing import Any
 from ..core.errors import UsageError
 
 CHUNK = 1 << 20
+DEFAULT_MAX_MB = 100  # per attachment; RECTIFY_MAX_ATTACHMENT_MB changes it
+
+
+def max_attachment_bytes() -> int:
+    """The largest file `--attach` accepts: a photo or a scanned form, not a disk image."""
+    try:
+        return int(float(os.environ.get("RECTIFY_MAX_ATTACHMENT_MB", DEFAULT_MAX_MB)) * 2**20)
+    except ValueError:
+        return DEFAULT_MAX_MB * 2**20
 
 
 @dataclass(frozen=True)
@@ -50,9 +59,15 @@ def path_for(store: Path, sha256: str) -> Path:
 
 def store_file(store: Path, source: Path) -> StoredFile:
     """Copy `source` into the store (once per content) and describe it."""
+    if source.is_symlink():  # a link could reach files the person could not name (issue 18)
+        raise UsageError(f"--attach {source}: a symbolic link; attach the file itself")
     if not source.is_file():
         raise UsageError(f"--attach {source}: no such file")
-    store.mkdir(parents=True, exist_ok=True)
+    limit = max_attachment_bytes()
+    if source.stat().st_size > limit:
+        raise UsageError(f"--attach {source}: larger than {limit / 2**20:g} MB "
+                         "(RECTIFY_MAX_ATTACHMENT_MB)")
+    store.mkdir(mode=0o700, parents=True, exist_ok=True)  # evidence: readable by its owner only
     digest, size = hashlib.sha256(), 0
     fd, tmp = tempfile.mkstemp(dir=store, prefix=".incoming-")
     try:
@@ -61,8 +76,10 @@ def store_file(store: Path, source: Path) -> StoredFile:
                 digest.update(chunk)
                 dst.write(chunk)
                 size += len(chunk)
+                if size > limit:  # it grew while being copied
+                    raise UsageError(f"--attach {source}: larger than {limit / 2**20:g} MB")
         target = path_for(store, digest.hexdigest())
-        target.parent.mkdir(exist_ok=True)
+        target.parent.mkdir(mode=0o700, exist_ok=True)
         if target.exists():
             os.unlink(tmp)
         else:
