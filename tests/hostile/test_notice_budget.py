@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from rectify.engine.app.outbox import list_rows
 from rectify.engine.app.sweep import sweep
 from rectify.engine.core.clock import FixedClock
 from rectify.engine.store import outbox
@@ -47,5 +48,5 @@ def test_one_exploding_notice_fails_alone_and_fast(tmp_path: Path) -> None:
     assert time.monotonic() - start < 5
     assert report.sent == 2
     with read(service.engine) as conn:
-        failed = outbox.list_rows(conn, "failed")
+        failed = list_rows(conn, "failed")
     assert len(failed) == 1 and "stopped after 1 s" in failed[0]["last_error"]
