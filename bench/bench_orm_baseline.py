@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from rectify.engine.core.audit import row_hash
+from rectify.engine.core.audit import item_seal, row_hash
 from rectify.engine.store.db import SQLITE_PRAGMAS
 from sqlalchemy import JSON, DateTime, ForeignKey, String, create_engine, event, select, text
 from sqlalchemy.orm import (
@@ -90,6 +90,8 @@ class Event(Base):
     data: Mapped[dict[str, Any]]
     prev_hash: Mapped[str]
     hash: Mapped[str]
+    via: Mapped[str | None]
+    seal: Mapped[str | None]
 
 
 class Issue(Base):
@@ -98,13 +100,18 @@ class Issue(Base):
     __tablename__ = "items"
     id: Mapped[int] = mapped_column(primary_key=True)
     workflow: Mapped[str]
+    workflow_version_id: Mapped[int]
     state: Mapped[str]
+    unit_id: Mapped[str]
     unit_path: Mapped[str]
+    assignee_id: Mapped[str | None]
+    fields: Mapped[dict[str, Any]]
     counts: Mapped[dict[str, Any]]
     cycle_actors: Mapped[dict[str, Any]]
     entry_no: Mapped[int]
     entered_at: Mapped[datetime]
     due_at: Mapped[datetime | None]
+    original_due_at: Mapped[datetime | None]
     final: Mapped[bool]
     closed_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column()
@@ -121,9 +128,15 @@ class Issue(Base):
     def record(self, actor: str, roles: frozenset[str]) -> None:
         """The transition's `after` callback: history row, chain head, bookkeeping, steps."""
         seq = self.last_seq + 1
+        # Since 0.2 every history row carries `via` and seals the item as the event leaves it.
+        seal = item_seal({"workflow_version_id": self.workflow_version_id, "state": self.state,
+                          "entry_no": self.entry_no + 1, "unit_id": self.unit_id,
+                          "assignee_id": self.assignee_id, "due_at": None,
+                          "fields": self.fields})
         row = {"item_id": self.id, "seq": seq, "kind": "transition", "trigger": bb.TRIGGER,
                "source": bb.SOURCE, "dest": self.state, "actor": actor, "at": bb.NOW,
-               "comment": None, "data": {"changes": {}, "attachments": []}}
+               "comment": None, "data": {"changes": {}, "attachments": []}, "via": "cli",
+               "seal": seal}
         h = row_hash(self.last_hash, row)
         # Added to the session directly: a write-only `history` relationship would do the same
         # but builds a query object on every access (about 0.3 ms an item here).
@@ -137,7 +150,7 @@ class Issue(Base):
         self.cycle_actors = {bb.TRIGGER: list(dict.fromkeys([*actors, actor]))}
         self.entry_no += 1
         self.entered_at = self.closed_at = NOW
-        self.final, self.due_at = True, None
+        self.final, self.due_at, self.original_due_at = True, None, None
         self.last_seq, self.last_hash = seq, h
         for step in self.steps:
             if step.status == "pending":
