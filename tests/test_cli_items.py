@@ -528,6 +528,29 @@ def test_attachment_names_cannot_escape_the_store(cli: Cli, tmp_path: Path) -> N
     assert {"escaped.txt", "evil.txt", "passwd"} <= {r["name"] for r in evidence}
 
 
+def test_the_same_file_attached_twice_is_listed_once(cli: Cli, tmp_path: Path) -> None:
+    """One content under two names in one advance, and again in a later advance, is one entry
+    in the files field and one attachment row; a different file still adds its own."""
+    (tmp_path / "a.jpg").write_bytes(b"same photo")
+    (tmp_path / "copy.jpg").write_bytes(b"same photo")
+    (tmp_path / "other.jpg").write_bytes(b"another photo")
+    item = str(cli.new("li", "village-a1", "--assignee", "zhang"))
+    cli.ok("item", "advance", item, "assign", actor="li")
+    cli.ok("item", "advance", item, "submit", "--field", "measures=已更正",
+           "--attach", str(tmp_path / "a.jpg"), "--attach", str(tmp_path / "copy.jpg"),
+           actor="zhang")
+    cli.ok("item", "advance", item, "reject", "--comment", "照片不清楚", actor="zhao")
+    cli.ok("item", "advance", item, "submit", "--attach", str(tmp_path / "copy.jpg"),
+           "--attach", str(tmp_path / "other.jpg"), actor="zhang")
+    evidence = cli.json("item", "show", item, actor="zhang")["fields"]["evidence"]
+    assert [r["name"] for r in evidence] == ["a.jpg", "other.jpg"]
+    conn = sqlite3.connect(cli.home / "r.db")
+    rows = conn.execute("select name from attachments where item_id = ? order by id",
+                        (int(item),)).fetchall()
+    conn.close()
+    assert [r[0] for r in rows] == ["a.jpg", "other.jpg"]
+
+
 def test_attach_missing_file_is_a_usage_error(cli: Cli) -> None:
     """`--attach` of a file that does not exist: exit 2 before anything is written."""
     item = str(cli.new("li", "village-a1", "--assignee", "zhang"))

@@ -29,10 +29,21 @@ def _files_field(spec: WorkflowSpec, state: str, trigger: str) -> str:
 def with_attachments(spec: WorkflowSpec, item: store.ItemRecord, trigger: str,
                      given: dict[str, Any],
                      stored: Sequence[files.StoredFile]) -> dict[str, Any]:
+    """`given` with the stored files added to the files field they go into; a file the field
+    already holds (the same content, whatever its name) is listed once."""
     name = _files_field(spec, item.state, trigger)
     current = list(given.get(name) or item.fields.get(name) or [])
-    """`given` with the stored files added to the files field they go into."""
-    return {**given, name: current + [f.record() for f in stored]}
+    held = {v.get("sha256") for v in current if isinstance(v, dict)}
+    added = [f.record() for f in unique(stored) if f.sha256 not in held]
+    return {**given, name: current + added} if added else given
+
+
+def unique(stored: Sequence[files.StoredFile]) -> list[files.StoredFile]:
+    """The files, each content once (the first name given wins)."""
+    first: dict[str, files.StoredFile] = {}
+    for f in stored:
+        first.setdefault(f.sha256, f)
+    return list(first.values())
 
 
 def attached_fields(outcome: Outcome,
@@ -41,8 +52,9 @@ def attached_fields(outcome: Outcome,
     if not stored:
         return []
     digests = {f.sha256 for f in stored}
-    for name, (_, new) in outcome.changes.items():
+    for name, (old, new) in outcome.changes.items():
         if isinstance(new, list) and any(isinstance(v, dict) and v.get("sha256") in digests
                                          for v in new):
-            return [(name, f) for f in stored]
+            held = {v.get("sha256") for v in (old or []) if isinstance(v, dict)}
+            return [(name, f) for f in unique(stored) if f.sha256 not in held]
     return []

@@ -173,7 +173,7 @@ class Service:
         now = self.clock.now()
         # Evidence files are copied first (content-addressed: a refused or failed advance
         # leaves at most an unreferenced file, never a reference to a missing one).
-        stored = [files.store_file(self.files_dir, p) for p in attach]
+        stored = attachments.unique([files.store_file(self.files_dir, p) for p in attach])
         actor_id = _acting(actor_id)
         # One short transaction for read, decision and write. The item is read locked, so the
         # write cannot meet a concurrent change (a second advance waits, then reads the first
