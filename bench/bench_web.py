@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -94,25 +93,6 @@ def drive(base: str, headers: dict[str, str], calls: list[tuple[str, str, Any]],
 
 
 # --- setup ------------------------------------------------------------------------------------
-
-@contextmanager
-def database(backend: str, folder: Path, pg: str):  # type: ignore[no-untyped-def]
-    if backend == "sqlite":
-        yield f"sqlite:///{folder / 'bench.db'}"
-        return
-    from sqlalchemy import create_engine, text
-
-    schema = f"bw_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(pg)
-    with admin.begin() as conn:
-        conn.execute(text(f"create schema {schema}"))
-    try:
-        yield f"{pg}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"drop schema {schema} cascade"))
-        admin.dispose()
-
 
 def prepare(url: str, folder: Path, items: int, others: int) -> tuple[Any, str]:
     """`items` for 张三 (zhang) at 张庄村, then `others` for 周九 at 东关村 (the rest of the
@@ -186,8 +166,10 @@ def run_backend(backend: str, args: argparse.Namespace) -> None:
     n, seq = args.requests, min(300, args.requests)
     mine = 2 * n + 2 * seq
     total = max(args.page_items, mine)
+    from seeding import fresh_database
+
     with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp, \
-            database(backend, Path(tmp), args.pg) as url:
+            fresh_database(backend, Path(tmp), args.pg) as url:
         folder = Path(tmp)
         service, token = prepare(url, folder, mine, total - mine)
         bearer = {"Authorization": f"Bearer {token}"}

@@ -7,13 +7,17 @@ can start from 20,000 due steps in a second or two. It uses the store's own tabl
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
 from rectify.engine.core.audit import GENESIS, row_hash
 from rectify.engine.store import items as store
 from rectify.engine.store import repo
 from rectify.engine.store.db import write
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, create_engine, insert, select, text
 
 LADDER_WORKFLOW = """
 workflow: ladder
@@ -69,3 +73,22 @@ def _chunk(conn, ids, version_id, workflow, state, unit, path, entered, due, ste
             "item_id": i, "entry_no": 1, "step_index": 0, "state": state, "due_at": step_at,
             "planned_at": step_at, "status": "pending", "past_deadline": True} for i in ids])
 
+
+
+@contextmanager
+def fresh_database(backend: str, folder: Path, pg_url: str) -> Iterator[str]:
+    """A new empty database URL: a SQLite file in `folder`, or a fresh schema on the PostgreSQL
+    server at `pg_url` (dropped afterwards). Shared by the web tests and bench_web."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'rectify.db'}"
+        return
+    schema = f"w_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(pg_url)
+    with admin.begin() as conn:
+        conn.execute(text(f"create schema {schema}"))
+    try:
+        yield f"{pg_url}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"drop schema {schema} cascade"))
+        admin.dispose()

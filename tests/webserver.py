@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,9 +26,9 @@ from rectify.engine.core.clock import FixedClock
 from rectify.engine.store.db import open_engine, upgrade, write
 from rectify.engine.store.identity import set_password_hash
 from rectify.workflows import HERE as WORKFLOWS
-from sqlalchemy import create_engine, text
 
 from .conftest import FIXTURES, PG_URL, START
+from .seeding import fresh_database
 
 PASSWORD = "correct horse battery"
 
@@ -55,22 +54,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@contextmanager
 def database(backend: str, folder: Path) -> Iterator[str]:
     """A new empty database: a SQLite file, or a fresh PostgreSQL schema (dropped after)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{folder / 'rectify.db'}"
-        return
-    schema = f"w_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"create schema {schema}"))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"drop schema {schema} cascade"))
-        admin.dispose()
+    return fresh_database(backend, folder, PG_URL)
 
 
 def prepare(url: str, files: Path) -> Service:
