@@ -22,9 +22,11 @@ from .commands.support import AppContext
 @click.option("--config", envvar="RECTIFY_CONFIG", type=click.Path(dir_okay=False),
               help="Settings file (default: rectify.toml here, if present).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+@click.option("--lang", type=click.Choice(["zh", "en"]),
+              help="Language of messages (default: LANG / LC_MESSAGES, zh when it starts with zh).")
 @click.pass_context
 def cli(ctx: click.Context, db: str, actor: str | None, now: str | None, config: str | None,
-        as_json: bool) -> None:
+        as_json: bool, lang: str | None) -> None:
     """rectify: the rectification cycle (整改闭环) — problems found, rectified, accepted, closed."""
     ctx.obj = AppContext(db=db, now_text=now, config=config, actor=actor, as_json=as_json)
 

@@ -209,7 +209,9 @@ def exit_code(error: BaseException) -> int:
 def run(group: click.Group) -> None:
     """Run the CLI; map our errors to exit codes with one line on stderr."""
     from ..engine.core.errors import InvalidInput, RectifyError
+    from .language import set_language
 
+    set_language(group, sys.argv[1:])
     try:
         group.main(standalone_mode=False, prog_name="rectify")
     except click.exceptions.Exit as exc:

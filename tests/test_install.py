@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGE_DIRS = ("engine", "notifications", "commands", "workflows", "web")
+PACKAGE_DIRS = ("engine", "notifications", "commands", "workflows", "web", "locale")
 TOP_FILES = ("__init__.py", "cli.py")
 SKIP = shutil.ignore_patterns(".git", "__pycache__", "*.pyc", "build", "*.egg-info", ".venv",
                               "tests", "bench", ".ci", ".pytest_cache", ".mypy_cache",
@@ -88,3 +88,16 @@ def test_demo_runs_from_the_installed_package(installed: tuple[Path, dict[str, s
     assert (demo / "问题台账.xlsx").stat().st_size > 0
     (report,) = demo.glob("周报-*.html")
     assert "<svg" in report.read_text("utf-8")  # the packaged HTML template
+
+
+def test_installed_package_speaks_chinese(installed: tuple[Path, dict[str, str]],
+                                          tmp_path: Path) -> None:
+    """The compiled catalogue ships: the installed console script prints its help in Chinese
+    under a Chinese locale, and in English under `--lang en` whatever the locale says."""
+    bin_dir, env = installed
+    zh = _run([str(bin_dir / "rectify"), "item", "--help"], tmp_path,
+              {**env, "LANG": "zh_CN.UTF-8", "LC_ALL": "", "LC_MESSAGES": ""}).stdout
+    assert "用法" in zh and "台账中的问题" in zh
+    en = _run([str(bin_dir / "rectify"), "--lang", "en", "item", "--help"], tmp_path,
+              {**env, "LANG": "zh_CN.UTF-8", "LC_ALL": "", "LC_MESSAGES": ""}).stdout
+    assert "Usage:" in en and "Problems in the ledger" in en

@@ -1,0 +1,73 @@
+"""The language people read: Simplified Chinese or English, from gettext catalogues.
+
+Every message a person reads is written in English in the code, wrapped in `_()` (or `ngettext`),
+and looked up in the compiled catalogue `locale/zh/LC_MESSAGES/rectify.mo` that ships in the
+package (`tools/catalogue.py` extracts, updates and compiles it with Babel). JSON output and exit
+codes never go through here: scripts read the same bytes whatever the language.
+
+The language is chosen once per command (`--lang`, else the locale variables) by `use_language`.
+click's own messages ("Usage:", "No such option") go through the standard library's global
+gettext domain, so the same catalogue answers them: the domain is bound to ours and `LANGUAGE`
+set to the chosen language for the lookups click makes.
+"""
+
+from __future__ import annotations
+
+import gettext
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+DOMAIN = "rectify"
+LOCALE_DIR = Path(__file__).resolve().parents[2] / "locale"
+LANGUAGES = ("zh", "en")
+
+_translation: gettext.NullTranslations = gettext.NullTranslations()
+_language = "en"
+
+
+def language_from_env(environ: Mapping[str, str]) -> str:
+    """The POSIX order (LC_ALL, then LC_MESSAGES, then LANG): Chinese when the first one set
+    starts with `zh`, English otherwise (C, POSIX, en_US, unset...)."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = environ.get(name, "")
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    return "en"
+
+
+def use_language(language: str) -> None:
+    """Make `language` ("zh" or "en") the one every later message is looked up in."""
+    global _translation, _language
+    if language not in LANGUAGES:
+        language = "en"
+    _language = language
+    _translation = gettext.translation(DOMAIN, LOCALE_DIR, languages=[language], fallback=True)
+    gettext.bindtextdomain(DOMAIN, str(LOCALE_DIR))
+    gettext.textdomain(DOMAIN)
+    os.environ["LANGUAGE"] = language
+
+
+def current_language() -> str:
+    return _language
+
+
+def _(message: str) -> str:
+    """`message` in the chosen language (itself when the catalogue has no translation)."""
+    return _translation.gettext(message)
+
+
+def translate(message_id: str) -> str:
+    """`_` for an id held in a variable: the command tree's help texts, which the catalogue
+    tool reads from the tree itself (the extractor only sees literals inside `_()`)."""
+    return _translation.gettext(message_id)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return _translation.ngettext(singular, plural, n)
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalogue without translating it yet: for text defined at import
+    time (help texts, labels in tables) and translated where it is shown."""
+    return message
