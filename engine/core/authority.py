@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from .errors import Problem, Refusal, Refused, SourceLoc
+from .i18n import _
 from .spec import TransitionSpec, WorkflowSpec
 from .yamlnodes import did_you_mean
 
@@ -27,16 +28,18 @@ def field_refusal(spec: WorkflowSpec, names: Iterable[str], roles: frozenset[str
     if t is not None and t.settable is not None:
         outside = [n for n in names if n not in t.settable]
         if outside:
-            allowed = ", ".join(_field(spec, n) for n in sorted(t.settable)) or "no field"
-            return Refused(f"'{t.trigger}' may not set {_fields(spec, outside)}; it sets only "
-                           f"{allowed}", reason=Refusal.FIELD, trigger=t.trigger)
+            allowed = ", ".join(_field(spec, n) for n in sorted(t.settable)) or _("no field")
+            return Refused(_("'{trigger}' may not set {fields}; it sets only {allowed}").format(
+                               trigger=t.trigger, fields=_fields(spec, outside), allowed=allowed),
+                           reason=Refusal.FIELD, trigger=t.trigger)
     for name in names:
         field = spec.fields.get(name)
         if field is None or field.editable_by is None or roles & set(field.editable_by):
             continue
-        holders = " or ".join(f"{spec.role_label(r)} ({r})" for r in field.editable_by)
-        return Refused(f"{who} may not set {_field(spec, name)}: only {holders or 'nobody'} "
-                       "may", reason=Refusal.FIELD, trigger=t.trigger if t else None)
+        return Refused(_("{who} may not set {field}: only {holders} may").format(
+                           who=who, field=_field(spec, name),
+                           holders=roles_text(spec, field.editable_by)),
+                       reason=Refusal.FIELD, trigger=t.trigger if t else None)
     return None
 
 
@@ -50,7 +53,7 @@ def _fields(spec: WorkflowSpec, names: Iterable[str]) -> str:
 
 def roles_text(spec: WorkflowSpec, roles: Iterable[str]) -> str:
     """`分管领导 (leader) or 督查人员 (inspector)`: roles as a refusal names them."""
-    return " or ".join(f"{spec.role_label(r)} ({r})" for r in roles) or "nobody"
+    return _(" or ").join(f"{spec.role_label(r)} ({r})" for r in roles) or _("nobody")
 
 
 # --- the validator's checks of the section 6 keys ------------------------------------------------
@@ -141,18 +144,20 @@ def assignment_refusal(spec: WorkflowSpec, actor: Actor, assignee: str | None, p
     """`item assign`: only an assigner; nobody moves the deadline of an item that is, or would
     be, their own; a new deadline needs a reason."""
     if not actor.roles & set(spec.assigners):
-        return Refused(f"{actor.name or actor.id} may not assign items of '{spec.name}': it "
-                       f"needs the role {roles_text(spec, spec.assigners)} at {where} or a "
-                       "unit above it", reason=Refusal.ROLE)
+        return Refused(_("{actor} may not assign items of '{workflow}': it needs the role "
+                         "{roles} at {unit} or a unit above it").format(
+                           actor=actor.name or actor.id, workflow=spec.name,
+                           roles=roles_text(spec, spec.assigners), unit=where),
+                       reason=Refusal.ROLE)
     if due is not None and actor.id in (assignee, person):
         return _own_deadline(actor)
     if due is not None and not (comment or "").strip():
-        return Refused("a new deadline (--due) needs the reason (--comment); it is kept in "
-                       "the item's history", reason=Refusal.COMMENT)
+        return Refused(_("a new deadline (--due) needs the reason (--comment); it is kept in "
+                         "the item's history"), reason=Refusal.COMMENT)
     return None
 
 
 def _own_deadline(actor: Actor) -> Refused:
-    return Refused(f"{actor.name or actor.id} may not set the deadline of an item assigned to "
-                   "themselves; ask for an extension (rectify item extend)",
+    return Refused(_("{actor} may not set the deadline of an item assigned to themselves; ask "
+                     "for an extension (rectify item extend)").format(actor=actor.name or actor.id),
                    reason=Refusal.SEPARATION)

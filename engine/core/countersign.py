@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from .i18n import _
 from .spec import TransitionSpec, WorkflowSpec
 
 
@@ -48,5 +49,5 @@ def awaited(spec: WorkflowSpec, t: TransitionSpec, signatures: Sequence[Signatur
         return names
     if rule == "majority":
         need = len(t.roles) // 2 + 1 - len(covered(signatures) & set(t.roles))
-        return f"{need} more of {names}"
-    return f"{int(rule) - len({s.actor for s in signatures})} more signer(s)"
+        return _("{count} more of {roles}").format(count=need, roles=names)
+    return _("{count} more signer(s)").format(count=int(rule) - len({s.actor for s in signatures}))

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from .i18n import N_, _, translate
+
 
 class RectifyError(Exception):
     """Base of every error rectify raises on purpose."""
@@ -84,7 +86,12 @@ class NotFound(RectifyError):
     def __init__(self, kind: str, key: object) -> None:
         self.kind = kind
         self.key = key
-        super().__init__(f"{kind} {key!r} not found")
+        super().__init__(_("{kind} {key!r} not found").format(kind=translate(kind), key=key))
+
+
+# What NotFound names, for the catalogue: the kind is translated where the message is made.
+KINDS = (N_("item"), N_("person"), N_("token"), N_("unit"), N_("workflow"),
+         N_("workflow version"))
 
 
 class Conflict(RectifyError):
@@ -108,7 +115,7 @@ class IntegrityFailed(RectifyError):
 
     def __init__(self, broken: Sequence[str]) -> None:
         self.broken = list(broken)
-        super().__init__("\n".join(self.broken) or "integrity check failed")
+        super().__init__("\n".join(self.broken) or _("integrity check failed"))
 
 
 class DatabaseError(RectifyError):
@@ -120,5 +127,5 @@ class NotInitialised(DatabaseError):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        super().__init__(f"database {url} has no rectify tables or is out of date; "
-                         "run `rectify init` first")
+        super().__init__(_("database {url} has no rectify tables or is out of date; run "
+                           "`rectify init` first").format(url=url))

@@ -13,6 +13,7 @@ from datetime import datetime
 from .authority import roles_text
 from .calendar import WorkCalendar, shift
 from .errors import Refusal, Refused
+from .i18n import _
 from .machine import Actor
 from .spec import Duration, WorkflowSpec
 
@@ -35,29 +36,34 @@ def request_refusal(spec: WorkflowSpec, item: Asked, actor: Actor, new_due: date
     ext = spec.extensions
     label = f"{spec.state_label(item.state)} ({item.state})"
     if ext is None:
-        return Refused(f"workflow '{spec.name}' has no extensions (延期申请)",
+        return Refused(_("workflow '{workflow}' has no extensions (延期申请)").format(
+                           workflow=spec.name),
                        reason=Refusal.STATE)
     if item.state not in ext.states or item.due_at is None or item.final:
-        return Refused(f"an extension cannot be asked in state {label}; it can in "
-                       f"{', '.join(spec.state_label(s) for s in ext.states)}",
+        return Refused(_("an extension cannot be asked in state {label}; it can in "
+                         "{states}").format(
+                           label=label, states=", ".join(spec.state_label(s) for s in ext.states)),
                        reason=Refusal.STATE)
     if actor.id != item.assignee:
-        return Refused(f"only the assignee ({item.assignee or 'nobody assigned'}) may ask for "
-                       "an extension", reason=Refusal.ASSIGNEE)
+        return Refused(_("only the assignee ({assignee}) may ask for an extension").format(
+                           assignee=item.assignee or _("nobody assigned")),
+                       reason=Refusal.ASSIGNEE)
     if now >= item.due_at:
-        return Refused("the deadline has passed: an extension must be asked before it",
+        return Refused(_("the deadline has passed: an extension must be asked before it"),
                        reason=Refusal.STATE)
     if item.pending:
-        return Refused("an extension request is already waiting for a decision",
+        return Refused(_("an extension request is already waiting for a decision"),
                        reason=Refusal.STATE)
     if item.granted >= ext.max:
-        return Refused(f"{item.granted} extension(s) already granted in {label}; at most "
-                       f"{ext.max} per entry", reason=Refusal.STATE)
+        return Refused(_("{count} extension(s) already granted in {label}; at most {max} per "
+                         "entry").format(count=item.granted, label=label, max=ext.max),
+                       reason=Refusal.STATE)
     if new_due <= item.due_at:
-        return Refused("the new date must be after the current deadline",
+        return Refused(_("the new date must be after the current deadline"),
                        reason=Refusal.VALUE)
     if ext.limit is not None and new_due > _latest(spec, item.due_at, ext.limit, calendar):
-        return Refused(f"an extension may add at most {ext.limit}", reason=Refusal.VALUE)
+        return Refused(_("an extension may add at most {limit}").format(limit=ext.limit),
+                       reason=Refusal.VALUE)
     return None
 
 
@@ -72,10 +78,13 @@ def decision_refusal(spec: WorkflowSpec, actor: Actor, requested_by: str,
     ext = spec.extensions
     approvers = ext.approvers if ext else ()
     if not actor.roles & set(approvers):
-        return Refused(f"{actor.name or actor.id} may not decide extensions: it needs the role "
-                       f"{roles_text(spec, approvers)} at {where} or a unit above it",
+        return Refused(_("{actor} may not decide extensions: it needs the role {roles} at "
+                         "{unit} or a unit above it").format(
+                           actor=actor.name or actor.id, roles=roles_text(spec, approvers),
+                           unit=where),
                        reason=Refusal.ROLE)
     if actor.id == requested_by:
-        return Refused(f"{actor.name or actor.id} asked for this extension and so may not "
-                       "decide it (separation of duties)", reason=Refusal.SEPARATION)
+        return Refused(_("{actor} asked for this extension and so may not decide it "
+                         "(separation of duties)").format(actor=actor.name or actor.id),
+                       reason=Refusal.SEPARATION)
     return None

@@ -23,6 +23,7 @@ from .countersign import Signature
 from .errors import Refusal, Refused
 from .fields import is_empty
 from .guard import GuardError, evaluate
+from .i18n import _
 from .spec import TransitionSpec, WorkflowSpec
 
 if TYPE_CHECKING:
@@ -186,18 +187,22 @@ def _who_may(a: _Attempt, t: TransitionSpec) -> bool:
         return a.refuse(Refused(_role_message(a.spec, a, t), reason=Refusal.ROLE))
     if t.actor == "assignee" and a.actor.id != a.item.assignee:
         return a.refuse(Refused(
-            f"only the assignee ({a.item.assignee or 'nobody assigned'}) may {_verb(t)}",
+            _("only the assignee ({assignee}) may {verb}").format(
+                assignee=a.item.assignee or _("nobody assigned"), verb=_verb(t)),
             reason=Refusal.ASSIGNEE))
     if t.actor == "creator" and a.actor.id != a.item.creator:
-        return a.refuse(Refused(f"only the creator ({a.item.creator}) may {_verb(t)}",
+        return a.refuse(Refused(_("only the creator ({creator}) may {verb}").format(
+                                    creator=a.item.creator, verb=_verb(t)),
                                 reason=Refusal.ASSIGNEE))
     if t.not_actor_of and a.actor.id in a.item.cycle_actors.get(t.not_actor_of, ()):
         return a.refuse(Refused(
-            f"{a.actor.id} fired '{t.not_actor_of}' on this item and so may not {_verb(t)} "
-            "(separation of duties)", reason=Refusal.SEPARATION))
+            _("{actor} fired '{trigger}' on this item and so may not {verb} "
+              "(separation of duties)").format(actor=a.actor.id, trigger=t.not_actor_of,
+                                               verb=_verb(t)), reason=Refusal.SEPARATION))
     if t.countersign and any(s.actor == a.actor.id for s in a.item.signatures.get(t.trigger, ())):
-        return a.refuse(Refused(f"{a.actor.name or a.actor.id} has already signed {_verb(t)} "
-                                "(会签) in this state; each person signs once",
+        return a.refuse(Refused(_("{actor} has already signed {verb} (会签) in this state; "
+                                  "each person signs once").format(
+                                    actor=a.actor.name or a.actor.id, verb=_verb(t)),
                                 reason=Refusal.SEPARATION))
     return True
 
@@ -216,19 +221,23 @@ def _what_is_given(spec: WorkflowSpec, a: _Attempt, t: TransitionSpec) -> bool:
     missing = [name for name in t.requires if is_empty(a.fields.get(name))]
     if missing:
         labels = ", ".join(f"{spec.field_label(n)} ({n})" for n in missing)
-        return a.refuse(Refused(f"{_verb(t)} requires {labels}", reason=Refusal.MISSING_FIELD))
+        return a.refuse(Refused(_("{verb} requires {fields}").format(verb=_verb(t), fields=labels),
+                                reason=Refusal.MISSING_FIELD))
     if t.comment_required and not (a.request.comment or "").strip() and not a.actor.is_system:
-        return a.refuse(Refused(f"{_verb(t)} requires a comment (--comment)",
+        return a.refuse(Refused(_("{verb} requires a comment (--comment)").format(verb=_verb(t)),
                                 reason=Refusal.COMMENT))
     if t.when:
         try:
             allowed = evaluate(t.when, _guard_fields(spec, a.fields), a.item.counts)
         except GuardError as exc:
-            return a.refuse(Refused(f"{_verb(t)}: the condition '{t.when}' cannot be decided: "
-                                    f"{exc}", reason=Refusal.GUARD))
+            return a.refuse(Refused(_("{verb}: the condition '{when}' cannot be decided: "
+                                      "{why}").format(verb=_verb(t), when=t.when, why=exc),
+                                    reason=Refusal.GUARD))
         if not allowed:
-            return a.refuse(Refused(f"{_verb(t)}: the condition '{t.when}' is not met "
-                                    f"({_values_named(spec, t.when, a.fields)})",
+            return a.refuse(Refused(_("{verb}: the condition '{when}' is not met "
+                                      "({values})").format(
+                                        verb=_verb(t), when=t.when,
+                                        values=_values_named(spec, t.when, a.fields)),
                                     reason=Refusal.GUARD))
     return True
 
@@ -237,9 +246,9 @@ def _values_named(spec: WorkflowSpec, when: str, values: Mapping[str, Any]) -> s
     """The fields a guard names, in the user's terms: `到会党员人数 (party_attendees) = 6`."""
     words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", when))
     named = [f"{spec.field_label(n)} ({n}) = "
-             + ("(private)" if spec.fields[n].private else repr(values.get(n)))  # issue 18
+             + (_("(private)") if spec.fields[n].private else repr(values.get(n)))  # issue 18
              for n in spec.fields if n in words]
-    return "; ".join(named) or "it names no field"
+    return "; ".join(named) or _("it names no field")
 
 
 def _guard_fields(spec: WorkflowSpec, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -277,17 +286,20 @@ def _verb(t: TransitionSpec) -> str:
 
 
 def _role_message(spec: WorkflowSpec, a: _Attempt, t: TransitionSpec) -> str:
-    roles = " or ".join(f"{spec.role_label(r)} ({r})" for r in t.roles)
+    roles = _(" or ").join(f"{spec.role_label(r)} ({r})" for r in t.roles)
     where = a.item.unit_name or a.item.unit
-    return (f"{a.actor.name or a.actor.id} may not {_verb(t)}: it needs the role {roles} "
-            f"at {where} or a unit above it")
+    return _("{actor} may not {verb}: it needs the role {roles} at {unit} or a unit above "
+             "it").format(actor=a.actor.name or a.actor.id, verb=_verb(t), roles=roles,
+                          unit=where)
 
 
 def _not_here(spec: WorkflowSpec, state: str, trigger: str) -> str:
     here = sorted({t.trigger for t in spec.transitions_from(state)})
     label = spec.state_label(state)
+    possible = ", ".join(here) or _("nothing (final state)")
     if trigger not in spec.triggers:
-        return (f"workflow '{spec.name}' has no trigger '{trigger}'; from {label} ({state}) "
-                f"possible: {', '.join(here) or 'nothing (final state)'}")
-    return (f"'{trigger}' is not possible in state {label} ({state}); possible: "
-            f"{', '.join(here) or 'nothing (final state)'}")
+        return _("workflow '{workflow}' has no trigger '{trigger}'; from {label} ({state}) "
+                 "possible: {possible}").format(workflow=spec.name, trigger=trigger, label=label,
+                                                state=state, possible=possible)
+    return _("'{trigger}' is not possible in state {label} ({state}); possible: "
+             "{possible}").format(trigger=trigger, label=label, state=state, possible=possible)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .errors import Ambiguous
+from .i18n import _
 from .org import ancestors
 
 SEPARATOR = "/"
@@ -63,8 +64,10 @@ class UnitIndex:
             found = above or found
         if len(found) > 1:
             listed = ", ".join(f"{self.label(u)} ({u.id})" for u in found)
-            raise Ambiguous(f"'{text}' fits {len(found)} units: {listed}; write the unit above "
-                            f"it too, e.g. '{self.label(found[0])}', or the unit id")
+            raise Ambiguous(_("'{text}' fits {count} units: {listed}; write the unit above it "
+                              "too, e.g. '{example}', or the unit id").format(
+                                text=text, count=len(found), listed=listed,
+                                example=self.label(found[0])))
         return found[0]
 
     def label(self, unit: Named) -> str:
@@ -97,8 +100,8 @@ class PersonIndex:
         active = [p for p in found if p.active]
         if len(active) > 1:
             ids = ", ".join(p.id for p in active)
-            raise Ambiguous(f"'{text}' is the name of {len(active)} people ({ids}); "
-                            "write the person's id instead")
+            raise Ambiguous(_("'{text}' is the name of {count} people ({ids}); write the "
+                              "person's id instead").format(text=text, count=len(active), ids=ids))
         if active or found:
             return (active or found)[0]
         raise KeyError(text)
