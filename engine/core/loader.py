@@ -18,6 +18,7 @@ import yaml
 
 from .errors import InvalidInput, Problem, SourceLoc
 from .guard import RESERVED
+from .i18n import _
 from .spec import (
     FIELD_TYPES,
     Duration,
@@ -78,7 +79,7 @@ def _load(text: str, file: str, templates: Templates, *, stored: bool) -> Workfl
     problems.sort(key=lambda p: (p.loc.line, p.loc.column))
     errors = [p for p in problems if p.severity == "error"]
     if errors or spec is None:
-        raise InvalidInput(errors or [Problem(SourceLoc(file, 1, 1), "empty workflow file")],
+        raise InvalidInput(errors or [Problem(SourceLoc(file, 1, 1), _("empty workflow file"))],
                            source=file)
     warnings = tuple(str(p) for p in problems if p.severity == "warning")
     return _replace(spec, warnings=warnings)
@@ -88,7 +89,8 @@ def load_workflow_file(path: Path, *, templates: Templates = None) -> WorkflowSp
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput([Problem(SourceLoc(str(path), 1, 1), f"cannot read: {exc}")]) from exc
+        raise InvalidInput([Problem(SourceLoc(str(path), 1, 1), _("cannot read: {exc}").format(
+                                                                    exc=exc))]) from exc
     return load_workflow(text, str(path), templates=templates)
 
 
@@ -142,11 +144,13 @@ def _extensions(r: NodeReader, node: yaml.Node) -> ExtensionSpec:
     get = {k: v for k, (_, v) in keys.items()}
     most = r.scalar(get["max"], "max") if "max" in get else 1
     if isinstance(most, bool) or not isinstance(most, int) or most < 1:
-        r.error(get["max"], f"extensions: max must be a whole number of at least 1, got {most!r}")
+        r.error(get["max"], _("extensions: max must be a whole number of at least 1, got "
+                              "{most!r}").format(most=most))
         most = 1
     limit = _duration(r, get["limit"], "limit") if "limit" in get else None
     if limit is not None and limit.amount <= 0:
-        r.error(get["limit"], f"extensions: limit must be a positive duration, got '{limit}'")
+        r.error(get["limit"], _("extensions: limit must be a positive duration, got "
+                                "'{limit}'").format(limit=limit))
     return ExtensionSpec(
         states=_names(r, get.get("states"), "states") or (),
         approvers=_names(r, get.get("approvers"), "approvers") or (),
@@ -161,8 +165,8 @@ def _opt_str(r: NodeReader, node: yaml.Node | None, what: str) -> str | None:
 def _name(r: NodeReader, node: yaml.Node | None, what: str) -> str | None:
     value = _opt_str(r, node, what)
     if value is not None and not NAME.match(value):
-        r.error(node, f"{what} '{value}' must use lowercase letters, digits, '_' and '-' "
-                      "and start with a letter")
+        r.error(node, _("{what} '{value}' must use lowercase letters, digits, '_' and '-' "
+                        "and start with a letter").format(what=what, value=value))
     return value
 
 
@@ -171,7 +175,8 @@ def _timezone(r: NodeReader, node: yaml.Node | None) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        r.error(node, f"unknown timezone '{value}' (for example Asia/Shanghai)")
+        r.error(node, _("unknown timezone '{value}' (for example Asia/Shanghai)").format(
+                          value=value))
     return value
 
 
@@ -187,7 +192,8 @@ def _duration(r: NodeReader, node: yaml.Node, what: str) -> Duration | None:
 def _deadline(r: NodeReader, node: yaml.Node) -> Duration | None:
     duration = _duration(r, node, "deadline")
     if duration is not None and duration.amount <= 0:
-        r.error(node, f"deadline must be after entering the state, got '{duration}'")
+        r.error(node, _("deadline must be after entering the state, got '{duration}'").format(
+                          duration=duration))
     return duration
 
 
@@ -195,20 +201,22 @@ def _fields(r: NodeReader, node: yaml.Node) -> dict[str, FieldSpec]:
     out = {}
     for name, key_node, value_node in r.entries(node, "fields"):
         if not IDENT.match(name):
-            r.error(key_node, f"field name '{name}' must be letters, digits and '_' "
-                              "(it is used in guard expressions)")
+            r.error(key_node, _("field name '{name}' must be letters, digits and '_' (it is "
+                                "used in guard expressions)").format(name=name))
         elif name in RESERVED:
-            r.error(key_node, f"field name '{name}' is reserved in guard expressions "
-                              f"(count.TRIGGER); choose another name")
+            r.error(key_node, _("field name '{name}' is reserved in guard expressions "
+                                "(count.TRIGGER); choose another name").format(name=name))
         keys = r.mapping(value_node, f"field '{name}'", FIELD_KEYS, required=("type",))
         ftype = r.string(keys["type"][1], "type") if "type" in keys else "text"
         if ftype not in FIELD_TYPES:
-            r.error(keys["type"][1], f"field '{name}': unknown type '{ftype}'; "
-                                     f"allowed types: {', '.join(FIELD_TYPES)}")
+            r.error(keys["type"][1], _("field '{name}': unknown type '{ftype}'; allowed "
+                                       "types: {join}").format(
+                                         name=name, ftype=ftype, join=', '.join(FIELD_TYPES)))
         choices = tuple(c for c, _ in r.strings(keys["choices"][1], "choices")) \
             if "choices" in keys else ()
         if ftype == "choice" and not choices:
-            r.error(value_node, f"field '{name}' has type choice but no 'choices'")
+            r.error(value_node, _("field '{name}' has type choice but no 'choices'").format(
+                                    name=name))
         out[name] = FieldSpec(
             name=name, type=ftype or "text",
             label=(r.string(keys["label"][1], "label") if "label" in keys else None) or name,
@@ -224,7 +232,8 @@ def _roles(r: NodeReader, node: yaml.Node) -> dict[str, str]:
     out = {}
     for name, key_node, value_node in r.entries(node, "roles"):
         if not IDENT.match(name):
-            r.error(key_node, f"role name '{name}' must be letters, digits and '_'")
+            r.error(key_node, _("role name '{name}' must be letters, digits and '_'").format(
+                                  name=name))
         out[name] = r.string(value_node, f"role '{name}' label") or name
     return out
 
@@ -254,7 +263,8 @@ def _states(r: NodeReader, node: yaml.Node) -> dict[str, StateSpec]:
 
 def _steps(r: NodeReader, node: yaml.Node, state: str) -> tuple[EscalationStep, ...]:
     if not isinstance(node, yaml.SequenceNode):
-        r.error(node, f"state '{state}': escalate must be a list of steps")
+        r.error(node, _("state '{state}': escalate must be a list of steps").format(
+                          state=state))
         return ()
     steps = []
     for index, child in enumerate(node.value):
@@ -275,7 +285,7 @@ def _steps(r: NodeReader, node: yaml.Node, state: str) -> tuple[EscalationStep, 
 
 def _transitions(r: NodeReader, node: yaml.Node) -> tuple[TransitionSpec, ...]:
     if not isinstance(node, yaml.SequenceNode):
-        r.error(node, "transitions must be a list")
+        r.error(node, _("transitions must be a list"))
         return ()
     out = []
     for index, child in enumerate(node.value):
@@ -293,13 +303,16 @@ def _transition(r: NodeReader, node: yaml.Node, index: int) -> TransitionSpec | 
         return None
     trigger = r.string(get["trigger"], "trigger") or ""
     if trigger and not IDENT.match(trigger):
-        r.error(get["trigger"], f"trigger '{trigger}' must be letters, digits and '_'")
+        r.error(get["trigger"], _("trigger '{trigger}' must be letters, digits and '_'").format(
+                                    trigger=trigger))
     actor = _opt_str(r, get.get("actor"), "actor")
     if actor not in (None, "assignee", "creator"):
-        r.error(get["actor"], f"actor must be 'assignee' or 'creator', got '{actor}'")
+        r.error(get["actor"], _("actor must be 'assignee' or 'creator', got '{actor}'").format(
+                                  actor=actor))
     comment = _opt_str(r, get.get("comment"), "comment")
     if comment not in (None, "required", "optional"):
-        r.error(get["comment"], f"comment must be 'required' or 'optional', got '{comment}'")
+        r.error(get["comment"], _("comment must be 'required' or 'optional', got "
+                                  "'{comment}'").format(comment=comment))
     names = {k: tuple(n for n, _ in r.strings(get[k], k)) if k in get else ()
              for k in ("roles", "requires", "notify")}
     return TransitionSpec(
@@ -328,7 +341,8 @@ def _countersign(r: NodeReader, node: yaml.Node | None) -> str | int | None:
         return str(value)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return value
-    r.error(node, f"countersign must be 'all', 'majority' or a number of signers, got {value!r}")
+    r.error(node, _("countersign must be 'all', 'majority' or a number of signers, got "
+                    "{value!r}").format(value=value))
     return None
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from .errors import Problem, SourceLoc
 from .guard import RESERVED, GuardSyntaxError, counted_triggers, names_used
+from .i18n import _
 from .spec import (
     NOTIFY_KEYWORDS,
     Duration,
@@ -49,13 +50,15 @@ def _err(loc: SourceLoc, message: str) -> Problem:
 def _unknown(
     kind: str, name: str, known: Iterable[str], loc: SourceLoc, context: str, verb: str = "names"
 ) -> Problem:
-    return _err(loc, f"{context} {verb} unknown {kind} '{name}'{did_you_mean(name, known)}")
+    return _err(loc, _("{context} {verb} unknown {kind} '{name}'{did_you_mean}").format(
+                         context=context, verb=verb, kind=kind, name=name,
+                         did_you_mean=did_you_mean(name, known)))
 
 
 def _check_states_named(spec: WorkflowSpec) -> list[Problem]:
     problems = []
     if not spec.states:
-        problems.append(_err(spec.at("states"), "a workflow needs at least one state"))
+        problems.append(_err(spec.at("states"), _("a workflow needs at least one state")))
     if spec.initial and spec.initial not in spec.states:
         problems.append(_unknown("state", spec.initial, spec.states, spec.at("initial"),
                                  "initial"))
@@ -73,8 +76,9 @@ def _check_transition(
                                      t.key_locs.get(f"source[{i}]", t.at("source")), context))
         elif spec.states[source].final:
             problems.append(_err(t.key_locs.get(f"source[{i}]", t.at("source")),
-                                 f"{context} leaves final state '{source}'; final states "
-                                 "have no outgoing transitions"))
+                                 _("{context} leaves final state '{source}'; final states "
+                                   "have no outgoing transitions").format(
+                                     context=context, source=source)))
     if t.dest not in spec.states:
         problems.append(_unknown("state", t.dest, spec.states, t.at("dest"), context,
                                  verb="goes to"))
@@ -85,8 +89,9 @@ def _check_transition(
                                  t.at("not_actor_of"), f"{context}: not_actor_of"))
     problems += _check_notify(spec, t.notify, t.at("notify"), context)
     if t.notify and not t.template:
-        problems.append(_err(t.at("notify"), f"{context}: notify without a template; say "
-                                             "which template to send (for example assignment)"))
+        problems.append(_err(t.at("notify"), _("{context}: notify without a template; say "
+                                               "which template to send (for example "
+                                               "assignment)").format(context=context)))
     if t.template and templates is not None and t.template not in templates:
         problems.append(_unknown("template", t.template, templates, t.at("template"), context))
     if t.when is not None and guards:
@@ -110,8 +115,9 @@ def _check_notify(
 ) -> list[Problem]:
     allowed = [*NOTIFY_KEYWORDS, *spec.roles]
     return [
-        _err(loc, f"{context}: notify names unknown recipient '{name}'"
-                  f"{did_you_mean(name, allowed)}; use assignee, creator or a role")
+        _err(loc, _("{context}: notify names unknown recipient '{name}'{did_you_mean}; use "
+                    "assignee, creator or a role").format(
+                      context=context, name=name, did_you_mean=did_you_mean(name, allowed)))
         for name in names if name not in allowed
     ]
 
@@ -122,15 +128,19 @@ def _check_guard(spec: WorkflowSpec, t: TransitionSpec, context: str) -> list[Pr
         used = names_used(t.when or "")
         counted = counted_triggers(t.when or "")
     except GuardSyntaxError as exc:
-        return [_err(loc, f"{context}: when: {exc}")]
+        return [_err(loc, _("{context}: when: {exc}").format(context=context, exc=exc))]
     problems = []
     allowed = [*spec.fields, *RESERVED]
     for name in sorted(used - set(allowed)):
-        problems.append(_err(loc, f"{context}: when names unknown field '{name}'"
-                                  f"{did_you_mean(name, allowed)}"))
+        problems.append(_err(loc, _("{context}: when names unknown field "
+                                    "'{name}'{did_you_mean}").format(
+                                      context=context, name=name,
+                                      did_you_mean=did_you_mean(name, allowed))))
     for name in sorted(counted - set(spec.triggers)):
-        problems.append(_err(loc, f"{context}: when counts unknown trigger '{name}'"
-                                  f"{did_you_mean(name, spec.triggers)}"))
+        problems.append(_err(loc, _("{context}: when counts unknown trigger "
+                                    "'{name}'{did_you_mean}").format(
+                                      context=context, name=name,
+                                      did_you_mean=did_you_mean(name, spec.triggers))))
     return problems
 
 
@@ -140,23 +150,25 @@ def _check_state(
     context = f"state '{state.name}'"
     problems = _check_notify(spec, state.notify, state.loc, context)
     if state.notify and not state.template:
-        problems.append(_err(state.loc, f"{context}: notify without a template; say which "
-                                        "template to send on entry (for example notice_start)"))
+        problems.append(_err(state.loc, _("{context}: notify without a template; say which "
+                                          "template to send on entry (for example "
+                                          "notice_start)").format(context=context)))
     if state.template and templates is not None and state.template not in templates:
         problems.append(_unknown("template", state.template, templates, state.loc, context))
     if state.escalate and state.deadline is None:
-        problems.append(_err(state.loc, f"{context} has escalation steps but no deadline "
-                                        "to count them from"))
+        problems.append(_err(state.loc, _("{context} has escalation steps but no deadline to "
+                                          "count them from").format(context=context)))
     if not state.final and state.deadline is None and spec.transitions_from(state.name):
-        problems.append(Problem(state.loc, f"{context} has no deadline: items may wait in "
-                                           "it forever", "warning"))
+        problems.append(Problem(state.loc, _("{context} has no deadline: items may wait in "
+                                             "it forever").format(context=context), "warning"))
     previous: Duration | None = None
     for step in state.escalate:
         problems += _check_step(spec, state, step, templates, context)
         if previous is not None and _approx_hours(step.at) < _approx_hours(previous):
-            problems.append(_err(step.loc, f"{context}: escalation step at {step.at} comes "
-                                           f"before the previous step at {previous}; list "
-                                           "steps in time order"))
+            problems.append(_err(step.loc, _("{context}: escalation step at {at} comes "
+                                             "before the previous step at {previous}; list "
+                                             "steps in time order").format(
+                                               context=context, at=step.at, previous=previous)))
         previous = step.at
     return problems
 
@@ -170,20 +182,22 @@ def _check_step(spec: WorkflowSpec, state: StateSpec, step: EscalationStep,
             problems.append(_unknown("trigger", step.fire, spec.triggers, step.loc,
                                      f"{context} escalation fire"))
         elif state.name not in sources:
-            problems.append(_err(step.loc, f"{context}: escalation fires '{step.fire}', which "
-                                           f"cannot fire from '{state.name}'"))
+            problems.append(_err(step.loc, _("{context}: escalation fires '{fire}', which "
+                                             "cannot fire from '{name}'").format(
+                                               context=context, fire=step.fire, name=state.name)))
         elif any(t.requires or t.when for t in spec.transitions
                  if t.trigger == step.fire and state.name in t.sources):
-            problems.append(Problem(step.loc, f"{context}: escalation fires '{step.fire}', "
-                                              "which has requires/when: if they are not met at "
-                                              "that time the system's fire is refused and "
-                                              "reported by the sweep", "warning"))
+            problems.append(Problem(step.loc, _("{context}: escalation fires '{fire}', which "
+                                                "has requires/when: if they are not met at "
+                                                "that time the system's fire is refused and "
+                                                "reported by the sweep").format(
+                                                  context=context, fire=step.fire), "warning"))
     if step.template and templates is not None and step.template not in templates:
         problems.append(_unknown("template", step.template, templates, step.loc,
                                  f"{context} escalation"))
     if not (step.notify or step.fire or step.level):
-        problems.append(_err(step.loc, f"{context}: an escalation step must notify, fire or "
-                                       "record a level"))
+        problems.append(_err(step.loc, _("{context}: an escalation step must notify, fire or "
+                                         "record a level").format(context=context)))
     return problems
 
 
@@ -203,14 +217,17 @@ def _check_graph(spec: WorkflowSpec) -> list[Problem]:
     problems = []
     for name, state in spec.states.items():
         if name not in reachable:
-            problems.append(_err(state.loc, f"state '{name}' cannot be reached from the "
-                                            f"initial state '{spec.initial}'"))
+            problems.append(_err(state.loc, _("state '{name}' cannot be reached from the "
+                                              "initial state '{initial}'").format(
+                                                name=name, initial=spec.initial)))
         elif not state.final and not edges[name]:
-            problems.append(_err(state.loc, f"state '{name}' is not final but has no way out "
-                                            "(add a transition from it or mark it final: true)"))
+            problems.append(_err(state.loc, _("state '{name}' is not final but has no way "
+                                              "out (add a transition from it or mark it "
+                                              "final: true)").format(name=name)))
     if not any(spec.states[s].final for s in reachable):
-        problems.append(_err(spec.at("states"), "no final state can be reached from the "
-                                                f"initial state '{spec.initial}'"))
+        problems.append(_err(spec.at("states"), _("no final state can be reached from the "
+                                                  "initial state '{initial}'").format(
+                                                    initial=spec.initial)))
     return problems
 
 

@@ -20,6 +20,7 @@ from . import fields as fieldvals
 from .calendar import WorkCalendar
 from .errors import Refusal, Refused, UsageError
 from .escalation import Schedule, schedule
+from .i18n import _, ngettext
 from .spec import EscalationStep, FieldSpec, StateSpec, TransitionSpec, WorkflowSpec
 
 # --- diff -----------------------------------------------------------------------------------------
@@ -210,9 +211,11 @@ def parse_mapping(pairs: Iterable[str]) -> dict[str, str]:
     for pair in pairs:
         old, sep, new = (p.strip() for p in pair.partition("="))
         if not sep or not old or not new:
-            raise UsageError(f"--map {pair!r}: expected OLD_STATE=NEW_STATE")
+            raise UsageError(_("--map {pair!r}: expected OLD_STATE=NEW_STATE").format(
+                                 pair=pair))
         if out.get(old, new) != new:
-            raise UsageError(f"--map {old}: given twice, to '{out[old]}' and to '{new}'")
+            raise UsageError(_("--map {old}: given twice, to '{value}' and to '{new}'").format(
+                                 old=old, value=out[old], new=new))
         out[old] = new
     return out
 
@@ -224,21 +227,27 @@ def check_mapping(mapping: Mapping[str, str], sources: Iterable[WorkflowSpec],
     known = {s for spec in sources for s in spec.states}
     for old, new in mapping.items():
         if old not in known:
-            raise UsageError(f"--map {old}={new}: no other version of '{target.name}' has a "
-                             f"state '{old}'{_did_you_mean(old, known)}")
+            raise UsageError(_("--map {old}={new}: no other version of '{name}' has a state "
+                               "'{old}'{did_you_mean}").format(
+                                 old=old, new=new, name=target.name,
+                                 did_you_mean=_did_you_mean(old, known)))
         if new not in target.states:
-            raise UsageError(f"--map {old}={new}: v{target_version} of '{target.name}' has no "
-                             f"state '{new}'{_did_you_mean(new, target.states)}; its states: "
-                             + ", ".join(target.states))
+            raise UsageError(_("--map {old}={new}: v{version} of '{name}' has no state "
+                               "'{new}'{did_you_mean}; its states: {states}").format(
+                                 old=old, new=new, version=target_version, name=target.name,
+                                 did_you_mean=_did_you_mean(new, target.states),
+                                 states=", ".join(target.states)))
         if target.states[new].final:
-            raise Refused(f"--map {old}={new}: {target.states[new].label} ({new}) is a final "
-                          f"state in v{target_version}; a migration moves items in flight and "
-                          "does not close them", reason=Refusal.STATE)
+            raise Refused(_("--map {old}={new}: {label} ({new}) is a final state in "
+                            "v{target_version}; a migration moves items in flight and does "
+                            "not close them").format(
+                              old=old, new=new, label=target.states[new].label,
+                              target_version=target_version), reason=Refusal.STATE)
 
 
 def _did_you_mean(name: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return _(" (did you mean '{name}'?)").format(name=close[0]) if close else ""
 
 
 def plan_states(groups: Iterable[Group], specs: Mapping[int, WorkflowSpec],
@@ -276,13 +285,16 @@ def refusal(moves: Sequence[StateMove], target: WorkflowSpec,
         return None
     total = sum(stuck.values())
     listed = "; ".join(
-        f"{label} ({state}): {n} item{'s' if n != 1 else ''}"
-        + (f", final in v{target_version}" if problem == "final" else "")
+        f"{label} ({state}): " + ngettext("{count} item", "{count} items", n).format(count=n)
+        + (_(", final in v{version}").format(version=target_version) if problem == "final" else "")
         for (state, label, problem), n in stuck.items())
-    return Refused(f"cannot migrate {total} item{'s' if total != 1 else ''} of "
-                   f"'{target.name}' to v{target_version}: their state is not a working state "
-                   f"of v{target_version} — {listed}; say where each goes with "
-                   "--map OLD_STATE=NEW_STATE", reason=Refusal.STATE)
+    return Refused(ngettext(
+        "cannot migrate {count} item of '{name}' to v{version}: its state is not a working "
+        "state of v{version} — {listed}; say where each goes with --map OLD_STATE=NEW_STATE",
+        "cannot migrate {count} items of '{name}' to v{version}: their state is not a working "
+        "state of v{version} — {listed}; say where each goes with --map OLD_STATE=NEW_STATE",
+        total).format(count=total, name=target.name, version=target_version, listed=listed),
+        reason=Refusal.STATE)
 
 
 # --- one item --------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from .errors import InvalidInput, Problem, SourceLoc
+from .i18n import _
 
 
 class StrictBoolLoader(yaml.SafeLoader):
@@ -56,14 +57,16 @@ def compose(text: str, file: str, *, trusted: bool = False) -> yaml.Node | None:
             _refuse_deep_nesting(text, file)
             root = yaml.compose(text, Loader=StrictBoolLoader)
     except RecursionError as exc:
-        raise InvalidInput([Problem(SourceLoc(file, 1, 1), "YAML nested too deeply")],
+        raise InvalidInput([Problem(SourceLoc(file, 1, 1), _("YAML nested too deeply"))],
                            source=file) from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = SourceLoc(file, mark.line + 1, mark.column + 1) if mark else SourceLoc(file, 1, 1)
-        raise InvalidInput([Problem(loc, f"YAML syntax: {exc.problem}")], source=file) from exc
+        raise InvalidInput([Problem(loc, _("YAML syntax: {problem}").format(
+                                             problem=exc.problem))], source=file) from exc
     except yaml.YAMLError as exc:
-        raise InvalidInput([Problem(SourceLoc(file, 1, 1), f"YAML: {exc}")], source=file) from exc
+        raise InvalidInput([Problem(SourceLoc(file, 1, 1), _("YAML: {exc}").format(
+                                                               exc=exc))], source=file) from exc
     _refuse_tags(root, file)
     return root
 
@@ -77,7 +80,8 @@ def _refuse_deep_nesting(text: str, file: str) -> None:
             depth += 1
             if depth > MAX_DEPTH:
                 loc = SourceLoc(file, event.start_mark.line + 1, event.start_mark.column + 1)
-                raise InvalidInput([Problem(loc, f"YAML nested deeper than {MAX_DEPTH} levels")],
+                raise InvalidInput([Problem(loc, _("YAML nested deeper than {MAX_DEPTH} "
+                                                   "levels").format(MAX_DEPTH=MAX_DEPTH))],
                                    source=file)
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
@@ -144,7 +148,8 @@ def _enter(node: yaml.Node, stack: list[tuple[yaml.Node, list[yaml.Node]]], on_p
            problems: list[Problem], file: str) -> None:
     if node.tag not in STANDARD_TAGS:
         loc = SourceLoc(file, node.start_mark.line + 1, node.start_mark.column + 1)
-        problems.append(Problem(loc, f"YAML tag '{node.tag}' is not allowed: plain data only"))
+        problems.append(Problem(loc, _("YAML tag '{tag}' is not allowed: plain data only").format(
+                                         tag=node.tag)))
     on_path.add(id(node))
     stack.append((node, _children(node)))
 
@@ -157,7 +162,7 @@ def _bomb(file: str, node: yaml.Node, message: str) -> InvalidInput:
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' when a choice is close, else ''."""
     close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return _(" (did you mean '{name}'?)").format(name=close[0]) if close else ""
 
 
 class NodeReader:
@@ -179,38 +184,43 @@ class NodeReader:
     ) -> dict[str, tuple[yaml.Node, yaml.Node]]:
         """Key -> (key node, value node); reports unknown, duplicate and missing keys."""
         if not isinstance(node, yaml.MappingNode):
-            self.error(node, f"{what} must be a mapping of keys to values")
+            self.error(node, _("{what} must be a mapping of keys to values").format(
+                                 what=what))
             return {}
         allowed = list(allowed)
         out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         for key_node, value_node in node.value:
             key = str(key_node.value)
             if key in out:
-                self.error(key_node, f"{what}: key '{key}' appears twice")
+                self.error(key_node, _("{what}: key '{key}' appears twice").format(
+                                         what=what, key=key))
             elif key not in allowed:
                 self.error(
                     key_node,
-                    f"{what}: unknown key '{key}'{did_you_mean(key, allowed)}; "
-                    f"allowed keys: {', '.join(allowed)}",
+                    _("{what}: unknown key '{key}'{did_you_mean}; allowed keys: {join}").format(
+                        what=what, key=key, did_you_mean=did_you_mean(key, allowed),
+                        join=', '.join(allowed)),
                 )
             else:
                 out[key] = (key_node, value_node)
         for key in required:
             if key not in out:
-                self.error(node, f"{what}: missing required key '{key}'")
+                self.error(node, _("{what}: missing required key '{key}'").format(
+                                     what=what, key=key))
         return out
 
     def entries(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
         """An open mapping (names chosen by the admin): [(name, key node, value node)]."""
         if not isinstance(node, yaml.MappingNode):
-            self.error(node, f"{what} must be a mapping")
+            self.error(node, _("{what} must be a mapping").format(what=what))
             return []
         seen: set[str] = set()
         out = []
         for key_node, value_node in node.value:
             name = str(key_node.value)
             if name in seen:
-                self.error(key_node, f"{what}: '{name}' is defined twice")
+                self.error(key_node, _("{what}: '{name}' is defined twice").format(
+                                         what=what, name=name))
                 continue
             seen.add(name)
             out.append((name, key_node, value_node))
@@ -218,7 +228,8 @@ class NodeReader:
 
     def scalar(self, node: yaml.Node, what: str) -> Any:
         if not isinstance(node, yaml.ScalarNode):
-            self.error(node, f"{what} must be a single value, not a list or mapping")
+            self.error(node, _("{what} must be a single value, not a list or mapping").format(
+                                 what=what))
             return None
         return _construct(node)
 
@@ -229,7 +240,8 @@ class NodeReader:
     def boolean(self, node: yaml.Node, what: str) -> bool:
         value = self.scalar(node, what)
         if not isinstance(value, bool):
-            self.error(node, f"{what} must be true or false, got {value!r}")
+            self.error(node, _("{what} must be true or false, got {value!r}").format(
+                                 what=what, value=value))
             return False
         return value
 
@@ -241,8 +253,9 @@ class NodeReader:
             return None
         parts = PurePath(value.replace("\\", "/")).parts
         if PurePosixPath(value).is_absolute() or PureWindowsPath(value).anchor or ".." in parts:
-            self.error(node, f"{what} must be a folder inside the workflow file's folder "
-                             f"(no absolute path, no '..'), got {value!r}")
+            self.error(node, _("{what} must be a folder inside the workflow file's folder "
+                               "(no absolute path, no '..'), got {value!r}").format(
+                                 what=what, value=value))
             return None
         return value
 
@@ -252,7 +265,8 @@ class NodeReader:
             value = self.string(node, what)
             return [(value, self.loc(node))] if value else []
         if not isinstance(node, yaml.SequenceNode):
-            self.error(node, f"{what} must be a name or a list of names")
+            self.error(node, _("{what} must be a name or a list of names").format(
+                                 what=what))
             return []
         out = []
         for child in node.value:
