@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from .errors import Problem, Refusal, Refused, SourceLoc
-from .i18n import _
+from .i18n import _, translate
 from .spec import TransitionSpec, WorkflowSpec
 from .yamlnodes import did_you_mean
 
@@ -77,11 +77,13 @@ def check_authority(spec: WorkflowSpec) -> list[Problem]:
 
 def _unknown(kind: str, name: str, known: Iterable[str], loc: SourceLoc,
              context: str) -> Problem:
-    return Problem(loc, f"{context} names unknown {kind} '{name}'{did_you_mean(name, known)}")
+    return Problem(loc, _("{context} names unknown {kind} '{name}'{did_you_mean}").format(
+                            context=context, kind=translate(kind), name=name,
+                            did_you_mean=did_you_mean(name, known)))
 
 
 def _check_transition(spec: WorkflowSpec, t: TransitionSpec) -> list[Problem]:
-    context = f"transition '{t.trigger}'"
+    context = _("transition '{trigger}'").format(trigger=t.trigger)
     problems = [_unknown("field", name, spec.fields, t.key_locs.get(f"sets[{i}]", t.at("sets")),
                          f"{context}: sets")
                 for i, name in enumerate(t.sets or ()) if name not in spec.fields]
@@ -92,8 +94,10 @@ def _check_transition(spec: WorkflowSpec, t: TransitionSpec) -> list[Problem]:
         if not set(t.roles) & set(field.editable_by):
             problems.append(Problem(
                 t.key_locs.get(f"requires[{i}]", t.at("requires")),
-                f"{context} requires field '{name}', which none of its roles "
-                f"({', '.join(t.roles)}) may edit (editable_by: {', '.join(field.editable_by)})"))
+                _("{context} requires field '{name}', which none of its roles ({join}) may "
+                  "edit (editable_by: {join2})").format(
+                    context=context, name=name, join=', '.join(t.roles),
+                    join2=', '.join(field.editable_by))))
     problems += _check_countersign(t, context)
     return problems
 
@@ -104,10 +108,12 @@ def _check_countersign(t: TransitionSpec, context: str) -> list[Problem]:
         return []
     loc = t.at("countersign")
     if rule in ("all", "majority") and not t.roles:
-        return [Problem(loc, f"{context}: countersign: {rule} counts the transition's roles, "
-                             "but it lists none")]
+        return [Problem(loc, _("{context}: countersign: {rule} counts the transition's "
+                               "roles, but it lists none").format(
+                                 context=context, rule=rule))]
     if isinstance(rule, int) and rule < 2:
-        return [Problem(loc, f"{context}: countersign needs at least 2 signers, got {rule}")]
+        return [Problem(loc, _("{context}: countersign needs at least 2 signers, got "
+                               "{rule}").format(context=context, rule=rule))]
     return []
 
 
@@ -122,10 +128,11 @@ def _check_extensions(spec: WorkflowSpec) -> list[Problem]:
         if found is None:
             problems.append(_unknown("state", state, spec.states, ext.loc, "extensions: states"))
         elif found.deadline is None:
-            problems.append(Problem(ext.loc, f"extensions: state '{state}' has no deadline, so "
-                                             "there is nothing to extend"))
+            problems.append(Problem(ext.loc, _("extensions: state '{state}' has no deadline, "
+                                               "so there is nothing to extend").format(
+                                                 state=state)))
     if not ext.approvers:
-        problems.append(Problem(ext.loc, "extensions: approvers must name at least one role"))
+        problems.append(Problem(ext.loc, _("extensions: approvers must name at least one role")))
     return problems
 
 

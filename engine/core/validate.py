@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from .errors import Problem, SourceLoc
 from .guard import RESERVED, GuardSyntaxError, counted_triggers, names_used
-from .i18n import _
+from .i18n import N_, _, translate
 from .spec import (
     NOTIFY_KEYWORDS,
     Duration,
@@ -20,6 +20,10 @@ from .spec import (
     WorkflowSpec,
 )
 from .yamlnodes import did_you_mean
+
+# The words _unknown puts in its sentence, for the catalogue.
+WORDS = (N_("names"), N_("goes to"), N_("state"), N_("source state"), N_("role"),
+         N_("field"), N_("trigger"), N_("template"))
 
 _HOURS = {"hours": 1, "days": 24, "workdays": 24}
 
@@ -50,8 +54,9 @@ def _err(loc: SourceLoc, message: str) -> Problem:
 def _unknown(
     kind: str, name: str, known: Iterable[str], loc: SourceLoc, context: str, verb: str = "names"
 ) -> Problem:
+
     return _err(loc, _("{context} {verb} unknown {kind} '{name}'{did_you_mean}").format(
-                         context=context, verb=verb, kind=kind, name=name,
+                         context=context, verb=translate(verb), kind=translate(kind), name=name,
                          did_you_mean=did_you_mean(name, known)))
 
 
@@ -68,7 +73,7 @@ def _check_states_named(spec: WorkflowSpec) -> list[Problem]:
 def _check_transition(
     spec: WorkflowSpec, t: TransitionSpec, templates: set[str] | None, guards: bool
 ) -> list[Problem]:
-    context = f"transition '{t.trigger}'"
+    context = _("transition '{trigger}'").format(trigger=t.trigger)
     problems = []
     for i, source in enumerate(t.sources):
         if source not in spec.states:
@@ -147,7 +152,7 @@ def _check_guard(spec: WorkflowSpec, t: TransitionSpec, context: str) -> list[Pr
 def _check_state(
     spec: WorkflowSpec, state: StateSpec, templates: set[str] | None
 ) -> list[Problem]:
-    context = f"state '{state.name}'"
+    context = _("state '{name}'").format(name=state.name)
     problems = _check_notify(spec, state.notify, state.loc, context)
     if state.notify and not state.template:
         problems.append(_err(state.loc, _("{context}: notify without a template; say which "
