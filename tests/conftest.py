@@ -21,6 +21,14 @@ PG_URL = os.environ.get("RECTIFY_TEST_PG", "postgresql+psycopg://postgres@127.0.
 START = datetime(2025, 9, 26, 2, 0, tzinfo=UTC)  # Friday 10:00 in Beijing
 
 
+# The tests read English messages: whatever locale the machine running them has, commands run in
+# this process and the ones it starts speak English unless a test asks for Chinese (--lang zh or
+# its own LANG). tests/test_i18n.py checks the Chinese.
+for _name in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+    os.environ.pop(_name, None)
+os.environ["LANG"] = "C.UTF-8"
+
+
 def _pg_available() -> bool:
     try:
         with create_engine(PG_URL).connect() as conn:
