@@ -13,7 +13,7 @@ from typing import Any
 
 ITEM_KEYS = (
     "id", "workflow", "workflow_title", "state", "state_label", "unit", "unit_name",
-    "assignee_name", "due_at", "fields", "subject",
+    "assignee_name", "due_at", "fields", "subject", "summary",
 )
 ROW_KEYS = (
     "rank", "unit_name", "found", "closed", "closed_on_time", "overdue", "rejected", "score",
@@ -21,8 +21,8 @@ ROW_KEYS = (
 DIGEST_TEMPLATES = frozenset({"daily_digest"})
 WEEKLY_TEMPLATES = frozenset({"weekly_report"})
 ESCALATION_LEVELS = {"reminder": "提醒", "overdue": "督办", "interview": "约谈",
-                     "accountability": "问责"}
-_OPTIONAL_ITEM_KEYS = {"assignee_name": None, "due_at": None, "subject": None}
+                     "accountability": "问责", "escalation_fired": "问责"}
+_OPTIONAL_ITEM_KEYS = {"assignee_name": None, "due_at": None, "subject": None, "summary": None}
 _ABSENT = object()
 
 
@@ -72,6 +72,7 @@ def item_context(
             "level": step.get("level"),
             "at": show_time(step.get("at")),
             "late": bool(step.get("late", False)),
+            "fired": step.get("fired"),
         },
         "comment": comment,
         "actor_name": actor_name,
@@ -129,7 +130,8 @@ def sample_context(
     if escalation is None:
         escalation = template not in {"assignment", "rejection", "notice_start", "notice_end"}
     level = ESCALATION_LEVELS.get(template, "提醒")
-    step = {"level": level, "at": "2024-05-10 18:00", "late": level != "提醒"}
+    step = {"level": level, "at": "2024-05-10 18:00", "late": level != "提醒",
+            "fired": "追责问责" if template == "escalation_fired" else None}
     return item_context(
         item,
         now="2024-05-09 09:00",
@@ -151,7 +153,7 @@ def _sample_item(
         "id": number, "workflow": "rectification", "workflow_title": workflow_title,
         "state": "rectifying", "state_label": state_label, "unit": "village-a1",
         "unit_name": "张庄村", "assignee_name": "王五", "due_at": "2024-05-10 18:00",
-        "subject": f"household:37152{number:04d}",
+        "subject": f"household:37152{number:04d}", "summary": "户籍信息与实际不符",
         "fields": dict(fields) if fields is not None else {
             "问题描述": "脱贫户家庭人口信息与实际不符", "问题类别": "信息不实",
         },

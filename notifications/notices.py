@@ -162,10 +162,10 @@ class Notices:
         """The notice of an escalation step applied at `now` that was due at `due`."""
         if not step.notify:
             return []
-        template = step.template or "reminder"
         return self._rows(directory, spec, item, key=f"item:{item.id}:e{entry_no}:s{step.index}",
-                          template=template, notify=step.notify, now=now,
-                          step={"level": step.level, "at": _local(due, spec), "late": late})
+                          template=step_template(step), notify=step.notify, now=now,
+                          step={"level": step.level, "at": _local(due, spec), "late": late,
+                                "fired": _fired(spec, step)})
 
     def _rows(self, directory: Lookups, spec: WorkflowSpec, item: Any, *, key: str,
               template: str, notify: Sequence[str], now: datetime, comment: str | None = None,
@@ -258,6 +258,36 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, ensure_ascii=False, default=str))
 
 
+def step_template(step: EscalationStep) -> str:
+    """The template a step sends: its own, or the one that says what the step is — before the
+    deadline a reminder (即将到期), at or after it an overdue notice naming the step's `level`
+    (督办, 约谈, 问责 ...), and for a step that fires a transition the notice of what it fired."""
+    if step.template:
+        return step.template
+    if step.fire:
+        return "escalation_fired"
+    return "reminder" if step.at.amount < 0 else "overdue"
+
+
+def _fired(spec: WorkflowSpec, step: EscalationStep) -> str | None:
+    """What a `fire` step fired, as staff read it: the transition's label, else its trigger."""
+    if not step.fire:
+        return None
+    labels = [t.label for t in spec.transitions if t.trigger == step.fire and t.label]
+    return labels[0] if labels else step.fire
+
+
+def summary(spec: WorkflowSpec, fields: Mapping[str, Any], length: int = 20) -> str | None:
+    """The item's short description for subjects and digest lines: its first public text field
+    with a value, on one line, cut at `length` characters."""
+    for name, field in spec.fields.items():
+        value = fields.get(name)
+        if field.type == "text" and not field.private and isinstance(value, str) and value.strip():
+            line = " ".join(value.split())
+            return line if len(line) <= length else line[:length - 1] + "…"
+    return None
+
+
 def item_for_templates(directory: Lookups, spec: WorkflowSpec, item: Any) -> dict[str, Any]:
     """The item as templates see it: labels, local times, and never a private field (reads
     what `Wanted().item(item)` names)."""
@@ -269,7 +299,7 @@ def item_for_templates(directory: Lookups, spec: WorkflowSpec, item: Any) -> dic
         "unit": item.unit_id, "unit_name": directory.unit(item.unit_id).name,
         "assignee_name": assignee.name if assignee else None,
         "due_at": _local(item.due_at, spec) if item.due_at else None,
-        "subject": item.subject,
+        "subject": item.subject, "summary": summary(spec, fields),
         "fields": {label: display(value) for name, label in spec.public_fields
                    if (value := fields.get(name)) not in (None, "", [])},
     }
@@ -311,7 +341,7 @@ def _templates_used(spec: WorkflowSpec) -> list[tuple[str, Any, bool]]:
     for state in spec.states.values():
         if state.template:
             used.append((state.template, state.loc, False))
-        # A notify step without a template sends `reminder`: check that one too.
-        used += [(s.template or "reminder", s.loc, True) for s in state.escalate
+        # A notify step without a template sends its default: check that one too.
+        used += [(step_template(s), s.loc, True) for s in state.escalate
                  if s.template or s.notify]
     return used

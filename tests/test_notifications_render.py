@@ -21,7 +21,7 @@ from rectify.notifications.render import (
 BUNDLED = {
     "reminder", "overdue", "interview", "accountability", "assignment", "rejection",
     "notice_start", "notice_end", "daily_digest", "weekly_report",
-    "extension_request", "extension_decision", "transfer", "urge",
+    "extension_request", "extension_decision", "transfer", "urge", "escalation_fired",
 }
 
 
@@ -30,7 +30,7 @@ def _utf8(text: str) -> int:
 
 
 def test_bundled_names_exclude_partials() -> None:
-    """The fourteen bundled templates are listed; `_item` and other partials are not."""
+    """The fifteen bundled templates are listed; `_item` and other partials are not."""
     assert template_names() == BUNDLED
 
 
