@@ -109,6 +109,7 @@ cli.add_command(jobs.sweep)
 cli.add_command(jobs.scheduler)
 outbox.add_command(jobs.outbox_list)
 outbox.add_command(jobs.outbox_dispatch)
+outbox.add_command(jobs.outbox_retry)
 
 ledger_group.add_command(ledger.export)
 report.add_command(ledger.weekly)

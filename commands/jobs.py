@@ -7,8 +7,6 @@ configure logging (structlog's import would cost every start).
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from .support import AppContext, configure_logging, echo_json, pass_app, table
@@ -50,8 +48,11 @@ def scheduler(app: AppContext, once: bool, holder: str | None) -> None:
     run_scheduler(app, once=once, holder=holder)
 
 
+STATUSES = ["pending", "sent", "failed", "rerouted"]
+
+
 @click.command("list")
-@click.option("--status", type=click.Choice(["pending", "sent", "failed"]))
+@click.option("--status", type=click.Choice(STATUSES))
 @click.option("--limit", type=int, default=50, show_default=True)
 @pass_app
 def outbox_list(app: AppContext, status: str | None, limit: int) -> None:
@@ -74,32 +75,46 @@ def outbox_list(app: AppContext, status: str | None, limit: int) -> None:
 @click.command("dispatch")
 @pass_app
 def outbox_dispatch(app: AppContext) -> None:
-    """Send what is due, with retries and backoff."""
-    from ..engine.store.outbox import OutboxTable
-    from ..notifications.dispatch import dispatch
-    from ..notifications.settings import build_channels
+    """Send what is due, with retries and backoff; exit 1 if any notification failed for good.
+
+    Rows queued for a channel the settings no longer have are re-routed first. On a terminal
+    a progress bar runs on stderr; otherwise one summary line is printed."""
+    import sys
+
+    from ..engine.app.outbox import count_due, dispatch_due
+    from ..engine.core.errors import DeliveryFailed
 
     configure_logging()  # the channels and the dispatcher log each notification
-    service = app.service()
-    channels = build_channels(app.settings())
-    total = None
-    while True:
-        report = dispatch(OutboxTable(service.engine), channels, service.clock.now())
-        total = report if total is None else _add(total, report)
-        if report.sent + report.retried + report.failed == 0:
-            break
-    assert total is not None
+    service, settings = app.service(), app.settings()
+    if sys.stderr.isatty() and not app.as_json:
+        with click.progressbar(length=count_due(service), label="outbox", file=sys.stderr,
+                               show_pos=True) as bar:
+            rerouted, total = dispatch_due(service, settings, bar.update)
+    else:
+        rerouted, total = dispatch_due(service, settings)
     if app.as_json:
-        echo_json(total.__dict__)
+        echo_json({**total.__dict__, "rerouted": rerouted.rows})
+    else:
+        click.echo("outbox: {sent} sent, {retried} to retry, {failed} failed{rerouted}{paused}"
+                   .format(sent=total.sent, retried=total.retried, failed=total.failed,
+                           rerouted=f"; {rerouted.rows} re-routed" if rerouted.rows else "",
+                           paused=("; paused: " + ", ".join(total.paused_channels)
+                                   if total.paused_channels else "")))
+    if total.failed:
+        raise DeliveryFailed(total.failed)
+
+
+@click.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--status", type=click.Choice(["failed", "sent"]), default="failed",
+              show_default=True, help="Requeue rows of this status (sent: send them again).")
+@pass_app
+def outbox_retry(app: AppContext, ids: tuple[int, ...], status: str) -> None:
+    """Requeue notifications (all failed ones, or the IDs given), due at once."""
+    from ..engine.app.outbox import retry
+
+    found = retry(app.service(), status, ids)
+    if app.as_json:
+        echo_json({"requeued": found})
         return
-    click.echo(f"outbox: {total.sent} sent, {total.retried} to retry, {total.failed} failed"
-               + (f"; paused: {', '.join(total.paused_channels)}" if total.paused_channels
-                  else ""))
-
-
-def _add(a: Any, b: Any) -> Any:
-    from dataclasses import replace
-
-    return replace(a, sent=a.sent + b.sent, retried=a.retried + b.retried,
-                   failed=a.failed + b.failed, postponed=a.postponed + b.postponed,
-                   paused_channels=tuple(sorted(set(a.paused_channels) | set(b.paused_channels))))
+    click.echo(f"outbox: {len(found)} requeued; `rectify outbox dispatch` sends them")

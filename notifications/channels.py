@@ -54,6 +54,8 @@ SIGNATURE_HEADER = "X-Rectify-Signature"
 class LogChannel:
     """Writes each notification as a structlog `notification` event: the default, and for tests."""
 
+    local = True  # written here, in microseconds: the dispatcher records its outcomes in batches
+
     def __init__(self, name: str, *, units: Sequence[str] | None = None) -> None:
         self.name = name
         self.units = tuple(units) if units is not None else None
@@ -73,6 +75,8 @@ class LogChannel:
 
 class FileChannel:
     """Appends one JSON line per notification to `path` (for audits and for other tools)."""
+
+    local = True  # written here, in microseconds: the dispatcher records its outcomes in batches
 
     def __init__(self, name: str, *, path: str | Path, units: Sequence[str] | None = None) -> None:
         self.name = name

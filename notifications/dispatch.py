@@ -6,11 +6,14 @@ template's context; the dispatcher renders it (notifications/stored.py) once it 
 it. A row ends `sent` or, after a permanent failure or too many transient ones, `failed`; in
 between it waits with exponential backoff.
 
-The one duplicate window: a channel accepted a message and the process died before
-`mark_sent` ran; the row is still pending and is sent again next time (at-least-once there,
-exactly once everywhere else). Rows are sent one at a time and each is marked in its own
-transaction, so that window holds at most the one row in flight. Receivers can dedupe on
-`Notification.key`.
+The one duplicate window: a channel accepted a message and the process died before its
+outcome was written; the row is still pending and is sent again next time (at-least-once
+there, exactly once everywhere else). Outcomes are written in batches (`OutboxStore.record`,
+one transaction each), but a row sent over the network is written at once, with whatever
+waited before it: for those channels the window holds at most the one row in flight. A local
+channel (`local = True`: a file, the log) costs microseconds a row, so its outcomes wait for
+up to MARK_BATCH rows or MARK_SECONDS; a crash may repeat those lines, never lose one.
+Receivers can dedupe on `Notification.key`.
 
 A store that claims its rows for a limited time (`claim_for`, as the SQL outbox does) must not
 be outlived by the pass: after half that time the rows not yet tried are handed back, due at
@@ -23,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import structlog
 
@@ -34,6 +37,9 @@ log = structlog.get_logger(__name__)
 
 MAX_DELAY = timedelta(hours=6)
 MAX_ERROR = 1000  # characters of an error kept on the row
+MARK_BATCH = 500  # outcomes of local sends written in one transaction, at most ...
+MARK_SECONDS = 0.5  # ... and waiting no longer than this
+SENT, RETRY, FAILED, POSTPONED = "sent", "retry", "failed", "postponed"
 
 
 class OutboxRow(Protocol):
@@ -59,6 +65,16 @@ class StoredOutboxRow(Protocol):
     def template(self) -> str: ...
 
 
+class Outcome(NamedTuple):
+    """What happened to one row: SENT; RETRY (an attempt counted, due again at `at`); FAILED
+    for good; POSTPONED (no attempt counted, due again at `at`: a paused channel, a hand-back)."""
+
+    row_id: int
+    status: str
+    at: datetime | None = None
+    error: str | None = None
+
+
 class OutboxStore(Protocol):
     """Where rows wait. A store may also have `claim_for: timedelta`: how long `claim_due`
     keeps the rows it returns from other dispatchers (the dispatcher stays well within it)."""
@@ -68,16 +84,8 @@ class OutboxStore(Protocol):
         as stored (the dispatcher renders them)."""
         ...
 
-    def mark_sent(self, row_id: int, now: datetime) -> None: ...
-
-    def mark_failed(
-        self, row_id: int, error: str, now: datetime, retry_at: datetime | None
-    ) -> None:
-        """Count one failed attempt; retry at `retry_at`, or fail for good when it is None."""
-        ...
-
-    def postpone(self, row_id: int, retry_at: datetime) -> None:
-        """Move next_attempt to `retry_at` WITHOUT counting an attempt (a paused channel)."""
+    def record(self, outcomes: Sequence[Outcome], now: datetime) -> None:
+        """Write these outcomes, all or none (one transaction in the SQL store)."""
         ...
 
 
@@ -89,10 +97,46 @@ class DispatchReport:
     paused_channels: tuple[str, ...] = ()  # over their rate limit; their rows were postponed
     postponed: int = 0  # put back without an attempt: paused channel, or handed back unsent
 
+    def __add__(self, other: DispatchReport) -> DispatchReport:
+        return DispatchReport(
+            sent=self.sent + other.sent, retried=self.retried + other.retried,
+            failed=self.failed + other.failed, postponed=self.postponed + other.postponed,
+            paused_channels=tuple(sorted({*self.paused_channels, *other.paused_channels})))
+
+    @property
+    def handled(self) -> int:
+        """Rows tried in the pass (sent, to retry or failed)."""
+        return self.sent + self.retried + self.failed
+
 
 def backoff(attempts: int, base_delay: timedelta) -> timedelta:
     """base_delay * 2**attempts, at most six hours (the exponent is capped before overflow)."""
     return min(base_delay * 2 ** min(attempts, 30), MAX_DELAY)
+
+
+class _Marks:
+    """Outcomes not written yet. A remote send's outcome is written at once (with all that
+    waited before it); others wait for MARK_BATCH rows or MARK_SECONDS, whichever comes first."""
+
+    def __init__(self, store: OutboxStore, now: datetime, clock: Callable[[], float]) -> None:
+        self.store, self.now, self.clock = store, now, clock
+        self.waiting: list[Outcome] = []
+        self.since = 0.0
+        self.counts = {SENT: 0, RETRY: 0, FAILED: 0, POSTPONED: 0}
+
+    def add(self, outcome: Outcome, *, at_once: bool) -> None:
+        if not self.waiting:
+            self.since = self.clock()
+        self.waiting.append(outcome)
+        self.counts[outcome.status] += 1
+        if (at_once or len(self.waiting) >= MARK_BATCH
+                or self.clock() - self.since >= MARK_SECONDS):
+            self.flush()
+
+    def flush(self) -> None:
+        if self.waiting:
+            self.store.record(self.waiting, self.now)
+            self.waiting = []
 
 
 def dispatch(
@@ -100,32 +144,35 @@ def dispatch(
     channels: Mapping[str, Channel],
     now: datetime,
     *,
-    limit: int = 100,
+    limit: int = 500,
     max_attempts: int = 8,
     base_delay: timedelta = timedelta(seconds=30),
     clock: Callable[[], float] = time.monotonic,
 ) -> DispatchReport:
-    """One pass over the due rows; returns what happened to them.
+    """One pass over up to `limit` due rows; returns what happened to them.
 
     `clock` (seconds, monotonic) times the pass against the store's claim period.
     """
-    counts = {"sent": 0, "retried": 0, "failed": 0, "postponed": 0}
     paused: dict[str, datetime] = {}  # channel -> when it may send again
     claim_for: timedelta | None = getattr(store, "claim_for", None)
     hand_back_at = None if claim_for is None else clock() + claim_for.total_seconds() / 2
-    claimed = _ready(store, store.claim_due(now, limit), now)
-    for index, row in enumerate(claimed):
-        if hand_back_at is not None and clock() >= hand_back_at:
-            counts["postponed"] += _hand_back(store, claimed[index:], now, paused)
-            break
-        if row.channel in paused:
-            store.postpone(row.id, paused[row.channel])
-            counts["postponed"] += 1
-            continue
-        counts[_deliver(store, channels, row, now, paused, max_attempts, base_delay)] += 1
+    marks = _Marks(store, now, clock)
+    try:
+        claimed = _ready(marks, store.claim_due(now, limit))
+        for index, row in enumerate(claimed):
+            if hand_back_at is not None and clock() >= hand_back_at:
+                _hand_back(marks, claimed[index:], now, paused)
+                break
+            if row.channel in paused:
+                marks.add(Outcome(row.id, POSTPONED, paused[row.channel]), at_once=False)
+                continue
+            _deliver(marks, channels, row, now, paused, max_attempts, base_delay)
+    finally:
+        marks.flush()  # what was done is written, even when a channel raised past us
+    counts = marks.counts
     return DispatchReport(
-        sent=counts["sent"], retried=counts["retried"], failed=counts["failed"],
-        paused_channels=tuple(sorted(paused)), postponed=counts["postponed"],
+        sent=counts[SENT], retried=counts[RETRY], failed=counts[FAILED],
+        paused_channels=tuple(sorted(paused)), postponed=counts[POSTPONED],
     )
 
 
@@ -137,7 +184,7 @@ class _Ready:
     notification: Notification
 
 
-def _ready(store: OutboxStore, rows: Sequence[Any], now: datetime) -> list[OutboxRow]:
+def _ready(marks: _Marks, rows: Sequence[Any]) -> list[OutboxRow]:
     """The claimed rows with their notifications. A stored row is rendered here, after the
     claim's transaction (it holds no lock meanwhile); one whose template no longer renders
     fails for good (retrying cannot help), and `outbox list` says why."""
@@ -152,81 +199,71 @@ def _ready(store: OutboxStore, rows: Sequence[Any], now: datetime) -> list[Outbo
         try:
             ready.append(_Ready(row.id, row.channel, row.attempts, to_notification(row)))
         except RenderError as exc:
-            store.mark_failed(row.id, failure(row, exc), now, None)
+            error = failure(row, exc)[:MAX_ERROR]
+            marks.add(Outcome(row.id, FAILED, None, error), at_once=False)
+            log.error("outbox.failed", row=row.id, channel=row.channel, error=error)
     return ready
 
 
-def _hand_back(
-    store: OutboxStore, rows: Sequence[OutboxRow], now: datetime, paused: Mapping[str, datetime]
-) -> int:
+def _hand_back(marks: _Marks, rows: Sequence[OutboxRow], now: datetime,
+               paused: Mapping[str, datetime]) -> None:
     """Put untried rows back without counting an attempt, due when their channel may send."""
     for row in rows:
-        store.postpone(row.id, paused.get(row.channel, now))
+        marks.add(Outcome(row.id, POSTPONED, paused.get(row.channel, now)), at_once=False)
     log.warning("outbox.handed_back", rows=len(rows), reason="half the claim period is over")
-    return len(rows)
 
 
 def _deliver(
-    store: OutboxStore,
+    marks: _Marks,
     channels: Mapping[str, Channel],
     row: OutboxRow,
     now: datetime,
     paused: dict[str, datetime],
     max_attempts: int,
     base_delay: timedelta,
-) -> str:
-    """Send one row and record the outcome; returns the counter to bump.
-
-    A rate-limited channel goes into `paused` with the time it may send again.
-    """
+) -> None:
+    """Send one row and record the outcome. A rate-limited channel goes into `paused` with the
+    time it may send again."""
     channel = channels.get(row.channel)
     context = {"row": row.id, "channel": row.channel, "key": row.notification.key}
     if channel is None:
         known = ", ".join(sorted(channels)) or "none"
         error = f"unknown channel {row.channel!r} (configured: {known})"
-        return _fail(store, row, error, now, context)
+        return _fail(marks, row, error, context, at_once=False)
+    at_once = not getattr(channel, "local", False)
     try:
         channel.send(row.notification)
     except RateLimited as exc:
         resume = now + timedelta(seconds=exc.retry_after)
-        store.postpone(row.id, resume)
+        marks.add(Outcome(row.id, POSTPONED, resume), at_once=at_once)
         paused[row.channel] = resume
         log.info("outbox.paused", until=resume.isoformat(), **context)
-        return "postponed"
+        return None
     except PermanentFailure as exc:
-        return _fail(store, row, str(exc), now, context)
+        return _fail(marks, row, str(exc), context, at_once=at_once)
     except TransientFailure as exc:
-        return _retry(store, row, str(exc), now, max_attempts, base_delay, context)
+        return _retry(marks, row, str(exc), now, max_attempts, base_delay, context, at_once)
     except Exception as exc:  # a bug in one channel must not stop the others: retry, then fail
         log.exception("outbox.channel_error", **context)
         error = f"{type(exc).__name__}: {exc}"
-        return _retry(store, row, error, now, max_attempts, base_delay, context)
-    store.mark_sent(row.id, now)
+        return _retry(marks, row, error, now, max_attempts, base_delay, context, at_once)
+    marks.add(Outcome(row.id, SENT), at_once=at_once)
     log.info("outbox.sent", **context)
-    return "sent"
+    return None
 
 
-def _retry(
-    store: OutboxStore,
-    row: OutboxRow,
-    error: str,
-    now: datetime,
-    max_attempts: int,
-    base_delay: timedelta,
-    context: dict[str, object],
-) -> str:
+def _retry(marks: _Marks, row: OutboxRow, error: str, now: datetime, max_attempts: int,
+           base_delay: timedelta, context: dict[str, object], at_once: bool) -> None:
     if row.attempts + 1 >= max_attempts:
         error = f"gave up after {row.attempts + 1} attempts: {error}"
-        return _fail(store, row, error, now, context)
+        return _fail(marks, row, error, context, at_once=at_once)
     retry_at = now + backoff(row.attempts, base_delay)
-    store.mark_failed(row.id, error[:MAX_ERROR], now, retry_at)
+    marks.add(Outcome(row.id, RETRY, retry_at, error[:MAX_ERROR]), at_once=at_once)
     log.warning("outbox.retry", error=error, retry_at=retry_at.isoformat(), **context)
-    return "retried"
+    return None
 
 
-def _fail(
-    store: OutboxStore, row: OutboxRow, error: str, now: datetime, context: dict[str, object]
-) -> str:
-    store.mark_failed(row.id, error[:MAX_ERROR], now, None)
+def _fail(marks: _Marks, row: OutboxRow, error: str, context: dict[str, object], *,
+          at_once: bool) -> None:
+    marks.add(Outcome(row.id, FAILED, None, error[:MAX_ERROR]), at_once=at_once)
     log.error("outbox.failed", error=error, **context)
-    return "failed"

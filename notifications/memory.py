@@ -6,8 +6,10 @@ Used by tests and dry runs; the SQL store must behave the same (one row per chan
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from .message import Notification
 
@@ -59,6 +61,17 @@ class MemoryOutbox:
 
     def postpone(self, row_id: int, retry_at: datetime) -> None:
         self.rows[row_id].next_attempt = retry_at
+
+    def record(self, outcomes: Sequence[Any], now: datetime) -> None:
+        """The dispatcher's outcomes (dispatch.Outcome), as the SQL store writes them."""
+        for o in outcomes:
+            if o.status == "sent":
+                self.mark_sent(o.row_id, now)
+            elif o.status == "postponed":
+                self.postpone(o.row_id, o.at)
+            else:
+                retry_at = o.at if o.status == "retry" else None
+                self.mark_failed(o.row_id, o.error or "", now, retry_at)
 
     def with_status(self, status: str) -> list[MemoryRow]:
         return [r for r in self.rows.values() if r.status == status]

@@ -185,15 +185,15 @@ class Notices:
                  "subject": None, "body_text": None, "body_markdown": None, "data": context,
                  "templates_dir": extra, "status": "pending", "attempts": 0,
                  "next_attempt_at": now, "created_at": now}
-                for channel in self._channels(bool(to.names), item.unit_path)]
+                for channel in self.channels_for(bool(to.names), item.unit_path)]
 
     def rows(self, note: Notification, unit_path: str | None,
              now: datetime) -> list[dict[str, Any]]:
         """Outbox rows of a rendered notification (digests, reports)."""
         return [outbox_row(note, channel, now)
-                for channel in self._channels(bool(note.recipients), unit_path)]
+                for channel in self.channels_for(bool(note.recipients), unit_path)]
 
-    def _channels(self, has_recipients: bool, unit_path: str | None) -> list[str]:
+    def channels_for(self, has_recipients: bool, unit_path: str | None) -> list[str]:
         """Personal channels when there are recipients, group channels when the item's unit
         lies under one of theirs."""
         key = (has_recipients, unit_path)

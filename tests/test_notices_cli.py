@@ -97,5 +97,6 @@ def test_subjects_name_unit_and_description(cli: Rectify) -> None:
     folded, cut at 20 characters), not "#1 入户核查整改" (main: the workflow's title only)."""
     cli.ok("sweep", now="2025-11-18T09:00:00+08:00")
     subjects = [s for _, s in _subjects(cli)]
-    assert subjects and all("#1 张庄村 户籍信息与实际不符， 需入户核实后更正" in s for s in subjects)
+    title = "#1 张庄村 户籍信息与实际不符， 需入户核实后更正"
+    assert subjects and all(title in s for s in subjects)
     assert not any("入户核查整改" in s for s in subjects)

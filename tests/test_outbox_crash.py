@@ -155,10 +155,11 @@ def _env() -> dict[str, str]:
     return {**os.environ, SECRET_VAR: SECRET}
 
 
-def _run(command: list[str], cwd: Path) -> dict[str, Any]:
+def _run(command: list[str], cwd: Path, code: int = 0) -> dict[str, Any]:
+    """Run a dispatch; its exit code must be `code` (1 when a row failed for good)."""
     done = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=_env(),
                           timeout=WAIT)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == code, done.stderr
     report: dict[str, Any] = json.loads(done.stdout)
     return report
 
@@ -251,7 +252,7 @@ def test_receiver_down_then_back_each_row_once_and_400_not_retried(
         assert "refused" in row.last_error
 
     receiver.up()
-    back = _run(_dispatch(db_url, config, retry_at), tmp_path)
+    back = _run(_dispatch(db_url, config, retry_at), tmp_path, code=1)
     assert (back["sent"], back["retried"], back["failed"]) == (19, 0, 1)
     assert sorted(receiver.keys) == sorted(keys)  # each once, none lost
     later = _run(_dispatch(db_url, config, NOW + timedelta(days=1)), tmp_path)

@@ -89,13 +89,11 @@ class Jobs:
                 "errors": len(report.errors)}
 
     def dispatch(self) -> dict[str, int]:
-        from ...notifications.dispatch import dispatch
-        from ...notifications.settings import build_channels
-        from ..store.outbox import OutboxTable
+        from .outbox import dispatch_due
 
-        report = dispatch(OutboxTable(self.service.engine), build_channels(self.app.settings()),
-                          self.service.clock.now())
-        return {"sent": report.sent, "retried": report.retried, "failed": report.failed}
+        rerouted, report = dispatch_due(self.service, self.app.settings())
+        return {"sent": report.sent, "retried": report.retried, "failed": report.failed,
+                "rerouted": rerouted.rows}
 
     def digest(self) -> dict[str, int]:
         from .digest import queue_daily_digest

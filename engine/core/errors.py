@@ -129,3 +129,14 @@ class NotInitialised(DatabaseError):
         self.url = url
         super().__init__(_("database {url} has no rectify tables or is out of date; run "
                            "`rectify init` first").format(url=url))
+
+
+class DeliveryFailed(RectifyError):
+    """`outbox dispatch` left notifications failed for good: none of the contract's specific
+    kinds, so exit 1; `rectify outbox retry` requeues them once the cause is fixed."""
+
+    def __init__(self, failed: int) -> None:
+        self.failed = failed
+        super().__init__(_("{failed} notification(s) failed for good; see `rectify outbox list "
+                           "--status failed`, fix the cause, then `rectify outbox retry`")
+                         .format(failed=failed))

@@ -11,21 +11,21 @@ The rows a dispatcher claimed and never reached (it died) become due again when 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, and_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, select, update
 
 from .db import write
-from .models import OUTBOX
+from .models import OUTBOX, UNITS
 from .prepared import Prepared
 
 CLAIM_FOR = timedelta(minutes=5)
 
 
-_COLUMNS = ("dedupe_key", "channel", "template", "item_id", "unit_id", "recipients", "subject",
+COLUMNS = ("dedupe_key", "channel", "template", "item_id", "unit_id", "recipients", "subject",
             "body_text", "body_markdown", "templates_dir", "data", "status", "attempts",
             "next_attempt_at", "created_at")
 
@@ -42,7 +42,7 @@ def _enqueue(dialect: str) -> Prepared:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         statement = sqlite_insert(OUTBOX)
-    return Prepared(statement.on_conflict_do_nothing(index_elements=["dedupe_key"]), _COLUMNS)
+    return Prepared(statement.on_conflict_do_nothing(index_elements=["dedupe_key"]), COLUMNS)
 
 
 def enqueue(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -93,24 +93,36 @@ class OutboxTable:
                              .values(next_attempt_at=now + CLAIM_FOR))
         return rows
 
-    def mark_sent(self, row_id: int, now: datetime) -> None:
+    def record(self, outcomes: Sequence[Any], now: datetime) -> None:
+        """Write the dispatcher's outcomes (notifications.dispatch.Outcome: row_id, status, at,
+        error) in one transaction: a statement per kind, each over all its rows."""
+        by_status: dict[str, list[Any]] = {}
+        for outcome in outcomes:
+            by_status.setdefault(outcome.status, []).append(outcome)
         with write(self.engine) as conn:
-            conn.execute(update(OUTBOX).where(OUTBOX.c.id == row_id).values(
-                status="sent", sent_at=now, attempts=OUTBOX.c.attempts + 1, last_error=None,
-                next_attempt_at=None))
+            sent = [o.row_id for o in by_status.get("sent", ())]
+            for start in range(0, len(sent), 500):  # within every database's parameter limit
+                conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_(sent[start:start + 500]))
+                             .values(status="sent", sent_at=now, last_error=None,
+                                     attempts=OUTBOX.c.attempts + 1, next_attempt_at=None))
+            for status, statement in _OUTCOME_UPDATES.items():
+                params = [{"row": o.row_id, "at": o.at, "error": (o.error or "")[:2000]}
+                          for o in by_status.get(status, ())]
+                if params:
+                    conn.execute(statement, params)
 
-    def mark_failed(self, row_id: int, error: str, now: datetime,
-                    retry_at: datetime | None) -> None:
-        with write(self.engine) as conn:
-            conn.execute(update(OUTBOX).where(OUTBOX.c.id == row_id).values(
-                status="pending" if retry_at else "failed", attempts=OUTBOX.c.attempts + 1,
-                last_error=error[:2000], next_attempt_at=retry_at))
 
-    def postpone(self, row_id: int, retry_at: datetime) -> None:
-        """Put a row back without counting an attempt (its channel was rate-limited)."""
-        with write(self.engine) as conn:
-            conn.execute(update(OUTBOX).where(OUTBOX.c.id == row_id)
-                         .values(next_attempt_at=retry_at))
+# The outcomes other than `sent`, each one UPDATE run over many rows (executemany).
+_OUTCOME_UPDATES = {
+    "retry": update(OUTBOX).where(OUTBOX.c.id == bindparam("row")).values(
+        attempts=OUTBOX.c.attempts + 1, last_error=bindparam("error"),
+        next_attempt_at=bindparam("at")),
+    "failed": update(OUTBOX).where(OUTBOX.c.id == bindparam("row")).values(
+        status="failed", attempts=OUTBOX.c.attempts + 1, last_error=bindparam("error"),
+        next_attempt_at=None),
+    "postponed": update(OUTBOX).where(OUTBOX.c.id == bindparam("row")).values(
+        next_attempt_at=bindparam("at")),
+}
 
 
 def newest(conn: Connection, status: str | None, limit: int = 200) -> list[dict[str, Any]]:
@@ -120,3 +132,43 @@ def newest(conn: Connection, status: str | None, limit: int = 200) -> list[dict[
     if status:
         query = query.where(OUTBOX.c.status == status)
     return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def count_due(conn: Connection, now: datetime) -> int:
+    """Pending rows due by `now` (what a dispatch has before it)."""
+    return conn.execute(select(func.count()).select_from(OUTBOX).where(
+        and_(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now))).scalar_one()
+
+
+def stranded(conn: Connection, channels: Collection[str], limit: int = 1000
+             ) -> list[dict[str, Any]]:
+    """Pending rows queued for a channel that is not among `channels` (settings changed since),
+    with the path of their unit (None for a row without one), oldest first."""
+    query = (select(OUTBOX, UNITS.c.path.label("unit_path"))
+             .outerjoin(UNITS, UNITS.c.id == OUTBOX.c.unit_id)
+             .where(and_(OUTBOX.c.status == "pending", OUTBOX.c.channel.not_in(list(channels))))
+             .order_by(OUTBOX.c.id).limit(limit))
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def reroute(conn: Connection, row_id: int, copies: Sequence[Mapping[str, Any]],
+            note: str) -> None:
+    """Queue `copies` of a stranded row (one per channel that now takes it) and close the row
+    as `rerouted`, or `failed` when there is no copy; `note` says why on the row."""
+    enqueue(conn, copies)
+    conn.execute(update(OUTBOX).where(OUTBOX.c.id == row_id).values(
+        status="rerouted" if copies else "failed", last_error=note[:2000],
+        next_attempt_at=None))
+
+
+def requeue(conn: Connection, status: str, ids: Sequence[int], now: datetime) -> list[int]:
+    """Put the rows of `status` (only those of `ids`, when given) back in the queue, due at
+    `now` with their attempts reset; returns the ids requeued."""
+    where = OUTBOX.c.status == status
+    if ids:
+        where = and_(where, OUTBOX.c.id.in_(list(ids)))
+    found = [r for (r,) in conn.execute(select(OUTBOX.c.id).where(where).order_by(OUTBOX.c.id))]
+    for start in range(0, len(found), 500):
+        conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_(found[start:start + 500])).values(
+            status="pending", attempts=0, next_attempt_at=now))
+    return found
