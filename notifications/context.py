@@ -19,6 +19,7 @@ ROW_KEYS = (
     "rank", "unit_name", "found", "closed", "closed_on_time", "overdue", "rejected", "score",
 )
 DIGEST_TEMPLATES = frozenset({"daily_digest"})
+LATE_TEMPLATES = frozenset({"late_steps"})  # late step notices folded (notifications/fold.py)
 WEEKLY_TEMPLATES = frozenset({"weekly_report"})
 ESCALATION_LEVELS = {"reminder": "提醒", "overdue": "督办", "interview": "约谈",
                      "accountability": "问责", "escalation_fired": "问责"}
@@ -126,6 +127,8 @@ def sample_context(
         return _sample_digest()
     if template in WEEKLY_TEMPLATES:
         return _sample_weekly()
+    if template in LATE_TEMPLATES:
+        return _sample_late()
     item = _sample_item(1, workflow_title, state_label, fields)
     if escalation is None:
         escalation = template not in {"assignment", "rejection", "notice_start", "notice_end"}
@@ -177,3 +180,12 @@ def _sample_weekly() -> dict[str, Any]:
         for n, name in enumerate(units, start=1)
     ]
     return weekly_context("2024-W19", rows)
+
+
+def _sample_late() -> dict[str, Any]:
+    """A folded message of late steps: three listed, 120 more counted."""
+    levels = ("提醒", "督办", "约谈")
+    entries = [{"item": item_view(_sample_item(n)), "at": "2024-05-10 18:00", "level": level}
+               for n, level in enumerate(levels, start=1)]
+    return {"recipients": ["王五"], "count": len(entries) + 120, "entries": entries,
+            "more": 120, "item_url": None}

@@ -124,11 +124,19 @@ class _Marks:
         self.since = 0.0
         self.counts = {SENT: 0, RETRY: 0, FAILED: 0, POSTPONED: 0}
 
-    def add(self, outcome: Outcome, *, at_once: bool) -> None:
+    def add_row(self, row: OutboxRow, status: str, at: datetime | None = None,
+                error: str | None = None, *, at_once: bool) -> None:
+        """The outcome of `row`, or of every row it stands for when it is a folded message:
+        those are written together, in one transaction."""
+        self.add(*(Outcome(row_id, status, at, error)
+                   for row_id in getattr(row, "ids", ()) or (row.id,)), at_once=at_once)
+
+    def add(self, *outcomes: Outcome, at_once: bool) -> None:
         if not self.waiting:
             self.since = self.clock()
-        self.waiting.append(outcome)
-        self.counts[outcome.status] += 1
+        self.waiting += outcomes
+        for outcome in outcomes:
+            self.counts[outcome.status] += 1
         if (at_once or len(self.waiting) >= MARK_BATCH
                 or self.clock() - self.since >= MARK_SECONDS):
             self.flush()
@@ -158,13 +166,13 @@ def dispatch(
     hand_back_at = None if claim_for is None else clock() + claim_for.total_seconds() / 2
     marks = _Marks(store, now, clock)
     try:
-        claimed = _ready(marks, store.claim_due(now, limit))
+        claimed = _ready(marks, store, store.claim_due(now, limit))
         for index, row in enumerate(claimed):
             if hand_back_at is not None and clock() >= hand_back_at:
                 _hand_back(marks, claimed[index:], now, paused)
                 break
             if row.channel in paused:
-                marks.add(Outcome(row.id, POSTPONED, paused[row.channel]), at_once=False)
+                marks.add_row(row, POSTPONED, paused[row.channel], at_once=False)
                 continue
             _deliver(marks, channels, row, now, paused, max_attempts, base_delay)
     finally:
@@ -182,34 +190,68 @@ class _Ready:
     channel: str
     attempts: int
     notification: Notification
+    ids: tuple[int, ...] = ()  # a folded message: every row it stands for (notifications/fold)
 
 
-def _ready(marks: _Marks, rows: Sequence[Any]) -> list[OutboxRow]:
+def _ready(marks: _Marks, store: OutboxStore, rows: Sequence[Any]) -> list[OutboxRow]:
     """The claimed rows with their notifications. A stored row is rendered here, after the
     claim's transaction (it holds no lock meanwhile); one whose template no longer renders
-    fails for good (retrying cannot help), and `outbox list` says why."""
+    fails for good (retrying cannot help), and `outbox list` says why. Late step notices that
+    share a fold key go out as one message per channel (notifications/fold.py)."""
+    from .render import RenderError
+    from .stored import failure, to_notification
+
     ready: list[OutboxRow] = []
+    folds: dict[tuple[str, str], list[Any]] = {}
     for row in rows:
+        key = getattr(row, "fold_key", None)
+        if key and hasattr(store, "claim_fold"):
+            folds.setdefault((key, row.channel), []).append(row)
+            continue
         if hasattr(row, "notification"):
             ready.append(row)
             continue
-        from .render import RenderError
-        from .stored import failure, to_notification
-
         try:
             ready.append(_Ready(row.id, row.channel, row.attempts, to_notification(row)))
         except RenderError as exc:
-            error = failure(row, exc)[:MAX_ERROR]
-            marks.add(Outcome(row.id, FAILED, None, error), at_once=False)
-            log.error("outbox.failed", row=row.id, channel=row.channel, error=error)
+            _unrenderable(marks, (row.id,), row, failure(row, exc))
+    for (key, channel), group in folds.items():
+        ready += _folded(marks, store, key, channel, group, marks.now)
     return ready
+
+
+def _folded(marks: _Marks, store: Any, key: str, channel: str, group: list[Any],
+            now: datetime) -> list[OutboxRow]:
+    """The rows of one fold claimed in this batch, with the rest of the fold claimed now: one
+    message, or the row itself when the fold holds only it."""
+    from . import fold
+    from .render import RenderError
+    from .stored import failure, to_notification
+
+    more, more_ids = store.claim_fold(key, channel, now, max(0, fold.FOLD_LIST - len(group)))
+    ids = tuple(r.id for r in group) + tuple(more_ids)
+    shown = [*group, *more]
+    try:
+        if len(ids) == 1:
+            return [_Ready(group[0].id, channel, group[0].attempts, to_notification(group[0]))]
+        note = fold.notification(key, shown, len(ids))
+    except RenderError as exc:
+        _unrenderable(marks, ids, shown[0], failure(shown[0], exc))
+        return []
+    return [_Ready(ids[0], channel, max(r.attempts for r in shown), note, ids)]
+
+
+def _unrenderable(marks: _Marks, ids: Sequence[int], row: Any, error: str) -> None:
+    marks.add(*(Outcome(row_id, FAILED, None, error[:MAX_ERROR]) for row_id in ids),
+              at_once=False)
+    log.error("outbox.failed", row=row.id, channel=row.channel, error=error)
 
 
 def _hand_back(marks: _Marks, rows: Sequence[OutboxRow], now: datetime,
                paused: Mapping[str, datetime]) -> None:
     """Put untried rows back without counting an attempt, due when their channel may send."""
     for row in rows:
-        marks.add(Outcome(row.id, POSTPONED, paused.get(row.channel, now)), at_once=False)
+        marks.add_row(row, POSTPONED, paused.get(row.channel, now), at_once=False)
     log.warning("outbox.handed_back", rows=len(rows), reason="half the claim period is over")
 
 
@@ -235,7 +277,7 @@ def _deliver(
         channel.send(row.notification)
     except RateLimited as exc:
         resume = now + timedelta(seconds=exc.retry_after)
-        marks.add(Outcome(row.id, POSTPONED, resume), at_once=at_once)
+        marks.add_row(row, POSTPONED, resume, at_once=at_once)
         paused[row.channel] = resume
         log.info("outbox.paused", until=resume.isoformat(), **context)
         return None
@@ -247,7 +289,7 @@ def _deliver(
         log.exception("outbox.channel_error", **context)
         error = f"{type(exc).__name__}: {exc}"
         return _retry(marks, row, error, now, max_attempts, base_delay, context, at_once)
-    marks.add(Outcome(row.id, SENT), at_once=at_once)
+    marks.add_row(row, SENT, at_once=at_once)
     log.info("outbox.sent", **context)
     return None
 
@@ -258,12 +300,12 @@ def _retry(marks: _Marks, row: OutboxRow, error: str, now: datetime, max_attempt
         error = f"gave up after {row.attempts + 1} attempts: {error}"
         return _fail(marks, row, error, context, at_once=at_once)
     retry_at = now + backoff(row.attempts, base_delay)
-    marks.add(Outcome(row.id, RETRY, retry_at, error[:MAX_ERROR]), at_once=at_once)
+    marks.add_row(row, RETRY, retry_at, error[:MAX_ERROR], at_once=at_once)
     log.warning("outbox.retry", error=error, retry_at=retry_at.isoformat(), **context)
     return None
 
 
 def _fail(marks: _Marks, row: OutboxRow, error: str, context: dict[str, object], *,
           at_once: bool) -> None:
-    marks.add(Outcome(row.id, FAILED, None, error[:MAX_ERROR]), at_once=at_once)
+    marks.add_row(row, FAILED, None, error[:MAX_ERROR], at_once=at_once)
     log.error("outbox.failed", error=error, **context)

@@ -180,11 +180,12 @@ class Notices:
             comment=comment, actor_name=_name(directory, actor), recipients=to.names,
             complete=True, item_url=f"{self.base_url}/items/{item.id}" if self.base_url else None)
         extra = _workflow_templates(spec.file, spec.templates_dir)
+        fold = fold_key(now, to.stored) if step and step["late"] else None
         return [{"dedupe_key": f"{key}:{channel}", "channel": channel, "template": template,
                  "item_id": item.id, "unit_id": item.unit_id, "recipients": to.stored,
                  "subject": None, "body_text": None, "body_markdown": None, "data": context,
                  "templates_dir": extra, "status": "pending", "attempts": 0,
-                 "next_attempt_at": now, "created_at": now}
+                 "next_attempt_at": now, "created_at": now, "fold_key": fold}
                 for channel in self.channels_for(bool(to.names), item.unit_path)]
 
     def rows(self, note: Notification, unit_path: str | None,
@@ -248,8 +249,17 @@ def outbox_row(note: Notification, channel: str, now: datetime) -> dict[str, Any
         "recipients": {"people": [r.__dict__ for r in note.recipients]},
         "subject": note.subject, "body_text": note.text, "body_markdown": note.markdown,
         "data": _jsonable(note.data), "templates_dir": None, "status": "pending", "attempts": 0,
-        "next_attempt_at": now, "created_at": now,
+        "next_attempt_at": now, "created_at": now, "fold_key": None,
     }
+
+
+def fold_key(now: datetime, recipients: Mapping[str, Any]) -> str:
+    """The key shared by the late step notices of one sweep (one `now`) to the same people: the
+    dispatcher sends them as one message per channel (notifications/fold.py)."""
+    from hashlib import sha256
+
+    people = ",".join(sorted(p["person_id"] for p in recipients.get("people", ())))
+    return f"late:{now.isoformat()}:{sha256(people.encode()).hexdigest()[:20]}"
 
 
 def _jsonable(value: Any) -> Any:

@@ -223,7 +223,17 @@ OUTBOX = Table(
     Column("next_attempt_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime, nullable=True),
+    # Late escalation notices of one sweep to the same people: sent as one (migration 0005).
+    Column("fold_key", String(80), nullable=True, index=True),
     Index("ix_outbox_due", "status", "next_attempt_at"),
+)
+
+# The periods (a day, an ISO week) the scheduler's periodic jobs were done for.
+JOB_RUNS = Table(
+    "job_runs", metadata,
+    Column("job", String(32), primary_key=True),
+    Column("period", String(32), primary_key=True),
+    Column("ran_at", UTCDateTime, nullable=False),
 )
 
 # Admin-loaded working-day data; a year with any row here counts as covered.

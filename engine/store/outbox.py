@@ -27,7 +27,7 @@ CLAIM_FOR = timedelta(minutes=5)
 
 COLUMNS = ("dedupe_key", "channel", "template", "item_id", "unit_id", "recipients", "subject",
             "body_text", "body_markdown", "templates_dir", "data", "status", "attempts",
-            "next_attempt_at", "created_at")
+            "next_attempt_at", "created_at", "fold_key")
 
 
 @cache
@@ -67,6 +67,7 @@ class StoredRow(NamedTuple):
     body_markdown: str | None
     templates_dir: str | None
     data: Mapping[str, Any]
+    fold_key: str | None  # late step notices sent as one (notifications/fold.py)
 
 
 _STORED = [OUTBOX.c[name] for name in StoredRow._fields]
@@ -92,6 +93,24 @@ class OutboxTable:
                 conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_([r.id for r in rows]))
                              .values(next_attempt_at=now + CLAIM_FOR))
         return rows
+
+    def claim_fold(self, fold_key: str, channel: str, now: datetime, keep: int
+                   ) -> tuple[list[StoredRow], list[int]]:
+        """Claim the other due rows of a fold (its key, one channel), as `claim_due` claims:
+        the first `keep` of them as stored (what the message lists) and the ids of all."""
+        due = and_(OUTBOX.c.fold_key == fold_key, OUTBOX.c.channel == channel,
+                   OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now)
+        query = select(OUTBOX.c.id).where(due).order_by(OUTBOX.c.id)
+        with write(self.engine) as conn:
+            if conn.dialect.name == "postgresql":  # as claim_due: never a row another holds
+                query = query.with_for_update(skip_locked=True)
+            ids = [r for (r,) in conn.execute(query)]
+            shown = [StoredRow(*r) for r in conn.execute(
+                select(*_STORED).where(OUTBOX.c.id.in_(ids[:keep])).order_by(OUTBOX.c.id))]
+            for start in range(0, len(ids), 500):
+                conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids[start:start + 500]))
+                             .values(next_attempt_at=now + CLAIM_FOR))
+        return shown, ids
 
     def record(self, outcomes: Sequence[Any], now: datetime) -> None:
         """Write the dispatcher's outcomes (notifications.dispatch.Outcome: row_id, status, at,
