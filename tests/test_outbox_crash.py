@@ -264,3 +264,61 @@ def test_receiver_down_then_back_each_row_once_and_400_not_retried(
     assert "HTTP 400" in rows[rejected].last_error
     assert {r.status for k, r in rows.items() if k != rejected} == {"sent"}
     engine.dispose()
+
+
+def _folded_outbox(url: str, normal: int, folds: dict[str, int]) -> Engine:
+    """`normal` rows as `_outbox` makes them, then for each person in `folds` that many late
+    step notices sharing one fold key (as one late sweep queues them); all due at NOW."""
+    from rectify.notifications.context import sample_context
+    from rectify.notifications.notices import fold_key
+
+    engine, _ = _outbox(url, normal)
+    rows = []
+    for person, count in folds.items():
+        people = (Recipient(person, person),)
+        for n in range(count):
+            context = sample_context("overdue")
+            context["item"] = {**context["item"], "id": 1000 + n}
+            note = Notification(key=f"item:{person}{n}:e1:s1", template="overdue",
+                                subject="s", text="t", markdown="m", recipients=people,
+                                unit="village-a1", data=context)
+            row = outbox_row(note, "hook", NOW)
+            rows.append({**row, "subject": None, "body_text": None, "body_markdown": None,
+                         "fold_key": fold_key(NOW, row["recipients"])})
+    with write(engine) as conn:
+        enqueue(conn, rows)
+    return engine
+
+
+def test_killed_while_a_folded_message_is_in_flight_resends_that_fold_only(
+    db_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    """20 single rows, then two folds of 40 late notices (张三's, 李四's). Kill -9 while the
+    first fold's message is in flight: its 40 rows stay pending together (none marked sent
+    without the others), the second fold's stay claimed. After the claim lapses the first fold
+    goes out again whole, with the same key, and the second once; every row ends sent once
+    (attempts 1), nothing else arrives twice, nothing is lost."""
+    engine = _folded_outbox(db_url, 20, {"zhang": 40, "li": 40})
+    config = _settings(tmp_path, receiver)
+    receiver.hold_at = 21  # the first folded message
+    receiver.up()
+    _kill_when_held(_dispatch(db_url, config, NOW), tmp_path, receiver)
+
+    in_flight = receiver.keys[-1]
+    assert in_flight.startswith("late:") and len(receiver.keys) == 21
+    rows = _rows(engine)
+    assert sum(r.status == "sent" for r in rows.values()) == 20
+    assert {r.status for r in rows.values() if r.dedupe_key.startswith("item:zhang")} \
+        == {"pending"}
+
+    assert _run(_dispatch(db_url, config, NOW), tmp_path)["sent"] == 0  # still claimed
+    rerun = _run(_dispatch(db_url, config, NOW + CLAIM_FOR), tmp_path)
+    assert (rerun["sent"], rerun["failed"]) == (80, 0)
+    counts = Counter(receiver.keys)
+    assert len(counts) == 22 and {k: n for k, n in counts.items() if n > 1} == {in_flight: 2}
+    folds = [json.loads(b) for k, b in zip(receiver.keys, receiver.bodies, strict=True)
+             if k.startswith("late:")]
+    assert [f["template"] for f in folds] == ["late_steps"] * 3
+    assert folds[0] == folds[1]  # the resent fold is the same message
+    assert {(r.status, r.attempts) for r in _rows(engine).values()} == {("sent", 1)}
+    engine.dispose()
