@@ -13,7 +13,7 @@ import ssl
 from collections.abc import Sequence
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import parseaddr
+from email.utils import formatdate, parseaddr
 
 import structlog
 
@@ -110,6 +110,8 @@ def compose_mail(notification: Notification, to: Recipient, sender: str) -> Emai
     message["From"] = sender
     message["To"] = Address(display_name=to.name, addr_spec=to.email or "")
     message["Message-ID"] = _message_id(notification.key, to.person_id, sender)
+    # When it was sent (RFC 5322 requires it; without one, mail clients sort it anywhere).
+    message["Date"] = formatdate(localtime=True)
     message.set_content(notification.text)
     return message
 

@@ -1,7 +1,10 @@
 """The daily digest (日清日结): per person, their open items due soon, overdue and newly assigned.
 
 Queued into the outbox with a dedupe key per (date, person, channel): a digest job that runs twice
-— a second scheduler, a rerun after a crash — queues nothing new.
+— a second scheduler, a rerun after a crash — queues nothing new. Nothing is queued on a day
+that is not a working day in the calendar (weekends, statutory holidays; make-up workdays are
+working days). "Due soon" is the yellow light: `[lights] yellow_workdays` before the deadline,
+or the state's first step before it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from ...notifications.context import digest_context
 from ...notifications.message import Recipient
 from ...notifications.notices import Wanted, item_for_templates
 from ...notifications.render import compose
-from ..core.escalation import RED, YELLOW, light
+from ..core.escalation import RED, YELLOW, LightRule, light
 from ..store import outbox, reads, repo
 from ..store.db import read, write
 from . import lookups
@@ -24,11 +27,15 @@ from .service import Service
 DEFAULT_TZ = "Asia/Shanghai"
 
 
-def queue_daily_digest(service: Service, tz: str = DEFAULT_TZ) -> int:
-    """Queue today's digest for every person with open items; returns how many people."""
+def queue_daily_digest(service: Service, tz: str = DEFAULT_TZ, *,
+                       yellow_workdays: int = LightRule.yellow_workdays) -> int:
+    """Queue today's digest for every person with open items; returns how many people (0 on
+    a day that is not a working day: nothing is queued)."""
     now = service.clock.now()
     day = now.astimezone(ZoneInfo(tz)).date()
-    buckets = _buckets(service, now)
+    if not service.calendar().is_workday(day):
+        return 0
+    buckets = _buckets(service, now, LightRule(yellow_workdays))
     rows = []
     with read(service.engine) as conn:
         people = repo.people_by(conn, set(buckets))
@@ -45,7 +52,8 @@ def queue_daily_digest(service: Service, tz: str = DEFAULT_TZ) -> int:
     return len(buckets)
 
 
-def _buckets(service: Service, now: datetime) -> dict[str, dict[str, list[dict[str, Any]]]]:
+def _buckets(service: Service, now: datetime, rule: LightRule
+             ) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """assignee -> {due_soon, overdue, new}: open items, streamed in id order."""
     out: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(
         lambda: {"due_soon": [], "overdue": [], "new": []})
@@ -62,7 +70,7 @@ def _buckets(service: Service, now: datetime) -> dict[str, dict[str, list[dict[s
             for item in rows:
                 spec = service.compiled(conn, item.workflow_version_id).spec
                 view = item_for_templates(directory, spec, item)
-                colour = light(spec, item.state, item.due_at, now, service.calendar())
+                colour = light(spec, item.state, item.due_at, now, service.calendar(), rule)
                 if colour == RED:
                     out[item.assignee_id]["overdue"].append(view)  # type: ignore[index]
                 elif colour == YELLOW:

@@ -95,16 +95,25 @@ class Jobs:
         return {"sent": report.sent, "retried": report.retried, "failed": report.failed,
                 "rerouted": rerouted.rows}
 
-    def digest(self) -> dict[str, int]:
+    def digest(self) -> dict[str, Any]:
         from .digest import queue_daily_digest
+        from .periodic import digest_period, once_per_period
 
-        return {"people": queue_daily_digest(self.service)}
+        settings, now = self.app.settings(), self.service.clock.now()
+        return once_per_period(
+            self.service.engine, "digest", digest_period(now, settings.scheduler), now,
+            lambda: {"people": queue_daily_digest(
+                self.service, yellow_workdays=settings.lights.yellow_workdays)})
 
-    def weekly(self) -> dict[str, int]:
+    def weekly(self) -> dict[str, Any]:
         from ..reports.figures import queue_weekly_report
+        from .periodic import once_per_period, weekly_period
 
-        weights = dict(self.app.settings().report.weights)
-        return {"units": queue_weekly_report(self.service, weights=weights)}
+        settings, now = self.app.settings(), self.service.clock.now()
+        weights = dict(settings.report.weights)
+        return once_per_period(
+            self.service.engine, "weekly", weekly_period(now, settings.scheduler), now,
+            lambda: {"units": queue_weekly_report(self.service, weights=weights)})
 
 
 def run_scheduler(app: Runtime, *, once: bool, holder: str | None) -> None:
