@@ -22,6 +22,7 @@ BUNDLED = {
     "reminder", "overdue", "interview", "accountability", "assignment", "rejection",
     "notice_start", "notice_end", "daily_digest", "weekly_report",
     "extension_request", "extension_decision", "transfer", "urge", "escalation_fired",
+    "late_steps",
 }
 
 
@@ -30,7 +31,7 @@ def _utf8(text: str) -> int:
 
 
 def test_bundled_names_exclude_partials() -> None:
-    """The fifteen bundled templates are listed; `_item` and other partials are not."""
+    """The sixteen bundled templates are listed; `_item` and other partials are not."""
     assert template_names() == BUNDLED
 
 

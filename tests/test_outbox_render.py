@@ -71,7 +71,7 @@ def test_sweep_queues_context_and_dispatch_sends_it_rendered(db_url: str, tmp_pa
     workflow's templates, as the template would render them directly."""
     service, _ = nudges(db_url, tmp_path, clock, 3)
     clock.advance(timedelta(days=5))
-    assert len(sweep(service).escalations) == 3
+    assert len(sweep(service, late_after=timedelta(days=30)).escalations) == 3  # not folded
     with read(service.engine) as conn:
         stored = conn.execute(select(outbox.OUTBOX).order_by(outbox.OUTBOX.c.id)).all()
         listed = list_rows(conn, "pending")
@@ -97,7 +97,7 @@ def test_a_template_broken_after_queueing_fails_its_rows_with_the_reason(
     reason, while a notice rendered when queued is still sent."""
     service, templates = nudges(db_url, tmp_path, clock, 2)
     clock.advance(timedelta(days=5))
-    sweep(service)
+    sweep(service, late_after=timedelta(days=30))  # on time: each row rendered alone
     with write(service.engine) as conn:  # a digest, rendered when queued, is unaffected
         outbox.enqueue(conn, [outbox_row(Notification(
             key="digest:x", template="daily_digest", subject="日清日结", text="t", markdown="m"),

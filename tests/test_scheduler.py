@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from .conftest import FIXTURES
 
-NOW = "2025-10-21T12:00:00+08:00"
+NOW = "2025-10-21T19:30:00+08:00"  # a Tuesday, after the digest time (19:00)
 
 
 def rectify(db: str, *args: str, config: Path | None = None) -> list[str]:

@@ -14,7 +14,7 @@ from rectify.engine.store.models import metadata
 
 TABLES = {"workflow_versions", "units", "people", "role_grants", "items", "history",
           "escalation_steps", "attachments", "outbox", "calendar_days", "leases", "extensions",
-          "admin_log", "passwords", "api_tokens", "web_sessions", "login_attempts"}
+          "admin_log", "passwords", "api_tokens", "web_sessions", "login_attempts", "job_runs"}
 
 
 def _diff(url: str) -> list[Any]:
