@@ -48,7 +48,7 @@ def build(folder: Path, rows: int) -> Path:
                        "recipients": people, "subject": None, "body_text": None,
                        "body_markdown": None, "data": context, "templates_dir": None,
                        "status": "pending", "attempts": 0, "next_attempt_at": NOW,
-                       "created_at": NOW})
+                       "created_at": NOW, "fold_key": None})
     with write(engine) as conn:
         enqueue(conn, queued)
     engine.dispose()

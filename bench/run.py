@@ -26,6 +26,7 @@ QUICK: dict[str, list[str]] = {
     "bench_cli.py": ["--runs", "3"],
     "bench_import.py": ["2000", "1"],  # ROWS RUNS
     "bench_ledger_read.py": ["2000"],  # ROWS
+    "bench_dispatch.py": ["--rows", "1000", "--runs", "1"],
     "bench_sweep.py": ["--items", "20000", "--due", "2000", "--runs", "1"],
     "bench_transitions.py": ["--items", "200", "--runs", "1"],
     "bench_web.py": ["--requests", "200", "--page-items", "2000"],
