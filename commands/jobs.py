@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from ..engine.core.i18n import _
 from .support import AppContext, configure_logging, echo_json, pass_app, table
 
 
@@ -77,8 +78,7 @@ def outbox_list(app: AppContext, status: str | None, limit: int) -> None:
 def outbox_dispatch(app: AppContext) -> None:
     """Send what is due, with retries and backoff; exit 1 if any notification failed for good.
 
-    Rows queued for a channel the settings no longer have are re-routed first. On a terminal
-    a progress bar runs on stderr; otherwise one summary line is printed."""
+    Rows queued for a channel the settings no longer have are re-routed first."""
     import sys
 
     from ..engine.app.outbox import count_due, dispatch_due
@@ -95,11 +95,13 @@ def outbox_dispatch(app: AppContext) -> None:
     if app.as_json:
         echo_json({**total.__dict__, "rerouted": rerouted.rows})
     else:
-        click.echo("outbox: {sent} sent, {retried} to retry, {failed} failed{rerouted}{paused}"
-                   .format(sent=total.sent, retried=total.retried, failed=total.failed,
-                           rerouted=f"; {rerouted.rows} re-routed" if rerouted.rows else "",
-                           paused=("; paused: " + ", ".join(total.paused_channels)
-                                   if total.paused_channels else "")))
+        line = _("outbox: {sent} sent, {retried} to retry, {failed} failed").format(
+            sent=total.sent, retried=total.retried, failed=total.failed)
+        if rerouted.rows:
+            line += _("; {rerouted} re-routed").format(rerouted=rerouted.rows)
+        if total.paused_channels:
+            line += _("; paused: {channels}").format(channels=", ".join(total.paused_channels))
+        click.echo(line)
     if total.failed:
         raise DeliveryFailed(total.failed)
 
@@ -117,4 +119,5 @@ def outbox_retry(app: AppContext, ids: tuple[int, ...], status: str) -> None:
     if app.as_json:
         echo_json({"requeued": found})
         return
-    click.echo(f"outbox: {len(found)} requeued; `rectify outbox dispatch` sends them")
+    click.echo(_("outbox: {count} requeued; `rectify outbox dispatch` sends them")
+               .format(count=len(found)))

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..core.i18n import _
 from ..store import outbox
 from ..store.db import Connection, read, write
 
@@ -75,10 +76,10 @@ def _copies(notices: Notices, row: dict[str, Any], now: Any) -> list[dict[str, A
 
 def _note(channel: str, copies: Sequence[dict[str, Any]]) -> str:
     if copies:
-        return "channel {channel!r} is no longer configured; re-routed to {to}".format(
+        return _("channel '{channel}' is no longer configured; re-routed to {to}").format(
             channel=channel, to=", ".join(c["channel"] for c in copies))
-    return (f"channel {channel!r} is no longer configured and no configured channel takes "
-            "this notice")
+    return _("channel '{channel}' is no longer configured and no configured channel takes "
+             "this notice").format(channel=channel)
 
 
 def dispatch_due(service: Service, settings: Any,
@@ -118,6 +119,6 @@ def retry(service: Service, status: str, ids: Sequence[int]) -> list[int]:
         found = outbox.requeue(conn, status, ids, service.clock.now())
         missing = sorted(set(ids) - set(found))
         if missing:
-            raise NotFound(f"{status} outbox row",
+            raise NotFound(_("{status} outbox row").format(status=status),
                            ", ".join(map(str, missing)))
     return found
