@@ -84,13 +84,15 @@ def outbox_dispatch(app: AppContext) -> None:
     from ..engine.app.outbox import count_due, dispatch_due
     from ..engine.core.errors import DeliveryFailed
 
-    configure_logging()  # the channels and the dispatcher log each notification
     service, settings = app.service(), app.settings()
     if sys.stderr.isatty() and not app.as_json:
+        # The bar says how far it is: only warnings and errors are logged over it.
+        configure_logging(level="WARNING")
         with click.progressbar(length=count_due(service), label="outbox", file=sys.stderr,
                                show_pos=True) as bar:
             rerouted, total = dispatch_due(service, settings, bar.update)
     else:
+        configure_logging()  # the channels and the dispatcher log each notification
         rerouted, total = dispatch_due(service, settings)
     if app.as_json:
         echo_json({**total.__dict__, "rerouted": rerouted.rows})
