@@ -84,9 +84,11 @@ def _note(channel: str, copies: Sequence[dict[str, Any]]) -> str:
 
 def dispatch_due(service: Service, settings: Any,
                  progress: Callable[[int], None] | None = None,
+                 should_stop: Callable[[], bool] = lambda: False,
                  ) -> tuple[Rerouted, DispatchReport]:
     """Re-route stranded rows, then send everything due, pass after pass, until nothing is
-    left to try; `progress` is told how many rows each pass handled."""
+    left to try (or `should_stop` says so between passes); `progress` is told how many rows
+    each pass handled."""
     from ...notifications.dispatch import DispatchReport, dispatch
     from ...notifications.notices import Notices
     from ...notifications.settings import build_channels
@@ -101,7 +103,7 @@ def dispatch_due(service: Service, settings: Any,
         total += report
         if progress:
             progress(report.handled + report.postponed)
-        if report.handled == 0:
+        if report.handled == 0 or should_stop():
             return rerouted, total
 
 

@@ -91,7 +91,8 @@ class Jobs:
     def dispatch(self) -> dict[str, int]:
         from .outbox import dispatch_due
 
-        rerouted, report = dispatch_due(self.service, self.app.settings())
+        rerouted, report = dispatch_due(self.service, self.app.settings(),
+                                        should_stop=self.stopping.is_set)
         return {"sent": report.sent, "retried": report.retried, "failed": report.failed,
                 "rerouted": rerouted.rows}
 
