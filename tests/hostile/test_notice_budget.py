@@ -41,7 +41,7 @@ def test_one_exploding_notice_fails_alone_and_fast(tmp_path: Path) -> None:
         service.new_item("wang", "nudges", "village-a1", assignee="zhang",
                          values={"description": value})
     clock.advance(timedelta(days=5))
-    sweep(service)
+    sweep(service, late_after=timedelta(days=30))  # on time: not folded, each row rendered
     start = time.monotonic()
     report = dispatch(outbox.OutboxTable(service.engine),
                       {"log": FileChannel("log", path=tmp_path / "sent.jsonl")}, clock.now())
