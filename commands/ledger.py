@@ -136,12 +136,17 @@ def _format_of(path: Path, allowed: tuple[str, ...], default: str) -> str:
 
 # --- report weekly ------------------------------------------------------------------------------
 
+REPORT_FORMATS = ("md", "html", "xlsx", "csv")
+_REPORT_SUFFIXES = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html",
+                    ".xlsx": "xlsx", ".csv": "csv"}
+
+
 @click.command("weekly")
 @click.option("--unit", help="Report on this unit and below (id or name; default: everything).")
 @click.option("--week", help="ISO week, e.g. 2025-W40 (default: the week of --now).")
 @click.option("--workflow", help="Only this workflow's items (default: every workflow).")
-@click.option("--format", "fmt", type=click.Choice(["md", "html", "xlsx", "csv"]),
-              help="Default: from -o's extension, else md.")
+@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS),
+              help="Default: from -o's extension (.md .html .xlsx .csv), else md.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Write to this file (replaced if it exists) instead of stdout.")
 @click.option("--public", is_flag=True, help="公开版: no names of responsible people.")
@@ -156,12 +161,13 @@ def weekly(app: AppContext, unit: str | None, week: str | None, workflow: str | 
 
     path = Path(output) if output else None
     check_output(path)
-    fmt = fmt or (_format_of(path, ("md", "html", "xlsx", "csv"), "md") if path else "md")
+    fmt = report_format(path, fmt)
     if fmt == "xlsx" and path is None and not app.as_json:
         raise UsageError("an xlsx report needs -o FILE")
+    settings = app.settings()
     data = build_weekly_report(app.service(), week=week, unit=unit, workflow=workflow,
-                               weights=app.settings().report.weights, public=public,
-                               rule=light_rule(app))
+                               public=public, rule=light_rule(app), options=settings.report,
+                               colors=settings.lights.colors)
     text = None
     if path is not None or not app.as_json:
         try:
@@ -175,3 +181,19 @@ def weekly(app: AppContext, unit: str | None, week: str | None, workflow: str | 
     else:
         click.echo(text, nl=False)
 
+
+def report_format(path: Path | None, fmt: str | None) -> str:
+    """The format a report is written in: --format, else -o's extension, else md. An extension
+    that names no report format (x.pdf, x.docx) or another format than --format is refused:
+    the file would hold something its name does not say."""
+    from ..engine.core.errors import UsageError
+
+    if path is None or not path.suffix:
+        return fmt or "md"
+    named = _REPORT_SUFFIXES.get(path.suffix.lower())
+    if named is None:
+        raise UsageError(f"-o {path}: a weekly report is written as .md, .html, .xlsx or .csv, "
+                         f"not {path.suffix} (for paper, write .html and print it, or .xlsx)")
+    if fmt is not None and fmt != named:
+        raise UsageError(f"-o {path}: the extension does not match --format {fmt}")
+    return named

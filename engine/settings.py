@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_COLORS = {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828"}
 DEFAULT_SOURCE = "<default settings>"
+_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
+_ISSUE_FIELDS = {"year", "week", "n"}
+_ISO_WEEK = re.compile(r"^\d{4}-[Ww]\d{2}$")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _TOML_POS = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)")
 
@@ -49,7 +52,13 @@ class SchedulerSettings:
 
 @dataclass(frozen=True)
 class ReportSettings:
+    """`[report]`: the weekly report's score weights and what its head and red list show."""
+
     weights: Mapping[str, float] = field(default_factory=dict)  # free-form; the report names them
+    office: str = ""  # 填报单位, the issuing office printed under the title
+    issue_number: str = "{year}年第{week}期"  # 期号: {year}, {week} (ISO) or {n} from first_week
+    first_week: str | None = None  # the ISO week of issue {n} = 1, e.g. "2025-W36"
+    red_limit: int = 50  # red items listed; the rest are counted ("and M more")
 
 
 @dataclass(frozen=True)
@@ -212,13 +221,52 @@ def _scheduler(raw: dict[str, Any], findings: Findings) -> SchedulerSettings:
 
 
 def _report(raw: dict[str, Any], findings: Findings) -> ReportSettings:
-    findings.unknown_keys(raw, {"weights"}, "report")
+    findings.unknown_keys(raw, {"weights", "office", "issue_number", "first_week", "red_limit"},
+                          "report")
     weights = _table(raw, "weights", findings)
     for key, value in weights.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             findings.error(f"report.weights: {key} must be a number, got {value!r}")
+    defaults = ReportSettings()
+    texts = {key: _text(raw, key, getattr(defaults, key), findings)
+             for key in ("office", "issue_number")}
+    _check_issue(texts["issue_number"], findings)
+    first_week = raw.get("first_week")
+    if first_week is not None and not (isinstance(first_week, str)
+                                       and _ISO_WEEK.match(first_week.strip())):
+        findings.error(f"report: first_week must be an ISO week such as '2025-W36', "
+                       f"got {first_week!r}")
+        first_week = None
+    limit = raw.get("red_limit", defaults.red_limit)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        findings.error(f"report: red_limit must be a whole number >= 1, got {limit!r}")
+        limit = defaults.red_limit
     return ReportSettings({k: float(v) for k, v in weights.items()
-                           if isinstance(v, int | float) and not isinstance(v, bool)})
+                           if isinstance(v, int | float) and not isinstance(v, bool)},
+                          first_week=first_week, red_limit=limit, **texts)
+
+
+def _text(raw: Mapping[str, Any], key: str, default: str, findings: Findings) -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str):
+        findings.error(f"report: {key} must be a string, got {value!r}")
+        return default
+    return value
+
+
+def _check_issue(pattern: str, findings: Findings) -> None:
+    """`issue_number` may name {year}, {week} and {n}, nothing else."""
+    import string
+
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None}
+    except ValueError as exc:
+        findings.error(f"report: issue_number {pattern!r}: {exc}")
+        return
+    unknown = names - _ISSUE_FIELDS
+    if unknown:
+        findings.error(f"report: issue_number {pattern!r} names {', '.join(sorted(unknown))}; "
+                       f"it may use {{year}}, {{week}} and {{n}}")
 
 
 def _lights(raw: dict[str, Any], findings: Findings) -> LightsSettings:
@@ -229,10 +277,16 @@ def _lights(raw: dict[str, Any], findings: Findings) -> LightsSettings:
         yellow = LightsSettings.yellow_workdays
     colors = _table(raw, "colors", findings)
     findings.unknown_keys(colors, set(DEFAULT_COLORS), "lights.colors")
+    checked = {}
     for key, value in colors.items():
-        if not isinstance(value, str):
-            findings.error(f"lights.colors: {key} must be a string, got {value!r}")
-    return LightsSettings(yellow, {**DEFAULT_COLORS, **colors})
+        if key not in DEFAULT_COLORS:
+            continue  # reported above
+        if not isinstance(value, str) or not _COLOR.match(value):
+            findings.error(f"lights.colors: {key} must be a colour such as '#c62828', "
+                           f"got {value!r}")
+        else:  # #rgb as #rrggbb: spreadsheets take only the long form
+            checked[key] = value if len(value) == 7 else "#" + "".join(c * 2 for c in value[1:])
+    return LightsSettings(yellow, {**DEFAULT_COLORS, **checked})
 
 
 def _web(raw: dict[str, Any], findings: Findings) -> WebSettings:

@@ -23,11 +23,12 @@ from rectify.engine.reports.render import (
 
 def sample_report(*, public: bool = False, unit_name: str = "东村") -> WeeklyReport:
     rows = [
-        UnitRow(1, "t-cg", "城关镇", None, 20, 15, 12, 2, 1, {"督办": 2, "约谈": 1}, 92.5),
-        UnitRow(2, "v-east", unit_name, "t-cg", 8, 6, 5, 1, 0, {"督办": 1}, 88.0),
-        UnitRow(3, "t-hk", "河口乡", None, 10, 3, 1, 5, 2, {}, 60.25),
-        UnitRow(4, "v-west", "西村", "t-cg", 0, 0, 0, 0, 0, {}, 0.0),
-        UnitRow(5, "v-river", "河湾村", "t-hk", 4, 1, 1, 3, 1, {"问责": 1}, 41.0),
+        UnitRow(1, "t-cg", "城关镇", None, 20, 15, 12, 2, 1, {"督办": 2, "约谈": 1}, 92.5,
+                light="red"),
+        UnitRow(2, "v-east", unit_name, "t-cg", 8, 6, 5, 1, 0, {"督办": 1}, 88.0, light="red"),
+        UnitRow(3, "t-hk", "河口乡", None, 10, 3, 1, 5, 2, {}, 60.25, light="red"),
+        UnitRow(4, "v-west", "西村", "t-cg", 0, 0, 0, 0, 0, {}, 0.0, light="yellow"),
+        UnitRow(5, "v-river", "河湾村", "t-hk", 4, 1, 1, 3, 1, {"问责": 1}, 41.0, light="red"),
     ]
     red = [
         {"id": 17, "unit_name": unit_name, "state_label": "整改中", "due_at": date(2026, 3, 30),
@@ -41,6 +42,8 @@ def sample_report(*, public: bool = False, unit_name: str = "东村") -> WeeklyR
     return WeeklyReport(
         title="某县问题整改周报", week="2026-W14", generated_at="2026-04-06 08:00",
         rows=rows, red_items=red, history=history, weights=weights, public=public,
+        period="2026年3月30日—4月5日", office="某县纪委监委", issue="2026年第14期",
+        colors={"green": "#00aa00", "yellow": "#ffcc00", "red": "#aa0000"}, red_total=7,
     )  # fmt: skip
 
 
@@ -49,9 +52,9 @@ def test_markdown_tables() -> None:
     the documented table layout."""
     text = render_report(sample_report(), "md", None)
     assert text is not None and text.startswith("# 某县问题整改周报\n")
-    assert "| 排名 | 单位 | 上级单位 |" in text
-    assert ("| 1 | 城关镇 |  | 20 | 15 | 12 | 2 | 1 | 0 | 0 | 75.0% | 80.0% | 2 | 1 | 0 | 92.50 |"
-            in text)
+    assert "| 排名 | 单位 | 上级单位 | 灯 |" in text
+    assert ("| 1 | 城关镇 |  | 红灯 | 20 | 15 | 12 | 2 | 1 | 0 | 0 | 75.0% | 80.0% | 2 | 1 | 0 "
+            "| 92.50 |" in text)
     assert "### 城关镇（第 1 名）" in text and "### 河口乡（第 3 名）" in text
     assert "| 17 | 东村 | 整改中 | 2026-03-30 | 张三 | 低保信息不实 |" in text
     assert "2026-04-01 17:30" in text
@@ -118,19 +121,50 @@ def test_csv_ranking(tmp_path: Path) -> None:
 
 
 def test_xlsx_has_ranking_and_red_item_sheets(tmp_path: Path) -> None:
-    """The xlsx report has ranking and red-item sheets with a bold frozen header, rates
-    as percentages and formulas kept as text."""
+    """The xlsx report ranks townships and villages on separate sheets (villages within their
+    township), under a title block; a bold frozen header; rates as percentages, deadlines as
+    dates, formulas kept as text, lights filled with the configured colours, and the red list
+    says how many it leaves out."""
     path = tmp_path / "report.xlsx"
     assert render_report(sample_report(), "xlsx", path) is None
     book = openpyxl.load_workbook(path)
-    assert book.sheetnames[:2] == ["单位排名", "红灯事项"]
-    ranking, red = book["单位排名"], book["红灯事项"]
-    assert ranking["A1"].font.b and ranking.freeze_panes == "A2"
-    assert [c.value for c in ranking[2]][:4] == [1, "城关镇", None, 20]
-    rate = ranking.cell(2, [c.value for c in ranking[1]].index("整改率") + 1)
+    assert book.sheetnames == ["乡镇排名", "村排名", "红灯事项", "每周趋势"]
+    towns, villages, red = book["乡镇排名"], book["村排名"], book["红灯事项"]
+    assert towns["A1"].value == "某县问题整改周报（乡镇排名）" and towns["A1"].font.b
+    assert towns["A2"].value == ("填报单位：某县纪委监委　　期号：2026年第14期　　"
+                                 "统计周期：2026年3月30日—4月5日　　生成时间：2026-04-06 08:00")
+    assert towns["A3"].font.b and towns.freeze_panes == "A4"
+    assert [c.value for c in towns[4]][:4] == [1, "城关镇", "红灯", 20]
+    assert towns["C4"].fill.fgColor.rgb == "FFAA0000"  # [lights] colors, not a fixed fill
+    assert [c.value for c in towns[5]][:2] == [3, "河口乡"] and towns.max_row == 5
+    rate = towns.cell(4, [c.value for c in towns[3]].index("整改率") + 1)
     assert rate.value == 0.75 and rate.number_format == "0.0%"
-    assert ranking.max_row == 6 and red.max_row == 3
-    assert red["F3"].value == "=危房改造台账缺页" and red["F3"].data_type == "s"
+    assert [[c.value for c in row][:4] for row in villages.iter_rows(min_row=3)] == [
+        ["乡镇", "乡镇排名", "镇内排名", "村"], ["城关镇", 1, 2, "东村"],
+        ["城关镇", 1, 4, "西村"], ["河口乡", 3, 5, "河湾村"]]
+    assert villages["E5"].fill.fgColor.rgb == "FFFFCC00"  # 西村, yellow
+    assert red["F5"].value == "=危房改造台账缺页" and red["F5"].data_type == "s"
+    assert red["D5"].value == datetime(2026, 4, 1, 17, 30) and red["D5"].is_date
+    assert red["A6"].value == "另有 5 项红灯事项未列出（共 7 项）。"
+
+
+def test_xlsx_prints_a4_landscape_one_page_wide(tmp_path: Path) -> None:
+    """Every sheet is set up to print: A4 landscape, fit to one page wide, its header row
+    repeated on every page, page numbers in the footer, thin borders on the table, and
+    columns wide enough for a deadline (no "2025-09-29 23:" cut off)."""
+    path = tmp_path / "report.xlsx"
+    render_report(sample_report(), "xlsx", path)
+    book = openpyxl.load_workbook(path)
+    for sheet in book.worksheets:
+        setup = sheet.page_setup
+        assert (setup.orientation, int(setup.paperSize)) == ("landscape", 9)  # 9: A4
+        assert (setup.fitToWidth, setup.fitToHeight) == (1, 0)
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage
+        assert sheet.print_title_rows == "$3:$3"
+        assert "&P" in sheet.oddFooter.center.text and "&N" in sheet.oddFooter.center.text
+        assert all(c.border.left.style == "thin" for c in sheet[4])
+    deadline = book["红灯事项"].column_dimensions["D"].width
+    assert deadline is not None and deadline >= 16
 
 
 def test_xlsx_needs_a_path_and_unknown_formats_fail() -> None:

@@ -67,15 +67,16 @@ def figures(report: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
 
 
 def test_weekly_figures_and_ranking(rectify: Rectify) -> None:
-    """The week's figures per township and village; score = 100 * on time / found - penalties."""
+    """The week's figures per township and village; score = 100 * completion - penalties, where
+    a unit with nothing closed or overdue (李庄村: one problem, not yet assigned) has all 100."""
     report = rectify.ok("report", "weekly", as_json=True).json()
     assert report["week"] == "2025-W45" and report["title"] == "某县问题整改周报"
     assert [r["unit"] for r in report["rows"]] == [
-        "town-a", "village-a1", "village-a2", "town-b", "village-b1"]
+        "town-a", "village-a2", "village-a1", "town-b", "village-b1"]
     assert figures(report) == {
-        "town-a": (1, None, 3, 1, 1, 0, 1, {}, 32.33),
-        "village-a1": (1, "town-a", 2, 1, 1, 0, 1, {}, 49.0),
-        "village-a2": (2, "town-a", 1, 0, 0, 0, 0, {}, 0.0),
+        "town-a": (1, None, 3, 1, 1, 0, 1, {}, 99.0),
+        "village-a1": (2, "town-a", 2, 1, 1, 0, 1, {}, 99.0),
+        "village-a2": (1, "town-a", 1, 0, 0, 0, 0, {}, 100.0),
         "town-b": (2, None, 1, 0, 0, 1, 0, {"提醒": 1, "督办": 1}, -2.0),
         "village-b1": (1, "town-b", 1, 0, 0, 1, 0, {"提醒": 1, "督办": 1}, -2.0),
     }  # fmt: skip
@@ -86,7 +87,11 @@ def test_weekly_figures_and_ranking(rectify: Rectify) -> None:
     assert len(report["history"]) == 8
     assert report["history"][-1] == {"week": "2025-W45", "open": 3, "closed": 1}
     assert report["history"][0] == {"week": "2025-W38", "open": 0, "closed": 0}
-    assert report["weights"] == {"on_time": 1.0, "late": 0.5, "overdue": 2.0, "rejected": 1.0}
+    assert report["weights"] == {"on_time": 1.0, "late": 0.5, "overdue": 2.0, "rejected": 1.0,
+                                 "约谈": 3.0, "问责": 5.0}
+    assert [r["light"] for r in report["rows"]] == ["green", "green", "green", "red", "red"]
+    assert report["red_total"] == 1 and report["period"] == "2025年11月3日—11月9日"
+    assert report["issue"] == "2025年第45期"
 
 
 def test_weights_come_from_settings(rectify: Rectify, tmp_path: Path) -> None:
@@ -102,7 +107,7 @@ def test_every_format(rectify: Rectify, tmp_path: Path) -> None:
     """md to stdout; html, xlsx and csv files: the same figures."""
     md = rectify.ok("report", "weekly").out
     assert md.startswith("# 某县问题整改周报\n")
-    assert "| 1 | 大杨集镇 |  | 3 | 1 | 1 | 0 | 1 | 0 | 0 | 33.3% | 100.0% |" in md
+    assert "| 1 | 大杨集镇 |  | 绿灯 | 3 | 1 | 1 | 0 | 1 | 0 | 0 | 33.3% | 100.0% |" in md
     assert "### 城关镇（第 2 名）" in md and "问题三 \\| &lt;b&gt;逾期&lt;/b&gt;" in md
     html = tmp_path / "周报.html"
     said = rectify.ok("report", "weekly", "-o", str(html)).out
@@ -113,9 +118,9 @@ def test_every_format(rectify: Rectify, tmp_path: Path) -> None:
     book = tmp_path / "周报.xlsx"
     rectify.ok("report", "weekly", "-o", str(book))
     sheets = openpyxl.load_workbook(book)
-    assert sheets.sheetnames == ["单位排名", "红灯事项", "每周趋势"]
-    assert [c.value for c in sheets["单位排名"][2]][:4] == [1, "大杨集镇", None, 3]
-    assert sheets["红灯事项"].max_row == 2 and sheets["每周趋势"].max_row == 9
+    assert sheets.sheetnames == ["乡镇排名", "村排名", "红灯事项", "每周趋势"]
+    assert [c.value for c in sheets["乡镇排名"][4]][:4] == [1, "大杨集镇", "绿灯", 3]
+    assert sheets["红灯事项"].max_row == 4 and sheets["每周趋势"].max_row == 11
     table = tmp_path / "排名.csv"
     rectify.ok("report", "weekly", "--format", "csv", "-o", str(table))
     rows = list(csv.reader(io.StringIO(table.read_text("utf-8-sig"))))
@@ -138,11 +143,11 @@ def test_unit_and_week(rectify: Rectify) -> None:
     town = rectify.ok("report", "weekly", "--unit", "大杨集镇", as_json=True).json()
     assert town["title"] == "大杨集镇问题整改周报"
     assert [(r["unit"], r["rank"], r["parent"]) for r in town["rows"]] == [
-        ("village-a1", 1, None), ("village-a2", 2, None)]
+        ("village-a2", 1, None), ("village-a1", 2, None)]
     assert town["red_items"] == []
     before = rectify.ok("report", "weekly", "--week", "2025-W44", as_json=True).json()
     assert before["week"] == "2025-W44"
-    assert figures(before)["town-b"][2:8] == (0, 0, 0, 1, 0, {})  # overdue counts as of now
+    assert figures(before)["town-b"][2:8] == (0, 0, 0, 0, 0, {})  # as of W44's end: nothing yet
     assert before["history"][-1] == {"week": "2025-W44", "open": 0, "closed": 0}
     bad = rectify("report", "weekly", "--week", "2025-45")
     assert bad.code == 2 and "expected an ISO week such as 2025-W40" in bad.err
@@ -152,7 +157,7 @@ def test_unit_and_week(rectify: Rectify) -> None:
 def test_scheduler_weekly_notice_uses_the_same_figures(service: Service) -> None:
     """The scheduler's 每周通报 ranks the townships as the report does and is queued once."""
     rows = township_rows(service, Week.containing(service.clock.now(), "Asia/Shanghai"))
-    assert [(r["unit"], r["rank"], r["score"]) for r in rows] == [("town-a", 1, 32.33),
+    assert [(r["unit"], r["rank"], r["score"]) for r in rows] == [("town-a", 1, 99.0),
                                                                   ("town-b", 2, -2.0)]
     assert queue_weekly_report(service) == 2
     assert queue_weekly_report(service) == 2

@@ -156,10 +156,13 @@ def verify_admin_log(rows: Iterable[Mapping[str, Any]]) -> str | None:
 ADMIN_HEAD = "admin"  # the admin log's place among the heads an anchor covers
 
 
-def anchor_digest(heads: Iterable[tuple[int | str, int, str]]) -> str:
+def anchor_digest(heads: Iterable[tuple[int | str, int, str]], *, ordered: bool = False) -> str:
     """One sha256 over every chain head (key, last seq, last hash), in key order: items by
-    id, then the admin log. Publishing it pins everything written before it."""
+    id, then the admin log. Publishing it pins everything written before it. `ordered`: the
+    heads already come in that order (streamed from the database), so they are not collected."""
     digest = hashlib.sha256()
-    for key, seq, h in sorted(heads, key=lambda head: (isinstance(head[0], str), head[0])):
+    if not ordered:
+        heads = sorted(heads, key=lambda head: (isinstance(head[0], str), head[0]))
+    for key, seq, h in heads:
         digest.update(f"{key}:{seq}:{h}\n".encode())
     return digest.hexdigest()

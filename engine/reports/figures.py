@@ -1,21 +1,22 @@
 """The weekly ranking (每周通报): per unit, what was found, closed and left overdue in an ISO week.
 
-Definitions (docs/ledgers.md, for offices). A week runs Monday 00:00 to Monday 00:00 in the
-workflow's timezone; a unit's figures cover items at that unit and every unit below it.
+Definitions (docs/reports.md, for offices). A week runs Monday 00:00 to Monday 00:00 in the
+workflow's timezone; a unit's figures cover items at that unit and every unit below it. Open
+and overdue items are judged as of the week's end for a past week, as of now for this week.
 - found: items created in the week;
 - closed: items that reached a final state in the week;
 - closed on time: closed in the week and never missed a deadline — no escalation step at or
   after a deadline was ever applied to it (a public notice's timer running out is no miss);
-- overdue: open items past their deadline now (when the report is made);
+- overdue (red): open items past their deadline, or moved by an escalation past a deadline
+  (追责问责) and not yet closed: a new deadline in 追责问责 does not turn them green;
 - rejected: `reject` transitions in the week that sent the item back for more work (验收不通过;
   a `reject` that ends the item, such as 不予纳入, is a decision, not a failed acceptance);
 - escalations: escalation steps applied in the week, by level (提醒, 督办, 约谈, 问责 …).
 
-score = 100 * (closed_on_time * on_time + (closed - closed_on_time) * late) / max(found, 1)
-        - overdue * overdue_weight - rejected * rejected_weight - sum(escalations[L] * weight[L])
-with weights from `[report] weights` in rectify.toml: `on_time` (default 1.0), `late` (0.5),
-`overdue` (2.0), `rejected` (1.0); any other key names an escalation level (督办 = 1.0) whose
-escalations each cost that much (none by default). Ties share a rank (1, 1, 3).
+score = 100 * completion - overdue * w.overdue - rejected * w.rejected - Σ escalations[L] * w[L]
+completion = (closed_on_time * w.on_time + closed_late * w.late) / (closed + overdue),
+             or w.on_time when nothing was closed or overdue (nothing was left undone).
+The weights (`[report] weights` in rectify.toml) default to DEFAULT_WEIGHTS; ties share a rank.
 """
 
 from __future__ import annotations
@@ -23,55 +24,32 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ..app.service import Service
-from ..core.errors import UsageError
+from ..core.calendar import shift
+from ..core.escalation import DEFAULT_LIGHTS, LightRule
 from ..core.org import ancestors
-from ..core.spec import WorkflowSpec
+from ..core.spec import Duration
 from ..store import figures as counted
 from ..store import repo
-from ..store.db import Connection, read
-from ..store.figures import Scope
+from ..store.db import Connection
+from ..store.figures import Bands, RedRule, Scope
+from .week import Week
 
-DEFAULT_WEIGHTS = {"on_time": 1.0, "late": 0.5, "overdue": 2.0, "rejected": 1.0}
-METRICS = ("found", "closed", "on_time", "overdue", "rejected", "extended", "urged")
+__all__ = ["DEFAULT_WEIGHTS", "Counts", "Ladders", "Week", "count_units", "ladders",
+           "queue_weekly_report", "ranks", "score", "township_rows", "townships", "unit_light",
+           "weights_with_defaults"]
 
-
-@dataclass(frozen=True)
-class Week:
-    label: str  # 2025-W40
-    start: datetime
-    end: datetime
-
-    @classmethod
-    def containing(cls, now: datetime, tz: str) -> Week:
-        local = now.astimezone(ZoneInfo(tz)).date()
-        monday = local - timedelta(days=local.weekday())
-        return cls.of(monday, tz)
-
-    @classmethod
-    def of(cls, monday: date, tz: str) -> Week:
-        start = datetime.combine(monday, time(0), ZoneInfo(tz)).astimezone(UTC)
-        year, week, _ = monday.isocalendar()
-        return cls(f"{year}-W{week:02d}", start, start + timedelta(days=7))
-
-    @classmethod
-    def parse(cls, label: str, tz: str) -> Week:
-        """`2025-W40` (ISO week); UsageError for anything else."""
-        try:
-            year, _, number = label.strip().upper().partition("-W")
-            return cls.of(date.fromisocalendar(int(year), int(number), 1), tz)
-        except ValueError:
-            raise UsageError(f"--week {label!r}: expected an ISO week such as 2025-W40") from None
-
-    def shift(self, weeks: int, tz: str) -> Week:
-        """The week `weeks` later (negative: earlier)."""
-        monday = self.start.astimezone(ZoneInfo(tz)).date()
-        return Week.of(monday + timedelta(weeks=weeks), tz)
+# Escalations past the deadline cost by how far they went: 约谈 (a talk with the leader) and
+# 问责 (accountability) are failures in their own right; 督办 comes with every overdue item,
+# which `overdue` already costs; 提醒 comes before the deadline and is no failure.
+DEFAULT_WEIGHTS = {"on_time": 1.0, "late": 0.5, "overdue": 2.0, "rejected": 1.0,
+                   "约谈": 3.0, "问责": 5.0}
+METRICS = ("found", "closed", "on_time", "overdue", "rejected", "extended", "urged", "yellow",
+           "green")
 
 
 @dataclass
@@ -94,62 +72,76 @@ class Counts:
                 levels[level] += n
         return metrics, {lv: levels[lv] for lv in self.levels if levels[lv]}
 
+    def total(self, metric: str) -> int:
+        return sum(self.metrics[metric].values())
+
 
 @lru_cache(maxsize=4096)
 def _chain(path: str) -> frozenset[str]:
     return frozenset(ancestors(path))
 
 
-def count_units(service: Service, conn: Connection, week: Week, now: datetime,
-                scope: Scope) -> Counts:
+@dataclass(frozen=True)
+class Ladders:
+    """What the workflows' YAML says about their escalation steps, as the store counts them."""
+
+    timers: tuple[tuple[int, str, int], ...]  # a public notice's period running out
+    red: RedRule  # steps that move an item on past its deadline (追责问责), and where to
+    levels: dict[tuple[int, str, int], str]  # each step's level (or action)
+    order: list[str]  # levels in ladder order
+
+
+def ladders(service: Service, conn: Connection) -> Ladders:
+    timers, moved_by, moved_into = [], [], []
+    levels: dict[tuple[int, str, int], str] = {}
+    for version in counted.version_ids(conn):
+        spec = service.compiled(conn, version).spec
+        for name, state in spec.states.items():
+            for i, step in enumerate(state.escalate):
+                levels[(version, name, i)] = step.level or step.action
+                if step.fire and step.at.amount == 0:
+                    timers.append((version, name, i))
+                elif step.fire and step.at.amount > 0:
+                    moved_by.append((version, name, i))
+                    moved_into += [(version, t.dest) for t in spec.transitions_from(name)
+                                   if t.trigger == step.fire]
+    order = list(dict.fromkeys(levels.values()))
+    return Ladders(tuple(timers), RedRule(tuple(moved_by), tuple(dict.fromkeys(moved_into))),
+                   levels, order)
+
+
+def count_units(service: Service, conn: Connection, week: Week, now: datetime, scope: Scope,
+                tz: str, rule: LightRule = DEFAULT_LIGHTS,
+                known: Ladders | None = None) -> Counts:
     """Every metric of the week, per item unit path (rolled up to units by `Counts.rollup`)."""
-    spec = _spec_lookup(service, conn)
-    start, end = week.start, week.end
+    known = known or ladders(service, conn)
+    start, end, as_of = week.start, week.end, week.as_of(now)
     metrics: dict[str, Counter[str]] = {m: Counter() for m in METRICS}
     metrics["found"].update(counted.found_by_path(conn, scope, start, end))
-    metrics["overdue"].update(counted.overdue_by_path(conn, scope, now))
-    closed = counted.closed(conn, scope, start, end)
-    missed = {r.item_id for r in counted.late_steps_of_closed(conn, scope, start, end)
-              if not _is_timer(spec(r.workflow_version_id), r.state, r.step_index)}
-    metrics["closed"].update(closed.values())
-    metrics["on_time"].update(p for i, p in closed.items() if i not in missed)
+    yellow_until = shift(as_of, Duration(rule.yellow_workdays, "workdays"), tz,
+                         service.calendar()).at
+    by_path = counted.bands_by_path(conn, scope, as_of, now, yellow_until, known.red)
+    for path, bands in by_path.items():
+        metrics["overdue"][path] = bands.red
+        metrics["yellow"][path] = bands.yellow
+        metrics["green"][path] = bands.green
+    for path, (closed, on_time) in counted.closed_by_path(conn, scope, start, end,
+                                                          known.timers).items():
+        metrics["closed"][path], metrics["on_time"][path] = closed, on_time
     for path, kind, n in counted.authority_events(conn, scope, start, end):
         metrics["extended" if kind == "extension" else "urged"][path] += n
-    for r in counted.rejections(conn, scope, start, end):
-        dest = spec(r.workflow_version_id).states.get(r.dest)
-        if dest is not None and not dest.final:
-            metrics["rejected"][r.unit_path] += 1
+    for dest, path, version, n in counted.rejections(conn, scope, start, end):
+        state = service.compiled(conn, version).spec.states.get(dest)
+        if state is not None and not state.final:
+            metrics["rejected"][path] += n
     escalations: Counter[tuple[str, str]] = Counter()
-    for r in counted.applied_steps(conn, scope, start, end):
-        s = spec(r.workflow_version_id)
-        if not _is_timer(s, r.state, r.step_index):
-            step = s.states[r.state].escalate[r.step_index]
-            escalations[(r.unit_path, step.level or step.action)] += 1
-    levels = list(dict.fromkeys(level for _, level in escalations))
-    return Counts(metrics, escalations, _ladder_order(service, conn, levels))
-
-
-def _spec_lookup(service: Service, conn: Connection) -> Any:
-    return lambda version_id: service.compiled(conn, version_id).spec
-
-
-def _is_timer(spec: WorkflowSpec, state: str, index: int) -> bool:
-    """A public notice's `at: 0` fire step: the period ending, not a missed deadline."""
-    st = spec.states.get(state)
-    if st is None or index >= len(st.escalate):
-        return False
-    step = st.escalate[index]
-    return bool(step.fire) and step.at.amount == 0
-
-
-def _ladder_order(service: Service, conn: Connection, levels: list[str]) -> list[str]:
-    order: dict[str, int] = {}
-    for version in repo.workflow_names(conn):
-        spec = service.compiled(conn, version.id).spec
-        for st in spec.states.values():
-            for step in st.escalate:
-                order.setdefault(step.level or step.action, len(order))
-    return sorted(levels, key=lambda lv: (order.get(lv, len(order)), lv))
+    timers = set(known.timers)
+    for state, index, path, version, n in counted.applied_steps(conn, scope, start, end):
+        key = (version, state, index)
+        if key not in timers and key in known.levels:
+            escalations[(path, known.levels[key])] += n
+    seen = {level for _, level in escalations}
+    return Counts(metrics, escalations, [lv for lv in known.order if lv in seen])
 
 
 def weights_with_defaults(weights: Mapping[str, float] | None) -> dict[str, float]:
@@ -159,12 +151,20 @@ def weights_with_defaults(weights: Mapping[str, float] | None) -> dict[str, floa
 def score(metrics: Mapping[str, int], escalations: Mapping[str, int],
           weights: Mapping[str, float]) -> float:
     w = weights_with_defaults(weights)
-    closed, on_time = metrics["closed"], metrics["on_time"]
-    value = 100 * (on_time * w["on_time"] + (closed - on_time) * w["late"]) \
-        / max(metrics["found"], 1) - metrics["overdue"] * w["overdue"] \
-        - metrics["rejected"] * w["rejected"]
+    closed, on_time, overdue = metrics["closed"], metrics["on_time"], metrics["overdue"]
+    due = closed + overdue
+    completion = ((on_time * w["on_time"] + (closed - on_time) * w["late"]) / due if due
+                  else w["on_time"])
+    value = 100 * completion - overdue * w["overdue"] - metrics["rejected"] * w["rejected"]
     value -= sum(n * w.get(level, 0.0) for level, n in escalations.items())
     return round(value, 2)
+
+
+def unit_light(metrics: Mapping[str, int]) -> str:
+    """A unit's light: red with any overdue item, yellow with any item near its deadline."""
+    if metrics["overdue"]:
+        return "red"
+    return "yellow" if metrics["yellow"] else "green"
 
 
 def ranks(scores: Sequence[float]) -> list[int]:
@@ -180,38 +180,48 @@ def townships(units: Sequence[repo.UnitRow]) -> list[repo.UnitRow]:
     return [u for u in units if u.parent_id == roots[0].id]
 
 
-def township_rows(service: Service, week: Week, weights: dict[str, float] | None = None, *,
-                  now: datetime | None = None) -> list[dict[str, Any]]:
+def bands_total(counts: Counts) -> Bands:
+    return Bands(counts.total("overdue"), counts.total("yellow"), counts.total("green"))
+
+
+def as_dict(unit: repo.UnitRow, metrics: Mapping[str, int], levels: Mapping[str, int],
+            weights: Mapping[str, float]) -> dict[str, Any]:
+    return {"unit": unit.id, "unit_name": unit.name, "found": metrics["found"],
+            "closed": metrics["closed"], "closed_on_time": metrics["on_time"],
+            "overdue": metrics["overdue"], "rejected": metrics["rejected"],
+            "extended": metrics["extended"], "urged": metrics["urged"],
+            "escalations": dict(levels), "score": score(metrics, levels, weights),
+            "light": unit_light(metrics)}
+
+
+def township_rows(service: Service, week: Week, weights: Mapping[str, float] | None = None, *,
+                  now: datetime | None = None, tz: str = "Asia/Shanghai",
+                  rule: LightRule = DEFAULT_LIGHTS) -> list[dict[str, Any]]:
     """Ranked rows, one per township, as the scheduler's 每周通报 notification shows them."""
+    from ..store.db import read
+
     now = service.clock.now() if now is None else now
     with read(service.engine) as conn:
         towns = townships(repo.units(conn))
-        counts = count_units(service, conn, week, now, Scope())
-    rows: list[dict[str, Any]] = []
-    for unit in towns:
-        metrics, levels = counts.rollup(unit.id)
-        rows.append({"unit": unit.id, "unit_name": unit.name, "found": metrics["found"],
-                     "closed": metrics["closed"], "closed_on_time": metrics["on_time"],
-                     "overdue": metrics["overdue"], "rejected": metrics["rejected"],
-                     "extended": metrics["extended"], "urged": metrics["urged"],
-                     "escalations": levels, "score": score(metrics, levels, weights or {})})
+        counts = count_units(service, conn, week, now, Scope(), tz, rule)
+    rows = [as_dict(unit, *counts.rollup(unit.id), weights or {}) for unit in towns]
     rows.sort(key=lambda r: (-r["score"], r["unit"]))
     return [{**r, "rank": n} for r, n in zip(rows, ranks([r["score"] for r in rows]),
                                             strict=True)]
 
 
 def queue_weekly_report(service: Service, tz: str = "Asia/Shanghai",
-                        weights: dict[str, float] | None = None) -> int:
+                        weights: Mapping[str, float] | None = None) -> int:
     """Queue this week's ranking to every personal channel's county leaders; returns row count."""
     from ...notifications.context import weekly_context
     from ...notifications.message import Recipient
     from ...notifications.render import compose
     from ..store import outbox
-    from ..store.db import write
+    from ..store.db import read, write
 
     now = service.clock.now()
     week = Week.containing(now, tz)
-    rows = township_rows(service, week, weights, now=now)
+    rows = township_rows(service, week, weights, now=now, tz=tz)
     with read(service.engine) as conn:
         root = next((u for u in repo.units(conn) if u.parent_id is None), None)
         leaders = repo.holders(conn, "leader", root.path) if root else []

@@ -8,10 +8,16 @@ red-item columns a public report (公开版) shows (never the assignee's name), 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from ..settings import DEFAULT_COLORS
+
+LIGHT_LABELS = {"green": "绿灯", "yellow": "黄灯", "red": "红灯"}
+
 __all__ = [
+    "DEFAULT_COLORS",
+    "LIGHT_LABELS",
     "RANK_COLUMNS",
     "RED_ITEM_HEADERS",
     "RED_ITEM_KEYS",
@@ -49,6 +55,7 @@ class UnitRow:
     score: float
     extended: int = 0  # 延期申请 granted in the week
     urged: int = 0  # 催办 in the week
+    light: str = "green"  # red: an overdue item; yellow: an item near its deadline
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,16 @@ class WeeklyReport:
     weights: Mapping[str, float]
     public: bool  # published to the public (公开版): no assignee names anywhere
     anchor: str | None = None  # `audit anchor`'s digest when made: a printed report pins history
+    period: str = ""  # the week as offices write it: 2025年9月22日—9月28日
+    office: str = ""  # 填报单位 / the issuing office (`[report] office`)
+    issue: str = ""  # 期号 (`[report] issue_number`)
+    colors: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_COLORS))
+    red_total: int = 0  # red items in all; `red_items` holds the first `[report] red_limit`
+
+    @property
+    def red_more(self) -> int:
+        """Red items not listed (the list is bounded)."""
+        return max(0, self.red_total - len(self.red_items))
 
 
 RED_ITEM_KEYS = ("id", "unit_name", "state_label", "due_at", "assignee_name", "description")
@@ -156,13 +173,13 @@ def ranking_table(
     rows: Sequence[UnitRow], levels: Sequence[str], names: Mapping[str, str]
 ) -> tuple[list[str], list[list]]:
     """Headers and raw cell values (rates as fractions or None); `names`: unit id -> name."""
-    headers = [h for h, _ in RANK_COLUMNS[:2]] + ["上级单位"]
+    headers = [h for h, _ in RANK_COLUMNS[:2]] + ["上级单位", "灯"]
     headers += [h for h, _ in RANK_COLUMNS[2:]] + [f"升级:{lv}" for lv in levels] + ["得分"]
     body = []
     for r in rows:
         cells = [get(r) for _, get in RANK_COLUMNS]
         parent = names.get(r.parent, r.parent) if r.parent else ""
-        cells[2:2] = [parent]
+        cells[2:2] = [parent, LIGHT_LABELS.get(r.light, r.light)]
         body.append(cells + [r.escalations.get(lv, 0) for lv in levels] + [r.score])
     return headers, body
 
@@ -194,10 +211,14 @@ def report_as_json(report: WeeklyReport) -> dict:
     return {
         "title": report.title,
         "week": report.week,
+        "period": report.period,
+        "office": report.office,
+        "issue": report.issue,
         "generated_at": report.generated_at,
         "public": report.public,
         "rows": [_jsonable(_unit_dict(r)) for r in report.rows],
         "red_items": [{k: _jsonable(item.get(k)) for k in keys} for item in report.red_items],
+        "red_total": report.red_total,
         "history": [{"week": p.week, "open": p.open, "closed": p.closed} for p in report.history],
         "weights": dict(report.weights),
         "anchor": report.anchor,
@@ -209,6 +230,6 @@ def _unit_dict(row: UnitRow) -> dict[str, object]:
         "rank": row.rank, "unit": row.unit, "unit_name": row.unit_name, "parent": row.parent,
         "found": row.found, "closed": row.closed, "closed_on_time": row.closed_on_time,
         "overdue": row.overdue, "rejected": row.rejected, "extended": row.extended,
-        "urged": row.urged,
+        "urged": row.urged, "light": row.light,
         "escalations": dict(row.escalations), "score": row.score,
     }  # fmt: skip

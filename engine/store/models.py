@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -109,6 +110,9 @@ ROLE_GRANTS = Table(
     Column("unit_id", String(64), ForeignKey("units.id"), primary_key=True, index=True),
 )
 
+OPEN_ITEM_COLUMNS = ("unit_path", "due_at", "original_due_at", "entered_at", "entry_no", "state",
+                     "workflow_version_id", "workflow")
+
 ITEMS = Table(
     "items", metadata,
     Column("id", Integer, primary_key=True),
@@ -141,6 +145,12 @@ ITEMS = Table(
     UniqueConstraint("workflow", "ext_key"),
     Index("ix_items_workflow_state", "workflow", "state"),
     Index("ix_items_due_at", "due_at"),
+    Index("ix_items_created_at", "created_at"),  # the weekly report counts by these (0005)
+    Index("ix_items_closed_at", "closed_at"),
+    # Open items with what their light needs: the weekly report's bands and red list read
+    # this small index instead of the table (0005).
+    Index("ix_items_open", *OPEN_ITEM_COLUMNS, sqlite_where=text("final = 0"),
+          postgresql_where=text("final = false")),
 )
 
 # Append-only. Each row's hash covers its content and the previous row's hash (per item).
@@ -167,6 +177,7 @@ HISTORY = Table(
     # digest of the item as this event left it (audit.item_seal); NULL before 0.2
     Column("seal", String(64), nullable=True),
     UniqueConstraint("item_id", "seq"),
+    Index("ix_history_at", "at"),  # events in a week, for the weekly report (0005)
 )
 
 # One rung of a ladder for one entry into a state; its unique key makes applying idempotent.
@@ -187,6 +198,7 @@ ESCALATION_STEPS = Table(
     Column("past_deadline", Boolean, nullable=False, default=False),
     UniqueConstraint("item_id", "entry_no", "step_index"),
     Index("ix_escalation_steps_pending", "due_at"),
+    Index("ix_escalation_steps_applied_at", "applied_at"),  # steps applied in a week (0005)
 )
 
 ATTACHMENTS = Table(

@@ -16,6 +16,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, Template
 
 from ..model import (
+    LIGHT_LABELS,
     RED_ITEM_HEADERS,
     WEIGHT_LABELS,
     WeeklyReport,
@@ -78,8 +79,6 @@ def _chart(history: Sequence[WeekPoint]) -> dict[str, object] | None:
     }  # fmt: skip
 
 
-
-
 @cache
 def _html_template() -> Template:
     # Autoescape on: unit names, descriptions and week labels come from users.
@@ -97,6 +96,7 @@ def render_html(report: WeeklyReport) -> str:
         sections=township_sections(report.rows),
         red_keys=red_keys(report),
         red_headers=RED_ITEM_HEADERS,
+        light_labels=LIGHT_LABELS,
         weight_labels=WEIGHT_LABELS,
         chart=_chart(report.history),
         rate=rate,

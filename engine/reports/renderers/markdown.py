@@ -51,7 +51,10 @@ def render_markdown(report: WeeklyReport) -> str:
     """Ranking, townships with their villages, red items, trend and weights, in that order."""
     levels, names = escalation_levels(report.rows), parent_names(report.rows)
     out = [f"# {_md(report.title)}{'（公开版）' if report.public else ''}", ""]
-    out += [f"周次：{_md(report.week)}　生成时间：{_md(report.generated_at)}", ""]
+    head = [f"填报单位：{_md(report.office)}" if report.office else "", _md(report.issue),
+            f"统计周期：{_md(report.period or report.week)}（{_md(report.week)}）",
+            f"生成时间：{_md(report.generated_at)}"]
+    out += ["　".join(h for h in head if h), ""]
     out += ["## 单位排名", "", *_md_ranking(top_rows(report.rows), levels, names), ""]
     sections = township_sections(report.rows)
     out += ["## 分乡镇情况", ""] if sections else []
@@ -59,9 +62,11 @@ def render_markdown(report: WeeklyReport) -> str:
         out += [f"### {_md(township.unit_name)}（第 {township.rank} 名）", ""]
         out += [*_md_ranking(villages, levels, names), ""]
     keys = red_keys(report)
-    out += [f"## 红灯事项（{len(report.red_items)} 项）", ""]
+    out += [f"## 红灯事项（{report.red_total or len(report.red_items)} 项）", ""]
     red = [[item.get(k) for k in keys] for item in report.red_items]
     out += [*(_md_table([RED_ITEM_HEADERS[k] for k in keys], red) if red else ["本周无红灯事项。"])]
+    if report.red_more:
+        out += ["", f"另有 {report.red_more} 项未列出（共 {report.red_total} 项）。"]
     out += ["", "## 每周趋势", ""]
     out += _md_table(
         ["周次", "未整改", "已整改"], [[p.week, p.open, p.closed] for p in report.history]
