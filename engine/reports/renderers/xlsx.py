@@ -39,6 +39,8 @@ def _width(value: object) -> int:
     """Display width in Latin characters: a Chinese character takes two."""
     if isinstance(value, datetime):
         return 16
+    if isinstance(value, float):  # shown as 58.3% or 92.50, not 0.5833333333
+        return 7
     text = "" if value is None else str(value)
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
@@ -83,6 +85,8 @@ class _Sheet:
                 cell.number_format = DATE_FORMAT
             elif header in PERCENT_HEADERS:
                 cell.number_format = "0.0%"
+            elif header == "得分":
+                cell.number_format = "0.00"
             if header == "灯" and light in self.fills:
                 cell.fill, cell.alignment = self.fills[light], self.center
         for i, value in enumerate(values):
@@ -93,11 +97,22 @@ class _Sheet:
         self.sheet.append([text])
 
     def finish(self) -> None:
+        from openpyxl.styles import Alignment
         from openpyxl.utils import get_column_letter
 
         sheet = self.sheet
-        for i, width in enumerate(self.widths, 1):
-            sheet.column_dimensions[get_column_letter(i)].width = min(WIDEST, width + 3)
+        widths = [min(WIDEST, width + 3) for width in self.widths]
+        # A sheet of a few columns is widened to hold its title (16 pt: 1.5 columns a character).
+        title = 1.5 * _width(sheet.cell(1, 1).value) + 4
+        if sum(widths) < title:
+            widths = [w * title / sum(widths) for w in widths]
+        for i, width in enumerate(widths, 1):
+            sheet.column_dimensions[get_column_letter(i)].width = width
+        # A narrow sheet wraps the subtitle (填报单位, 期号, dates) over as many lines as it needs.
+        lines = -(-_width(sheet.cell(2, 1).value) // max(1, int(sum(widths))))
+        sheet.cell(2, 1).alignment = Alignment(horizontal="center", vertical="center",
+                                               wrap_text=True)
+        sheet.row_dimensions[2].height = 16 * max(1, lines)
         sheet.freeze_panes = sheet.cell(HEADER_ROW + 1, 1)
         sheet.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
         setup = sheet.page_setup
