@@ -187,13 +187,16 @@ def report_format(path: Path | None, fmt: str | None) -> str:
     that names no report format (x.pdf, x.docx) or another format than --format is refused:
     the file would hold something its name does not say."""
     from ..engine.core.errors import UsageError
+    from ..engine.core.i18n import _
 
     if path is None or not path.suffix:
         return fmt or "md"
     named = _REPORT_SUFFIXES.get(path.suffix.lower())
     if named is None:
-        raise UsageError(f"-o {path}: a weekly report is written as .md, .html, .xlsx or .csv, "
-                         f"not {path.suffix} (for paper, write .html and print it, or .xlsx)")
+        raise UsageError(_("-o {path}: a weekly report is written as .md, .html, .xlsx or .csv, "
+                           "not {suffix} (for paper, write .html and print it, or .xlsx)")
+                         .format(path=path, suffix=path.suffix))
     if fmt is not None and fmt != named:
-        raise UsageError(f"-o {path}: the extension does not match --format {fmt}")
+        raise UsageError(_("-o {path}: the extension does not match --format {fmt}")
+                         .format(path=path, fmt=fmt))
     return named

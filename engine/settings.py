@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .core.errors import InvalidInput, Problem, SourceLoc
+from .core.i18n import _
 
 if TYPE_CHECKING:
     from ..notifications.settings import ChannelSettings
@@ -234,12 +235,13 @@ def _report(raw: dict[str, Any], findings: Findings) -> ReportSettings:
     first_week = raw.get("first_week")
     if first_week is not None and not (isinstance(first_week, str)
                                        and _ISO_WEEK.match(first_week.strip())):
-        findings.error(f"report: first_week must be an ISO week such as '2025-W36', "
-                       f"got {first_week!r}")
+        findings.error(_("report: first_week must be an ISO week such as '2025-W36', "
+                         "got {value!r}").format(value=first_week))
         first_week = None
     limit = raw.get("red_limit", defaults.red_limit)
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        findings.error(f"report: red_limit must be a whole number >= 1, got {limit!r}")
+        findings.error(_("report: red_limit must be a whole number >= 1, got {value!r}")
+                       .format(value=limit))
         limit = defaults.red_limit
     return ReportSettings({k: float(v) for k, v in weights.items()
                            if isinstance(v, int | float) and not isinstance(v, bool)},
@@ -249,7 +251,8 @@ def _report(raw: dict[str, Any], findings: Findings) -> ReportSettings:
 def _text(raw: Mapping[str, Any], key: str, default: str, findings: Findings) -> str:
     value = raw.get(key, default)
     if not isinstance(value, str):
-        findings.error(f"report: {key} must be a string, got {value!r}")
+        findings.error(_("report: {key} must be a string, got {value!r}")
+                       .format(key=key, value=value))
         return default
     return value
 
@@ -261,12 +264,14 @@ def _check_issue(pattern: str, findings: Findings) -> None:
     try:
         names = {name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None}
     except ValueError as exc:
-        findings.error(f"report: issue_number {pattern!r}: {exc}")
+        findings.error(_("report: issue_number {pattern!r}: {problem}")
+                       .format(pattern=pattern, problem=exc))
         return
     unknown = names - _ISSUE_FIELDS
     if unknown:
-        findings.error(f"report: issue_number {pattern!r} names {', '.join(sorted(unknown))}; "
-                       f"it may use {{year}}, {{week}} and {{n}}")
+        findings.error(_("report: issue_number {pattern!r} names {names}; it may use "
+                         "{{year}}, {{week}} and {{n}}").format(
+                             pattern=pattern, names=", ".join(sorted(unknown))))
 
 
 def _lights(raw: dict[str, Any], findings: Findings) -> LightsSettings:
@@ -282,8 +287,8 @@ def _lights(raw: dict[str, Any], findings: Findings) -> LightsSettings:
         if key not in DEFAULT_COLORS:
             continue  # reported above
         if not isinstance(value, str) or not _COLOR.match(value):
-            findings.error(f"lights.colors: {key} must be a colour such as '#c62828', "
-                           f"got {value!r}")
+            findings.error(_("lights.colors: {key} must be a colour such as '#c62828', "
+                             "got {value!r}").format(key=key, value=value))
         else:  # #rgb as #rrggbb: spreadsheets take only the long form
             checked[key] = value if len(value) == 7 else "#" + "".join(c * 2 for c in value[1:])
     return LightsSettings(yellow, {**DEFAULT_COLORS, **checked})

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from ..core.errors import UsageError
+from ..core.i18n import _
 
 __all__ = ["Week", "issue_label", "period_label"]
 
@@ -35,12 +36,11 @@ class Week:
     def parse(cls, label: str, tz: str) -> Week:
         """`2025-W40` (ISO week); UsageError for anything else."""
         try:
-            year, _, number = label.strip().upper().partition("-W")
+            year, _sep, number = label.strip().upper().partition("-W")
             return cls.of(date.fromisocalendar(int(year), int(number), 1), tz)
         except ValueError:
-            raise UsageError(
-                f"--week {label!r}: expected an ISO week such as 2025-W40"
-            ) from None
+            raise UsageError(_("--week {label!r}: expected an ISO week such as 2025-W40")
+                             .format(label=label)) from None
 
     def shift(self, weeks: int, tz: str) -> Week:
         """The week `weeks` later (negative: earlier)."""

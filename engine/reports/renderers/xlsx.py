@@ -101,7 +101,7 @@ class _Sheet:
         from openpyxl.utils import get_column_letter
 
         sheet = self.sheet
-        widths = [min(WIDEST, width + 3) for width in self.widths]
+        widths: list[float] = [min(WIDEST, width + 3) for width in self.widths]
         # A sheet of a few columns is widened to hold its title (16 pt: 1.5 columns a character).
         title = 1.5 * _width(sheet.cell(1, 1).value) + 4
         if sum(widths) < title:
