@@ -97,7 +97,8 @@ class _Progress:
 # --- ledger export ------------------------------------------------------------------------------
 
 @click.command("export")
-@click.option("--workflow", help="Only this workflow's items (default: every workflow).")
+@click.option("--workflow", help="Only this workflow's items (default: every workflow, one sheet "
+              "each).")
 @click.option("--unit", help="Only items at this unit and below it (id or name).")
 @click.option("--format", "fmt", type=click.Choice(["xlsx", "csv"]),
               help="Default: from the file name's extension, else xlsx.")
@@ -106,11 +107,14 @@ class _Progress:
 @click.option("--force", is_flag=True, help="Overwrite the file if it exists.")
 @click.option("--public", is_flag=True,
               help="公开版: leave out private fields and the names of responsible people.")
+@click.option("--include-private", is_flag=True,
+              help="Also the fields marked private (身份证号码 …); needs --as holding one of the "
+                   "workflow's roles over the exported unit.")
 @pass_app
 def export(app: AppContext, workflow: str | None, unit: str | None, fmt: str | None,
-           output: str, force: bool, public: bool) -> None:
-    """Write the ledger, one row per item, as offices print it (xlsx or csv)."""
-    from ..engine.app.ledger_export import export_ledger
+           output: str, force: bool, public: bool, include_private: bool) -> None:
+    """Write the ledger, one row per item, ready to print on A4 (xlsx) or as data (csv)."""
+    from ..engine.app.ledger_export import ExportOptions, export_ledger
     from ..engine.app.views import ItemFilter
     from ..engine.core.errors import UsageError
 
@@ -119,14 +123,47 @@ def export(app: AppContext, workflow: str | None, unit: str | None, fmt: str | N
     fmt = fmt or _format_of(path, ("xlsx", "csv"), "xlsx")
     if path.suffix.lower() not in ("", f".{fmt}"):
         raise UsageError(f"-o {output}: the extension does not match --format {fmt}")
-    result = export_ledger(app.service(), path, fmt,  # type: ignore[arg-type]
-                           filters=ItemFilter(workflow=workflow, unit=unit), public=public,
-                           force=force, rule=light_rule(app))
+    options = ExportOptions(public=public, include_private=include_private, actor=app.actor,
+                            office=issuing_office(app), force=force, rule=light_rule(app))
+    with _Bar("exporting ledger") as bar:
+        result = export_ledger(app.service(), path, fmt,  # type: ignore[arg-type]
+                               filters=ItemFilter(workflow=workflow, unit=unit),
+                               options=options, progress=bar)
     if app.as_json:
         echo_json({"file": str(result.path), "format": fmt, "rows": result.rows,
-                   "columns": result.columns, "public": public})
+                   "columns": result.columns, "sheets": result.sheets, "public": public,
+                   "private": include_private})
     else:
-        click.echo(f"exported {result.rows} items to {result.path}")
+        sheets = f" on {len(result.sheets)} sheets" if len(result.sheets) > 1 else ""
+        click.echo(f"exported {result.rows} items{sheets} to {result.path}")
+
+
+class _Bar:
+    """A click progress bar on stderr, only when a person watches (stderr is a terminal)."""
+
+    def __init__(self, label: str) -> None:
+        self.label, self.bar, self.shown = label, None, 0
+
+    def __enter__(self) -> Callable[[int, int], None] | None:
+        return self if sys.stderr.isatty() else None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=max(total, done), label=self.label,
+                                         file=sys.stderr, show_pos=True)
+            self.bar.__enter__()
+        self.bar.update(done - self.shown)
+        self.shown = done
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def issuing_office(app: AppContext) -> str | None:
+    """The office named on exports and printed documents (填报单位, 督办单的发文单位), from
+    `[report] office` in the settings when it is set."""
+    return getattr(app.settings().report, "office", None) or None
 
 
 def _format_of(path: Path, allowed: tuple[str, ...], default: str) -> str:

@@ -40,7 +40,7 @@ def _imports_a_ledger_and_writes_report_and_export(db: Path, text: str) -> None:
     engine.dispose()
     assert (items, imported) == (42, 12)
     # The 问题台账 holds the problems only, not the households being identified.
-    assert openpyxl.load_workbook(export).worksheets[0].max_row == 1 + 42
+    assert openpyxl.load_workbook(export).worksheets[0].max_row == 3 + 42  # title, 填报单位, header
 
 
 def _public_notice_passes_by_itself_and_an_objection_preempts_another(db: Path,

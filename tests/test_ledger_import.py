@@ -257,7 +257,7 @@ def test_round_trip_export_import_export(rectify: Rectify, service: Service, db_
     other.ok("ledger", "export", "--workflow", "rectification", "-o", str(second))
     assert _cells(first) == _cells(second)
     assert len(_cells(first)) == 6
-    assert _cells(first)[0][:4] == ["编号", "责任单位", "对象", "问题描述"]
+    assert _cells(first)[0][:5] == ["编号", "乡镇", "村", "对象", "问题描述"]
     again = rectify.ok("item", "import", str(first), "--workflow", "rectification",
                        actor="qian", as_json=True).json()
     assert (again["created"], again["skipped"]) == (0, 5)
@@ -270,7 +270,8 @@ def _cells(path: Path) -> list[list[Any]]:
         with path.open(encoding="utf-8-sig", newline="") as f:
             return list(csv.reader(f))
     sheet = openpyxl.load_workbook(path).worksheets[0]
-    return [[c.value for c in row] for row in sheet.iter_rows()]
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    return rows[2:]  # below the title and the 填报单位 line
 
 
 def test_export_never_overwrites_without_force(rectify: Rectify, service: Service,
@@ -286,7 +287,7 @@ def test_export_never_overwrites_without_force(rectify: Rectify, service: Servic
     done = rectify.ok("ledger", "export", "-o", str(target), "--force", as_json=True).json()
     assert done["rows"] == 1 and done["format"] == "xlsx"
     sheet = openpyxl.load_workbook(target).worksheets[0]
-    assert sheet.freeze_panes == "A2" and sheet["A1"].font.b
+    assert sheet.freeze_panes == "A4" and sheet["A3"].font.b  # below the title lines
     assert sheet.data_validations.dataValidation  # the 状态 drop-down
     assert rectify("ledger", "export", "-o", str(tmp_path / "x.csv"), "--format", "xlsx").code == 2
 
@@ -294,9 +295,9 @@ def test_export_never_overwrites_without_force(rectify: Rectify, service: Servic
 def test_export_streams_in_batches(rectify: Rectify, service: Service, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """More items than one batch: all exported, in id order, lights as cell colours."""
-    from rectify.engine.app import ledger_export as exports
+    from rectify.engine.app import ledger_rows
 
-    monkeypatch.setattr(exports, "BATCH", 3)
+    monkeypatch.setattr(ledger_rows, "BATCH", 3)
     for n in range(7):
         service.new_item("li", "rectification", "village-a1", due="2025-09-25" if n == 0 else
                          None, values={"description": f"问题{n}"})
@@ -304,10 +305,10 @@ def test_export_streams_in_batches(rectify: Rectify, service: Service, tmp_path:
     rectify.ok("ledger", "export", "-o", str(out))
     sheet = openpyxl.load_workbook(out).worksheets[0]
     rows = list(sheet.iter_rows(values_only=True))
-    assert [r[0] for r in rows[1:]] == [f"#{n}" for n in range(1, 8)]
-    light = next(c for c in sheet[1] if c.value == "亮灯").column
-    assert sheet.cell(2, light).value == "红"
-    assert sheet.cell(2, light).fill.fgColor.rgb == "FFF8696B"
+    assert [r[0] for r in rows[3:]] == [f"#{n}" for n in range(1, 8)]
+    light = next(c for c in sheet[3] if c.value == "亮灯").column
+    assert sheet.cell(4, light).value == "红"
+    assert sheet.cell(4, light).fill.fgColor.rgb == "FFF8696B"
 
 
 def test_import_without_actor_or_unknown_workflow(rectify: Rectify, service: Service,

@@ -122,17 +122,43 @@ def test_public_export_leaves_out_private_fields_and_names(service: Service, db_
                                                            capsys: pytest.CaptureFixture[str],
                                                            monkeypatch: pytest.MonkeyPatch
                                                            ) -> None:
-    """The internal ledger export has the private fields; the public one leaves them
-    and responsible people's names out."""
+    """The ordinary export leaves private fields out; --include-private by someone holding a
+    role of the workflow over the whole county has them; the public one leaves them and
+    responsible people's names out."""
     rectify = Rectify(db_url, capsys, monkeypatch, now=LATER.isoformat())
-    internal, public = tmp_path / "内部.xlsx", tmp_path / "公开.csv"
-    rectify.ok("ledger", "export", "--workflow", "identification", "-o", str(internal))
+    ordinary, internal = tmp_path / "台账.xlsx", tmp_path / "内部.xlsx"
+    public = tmp_path / "公开.csv"
+    rectify.ok("ledger", "export", "--workflow", "identification", "-o", str(ordinary))
+    assert leaks(_text(ordinary)) == [] and "身份证号码" not in _text(ordinary)
+    rectify.ok("ledger", "export", "--workflow", "identification", "--include-private",
+               "-o", str(internal), actor="judge")
     rectify.ok("ledger", "export", "--workflow", "identification", "--public", "-o", str(public))
     assert sorted(leaks(_text(internal))) == sorted(PRIVATE.values())  # the check can see them
     published = _text(public)
     assert leaks(published) == []
     assert "村干部" not in published and "责任人" not in published
     assert "王大山" in published and "身份证号码" not in published
+
+
+def test_include_private_is_refused_without_a_role_over_the_unit(
+        service: Service, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """--include-private: refused (exit 3, one line naming the fields) to a village cadre
+    exporting the whole county and to someone not saying who they are; allowed to the same
+    cadre for their own village. Nothing is written when refused."""
+    rectify = Rectify(db_url, capsys, monkeypatch, now=LATER.isoformat())
+    out = tmp_path / "内部.xlsx"
+    refused = rectify("ledger", "export", "--workflow", "identification", "--include-private",
+                      "-o", str(out), actor="cadre")
+    assert refused.code == 3 and not out.exists()
+    assert refused.err.strip() == (
+        "rectify: 村干部 holds no role of 贫困户（监测对象）识别 at 某县 or above, so may not "
+        "export its private fields (身份证号码、联系电话、银行账号、健康状况)")
+    anonymous = rectify("ledger", "export", "--include-private", "-o", str(out))
+    assert anonymous.code in (2, 3) and "--as" in anonymous.err  # 2 once issue 17.10 lands
+    rectify.ok("ledger", "export", "--workflow", "identification", "--unit", "张庄村",
+               "--include-private", "-o", str(out), actor="cadre")
+    assert sorted(leaks(_text(out))) == sorted(PRIVATE.values())
 
 
 def _text(path: Path) -> str:

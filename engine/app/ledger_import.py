@@ -43,7 +43,7 @@ from .service import Compiled, Service
 Progress = Callable[[str, int, int], None]  # (stage, done, total); stages: reading, writing
 NATIVE_KEY = re.compile(r"#(\d+)")  # how an export numbers items created in rectify itself
 # Columns `rectify ledger export` adds that an import has no use for: ignored without a warning.
-EXPORT_ONLY = frozenset({"状态", "亮灯", "验收人", "销号日期", "流程"})
+EXPORT_ONLY = frozenset({"状态", "亮灯", "验收人", "销号日期", "流程", "交办日期"})
 MAX_KEY, MAX_SUBJECT = 100, 200  # column sizes of items.ext_key and items.subject
 
 

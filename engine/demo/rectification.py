@@ -121,7 +121,7 @@ def sample_ledger(path: Path) -> None:
 
 def _write_outputs(service: Service, folder: Path) -> tuple[Path, Path]:
     """The weekly report (html) and the ledger export (xlsx), beside the database."""
-    from ..app.ledger_export import export_ledger
+    from ..app.ledger_export import ExportOptions, export_ledger
     from ..app.views import ItemFilter
     from ..reports.render import render_report
     from ..reports.weekly import build_weekly_report
@@ -132,7 +132,7 @@ def _write_outputs(service: Service, folder: Path) -> tuple[Path, Path]:
     render_report(report, "html", report_path)
     ledger_path = folder / "问题台账.xlsx"
     export_ledger(service, ledger_path, "xlsx", filters=ItemFilter(workflow="rectification"),
-                  force=True)
+                  options=ExportOptions(force=True))
     return report_path, ledger_path
 
 

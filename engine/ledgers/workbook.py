@@ -1,0 +1,159 @@
+"""xlsx ledgers: each `LedgerSheet` streamed through openpyxl's write-only mode (80k rows stay
+fast and small in memory) and laid out for paper (`paper.py`).
+
+The header is bold on a blue-grey fill; the light column shows 绿/黄/红 on a matching fill; a
+drop-down of the states goes on the status column; dates are date cells; text is always text,
+never a formula; control characters (which make openpyxl refuse the whole file) are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import chain, islice
+from pathlib import Path
+from typing import Any
+
+from . import paper
+from .write import HEADER_FILL, LIGHT_FILLS, LedgerSheet, csv_cell, light_cell, plain
+
+__all__ = ["write_xlsx"]
+
+_BAD_NAME = str.maketrans({c: "_" for c in "[]:*?/\\"})
+
+
+def write_xlsx(sheets: Sequence[LedgerSheet], path: Path) -> list[int]:
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    names: set[str] = set()
+    lists = _ChoiceLists(book)
+    counts = [_write_sheet(book.create_sheet(_sheet_name(s.name, names)), s, lists)
+              for s in sheets]
+    book.save(path)
+    return counts
+
+
+def _sheet_name(wanted: str, taken: set[str]) -> str:
+    """Excel's rules: at most 31 characters, none of []:*?/\\, unique in the book."""
+    base = (wanted.translate(_BAD_NAME).strip("'") or "台账")[:31]
+    name, n = base, 2
+    while name.lower() in taken or name == "选项":
+        name = f"{base[:28]}({n})"
+        n += 1
+    taken.add(name.lower())
+    return name
+
+
+def _write_sheet(ws: Any, sheet: LedgerSheet, lists: _ChoiceLists) -> int:
+    rows = iter(sheet.rows)
+    head = list(islice(rows, paper.WIDTH_SAMPLE))
+    plan = paper.plan_columns(sheet.columns, head, csv_cell)
+    above = paper.title_rows(ws, sheet.title, sheet.subtitle)
+    header_row = len(above) + 1
+    paper.prepare(ws, plan, header_row)
+    for row in above:
+        ws.append(row)
+    ws.append(_header_cells(ws, sheet.columns))
+    cells = _Cells(ws, sheet, plan.wrap)
+    count = 0
+    for row in chain(head, rows):
+        ws.append(cells.row(row))
+        count += 1
+    keys = [key for key, _ in sheet.columns]
+    if sheet.status_choices and sheet.status_column in keys:
+        _add_status_dropdown(ws, keys.index(sheet.status_column) + 1, sheet.status_choices,
+                             header_row, lists)
+    paper.finish(ws, header_row=header_row, rows=count, columns=len(keys))
+    return count
+
+
+def _header_cells(ws: Any, columns: Sequence[tuple[str, str]]) -> list[object]:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    font, fill = Font(bold=True), PatternFill("solid", fgColor=HEADER_FILL)
+    align = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    cells = []
+    for _, header in columns:
+        cell = WriteOnlyCell(ws, header)
+        cell.font, cell.fill, cell.alignment = font, fill, align
+        cells.append(cell)
+    return cells
+
+
+class _Cells:
+    """Builds one row's cells: plain values pass through (openpyxl's fast path), a styled cell
+    only where needed (a light, text that wraps, text that looks like a formula)."""
+
+    def __init__(self, ws: Any, sheet: LedgerSheet, wrap: Sequence[bool]) -> None:
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+        from openpyxl.styles import Alignment, PatternFill
+
+        self.ws, self.cell_type, self.illegal = ws, WriteOnlyCell, ILLEGAL_CHARACTERS_RE
+        self.keys = [key for key, _ in sheet.columns]
+        self.light = sheet.light_column
+        self.wrap = dict(zip(self.keys, wrap, strict=True))
+        self.fills = {c: PatternFill("solid", fgColor=c) for c in LIGHT_FILLS.values()}
+        self.centre = Alignment(horizontal="center", vertical="top")
+        self.wrapped = Alignment(wrap_text=True, vertical="top")
+
+    def row(self, values: Any) -> list[object]:
+        return [self.make(key, values.get(key)) for key in self.keys]
+
+    def make(self, key: str, value: object) -> object:
+        fill = None
+        if key == self.light:
+            value, fill = light_cell(value)
+        else:
+            value = plain(value)
+        if not isinstance(value, str):
+            return value
+        # Control characters pasted from other systems make openpyxl refuse the whole file.
+        text: str = self.illegal.sub("", value)
+        wrap = self.wrap[key] and len(text) > 12
+        if not (text.startswith("=") or fill or wrap):
+            return text
+        cell = self.cell_type(self.ws, text)
+        cell.data_type = "s"  # text, never a formula
+        if fill:
+            cell.fill, cell.alignment = self.fills[fill], self.centre
+        elif wrap:
+            cell.alignment = self.wrapped
+        return cell
+
+
+def _add_status_dropdown(ws: Any, column: int, choices: Sequence[str], header_row: int,
+                         lists: _ChoiceLists) -> None:
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    inline = ",".join(choices)
+    if len(inline) <= 250 and not any("," in c or '"' in c for c in choices):
+        formula = f'"{inline}"'
+    else:
+        formula = lists.add(choices)
+    validation = DataValidation(type="list", formula1=formula, allow_blank=True)
+    validation.showErrorMessage = True
+    validation.error = "请从下拉列表中选择"
+    letter = get_column_letter(column)
+    validation.add(f"{letter}{header_row + 1}:{letter}1048576")  # rows added later too
+    ws.data_validations.append(validation)
+
+
+class _ChoiceLists:
+    """Excel caps an inline drop-down list at 255 characters and has no escape for commas:
+    longer lists live in a hidden sheet 选项, one block of rows per list."""
+
+    def __init__(self, book: Any) -> None:
+        self.book, self.sheet, self.rows = book, None, 0
+
+    def add(self, choices: Sequence[str]) -> str:
+        if self.sheet is None:
+            self.sheet = self.book.create_sheet("选项")
+            self.sheet.sheet_state = "hidden"
+        start = self.rows + 1
+        for choice in choices:
+            self.sheet.append([choice])
+        self.rows += len(choices)
+        return f"'选项'!$A${start}:$A${self.rows}"
