@@ -16,10 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ColumnPlan", "finish", "plan_columns", "prepare", "title_rows"]
+__all__ = ["ColumnPlan", "display_width", "finish", "lines_needed", "plan_columns", "prepare",
+           "title_rows"]
 
 WIDTH_SAMPLE = 200  # rows looked at to size the columns
 MIN_WIDTH, MAX_WIDTH = 6, 30  # characters; text longer than MAX_WIDTH wraps inside its cell
+LINE_HEIGHT = 14.5  # points: one line of 11-point text, Chinese glyphs included
 FOOTER = "第 &P 页，共 &N 页"
 A4 = "9"  # the paperSize code of A4 in SpreadsheetML
 
@@ -43,8 +45,18 @@ def plan_columns(columns: Sequence[tuple[str, str]], sample: Sequence[Mapping[st
 
 
 def _display_width(value: object, text: Any) -> int:
-    shown = text(value)
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in shown[:120])
+    return display_width(text(value)[:120])
+
+
+def display_width(text: str) -> int:
+    """Width in characters of a narrow font: Chinese characters count double."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def lines_needed(text: str, width: int) -> int:
+    """Lines a text takes wrapped in a column `width` characters wide."""
+    usable = max(width, 1)  # Chinese glyphs print a little narrower than two digits
+    return sum(-(-display_width(line) // usable) or 1 for line in text.split("\n"))
 
 
 def prepare(sheet: Any, plan: ColumnPlan, header_row: int) -> None:

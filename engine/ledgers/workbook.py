@@ -54,10 +54,13 @@ def _write_sheet(ws: Any, sheet: LedgerSheet, lists: _ChoiceLists) -> int:
     for row in above:
         ws.append(row)
     ws.append(_header_cells(ws, sheet.columns))
-    cells = _Cells(ws, sheet, plan.wrap)
+    cells = _Cells(ws, sheet, plan)
     count = 0
     for row in chain(head, rows):
-        ws.append(cells.row(row))
+        values, lines = cells.row(row)
+        if lines > 1:  # a streamed row's height cannot be fitted later: give it room now
+            ws.row_dimensions[header_row + count + 1].height = paper.LINE_HEIGHT * lines + 2
+        ws.append(values)
         count += 1
     keys = [key for key, _ in sheet.columns]
     if sheet.status_choices and sheet.status_column in keys:
@@ -85,7 +88,7 @@ class _Cells:
     """Builds one row's cells: plain values pass through (openpyxl's fast path), a styled cell
     only where needed (a light, text that wraps, text that looks like a formula)."""
 
-    def __init__(self, ws: Any, sheet: LedgerSheet, wrap: Sequence[bool]) -> None:
+    def __init__(self, ws: Any, sheet: LedgerSheet, plan: paper.ColumnPlan) -> None:
         from openpyxl.cell import WriteOnlyCell
         from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
         from openpyxl.styles import Alignment, PatternFill
@@ -93,13 +96,17 @@ class _Cells:
         self.ws, self.cell_type, self.illegal = ws, WriteOnlyCell, ILLEGAL_CHARACTERS_RE
         self.keys = [key for key, _ in sheet.columns]
         self.light = sheet.light_column
-        self.wrap = dict(zip(self.keys, wrap, strict=True))
+        self.wrap = {k: w for k, w, wraps in zip(self.keys, plan.widths, plan.wrap, strict=True)
+                     if wraps}
+        self.lines = 1
         self.fills = {c: PatternFill("solid", fgColor=c) for c in LIGHT_FILLS.values()}
-        self.centre = Alignment(horizontal="center", vertical="top")
-        self.wrapped = Alignment(wrap_text=True, vertical="top")
+        self.centre = Alignment(horizontal="center")
+        self.wrapped = Alignment(wrap_text=True)  # bottom, as every unstyled cell of the row
 
-    def row(self, values: Any) -> list[object]:
-        return [self.make(key, values.get(key)) for key in self.keys]
+    def row(self, values: Any) -> tuple[list[object], int]:
+        """The row's cells, and how many lines its tallest wrapped cell needs."""
+        self.lines = 1
+        return [self.make(key, values.get(key)) for key in self.keys], self.lines
 
     def make(self, key: str, value: object) -> object:
         fill = None
@@ -111,7 +118,9 @@ class _Cells:
             return value
         # Control characters pasted from other systems make openpyxl refuse the whole file.
         text: str = self.illegal.sub("", value)
-        wrap = self.wrap[key] and len(text) > 12
+        wrap = key in self.wrap and len(text) > 12
+        if wrap:
+            self.lines = max(self.lines, paper.lines_needed(text, self.wrap[key]))
         if not (text.startswith("=") or fill or wrap):
             return text
         cell = self.cell_type(self.ws, text)
