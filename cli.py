@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from .commands import admin, authority, items, jobs, ledger, migration, web, workflow
+from .commands import admin, authority, items, jobs, ledger, migration, printing, web, workflow
 from .commands.support import AppContext
 
 
@@ -124,6 +124,7 @@ cli.add_command(web.serve)
 user.add_command(web.user_password)
 token.add_command(web.token_create)
 token.add_command(web.token_revoke)
+cli.add_command(printing.print_group)
 
 
 def main() -> None:

@@ -78,7 +78,8 @@ def rectify(db_url: str, service: Service, capsys: pytest.CaptureFixture[str],
 def _approved_item(service: Service) -> int:
     """A spotcheck item at 大杨集镇's 东村, handed over on 26 September, approved by 赵六."""
     item = service.new_item("li", "spotcheck", "a-east", assignee="zhang",
-                            values={"description": "公示栏未更新", "id_number": "110101199001011234"})
+                            values={"description": "公示栏未更新",
+                                    "id_number": "110101199001011234"})
     service.advance(item, "li", "hand_over")
     service.clock.advance(days=3)  # type: ignore[attr-defined]
     service.advance(item, "zhao", "approve")

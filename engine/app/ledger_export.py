@@ -87,9 +87,10 @@ def export_ledger(service: Service, path: Path, fmt: Literal["xlsx", "csv"], *,
         raise UsageError(str(exc)) from exc
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    described = [{"name": s.name, "rows": n, "columns": [h for _, h in s.columns]}
-                 for s, n in zip(sheets, counts, strict=True)]
-    return ExportResult(path, sum(counts), described[0]["columns"], described)
+    described: list[dict[str, Any]] = [
+        {"name": s.name, "rows": n, "columns": [h for _, h in s.columns]}
+        for s, n in zip(sheets, counts, strict=True)]
+    return ExportResult(path, sum(counts), [h for _, h in sheets[0].columns], described)
 
 
 def _sheet(layout: Layout, rows: Iterator[dict[str, Any]], group: Sequence[WorkflowSpec],

@@ -19,6 +19,7 @@ import yaml
 from .errors import InvalidInput, Problem, SourceLoc
 from .guard import RESERVED
 from .i18n import _
+from .masking import MASKS
 from .spec import (
     FIELD_TYPES,
     Duration,
@@ -36,7 +37,7 @@ IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 TOP_KEYS = ("workflow", "title", "description", "timezone", "calendar", "templates",
             "fields", "roles", "initial", "states", "transitions", "assigners", "extensions")
-FIELD_KEYS = ("type", "label", "choices", "private", "description", "editable_by")
+FIELD_KEYS = ("type", "label", "choices", "private", "description", "editable_by", "mask")
 STATE_KEYS = ("label", "final", "deadline", "escalate", "notify", "template", "public",
               "description")
 STEP_KEYS = ("at", "notify", "template", "level", "fire")
@@ -217,6 +218,7 @@ def _fields(r: NodeReader, node: yaml.Node) -> dict[str, FieldSpec]:
         if ftype == "choice" and not choices:
             r.error(value_node, _("field '{name}' has type choice but no 'choices'").format(
                                     name=name))
+        mask = _mask(r, name, ftype, keys["mask"][1]) if "mask" in keys else None
         out[name] = FieldSpec(
             name=name, type=ftype or "text",
             label=(r.string(keys["label"][1], "label") if "label" in keys else None) or name,
@@ -224,8 +226,21 @@ def _fields(r: NodeReader, node: yaml.Node) -> dict[str, FieldSpec]:
             private=r.boolean(keys["private"][1], "private") if "private" in keys else False,
             editable_by=_names(r, keys["editable_by"][1] if "editable_by" in keys else None,
                                "editable_by"),
+            mask=mask,
         )
     return out
+
+
+def _mask(r: NodeReader, name: str, ftype: str | None, node: yaml.Node) -> str | None:
+    """`mask:` names one of the public-notice maskings, on a text field."""
+    kind = r.string(node, "mask")
+    if kind not in MASKS:
+        r.error(node, f"field '{name}': unknown mask '{kind}'; allowed: {', '.join(MASKS)}")
+        return None
+    if ftype != "text":
+        r.error(node, f"field '{name}': mask '{kind}' needs a text field, not {ftype}")
+        return None
+    return kind
 
 
 def _roles(r: NodeReader, node: yaml.Node) -> dict[str, str]:

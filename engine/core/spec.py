@@ -64,6 +64,7 @@ class FieldSpec:
     choices: tuple[str, ...] = ()
     private: bool = False
     editable_by: tuple[str, ...] | None = None  # roles that may set it; None: anyone
+    mask: str | None = None  # how it is posted in public: name | id_card | phone (masking.py)
 
 
 @dataclass(frozen=True)

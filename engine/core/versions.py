@@ -107,7 +107,7 @@ def _role_changes(old: WorkflowSpec, new: WorkflowSpec) -> list[Change]:
 
 def _field_attrs(f: FieldSpec) -> list[tuple[str, Any]]:
     return [("type", f.type), ("label", f.label), ("choices", f.choices),
-            ("private", f.private)]
+            ("private", f.private), ("mask", f.mask)]
 
 
 def _field_changes(old: WorkflowSpec, new: WorkflowSpec) -> list[Change]:

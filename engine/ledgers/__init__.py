@@ -9,8 +9,8 @@ way for exports. The rules are documented in docs/ledgers.md.
 The modules, one concern each: `mapping` (column mapping files), `cells` (cell parsers),
 `headers` (header detection and the column plan), `formats` (one reader protocol, a registry of
 file formats: xlsx, csv), `read` (sheet -> rows), `write` (rows -> xlsx or csv), `workbook`
-(xlsx sheets), `paper` (how a sheet prints), `rows` (the row and error records). Callers
-import from here.
+(xlsx sheets), `paper` (how a sheet prints), `sheets` (a sheet, and values as cells), `rows`
+(the row and error records). Callers import from here.
 """
 
 from __future__ import annotations
@@ -21,26 +21,33 @@ from .headers import BUILTIN_ALIASES, BUILTIN_TARGETS, normalize_header
 from .mapping import load_mapping
 from .read import read_ledger
 from .rows import LedgerRow, RowError
-from .write import (HEADER_FILL, LIGHT_FILLS, LIGHT_LABELS, LedgerSheet, csv_cell, write_ledger,
-                    write_sheets)
+from .write import (
+                    HEADER_FILL,
+                    LIGHT_FILLS,
+                    LIGHT_LABELS,
+                    LedgerSheet,
+                    csv_cell,
+                    write_ledger,
+                    write_sheets,
+)
 
 __all__ = [
-    "BUILTIN_ALIASES",
-    "BUILTIN_TARGETS",
-    "HEADER_FILL",
-    "LIGHT_FILLS",
-    "LIGHT_LABELS",
-    "LedgerReader",
-    "LedgerSheet",
-    "LedgerRow",
-    "RowError",
-    "csv_cell",
-    "excel_serial_to_date",
-    "load_mapping",
-    "normalize_header",
-    "parse_date",
-    "read_ledger",
-    "register_reader",
-    "write_ledger",
-    "write_sheets",
+                    "BUILTIN_ALIASES",
+                    "BUILTIN_TARGETS",
+                    "HEADER_FILL",
+                    "LIGHT_FILLS",
+                    "LIGHT_LABELS",
+                    "LedgerReader",
+                    "LedgerRow",
+                    "LedgerSheet",
+                    "RowError",
+                    "csv_cell",
+                    "excel_serial_to_date",
+                    "load_mapping",
+                    "normalize_header",
+                    "parse_date",
+                    "read_ledger",
+                    "register_reader",
+                    "write_ledger",
+                    "write_sheets",
 ]

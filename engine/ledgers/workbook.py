@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paper
-from .write import HEADER_FILL, LIGHT_FILLS, LedgerSheet, csv_cell, light_cell, plain
+from .sheets import HEADER_FILL, LIGHT_FILLS, LedgerSheet, csv_cell, light_cell, plain
 
 __all__ = ["write_xlsx"]
 
@@ -56,8 +56,8 @@ def _write_sheet(ws: Any, sheet: LedgerSheet, lists: _ChoiceLists) -> int:
     ws.append(_header_cells(ws, sheet.columns))
     cells = _Cells(ws, sheet, plan)
     count = 0
-    for row in chain(head, rows):
-        values, lines = cells.row(row)
+    for item in chain(head, rows):
+        values, lines = cells.row(item)
         if lines > 1:  # a streamed row's height cannot be fitted later: give it room now
             ws.row_dimensions[header_row + count + 1].height = paper.LINE_HEIGHT * lines + 2
         ws.append(values)
@@ -155,7 +155,8 @@ class _ChoiceLists:
     longer lists live in a hidden sheet 选项, one block of rows per list."""
 
     def __init__(self, book: Any) -> None:
-        self.book, self.sheet, self.rows = book, None, 0
+        self.book, self.rows = book, 0
+        self.sheet: Any = None
 
     def add(self, choices: Sequence[str]) -> str:
         if self.sheet is None:

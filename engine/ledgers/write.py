@@ -10,39 +10,15 @@ as formulas are defused (`csv_cell`).
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
-from .cells import FORMULA_START, PLAIN_NUMBER
+from .sheets import HEADER_FILL, LIGHT_FILLS, LIGHT_LABELS, LedgerSheet, csv_cell, light_cell
 
 __all__ = ["HEADER_FILL", "LIGHT_FILLS", "LIGHT_LABELS", "LedgerSheet", "csv_cell",
            "write_ledger", "write_sheets"]
-
-LIGHT_LABELS: Mapping[str, str] = {"green": "绿", "yellow": "黄", "red": "红"}
-LIGHT_FILLS: Mapping[str, str] = {"green": "FF63BE7B", "yellow": "FFFFD966", "red": "FFF8696B"}
-HEADER_FILL = "FFD9E1F2"
-
-
-@dataclass(frozen=True)
-class LedgerSheet:
-    """One sheet: `columns` are (row key, header text) pairs giving order and headers; `rows`
-    are mappings by those keys, streamed. `title` and `subtitle` stand above the header on
-    paper (xlsx only); `light_column` shows green/yellow/red as 绿/黄/红 on a coloured cell; a
-    drop-down of `status_choices` goes on `status_column`."""
-
-    columns: Sequence[tuple[str, str]]
-    rows: Iterable[Mapping[str, object]]
-    name: str = "台账"
-    title: str | None = None
-    subtitle: str | None = None
-    light_column: str | None = None
-    status_choices: Sequence[str] = ()
-    status_column: str = "status"
 
 
 def write_ledger(
@@ -86,45 +62,6 @@ def write_sheets(sheets: Sequence[LedgerSheet], path: Path, fmt: Literal["xlsx",
     finally:
         tmp.unlink(missing_ok=True)
     return counts
-
-
-def plain(value: object) -> object:
-    """A value as a spreadsheet cell holds it: None, str, number, date or datetime."""
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.replace(tzinfo=None)  # Excel has no time zones: keep the wall time
-    if value is None or isinstance(value, (str, int, float, date)):
-        return value
-    if isinstance(value, Mapping):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return "、".join(str(v) for v in value)
-    return str(value)
-
-
-def light_cell(value: object) -> tuple[object, str | None]:
-    """(displayed text, fill colour) of a traffic-light cell."""
-    if isinstance(value, str) and value in LIGHT_LABELS:
-        return LIGHT_LABELS[value], LIGHT_FILLS[value]
-    return plain(value), None
-
-
-def csv_cell(value: object) -> str:
-    """A cell as CSV text. Text starting with =, +, - or @ (and not a number) gets a leading
-    quote so Excel shows it instead of running it as a formula; read_ledger drops the quote."""
-    value = plain(value)
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ", timespec="seconds")
-    if isinstance(value, date):
-        return value.isoformat()
-    text = str(value)
-    formula_like = isinstance(value, str) and text.lstrip()[:1] in FORMULA_START
-    if formula_like and not PLAIN_NUMBER.fullmatch(text.strip()):  # "-3" is just a number
-        return "'" + text
-    return text
 
 
 def _write_csv(sheet: LedgerSheet, path: Path) -> int:
