@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_import import NOW, fresh_db, make_ledger, rectify  # noqa: E402
+from bench_import import NOW, fresh_db, make_ledger, rectify
 
 
 def cpu_children() -> float:

@@ -125,7 +125,9 @@ def export(app: AppContext, workflow: str | None, unit: str | None, fmt: str | N
         raise UsageError(f"-o {output}: the extension does not match --format {fmt}")
     options = ExportOptions(public=public, include_private=include_private, actor=app.actor,
                             office=issuing_office(app), force=force, rule=light_rule(app))
-    with _Bar("exporting ledger") as bar:
+    from ..engine.core.i18n import _
+
+    with _Bar(_("exporting ledger")) as bar:
         result = export_ledger(app.service(), path, fmt,  # type: ignore[arg-type]
                                filters=ItemFilter(workflow=workflow, unit=unit),
                                options=options, progress=bar)
@@ -134,8 +136,10 @@ def export(app: AppContext, workflow: str | None, unit: str | None, fmt: str | N
                    "columns": result.columns, "sheets": result.sheets, "public": public,
                    "private": include_private})
     else:
-        sheets = f" on {len(result.sheets)} sheets" if len(result.sheets) > 1 else ""
-        click.echo(f"exported {result.rows} items{sheets} to {result.path}")
+        message = (_("exported {rows} items on {sheets} sheets to {path}")
+                   if len(result.sheets) > 1 else _("exported {rows} items to {path}"))
+        click.echo(message.format(rows=result.rows, sheets=len(result.sheets),
+                                  path=result.path))
 
 
 class _Bar:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..engine.core.i18n import _
 from .ledger import issuing_office
 from .support import AppContext, check_output, pass_app
 
@@ -32,7 +33,7 @@ def notice(app: AppContext, item_id: int, output: str | None) -> None:
     from ..engine.app.printing import notice as build
 
     document = build(app.service(), item_id, Issuer(app.actor, issuing_office(app)))
-    _emit(app, document, output, f"督办单 of item {item_id}")
+    _emit(app, document, output, _("督办单 of item {item}").format(item=item_id))
 
 
 @print_group.command("publicity")
@@ -51,7 +52,7 @@ def publicity(app: AppContext, workflow: str, state: str | None, unit: str | Non
 
     board = Board(workflow, state=state, unit=unit, contact=contact)
     document = build(app.service(), board, Issuer(app.actor, issuing_office(app)))
-    _emit(app, document, output, f"公示表 of {workflow}")
+    _emit(app, document, output, _("公示表 of {workflow}").format(workflow=workflow))
 
 
 def _emit(app: AppContext, document: object, output: str | None, what: str) -> None:
@@ -64,11 +65,12 @@ def _emit(app: AppContext, document: object, output: str | None, what: str) -> N
     try:
         page = render(document, path)
     except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise UsageError(_("cannot write {path}: {reason}").format(
+            path=path, reason=exc.strerror or exc)) from exc
     if page is not None:
         click.echo(page, nl=False)
     elif not app.as_json:
-        click.echo(f"{what} written to {path}")
+        click.echo(_("{what} written to {path}").format(what=what, path=path))
     else:
         from .support import echo_json
 

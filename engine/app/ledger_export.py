@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from ..core.errors import NotFound, Refusal, Refused, UsageError
 from ..core.escalation import DEFAULT_LIGHTS, LightRule
+from ..core.i18n import _
 from ..core.names import Ambiguous, Named, PersonIndex, UnitIndex
 from ..core.spec import WorkflowSpec
 from ..ledgers import LedgerSheet, write_sheets
@@ -62,7 +63,7 @@ def export_ledger(service: Service, path: Path, fmt: Literal["xlsx", "csv"], *,
     if path.exists() and not opts.force:
         raise UsageError(f"{path} already exists; use --force to overwrite it")
     if opts.public and opts.include_private:
-        raise UsageError("--public and --include-private contradict each other")
+        raise UsageError(_("--public and --include-private contradict each other"))
     now = service.clock.now()
     with read(service.engine) as conn:
         specs = _specs(service, conn, filters)
@@ -144,13 +145,14 @@ def _check_private(service: Service, conn: Connection, specs: Sequence[WorkflowS
     """Private fields go to someone holding one of each workflow's roles over all of it."""
     path = scope.path if scope else "/"
     actor = service.actor(conn, actor_id, path)
-    where = scope.name if scope else "the top of the tree"
+    where = scope.name if scope else _("the top of the tree")
     for spec in specs:
         if not actor.roles & set(spec.roles):
             labels = "、".join(f.label for f in spec.fields.values() if f.private) or "-"
-            raise Refused(f"{actor.name} holds no role of {spec.title} at {where} or above, "
-                          f"so may not export its private fields ({labels})",
-                          reason=Refusal.ROLE)
+            raise Refused(_("{person} holds no role of {workflow} at {unit} or above, so may "
+                            "not export its private fields ({fields})").format(
+                                person=actor.name, workflow=spec.title, unit=where,
+                                fields=labels), reason=Refusal.ROLE)
 
 
 def _specs(service: Service, conn: Connection, filters: ItemFilter) -> list[WorkflowSpec]:

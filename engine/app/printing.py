@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..core.errors import NotFound, Refusal, Refused, UsageError
+from ..core.i18n import _
 from ..core.masking import mask
 from ..core.names import Ambiguous, Named, UnitIndex
 from ..core.spec import WorkflowSpec
@@ -47,8 +48,9 @@ def notice(service: Service, item_id: int, issuer: Issuer) -> Document:
         unit = units.by_id[item.unit_id]
         actor = service.actor(conn, issuer.actor, item.unit_path)
         if not actor.roles:
-            raise Refused(f"{actor.name} holds no role at {unit.name} or above, so may not "
-                          f"print the 督办单 of item {item.id}", reason=Refusal.ROLE)
+            raise Refused(_("{person} holds no role at {unit} or above, so may not print the "
+                            "督办单 of item {item}").format(person=actor.name, unit=unit.name,
+                                                         item=item.id), reason=Refusal.ROLE)
         assignee = repo.person(conn, item.assignee_id) if item.assignee_id else None
         rows = store.history(conn, item_id)
     tz = ZoneInfo(spec.timezone)
@@ -110,8 +112,9 @@ def publicity(service: Service, board: Board, issuer: Issuer) -> Document:
         scope = _scope(units, board.unit)
         actor = service.actor(conn, issuer.actor, scope.path)
         if not actor.roles:
-            raise Refused(f"{actor.name} holds no role at {scope.name} or above, so may not "
-                          f"print its 公示表", reason=Refusal.ROLE)
+            raise Refused(_("{person} holds no role at {unit} or above, so may not print its "
+                            "公示表").format(person=actor.name, unit=scope.name),
+                          reason=Refusal.ROLE)
         items = [r for state in states for r in _items(service, conn, spec, state, scope, now)]
     tz = ZoneInfo(spec.timezone)
     labels = "、".join(spec.state_label(s) for s in states)
@@ -131,8 +134,8 @@ def publicity(service: Service, board: Board, issuer: Issuer) -> Document:
 def _public_states(spec: WorkflowSpec, wanted: str | None) -> list[str]:
     public = [n for n, s in spec.states.items() if s.public]
     if not public:
-        raise UsageError(f"workflow {spec.name} ({spec.title}) has no public-notice (公示) "
-                         "state: mark one with `public: true`")
+        raise UsageError(_("workflow {name} ({title}) has no public-notice (公示) state: mark "
+                           "one with `public: true`").format(name=spec.name, title=spec.title))
     if wanted is None:
         return public
     found = [n for n, s in spec.states.items() if wanted in (n, s.label)]
@@ -140,8 +143,10 @@ def _public_states(spec: WorkflowSpec, wanted: str | None) -> list[str]:
         raise NotFound("state", wanted)
     if found[0] not in public:
         listed = "、".join(f"{spec.state_label(n)} ({n})" for n in public)
-        raise UsageError(f"state {spec.state_label(found[0])} is not a public-notice (公示) "
-                         f"state of {spec.title}; its 公示 states: {listed}")
+        raise UsageError(_("state {state} is not a public-notice (公示) state of {workflow}; "
+                           "its 公示 states: {states}").format(
+                               state=spec.state_label(found[0]), workflow=spec.title,
+                               states=listed))
     return found[:1]
 
 
@@ -198,7 +203,7 @@ def _scope(units: UnitIndex, wanted: str | None) -> Named:
     if wanted is None:
         roots = [u for u in units.by_id.values() if u.path.count("/") <= 2]
         if len(roots) != 1:
-            raise UsageError("say which unit: --unit UNIT")
+            raise UsageError(_("say which unit: --unit UNIT"))
         return roots[0]
     try:
         return units.resolve(wanted)

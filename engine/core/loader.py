@@ -235,10 +235,12 @@ def _mask(r: NodeReader, name: str, ftype: str | None, node: yaml.Node) -> str |
     """`mask:` names one of the public-notice maskings, on a text field."""
     kind = r.string(node, "mask")
     if kind not in MASKS:
-        r.error(node, f"field '{name}': unknown mask '{kind}'; allowed: {', '.join(MASKS)}")
+        r.error(node, _("field '{name}': unknown mask '{kind}'; allowed: {allowed}").format(
+            name=name, kind=kind, allowed=", ".join(MASKS)))
         return None
     if ftype != "text":
-        r.error(node, f"field '{name}': mask '{kind}' needs a text field, not {ftype}")
+        r.error(node, _("field '{name}': mask '{kind}' needs a text field, not {type}").format(
+            name=name, kind=kind, type=ftype))
         return None
     return kind
 

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from ..core.errors import UsageError
+from ..core.i18n import _
 from .model import Document, Section
 
 FONTS = (
@@ -34,14 +35,14 @@ def chinese_font() -> Path:
     named = os.environ.get("RECTIFY_FONT")
     if named:
         if not Path(named).is_file():
-            raise UsageError(f"RECTIFY_FONT={named}: no such font file")
+            raise UsageError(_("RECTIFY_FONT={path}: no such font file").format(path=named))
         return Path(named)
     for candidate in FONTS:
         if Path(candidate).is_file():
             return Path(candidate)
-    raise UsageError("no Chinese font found for the PDF: install one (Debian: apt-get install "
-                     "fonts-wqy-microhei) or set RECTIFY_FONT to a .ttf/.ttc file; or write "
-                     ".html and print it from the browser")
+    raise UsageError(_("no Chinese font found for the PDF: install one (Debian: apt-get "
+                       "install fonts-wqy-microhei) or set RECTIFY_FONT to a .ttf/.ttc file; or "
+                       "write .html and print it from the browser"))
 
 
 def write_pdf(document: Document, path: Path) -> None:
