@@ -25,6 +25,7 @@ QUICK: dict[str, list[str]] = {
     "bench_orm_baseline.py": ["--items", "2000", "--runs", "1"],
     "bench_cli.py": ["--runs", "3"],
     "bench_import.py": ["2000", "1"],  # ROWS RUNS
+    "bench_export.py": ["2000", "1"],  # ITEMS RUNS
     "bench_ledger_read.py": ["2000"],  # ROWS
     "bench_dispatch.py": ["--rows", "1000", "--runs", "1"],
     "bench_sweep.py": ["--items", "20000", "--due", "2000", "--runs", "1"],
