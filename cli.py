@@ -11,10 +11,14 @@ from __future__ import annotations
 import click
 
 from .commands import admin, authority, items, jobs, ledger, migration, printing, web, workflow
-from .commands.support import AppContext
+from .commands.support import AppContext, accept_global_options
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog="Global options may also come after the command: "
+                    "rectify item show 1 --json --as wang")
+@click.version_option(package_name="rectify", prog_name="rectify",
+                      message="%(prog)s %(version)s")
 @click.option("--db", envvar="RECTIFY_DB", default="sqlite:///rectify.db", show_default=True,
               help="SQLAlchemy database URL (sqlite:///FILE or postgresql+psycopg://...).")
 @click.option("--as", "actor", envvar="RECTIFY_USER", help="Who is acting (a person id).")
@@ -125,6 +129,7 @@ user.add_command(web.user_password)
 token.add_command(web.token_create)
 token.add_command(web.token_revoke)
 cli.add_command(printing.print_group)
+accept_global_options(cli)  # after every command is registered
 
 
 def main() -> None:

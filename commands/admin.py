@@ -23,7 +23,7 @@ def init(app: AppContext) -> None:
     from ..engine.store.db import upgrade
     from ..workflows import bundled_files
 
-    upgrade(app.engine())
+    upgrade(app.engine(create=True))
     service = app.service()
     loaded = []
     for path in bundled_files():

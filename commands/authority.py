@@ -11,7 +11,15 @@ from pathlib import Path
 
 import click
 
-from .support import AppContext, check_output, echo_json, exit_code, pass_app, table
+from .support import (
+    AppContext,
+    check_output,
+    echo_json,
+    exit_code,
+    item_filters,
+    pass_app,
+    table,
+)
 
 
 @click.command("verify")
@@ -111,8 +119,8 @@ def item_extension(app: AppContext, item_id: int, decision: str, comment: str | 
 
 @click.command("transfer")
 @click.argument("item_id", type=int)
-@click.option("--unit", required=True, help="The unit the item moves to.")
-@click.option("--assignee", help="Its new assignee there (none: the unit assigns).")
+@click.option("--unit", required=True, help="The unit the item moves to (id or name).")
+@click.option("--assignee", help="Its new assignee there, id or name (none: the unit assigns).")
 @click.option("--comment", required=True, help="Why: kept in the history and sent.")
 @pass_app
 def item_transfer(app: AppContext, item_id: int, unit: str, assignee: str | None,
@@ -120,12 +128,14 @@ def item_transfer(app: AppContext, item_id: int, unit: str, assignee: str | None
     """转办: move the item to another unit (an assigner at a unit above both)."""
     from ..engine.app.transfers import transfer
 
-    result = transfer(app.service(), item_id, app.actor, unit, assignee, comment)
+    names = app.names()
+    unit_id, person = names.unit(unit), names.person(assignee) if assignee else None
+    result = transfer(app.service(), item_id, app.actor, unit_id, person, comment)
     if app.as_json:
         echo_json(result)
     else:
-        click.echo(f"item {item_id} transferred to {unit}"
-                   + (f", assigned to {assignee}" if assignee else ""))
+        click.echo(f"item {item_id} transferred to {names.unit_name(unit_id)} ({unit_id})"
+                   + (f", assigned to {names.person_name(person)} ({person})" if person else ""))
 
 
 @click.command("urge")
@@ -141,11 +151,7 @@ def item_urge(app: AppContext, item_id: int, comment: str) -> None:
 
 
 @click.command("sample")
-@click.option("--state")
-@click.option("--unit", help="This unit and all below it.")
-@click.option("--assignee")
-@click.option("--workflow")
-@click.option("--overdue", is_flag=True, help="Past their deadline and not closed.")
+@item_filters
 @click.option("--size", type=int, required=True, help="How many items to draw.")
 @click.option("--seed", required=True, help="The draw's seed: the same seed and filters give "
                                             "the same items.")
@@ -155,10 +161,9 @@ def item_sample(app: AppContext, size: int, seed: str, trigger: str | None,
                 **filters: object) -> None:
     """三随机 / 回头看: a reproducible random draw; each drawn item's history records it."""
     from ..engine.app.sampling import sample
-    from ..engine.app.views import ItemFilter
 
-    result = sample(app.service(), app.actor, ItemFilter(**filters),  # type: ignore[arg-type]
-                    size, seed, trigger)
+    item_filter = app.names().item_filter(**filters)  # type: ignore[arg-type]
+    result = sample(app.service(), app.actor, item_filter, size, seed, trigger)
     if app.as_json:
         echo_json(result)
     else:

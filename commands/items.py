@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from .support import (
     AppContext,
     JsonStream,
     echo_json,
+    item_filters,
     parse_fields,
     pass_app,
     printable,
@@ -41,23 +41,14 @@ ITEM_ID = click.IntRange(1, 2**63 - 1)
 @pass_app
 def new(app: AppContext, workflow: str, unit: str, subject: str | None,
         assignee: str | None, due: str | None, field_values: tuple[str, ...]) -> None:
-    """Create an item; prints its id alone."""
+    """Create an item; prints its id alone. WORKFLOW, UNIT and ASSIGNEE by id or by name."""
     _refuse_past(app, due)
-    item_id = app.service().new_item(app.actor, workflow, unit, subject=subject,
-                                     assignee=assignee, due=due,
-                                     values=parse_fields(field_values))
+    names = app.names()
+    item_id = app.service().new_item(app.actor, names.workflow(workflow), names.unit(unit),
+                                     subject=subject,
+                                     assignee=names.person(assignee) if assignee else None,
+                                     due=due, values=parse_fields(field_values))
     echo_json({"id": item_id}) if app.as_json else click.echo(str(item_id))
-
-
-def item_filters(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The filters `item list` and `item bulk` share (they reach the command as **filters)."""
-    for option in reversed([
-        click.option("--state"), click.option("--unit", help="This unit and all below it."),
-        click.option("--assignee"), click.option("--workflow"),
-        click.option("--overdue", is_flag=True, help="Past their deadline and not closed."),
-    ]):
-        func = option(func)
-    return func
 
 
 @click.command("list")
@@ -66,17 +57,20 @@ def item_filters(func: Callable[..., Any]) -> Callable[..., Any]:
 @pass_app
 def list_(app: AppContext, limit: int, **filters: Any) -> None:
     """Items matching the filters."""
-    from ..engine.app.views import ItemFilter, item_rows
+    from ..engine.app.views import item_rows
 
-    rows = item_rows(app.service(), ItemFilter(**filters), rule=light_rule(app))
+    names = app.names()
+    rows = item_rows(app.service(), names.item_filter(**filters), rule=light_rule(app))
     if limit:
         rows = itertools.islice(rows, limit)
+    listed = [{**r, "unit_name": names.unit_name(r["unit"]),
+               "assignee_name": names.person_name(r["assignee"])} for r in rows]
     if app.as_json:
-        echo_json(list(rows))
+        echo_json(listed)
         return
-    listed = list(rows)
     click.echo(table(["id", "workflow", "state", "unit", "assignee", "due", "light", "问题"],
-                     [[r["id"], r["workflow"], r["state_label"], r["unit"], r["assignee"],
+                     [[r["id"], r["workflow"], r["state_label"], r["unit_name"],
+                       r["assignee_name"],
                        (r["due_at"] or "")[:16].replace("T", " "), LIGHTS[r["light"]],
                        r["description"]] for r in listed]))
     click.echo(f"{len(listed)} items")
@@ -130,7 +124,7 @@ def _card(d: dict[str, Any]) -> str:
         f"  state     {d['state_label']} ({d['state']})",
         f"  unit      {d['unit_name']} ({d['unit']})",
         f"  subject   {d['subject'] or '—'}",
-        f"  assignee  {d['assignee'] or '—'}",
+        f"  assignee  {_named(d['assignee_name'], d['assignee'])}",
         f"  due       {due}  {LIGHTS[d['light']]}",
     ]
     for key, value in d["fields"].items():
@@ -139,16 +133,23 @@ def _card(d: dict[str, Any]) -> str:
     for h in d["history"]:
         move = f"{h['source'] or ''} -> {h['dest']}" if h["dest"] else ""
         comment = f"  “{h['comment']}”" if h["comment"] else ""
-        lines.append(f"  {h['at'][:16].replace('T', ' ')}  {h['actor']:<10} {h['trigger']:<16}"
-                     f" {move}{comment}")
+        lines.append(f"  {h['at'][:16].replace('T', ' ')}  {h['actor_name'] or '':<8} "
+                     f"{h['trigger']:<16} {move}{comment}")
     if d["escalations"]:
         lines.append("escalations:")
-        lines += [f"  {e['at'][:16].replace('T', ' ')}  {e['state']} step {e['step'] + 1}: "
+        lines += [f"  {e['at'][:16].replace('T', ' ')}  {e['state']} step {e['step']}: "
                   f"{e['action']}" + (" (applied late)" if e["late"] else "")
                   for e in d["escalations"]]
     lines += _authority_lines(d)
     lines.append("you may: " + (", ".join(d["triggers"]) or "nothing now"))
     return "\n".join(printable(line) for line in lines)  # a value's own breaks/escapes flattened
+
+
+def _named(name: str | None, key: str | None) -> str:
+    """王五 (wang): what people read, with the id scripts and --as take."""
+    if not key:
+        return "—"
+    return f"{name} ({key})" if name and name != key else key
 
 
 def _authority_lines(d: dict[str, Any]) -> list[str]:
@@ -181,14 +182,19 @@ def _value(value: Any) -> str:
 def advance(app: AppContext, item_id: int, trigger: str, comment: str | None,
             field_values: tuple[str, ...], attach: tuple[str, ...]) -> None:
     """Fire TRIGGER on the item."""
-    outcome = app.service().advance(item_id, app.actor, trigger,
-                                    values=parse_fields(field_values), comment=comment,
-                                    attach=[Path(a) for a in attach])
+    from ..engine.app.views import advanced
+
+    service = app.service()
+    outcome = service.advance(item_id, app.actor, trigger, values=parse_fields(field_values),
+                              comment=comment, attach=[Path(a) for a in attach])
+    moved = advanced(service, item_id, outcome)
     if app.as_json:
-        echo_json({"id": item_id, "trigger": trigger, "source": outcome.source,
-                   "dest": outcome.dest, "at": outcome.at.isoformat()})
+        echo_json(moved)
         return
-    click.echo(f"item {item_id}: {trigger} — {outcome.source} -> {outcome.dest}")
+    name = f"{moved['trigger_label']} ({trigger})" if moved["trigger_label"] else trigger
+    click.echo(f"item {item_id}: {name} — {moved['source_label']} -> {moved['dest_label']}"
+               if moved["source"] != moved["dest"] or not moved["signed"] else
+               f"item {item_id}: {name} signed; still {moved['dest_label']}, awaiting others")
 
 
 @click.command("assign")
@@ -199,14 +205,18 @@ def advance(app: AppContext, item_id: int, trigger: str, comment: str | None,
 @pass_app
 def assign(app: AppContext, item_id: int, person: str, due: str | None,
            comment: str | None) -> None:
-    """Give the item to PERSON (and optionally a new deadline). Only the workflow's assigners
-    may; nobody sets the deadline of an item assigned to themselves."""
+    """Give the item to PERSON, by id or name (and optionally a new deadline). Only the
+    workflow's assigners may; nobody sets the deadline of an item assigned to themselves."""
     _refuse_past(app, due)
-    app.service().assign(item_id, app.actor, person, due, comment=comment)
+    names = app.names()
+    person_id = names.person(person)
+    app.service().assign(item_id, app.actor, person_id, due, comment=comment)
     if app.as_json:
-        echo_json({"id": item_id, "assignee": person})
+        echo_json({"id": item_id, "assignee": person_id,
+                   "assignee_name": names.person_name(person_id)})
     else:
-        click.echo(f"item {item_id} assigned to {person}" + (f", due {due}" if due else ""))
+        click.echo(f"item {item_id} assigned to {names.person_name(person_id)} ({person_id})"
+                   + (f", due {due}" if due else ""))
 
 
 @click.command("bulk")
@@ -231,10 +241,8 @@ def _bulk(app: AppContext, trigger: str, filters: dict[str, Any], values: dict[s
     or refusals on stderr), so memory stays flat however many items match."""
     from ..engine.app.bulk import BulkResult, count_matching
     from ..engine.app.bulk import bulk as run_bulk
-    from ..engine.app.views import ItemFilter
-
     service = app.service()
-    item_filter = ItemFilter(**filters)
+    item_filter = app.names().item_filter(**filters)
     out = JsonStream(app.as_json, "results")
     out.head({"trigger": trigger})
 

@@ -28,7 +28,7 @@ def sweep(app: AppContext, dry_run: bool) -> None:
     prefix = "would apply" if dry_run else "applied"
     for e in report.escalations:
         late = " (late)" if e.get("late") else ""
-        click.echo(f"{prefix} item {e['item']} {e['state']} step {e['step'] + 1}: "
+        click.echo(f"{prefix} item {e['item']} {e['state']} step {e['step']}: "
                    f"{e['action']}{late}")
     for f in report.fired:
         click.echo(f"{'would fire' if dry_run else 'fired'} item {f['item']}: {f['trigger']}")

@@ -21,6 +21,7 @@ from ..engine.app.logs import configure_logging
 from ..engine.app.runtime import Runtime
 
 if TYPE_CHECKING:
+    from ..engine.app.names import Names
     from ..engine.app.service import Service
 
 __all__ = ["AppContext", "configure_logging", "pass_app"]
@@ -32,6 +33,15 @@ class AppContext(Runtime):
 
     actor: str | None = None
     as_json: bool = False
+    _names: Names | None = None
+
+    def names(self) -> Names:
+        """Units, people, workflows and states by id or name, read once per command."""
+        if self._names is None:
+            from ..engine.app.names import Names
+
+            self._names = Names.read(self.service())
+        return self._names
 
     def service(self, *, check: bool = True) -> Service:
         """The runtime's service, recording the operating-system account on the rows the CLI
@@ -40,6 +50,10 @@ class AppContext(Runtime):
         service = super().service(check=check)
         if service.os_user is None:
             service.os_user = _os_user()
+            if self.actor and check:  # `--as 王五` as well as `--as wang`
+                from ..engine.app.names import acting_person
+
+                self.actor = acting_person(service, self.actor)
         return service
 
 
@@ -56,6 +70,48 @@ def _os_user() -> str:
 
 # Hands each command the AppContext the root group made from the global options.
 pass_app = click.make_pass_decorator(AppContext)
+
+# The global options (contract section 2) as (flags, AppContext attribute, is a flag).
+GLOBAL_OPTIONS = ((("--db",), "db", False), (("--as",), "actor", False),
+                  (("--now",), "now_text", False), (("--config",), "config", False),
+                  (("--json",), "as_json", True))
+
+
+def accept_global_options(group: click.Group) -> None:
+    """Let the global options come after the subcommand too (`rectify item show 1 --json
+    --as wang`), as `gh` and `kubectl` users expect: each command and group below the root gets
+    hidden copies that set the root's AppContext (which exists by then: click runs a group's
+    callback before it parses its subcommand's arguments)."""
+    for command in group.commands.values():
+        for flags, attr, is_flag in GLOBAL_OPTIONS:
+            if not any(set(flags) & set(p.opts) for p in command.params):
+                command.params.append(click.Option(
+                    flags, f"late_{attr}", is_flag=is_flag, default=None, hidden=True,
+                    expose_value=False, callback=_setter(attr)))
+        if isinstance(command, click.Group):
+            accept_global_options(command)
+
+
+def _setter(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def set_late(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        if value is not None and value is not False:
+            setattr(ctx.ensure_object(AppContext), attr, value)
+
+    return set_late
+
+
+def item_filters(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The filters `item list` and `item bulk` share (they reach the command as **filters);
+    each by id or by name/label, turned into ids by `AppContext.names().item_filter`."""
+    for option in reversed([
+        click.option("--state", help="A state's id or label (整改中)."),
+        click.option("--unit", help="This unit and all below it (id or name)."),
+        click.option("--assignee", help="A person's id or name."),
+        click.option("--workflow", help="A workflow's id or title."),
+        click.option("--overdue", is_flag=True, help="Past their deadline and not closed."),
+    ]):
+        func = option(func)
+    return func
 
 
 def parse_fields(pairs: Iterable[str]) -> dict[str, str]:

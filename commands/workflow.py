@@ -76,26 +76,27 @@ def _validate(app: AppContext, paths: list[Path]) -> int:
 
 
 def resolve_spec(app: AppContext, name: str) -> WorkflowSpec:
-    """A workflow by file path, by name in the database, or a bundled one."""
-    from ..engine.core.errors import UsageError
+    """A workflow by file path, by id or title in the database, or a bundled one."""
+    from ..engine.core.errors import NotFound
     from ..engine.core.loader import load_workflow_file
-    from ..workflows import bundled
+    from ..workflows import BUNDLED, bundled
 
     path = Path(name)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return load_workflow_file(path)
+    loaded: list[str] = []
     if Path(app.db.removeprefix("sqlite:///")).exists() or not app.db.startswith("sqlite"):
-        from ..engine.store.db import read
-
-        service = app.service()
-        with read(service.engine) as conn:
-            from ..engine.store.repo import latest_workflow
-
-            if latest_workflow(conn, name, missing_ok=True):
-                return service.latest(conn, name).spec
+        names = app.names()
+        try:
+            return names.workflows[names.workflow(name)]
+        except NotFound:
+            loaded = [*names.workflows, *(s.title for s in names.workflows.values())]
     found = bundled(name)
     if found is None:
-        raise UsageError(f"no workflow '{name}': give a file or a loaded workflow's name")
+        import difflib
+
+        known = sorted({*loaded, *BUNDLED})
+        raise NotFound("workflow", name, close=difflib.get_close_matches(name, known, n=3))
     return load_workflow_file(found)
 
 

@@ -45,7 +45,7 @@ class Rectify:
 
     def __call__(self, *args: str, actor: str | None = None, now: str | None = None,
                  as_json: bool = False) -> Result:
-        argv = ["rectify", "--db", self.url]
+        argv = ["rectify", "--db", self.url] if self.url else ["rectify"]  # "": the default
         if now or self.now:
             argv += ["--now", now or self.now or ""]
         argv += (["--as", actor] if actor else []) + (["--json"] if as_json else [])

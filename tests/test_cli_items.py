@@ -158,8 +158,8 @@ REFUSALS: dict[str, tuple[str | None, tuple[str, ...], int, tuple[str, ...]]] = 
                     ("votes_for * 2 > attendees", "not met", "实到人数 (attendees) = 10")),
     "person not in org": ("nobody", ("item", "advance", "{rectifying}", "submit"), 3,
                           ("'nobody' is not a person in the org file",)),
-    "nobody acting": (None, ("item", "advance", "{rectifying}", "submit"), 3,
-                      ("--as",)),
+    "nobody acting": (None, ("item", "advance", "{rectifying}", "submit"), 2,
+                      ("--as", "RECTIFY_USER")),
     "create without a role there": ("zhou", ("item", "new", "--workflow", "rectification",
                                              "--unit", "village-a1"), 3, ("no role",)),
     "assign to a stranger": ("li", ("item", "assign", "{rectifying}", "nobody"), 3,
@@ -344,7 +344,7 @@ def test_show_json_shape(cli: Cli) -> None:
         [{k: f[k] for k in ("item", "trigger")} for f in swept["fired"]]
     shown = cli.json("item", "show", str(item), actor="wang", now=LATER)
     assert (shown["state"], shown["triggers"]) == ("accountable", ["conclude"])
-    assert [e["step"] for e in shown["escalations"] if e["state"] == "rectifying"] == [0, 1, 2, 3]
+    assert [e["step"] for e in shown["escalations"] if e["state"] == "rectifying"] == [1, 2, 3, 4]
     for e in shown["escalations"]:
         assert {"state", "step", "at", "action"} <= e.keys() and OFFSET.search(e["at"])
     assert all(OFFSET.search(h["at"]) for h in shown["history"])

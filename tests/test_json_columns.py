@@ -68,6 +68,6 @@ states:
 transitions:
   - {trigger: go, source: a, dest: b, roles: [clerk]}
 """)
-    with pytest.raises(Refused, match=r"实到人数 \(attendees\): expected a finite number"):
+    with pytest.raises(Refused, match=r"实到人数 \(attendees\) must be a number"):
         coerce(spec, "attendees", raw)
     assert coerce(spec, "attendees", " 12 ") == 12

@@ -124,8 +124,8 @@ def _trigger_label(spec: Any, trigger: str | None) -> str:
 
 def _level(spec: Any, step: Mapping[str, Any]) -> str:
     state = spec.states.get(step["state"])
-    if state and step["step"] < len(state.escalate):
-        return str(state.escalate[step["step"]].level or step["action"])
+    if state and 0 < step["step"] <= len(state.escalate):  # counted from 1
+        return str(state.escalate[step["step"] - 1].level or step["action"])
     return str(step["action"])
 
 

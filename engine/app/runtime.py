@@ -41,10 +41,18 @@ class Runtime:
         except ValueError as exc:
             raise UsageError(f"--now {self.now_text!r} is not an ISO-8601 time ({exc})") from exc
 
-    def engine(self) -> Engine:
+    def engine(self, *, create: bool = False) -> Engine:
+        """The database; a SQLite file that is not there yet is made only when `create`
+        (`rectify init`): a read command must not leave an empty rectify.db behind."""
         if self._engine is None:
-            from ..store.db import open_engine
+            from ..core.errors import NotInitialised, UsageError
+            from ..store.db import open_engine, sqlite_file
 
+            path = sqlite_file(self.db)
+            if path is not None and not create and not path.exists():
+                raise NotInitialised(self.db, missing=True)
+            if path is not None and not path.parent.is_dir():
+                raise UsageError(f"--db {self.db}: the folder {path.parent} does not exist")
             self._engine = open_engine(self.db)
         return self._engine
 

@@ -149,7 +149,8 @@ def _apply_one(service: Service, conn: Connection, row: Any, now: datetime,
         with conn.begin_nested():
             _apply(service, conn, row, now, report)
     except Conflict as exc:
-        report.errors.append({"item": row.item_id, "step": row.step_index, "error": str(exc)})
+        report.errors.append({"item": row.item_id, "step": row.step_index + 1,
+                              "error": str(exc)})
         steps.unclaim(conn, row)
 
 
@@ -243,7 +244,7 @@ def _notices(service: Service, directory: lookups.Lookups | None, rung: _Rung, i
 
 
 def _report_line(row: Any, step: EscalationStep) -> dict[str, Any]:
-    return {"state": row.state, "step": row.step_index, "action": step.action,
+    return {"state": row.state, "step": row.step_index + 1, "action": step.action,
             "level": step.level, "late": bool(row.late)}
 
 

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from ..core.errors import NotFound
 from ..core.escalation import DEFAULT_LIGHTS, LightRule, light
+from ..core.machine import Outcome
 from ..store import items as store
 from ..store import reads, repo
 from ..store.db import read
@@ -17,7 +18,7 @@ from .countersign import signatures
 from .extensions import open_request
 from .service import Service, _view
 
-__all__ = ["ItemFilter", "item_detail", "item_rows", "local_iso"]
+__all__ = ["ItemFilter", "advanced", "item_detail", "item_rows", "local_iso"]
 
 
 def local_iso(at: datetime | None, tz: str) -> str | None:
@@ -40,19 +41,24 @@ def item_detail(service: Service, item_id: int, actor_id: str | None,
         rows = store.history(conn, item_id)
         steps = store.steps_of(conn, item_id)
         extension = open_request(conn, item, spec)
+        people = repo.people_by(conn, {item.assignee_id or "", item.creator_id or "",
+                                       *(r["actor"] for r in rows)})
     tz = spec.timezone
+    names = {p.id: p.name for p in people.values()}
     triggers = compiled.graph.allowed_triggers(_view(item, unit.name), actor) if actor else []
     return {
         "id": item.id, "workflow": item.workflow, "version": compiled.version.version,
         "state": item.state, "state_label": spec.state_label(item.state),
         "unit": item.unit_id, "unit_name": unit.name, "subject": item.subject,
         "assignee": item.assignee_id, "creator": item.creator_id,
+        "assignee_name": names.get(item.assignee_id or "", item.assignee_id),
         "due_at": local_iso(item.due_at, tz),
         "light": light(spec, item.state, item.due_at, now, service.calendar(), rule),
         "due_provisional": item.due_provisional,
         "fields": {k: v for k, v in item.fields.items() if v is not None},
         "field_labels": {k: f.label for k, f in spec.fields.items()},
-        "history": [_history(r, tz) for r in rows],
+        "history": [{**_history(r, tz), "actor_name": names.get(r["actor"], r["actor"])}
+                    for r in rows],
         # What was applied is told by its history row, which names the step as it was then
         # (a later workflow version may number or label its ladder differently).
         "escalations": [_applied(r, tz) for r in rows if r["kind"] == "escalation"],
@@ -62,6 +68,18 @@ def item_detail(service: Service, item_id: int, actor_id: str | None,
         "extension": extension,
         **signatures(spec, item, rows),
     }
+
+
+def advanced(service: Service, item_id: int, outcome: Outcome) -> dict[str, Any]:
+    """What `item advance` reports: the move in the workflow's labels, at its offset (as
+    `item show` gives times), read from the version the item is on."""
+    with read(service.engine) as conn:
+        spec = service.compiled(conn, store.get_item(conn, item_id).workflow_version_id).spec
+    trigger = outcome.transition
+    return {"id": item_id, "trigger": trigger.trigger, "trigger_label": trigger.label,
+            "source": outcome.source, "source_label": spec.state_label(outcome.source),
+            "dest": outcome.dest, "dest_label": spec.state_label(outcome.dest),
+            "at": local_iso(outcome.at, spec.timezone), "signed": outcome.signed is not None}
 
 
 def _history(row: dict[str, Any], tz: str) -> dict[str, Any]:
@@ -74,7 +92,9 @@ def _history(row: dict[str, Any], tz: str) -> dict[str, Any]:
 
 def _applied(row: dict[str, Any], tz: str) -> dict[str, Any]:
     data = row["data"] or {}
-    return {"state": row["source"], "step": data.get("step"), "at": local_iso(row["at"], tz),
+    step = data.get("step")  # stored from 0; people and scripts count from 1
+    return {"state": row["source"], "step": None if step is None else step + 1,
+            "at": local_iso(row["at"], tz),
             "action": data.get("action", "?"), "level": data.get("level"),
             "late": bool(data.get("late"))}
 
@@ -83,7 +103,7 @@ def _escalation(step: dict[str, Any], spec: Any, tz: str) -> dict[str, Any]:
     state = spec.states.get(step["state"])
     spec_step = state.escalate[step["step_index"]] if state and \
         step["step_index"] < len(state.escalate) else None
-    return {"state": step["state"], "step": step["step_index"],
+    return {"state": step["state"], "step": step["step_index"] + 1,
             "at": local_iso(step["applied_at"] or step["planned_at"], tz),
             "action": spec_step.action if spec_step else "?", "late": step["late"]}
 

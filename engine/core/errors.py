@@ -83,15 +83,20 @@ class Refused(RectifyError):
 class NotFound(RectifyError):
     """No such item, workflow, unit, person...: `kind` and the `key` that was asked for."""
 
-    def __init__(self, kind: str, key: object) -> None:
+    def __init__(self, kind: str, key: object, *, close: Sequence[str] = ()) -> None:
         self.kind = kind
         self.key = key
-        super().__init__(_("{kind} {key!r} not found").format(kind=translate(kind), key=key))
+        self.close = list(close)  # names near the one asked for: a typo's likely meaning
+        message = _("{kind} {key!r} not found").format(kind=translate(kind), key=key)
+        if close:
+            message += _(" (did you mean {names}?)").format(
+                names=_(" or ").join(f"'{c}'" for c in close))
+        super().__init__(message)
 
 
 # What NotFound names, for the catalogue: the kind is translated where the message is made.
 KINDS = (N_("item"), N_("person"), N_("token"), N_("unit"), N_("workflow"),
-         N_("workflow version"))
+         N_("workflow version"), N_("state"))
 
 
 class Conflict(RectifyError):
@@ -107,7 +112,7 @@ class UsageError(RectifyError):
 
 
 class Ambiguous(UsageError):
-    """A name that means several units or people; the message lists them."""
+    """A name that means several units, people, workflows or states; the message lists them."""
 
 
 class IntegrityFailed(RectifyError):
@@ -125,10 +130,13 @@ class DatabaseError(RectifyError):
 class NotInitialised(DatabaseError):
     """The database has no rectify tables, or older ones: `rectify init` makes them current."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, missing: bool = False) -> None:
         self.url = url
-        super().__init__(_("database {url} has no rectify tables or is out of date; run "
-                           "`rectify init` first").format(url=url))
+        self.missing = missing  # no database file at all (SQLite)
+        super().__init__((_("there is no database at {url} yet; `rectify init` creates it")
+                          if missing else
+                          _("database {url} has no rectify tables or is out of date; run "
+                            "`rectify init` first")).format(url=url))
 
 
 class DeliveryFailed(RectifyError):

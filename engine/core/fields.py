@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import date
 from typing import Any
 
+from .dates import parse_date
 from .errors import Refusal, Refused, UsageError
 from .spec import FieldSpec, WorkflowSpec
 
@@ -28,8 +28,8 @@ def coerce(spec: WorkflowSpec, name: str, raw: object) -> Any:
         return None
     try:
         return _COERCE[field.type](field, raw)
-    except (ValueError, TypeError) as exc:
-        raise Refused(f"{field.label} ({name}): {exc}", reason=Refusal.FIELD) from exc
+    except (ValueError, TypeError) as exc:  # each coercer says what the value must be
+        raise Refused(f"{field.label} ({name}) {exc}", reason=Refusal.FIELD) from exc
 
 
 def coerce_all(spec: WorkflowSpec, values: Mapping[str, object]) -> dict[str, Any]:
@@ -53,23 +53,29 @@ def display(value: Any) -> str:
 
 def _number(field: FieldSpec, raw: object) -> int | float:
     if isinstance(raw, bool):
-        raise ValueError("expected a number")
+        raise ValueError("must be a number, not yes/no")
     if isinstance(raw, int):
         return raw
     text = str(raw).strip()
     try:
         return int(text)
     except ValueError:
+        pass
+    try:
         value = float(text)
+    except ValueError:
+        raise ValueError(f"must be a number, not '{text}'") from None
     if not math.isfinite(value):  # "nan", "inf": no count or amount is either
-        raise ValueError("expected a finite number")
+        raise ValueError(f"must be a number, not '{text}'")
     return value
 
 
 def _date(field: FieldSpec, raw: object) -> str:
-    if isinstance(raw, date):
-        return raw.isoformat()[:10]
-    return date.fromisoformat(str(raw).strip()).isoformat()
+    """The forms a ledger import accepts (2025-10-02, 2025/10/02, 2025年10月2日 ...)."""
+    try:
+        return parse_date(raw.strip() if isinstance(raw, str) else raw).isoformat()
+    except ValueError as exc:
+        raise ValueError(f"must be a date such as 2025-10-02 or 2025年10月2日 ({exc})") from None
 
 
 def _bool(field: FieldSpec, raw: object) -> bool:
@@ -80,20 +86,20 @@ def _bool(field: FieldSpec, raw: object) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise ValueError(f"expected yes/no (是/否), got '{raw}'")
+    raise ValueError(f"must be yes or no (是/否), not '{raw}'")
 
 
 def _choice(field: FieldSpec, raw: object) -> str:
     text = str(raw).strip()
     if text not in field.choices:
-        raise ValueError(f"'{text}' is not one of: {', '.join(field.choices)}")
+        raise ValueError(f"must be one of {', '.join(field.choices)}, not '{text}'")
     return text
 
 
 def _files(field: FieldSpec, raw: object) -> list[Any]:
     if isinstance(raw, list):
         return raw
-    raise ValueError("files are attached with --attach FILE, not set as text")
+    raise ValueError("takes files: attach them with --attach FILE, not as text")
 
 
 _COERCE = {

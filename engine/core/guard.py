@@ -37,7 +37,16 @@ class GuardSyntaxError(RectifyError):
 
 
 class GuardError(RectifyError):
-    """The expression failed while evaluating (an empty field in arithmetic, say)."""
+    """The expression failed while evaluating (a division by zero, say)."""
+
+
+class GuardOverEmpty(GuardError):
+    """The expression compares or computes with fields that are still empty: the condition is
+    not met (rather than undecidable), and `empty` names those fields for the refusal."""
+
+    def __init__(self, empty: list[str]) -> None:
+        self.empty = empty
+        super().__init__("empty: " + ", ".join(empty))
 
 
 class _Counts:
@@ -129,6 +138,11 @@ def evaluate(expression: str, fields: Mapping[str, Any], counts: Mapping[str, in
         raise GuardError(str(exc)) from exc
     except (TypeError, jinja.UndefinedError, ZeroDivisionError, ValueError, OverflowError,
             MemoryError, RecursionError) as exc:
+        # `score >= 60` before anyone gave a score: Python's "'>=' not supported between
+        # 'NoneType' and 'int'" says nothing to a clerk; the empty fields do.
+        empty = sorted(n for n in names_used(expression) if n in fields and fields[n] is None)
+        if empty and isinstance(exc, TypeError):
+            raise GuardOverEmpty(empty) from exc
         raise GuardError(str(exc) or type(exc).__name__) from exc
     except jinja.SecurityError as exc:
         raise GuardError(f"not allowed in a guard: {exc}") from exc

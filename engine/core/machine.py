@@ -22,8 +22,8 @@ from .authority import field_refusal
 from .countersign import Signature
 from .errors import Refusal, Refused
 from .fields import is_empty
-from .guard import GuardError, evaluate
-from .i18n import _
+from .guard import GuardError, GuardOverEmpty, evaluate
+from .i18n import _, ngettext
 from .spec import TransitionSpec, WorkflowSpec
 
 if TYPE_CHECKING:
@@ -229,6 +229,13 @@ def _what_is_given(spec: WorkflowSpec, a: _Attempt, t: TransitionSpec) -> bool:
     if t.when:
         try:
             allowed = evaluate(t.when, _guard_fields(spec, a.fields), a.item.counts)
+        except GuardOverEmpty as exc:
+            empty = ", ".join(f"{spec.field_label(n)} ({n})" for n in exc.empty)
+            return a.refuse(Refused(ngettext(
+                "{verb}: the condition '{when}' is not met: {fields} is empty",
+                "{verb}: the condition '{when}' is not met: {fields} are empty",
+                len(exc.empty)).format(verb=_verb(t), when=t.when, fields=empty),
+                reason=Refusal.GUARD))
         except GuardError as exc:
             return a.refuse(Refused(_("{verb}: the condition '{when}' cannot be decided: "
                                       "{why}").format(verb=_verb(t), when=t.when, why=exc),

@@ -51,6 +51,9 @@ def write_sheets(sheets: Sequence[LedgerSheet], path: Path, fmt: Literal["xlsx",
     if path.exists() and not force:
         raise FileExistsError(f"{path} already exists; use --force to overwrite it")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # Fail on an unwritable folder before anything streams: openpyxl's write-only sheet, left
+    # half-written, would print a traceback when it is collected after our one-line error.
+    tmp.open("wb").close()
     try:
         if fmt == "xlsx":
             from .workbook import write_xlsx  # openpyxl is loaded only for xlsx

@@ -18,10 +18,10 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from ..core.errors import DatabaseError, NotInitialised
+from ..core.errors import DatabaseError, NotInitialised, UsageError
 from . import collector
 
 # `Connection` and `Engine` (imported above) are the two names of SQLAlchemy's that use cases
@@ -57,13 +57,43 @@ def loads(text: str | bytes) -> Any:
         return json.loads(text)
 
 
-def open_engine(url: str, *, pool_size: int | None = None) -> Engine:
+# URL schemes people write for PostgreSQL (Heroku and libpq say postgres://): all mean the psycopg
+# 3 driver rectify ships with, not psycopg2, which it does not.
+_PG_SCHEMES = {"postgres", "postgresql", "postgresql+psycopg", "postgres+psycopg", "pg"}
+
+
+def database_url(url: str) -> URL:
+    """The URL as SQLAlchemy takes it: PostgreSQL spellings on psycopg 3; UsageError for a URL
+    that is neither SQLite nor PostgreSQL."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise DatabaseError(f"not a database URL: {url!r} ({exc})") from exc
+        raise UsageError(f"--db {url!r} is not a database URL; write sqlite:///FILE or "
+                         "postgresql://USER@HOST/DATABASE") from exc
+    if parsed.drivername in _PG_SCHEMES:
+        return parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername not in ("sqlite", "sqlite+pysqlite"):
+        raise UsageError(f"--db {parsed.render_as_string(hide_password=True)}: rectify works "
+                         "with SQLite (sqlite:///FILE) or PostgreSQL (postgresql://USER@HOST/DB), "
+                         f"not '{parsed.drivername}'")
+    return parsed
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for PostgreSQL, memory and `file:` URIs."""
+    parsed = database_url(url)
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:" \
+            or path.startswith("file:"):
+        return None
+    return Path(path)
+
+
+def open_engine(url: str, *, pool_size: int | None = None) -> Engine:
+    parsed = database_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
+    url = parsed.render_as_string(hide_password=False)
     # No pre-ping: it costs a round trip per checkout on the hot path; stale connections are
     # recycled by age instead, and a dropped one fails one command, which the user reruns.
     size = pool_size or int(os.environ.get("RECTIFY_POOL_SIZE", "5"))
@@ -227,6 +257,11 @@ def check_current(engine: Engine) -> None:
         with engine.connect() as conn:
             current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except (OperationalError, ProgrammingError) as exc:
+        name = engine.url.database
+        if f'database "{name}" does not exist' in str(exc):
+            raise DatabaseError(f"database '{name}' does not exist on "
+                                f"{engine.url.host or 'localhost'}; create it (createdb {name}), "
+                                "then run `rectify init`") from exc
         if "no such table" in str(exc) or "does not exist" in str(exc):
             raise NotInitialised(engine.url.render_as_string(hide_password=True)) from exc
         raise DatabaseError(f"cannot open database {engine.url!r}: {exc.orig}") from exc
