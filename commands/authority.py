@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from ..engine.core.i18n import _
 from .support import (
     AppContext,
     check_output,
@@ -134,8 +135,10 @@ def item_transfer(app: AppContext, item_id: int, unit: str, assignee: str | None
     if app.as_json:
         echo_json(result)
     else:
-        click.echo(f"item {item_id} transferred to {names.unit_name(unit_id)} ({unit_id})"
-                   + (f", assigned to {names.person_name(person)} ({person})" if person else ""))
+        click.echo(_("item {id} transferred to {unit}").format(
+            id=item_id, unit=f"{names.unit_name(unit_id)} ({unit_id})")
+            + (_(", assigned to {person}").format(
+                person=f"{names.person_name(person)} ({person})") if person else ""))
 
 
 @click.command("urge")

@@ -13,11 +13,13 @@ from typing import Any
 
 import click
 
+from ..engine.core.i18n import _
 from .support import (
     AppContext,
     JsonStream,
     echo_json,
     item_filters,
+    pad,
     parse_fields,
     pass_app,
     printable,
@@ -133,8 +135,8 @@ def _card(d: dict[str, Any]) -> str:
     for h in d["history"]:
         move = f"{h['source'] or ''} -> {h['dest']}" if h["dest"] else ""
         comment = f"  “{h['comment']}”" if h["comment"] else ""
-        lines.append(f"  {h['at'][:16].replace('T', ' ')}  {h['actor_name'] or '':<8} "
-                     f"{h['trigger']:<16} {move}{comment}")
+        lines.append(f"  {h['at'][:16].replace('T', ' ')}  {pad(h['actor_name'] or '', 10)} "
+                     f"{pad(h['trigger'], 16)} {move}{comment}")
     if d["escalations"]:
         lines.append("escalations:")
         lines += [f"  {e['at'][:16].replace('T', ' ')}  {e['state']} step {e['step']}: "
@@ -192,9 +194,10 @@ def advance(app: AppContext, item_id: int, trigger: str, comment: str | None,
         echo_json(moved)
         return
     name = f"{moved['trigger_label']} ({trigger})" if moved["trigger_label"] else trigger
-    click.echo(f"item {item_id}: {name} — {moved['source_label']} -> {moved['dest_label']}"
-               if moved["source"] != moved["dest"] or not moved["signed"] else
-               f"item {item_id}: {name} signed; still {moved['dest_label']}, awaiting others")
+    text = (_("item {id}: {trigger} — {source} -> {dest}") if not moved["signed"] else
+            _("item {id}: {trigger} signed; still {source}, awaiting the other signatures"))
+    click.echo(text.format(id=item_id, trigger=name, source=moved["source_label"],
+                           dest=moved["dest_label"]))
 
 
 @click.command("assign")
@@ -215,8 +218,9 @@ def assign(app: AppContext, item_id: int, person: str, due: str | None,
         echo_json({"id": item_id, "assignee": person_id,
                    "assignee_name": names.person_name(person_id)})
     else:
-        click.echo(f"item {item_id} assigned to {names.person_name(person_id)} ({person_id})"
-                   + (f", due {due}" if due else ""))
+        click.echo(_("item {id} assigned to {person}").format(
+            id=item_id, person=_named(names.person_name(person_id), person_id))
+            + (_(", due {due}").format(due=due) if due else ""))
 
 
 @click.command("bulk")

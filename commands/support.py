@@ -71,10 +71,11 @@ def _os_user() -> str:
 # Hands each command the AppContext the root group made from the global options.
 pass_app = click.make_pass_decorator(AppContext)
 
-# The global options (contract section 2) as (flags, AppContext attribute, is a flag).
+# The global options (contract section 2) as (flags, AppContext attribute, is a flag). --lang
+# has no attribute: commands/language.py reads it from the whole command line before parsing.
 GLOBAL_OPTIONS = ((("--db",), "db", False), (("--as",), "actor", False),
                   (("--now",), "now_text", False), (("--config",), "config", False),
-                  (("--json",), "as_json", True))
+                  (("--json",), "as_json", True), (("--lang",), "", False))
 
 
 def accept_global_options(group: click.Group) -> None:
@@ -94,7 +95,7 @@ def accept_global_options(group: click.Group) -> None:
 
 def _setter(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
     def set_late(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
-        if value is not None and value is not False:
+        if attr and value is not None and value is not False:
             setattr(ctx.ensure_object(AppContext), attr, value)
 
     return set_late
@@ -143,7 +144,8 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def _pad(text: str, width: int) -> str:
+def pad(text: str, width: int) -> str:
+    """`text` padded to `width` terminal columns (a CJK character takes two)."""
     return text + " " * (width - _width(text))
 
 
@@ -222,9 +224,9 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, max_width: i
     cells = [[_clip(printable(str(c)) if c is not None else "", max_width) for c in row]
              for row in rows]
     widths = [max([_width(h)] + [_width(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    lines = ["  ".join(_pad(h, w) for h, w in zip(headers, widths, strict=True)).rstrip(),
+    lines = ["  ".join(pad(h, w) for h, w in zip(headers, widths, strict=True)).rstrip(),
              "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(_pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip()
+    lines += ["  ".join(pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip()
               for r in cells]
     return "\n".join(lines)
 

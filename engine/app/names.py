@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..core.errors import Ambiguous, NotFound
+from ..core.i18n import _
 from ..core.names import Named, PersonIndex, UnitIndex
 from ..core.spec import WorkflowSpec
 from ..store import repo
@@ -67,8 +68,9 @@ class Names:
             return text
         titled = [n for n, s in self.workflows.items() if s.title.strip() == text]
         if len(titled) > 1:
-            raise Ambiguous(f"'{text}' is the title of {len(titled)} workflows "
-                            f"({', '.join(titled)}); write the workflow's id instead")
+            raise Ambiguous(_("'{text}' is the title of {count} workflows ({ids}); write the "
+                              "workflow's id instead").format(text=text, count=len(titled),
+                                                              ids=", ".join(titled)))
         if titled:
             return titled[0]
         known = [*self.workflows, *(s.title for s in self.workflows.values())]
@@ -83,9 +85,10 @@ class Names:
         found = {(n, state) for n, s in specs.items() for state, st in s.states.items()
                  if st.label.strip() == text}
         if len({state for _, state in found}) > 1:
-            listed = ", ".join(f"{state} in {n}" for n, state in sorted(found))
-            raise Ambiguous(f"state '{text}' means {listed}; add --workflow, or give the state's "
-                            "id")
+            listed = ", ".join(_("{state} in {workflow}").format(state=state, workflow=n)
+                               for n, state in sorted(found))
+            raise Ambiguous(_("state '{text}' means {listed}; add --workflow, or give the "
+                              "state's id").format(text=text, listed=listed))
         if found:
             return found.pop()[1]
         known = [k for s in specs.values() for n, st in s.states.items() for k in (n, st.label)]

@@ -46,13 +46,15 @@ class Runtime:
         (`rectify init`): a read command must not leave an empty rectify.db behind."""
         if self._engine is None:
             from ..core.errors import NotInitialised, UsageError
+            from ..core.i18n import _
             from ..store.db import open_engine, sqlite_file
 
             path = sqlite_file(self.db)
             if path is not None and not create and not path.exists():
                 raise NotInitialised(self.db, missing=True)
             if path is not None and not path.parent.is_dir():
-                raise UsageError(f"--db {self.db}: the folder {path.parent} does not exist")
+                raise UsageError(_("--db {url}: the folder {folder} does not exist").format(
+                    url=self.db, folder=path.parent))
             self._engine = open_engine(self.db)
         return self._engine
 

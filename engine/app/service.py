@@ -22,6 +22,7 @@ from ..core.calendar import WorkCalendar, parse_calendar_file
 from ..core.clock import Clock
 from ..core.errors import InvalidInput, Refusal, Refused, UsageError
 from ..core.escalation import Schedule, schedule
+from ..core.i18n import _
 from ..core.loader import load_stored_workflow, load_workflow_file
 from ..core.machine import SYSTEM_ACTOR, Actor, ItemView, Outcome, Request, StateGraph
 from ..core.org import parse_org
@@ -315,8 +316,8 @@ class Service:
 def _acting(person_id: str | None) -> str:
     """Who says they are acting, refused before any read if nobody or the system."""
     if not person_id:
-        raise UsageError("say who is acting: --as PERSON (a person id or name from the org "
-                         "file), or set RECTIFY_USER")
+        raise UsageError(_("say who is acting: --as PERSON (a person id or name from the org "
+                           "file), or set RECTIFY_USER"))
     if person_id == SYSTEM_ACTOR.id:
         raise Refused("'system' is the engine's own actor; act as a person", reason=Refusal.ROLE)
     return person_id

@@ -12,6 +12,7 @@ from typing import Any
 
 from .dates import parse_date
 from .errors import Refusal, Refused, UsageError
+from .i18n import _
 from .spec import FieldSpec, WorkflowSpec
 
 _TRUE = {"1", "true", "yes", "y", "是", "对", "有"}
@@ -29,7 +30,8 @@ def coerce(spec: WorkflowSpec, name: str, raw: object) -> Any:
     try:
         return _COERCE[field.type](field, raw)
     except (ValueError, TypeError) as exc:  # each coercer says what the value must be
-        raise Refused(f"{field.label} ({name}) {exc}", reason=Refusal.FIELD) from exc
+        raise Refused(_("{label} ({name}) {why}").format(label=field.label, name=name, why=exc),
+                      reason=Refusal.FIELD) from exc
 
 
 def coerce_all(spec: WorkflowSpec, values: Mapping[str, object]) -> dict[str, Any]:
@@ -53,7 +55,7 @@ def display(value: Any) -> str:
 
 def _number(field: FieldSpec, raw: object) -> int | float:
     if isinstance(raw, bool):
-        raise ValueError("must be a number, not yes/no")
+        raise ValueError(_("must be a number, not yes/no"))
     if isinstance(raw, int):
         return raw
     text = str(raw).strip()
@@ -64,9 +66,9 @@ def _number(field: FieldSpec, raw: object) -> int | float:
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"must be a number, not '{text}'") from None
+        raise ValueError(_("must be a number, not '{text}'").format(text=text)) from None
     if not math.isfinite(value):  # "nan", "inf": no count or amount is either
-        raise ValueError(f"must be a number, not '{text}'")
+        raise ValueError(_("must be a number, not '{text}'").format(text=text))
     return value
 
 
@@ -75,7 +77,8 @@ def _date(field: FieldSpec, raw: object) -> str:
     try:
         return parse_date(raw.strip() if isinstance(raw, str) else raw).isoformat()
     except ValueError as exc:
-        raise ValueError(f"must be a date such as 2025-10-02 or 2025年10月2日 ({exc})") from None
+        raise ValueError(_("must be a date such as 2025-10-02 or 2025年10月2日 ({why})")
+                         .format(why=exc)) from None
 
 
 def _bool(field: FieldSpec, raw: object) -> bool:
@@ -86,20 +89,21 @@ def _bool(field: FieldSpec, raw: object) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise ValueError(f"must be yes or no (是/否), not '{raw}'")
+    raise ValueError(_("must be yes or no (是/否), not '{text}'").format(text=raw))
 
 
 def _choice(field: FieldSpec, raw: object) -> str:
     text = str(raw).strip()
     if text not in field.choices:
-        raise ValueError(f"must be one of {', '.join(field.choices)}, not '{text}'")
+        raise ValueError(_("must be one of {choices}, not '{text}'").format(
+            choices=", ".join(field.choices), text=text))
     return text
 
 
 def _files(field: FieldSpec, raw: object) -> list[Any]:
     if isinstance(raw, list):
         return raw
-    raise ValueError("takes files: attach them with --attach FILE, not as text")
+    raise ValueError(_("takes files: attach them with --attach FILE, not as text"))
 
 
 _COERCE = {

@@ -141,7 +141,7 @@ class IdentificationWalk:
         first = self.ids[0]
         row = [h for h in self._detail(first)["history"] if h["kind"] == "transition"][-1]
         label = self._label(row["trigger"], row["source"])
-        self.echo(f"   item {first} history: {_minute(row['at'])}  {row['actor']}  {label}  "
+        self.echo(f"   item {first} history: {_minute(row['at'])}  {row['actor_name']}  {label}  "
                   f"{self.spec.state_label(row['source'])} → {self.spec.state_label(row['dest'])}"
                   f"   (`rectify item show {first}`)")
         objected = self._detail(self.ids[1])

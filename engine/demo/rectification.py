@@ -14,10 +14,12 @@ import random
 import tempfile
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ...workflows import bundled_files
+from ..app.names import Names
 from ..app.service import Service
 from ..core.clock import FixedClock
 from ..core.errors import Refused
@@ -90,7 +92,9 @@ def run_demo(directory: Path | None, echo: Echo) -> Path:
     report, ledger = _write_outputs(service, folder)
     echo(f"\n数据库 database: {db}\n通知 notifications: {folder / 'notifications.jsonl'}")
     echo(f"周报 weekly report: {report}\n台账 ledger export: {ledger}")
-    echo(f"看看 try:  rectify --db sqlite:///{db} --as p02 item list --unit town-dy")
+    names = demo.names
+    echo(f"看看 try:  rectify --db sqlite:///{db} --as {names.person_name('p02')} item list "
+         f"--unit {names.unit_name('town-dy')}")
     return db
 
 
@@ -159,6 +163,11 @@ class _Walk:
         self.s, self.clock, self.echo, self.rng = service, clock, echo, rng
         self.items: list[tuple[int, str, str]] = []  # (id, village, rectifier)
 
+    @cached_property
+    def names(self) -> Names:
+        """Units and people by name: what the demo prints is what people read and type."""
+        return Names.read(self.s)
+
     def run(self) -> None:
         self.discover()
         self.import_ledger()
@@ -184,7 +193,8 @@ class _Walk:
             self.items.append((item_id, village, rectifier))
         self.echo(f"   {len(self.items)} 个问题已交办 filed and assigned, deadline 10 workdays")
         item_id, village, _ = self.items[0]
-        self.echo(f"   e.g. item {item_id} at {village}: see `rectify item show {item_id}`")
+        self.echo(f"   e.g. item {item_id} at {self.names.unit_name(village)}: see "
+                  f"`rectify item show {item_id}`")
 
     def import_ledger(self) -> None:
         from ..app.ledger_import import import_ledger
@@ -203,7 +213,8 @@ class _Walk:
         try:
             self.s.advance(item_id, other, "submit", values={"measures": "已整改"})
         except Refused as exc:
-            self.echo(f"   refused (拒绝): {other} tried to submit item {item_id}: {exc}")
+            self.echo(f"   refused (拒绝): {self.names.person_name(other)} tried to submit item "
+                      f"{item_id}: {exc}")
         evidence = self.s.files_dir.parent / "入户核实照片.jpg"
         evidence.write_bytes(b"demo evidence")
         for item_id, _, rectifier in self.items[:18]:

@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from ..core.errors import DatabaseError, NotInitialised, UsageError
+from ..core.i18n import _
 from . import collector
 
 # `Connection` and `Engine` (imported above) are the two names of SQLAlchemy's that use cases
@@ -68,14 +69,15 @@ def database_url(url: str) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise UsageError(f"--db {url!r} is not a database URL; write sqlite:///FILE or "
-                         "postgresql://USER@HOST/DATABASE") from exc
+        raise UsageError(_("--db {url!r} is not a database URL; write sqlite:///FILE or "
+                           "postgresql://USER@HOST/DATABASE").format(url=url)) from exc
     if parsed.drivername in _PG_SCHEMES:
         return parsed.set(drivername="postgresql+psycopg")
     if parsed.drivername not in ("sqlite", "sqlite+pysqlite"):
-        raise UsageError(f"--db {parsed.render_as_string(hide_password=True)}: rectify works "
-                         "with SQLite (sqlite:///FILE) or PostgreSQL (postgresql://USER@HOST/DB), "
-                         f"not '{parsed.drivername}'")
+        raise UsageError(_("--db {url}: rectify works with SQLite (sqlite:///FILE) or "
+                           "PostgreSQL (postgresql://USER@HOST/DB), not '{scheme}'").format(
+                               url=parsed.render_as_string(hide_password=True),
+                               scheme=parsed.drivername))
     return parsed
 
 
@@ -259,9 +261,9 @@ def check_current(engine: Engine) -> None:
     except (OperationalError, ProgrammingError) as exc:
         name = engine.url.database
         if f'database "{name}" does not exist' in str(exc):
-            raise DatabaseError(f"database '{name}' does not exist on "
-                                f"{engine.url.host or 'localhost'}; create it (createdb {name}), "
-                                "then run `rectify init`") from exc
+            raise DatabaseError(_("database '{name}' does not exist on {host}; create it "
+                                  "(createdb {name}), then run `rectify init`").format(
+                                      name=name, host=engine.url.host or "localhost")) from exc
         if "no such table" in str(exc) or "does not exist" in str(exc):
             raise NotInitialised(engine.url.render_as_string(hide_password=True)) from exc
         raise DatabaseError(f"cannot open database {engine.url!r}: {exc.orig}") from exc
