@@ -53,6 +53,7 @@ def _migrate(app: AppContext, name: str, to_text: str, mappings: tuple[str, ...]
     from ..engine.core.versions import parse_mapping
 
     service = app.service()
+    name = app.names().workflow(name)  # its id or its title
     plan = prepare(service, name, version_number(to_text, "--to"), parse_mapping(mappings))
     actor = actor_id(service, app.actor)
     out = JsonStream(app.as_json, "items")
@@ -130,6 +131,7 @@ def diff(app: AppContext, name: str, v1: str, v2: str) -> None:
     """What changed from version V1 to V2, and how many running items on V1 each change touches."""
     from ..engine.app.migration import diff as version_diff
 
+    name = app.names().workflow(name)  # its id or its title
     report = version_diff(app.service(), name, version_number(v1, "V1"), version_number(v2, "V2"))
     if app.as_json:
         echo_json(report.as_json())

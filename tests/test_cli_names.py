@@ -67,8 +67,8 @@ def one_line(result: object, code: int, *fragments: str) -> str:
 
 def test_names_are_taken_wherever_a_command_takes_ids(rectify: Rectify) -> None:
     """`--workflow 问题整改闭环 --unit 张庄村 --assignee 张三`, `--as 李四`, `item assign ID 孙七`,
-    `transfer --unit 李庄村`, and the list/bulk/sample filters by name and label all mean
-    the same ids as the ids would."""
+    `transfer --unit 李庄村`, `workflow show/diff 问题整改闭环`, and the list/bulk/sample
+    filters by name and label all mean the same ids as the ids would."""
     item = new_item(rectify, "--assignee", "张三")
     shown = rectify.ok("item", "show", str(item), actor="li", as_json=True).json()
     assert (shown["workflow"], shown["unit"], shown["assignee"]) == \
@@ -87,6 +87,9 @@ def test_names_are_taken_wherever_a_command_takes_ids(rectify: Rectify) -> None:
                "--comment", "属李庄村", actor="wang")
     assert rectify.ok("item", "show", str(item), as_json=True, actor="li").json()["unit"] \
         == "village-a2"
+    assert rectify.ok("workflow", "show", "问题整改闭环").out.startswith("rectification:")
+    assert rectify.ok("workflow", "diff", "问题整改闭环", "1", "1").out.startswith(
+        "rectification v1 -> v1")
     drawn = rectify.ok("item", "sample", "--unit", "李庄村", "--state", "整改中", "--size", "1",
                        "--seed", "s", actor="wang", as_json=True).json()
     assert drawn["items"] == [item]
