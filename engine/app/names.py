@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from functools import cached_property
 
 from ..core.errors import Ambiguous, NotFound
 from ..core.i18n import _
@@ -29,21 +29,38 @@ def _close(text: str, choices: Iterable[str]) -> list[str]:
     return difflib.get_close_matches(text, sorted(set(choices)), n=3, cutoff=0.6)
 
 
-@dataclass(frozen=True)
 class Names:
-    """The org's units and people and the workflows' states, by id or by name."""
+    """The org's units and people and the workflows' states, by id or by name. Each part is
+    read when first asked for: a command that names no state never compiles a workflow."""
 
-    units: UnitIndex
-    people: PersonIndex
-    workflows: dict[str, WorkflowSpec]  # the newest version of each, by workflow id
+    def __init__(self, service: Service) -> None:
+        self.service = service
 
     @classmethod
     def read(cls, service: Service) -> Names:
-        with read(service.engine) as conn:
+        return cls(service)
+
+    @cached_property
+    def _org(self) -> tuple[UnitIndex, PersonIndex]:
+        with read(self.service.engine) as conn:
             units = [Named(u.id, u.name, u.path) for u in repo.units(conn)]
             people = [Named(p.id, p.name, active=p.active) for p in repo.people(conn)]
-            specs = {v.name: service.compiled(conn, v.id).spec for v in repo.workflow_names(conn)}
-        return cls(UnitIndex(units), PersonIndex(people), specs)
+        return UnitIndex(units), PersonIndex(people)
+
+    @property
+    def units(self) -> UnitIndex:
+        return self._org[0]
+
+    @property
+    def people(self) -> PersonIndex:
+        return self._org[1]
+
+    @cached_property
+    def workflows(self) -> dict[str, WorkflowSpec]:
+        """The newest version of each workflow, by workflow id."""
+        with read(self.service.engine) as conn:
+            return {v.name: self.service.compiled(conn, v.id).spec
+                    for v in repo.workflow_names(conn)}
 
     def unit(self, text: str) -> str:
         """A unit's id from its id, name or `上级/名称`."""
@@ -64,7 +81,7 @@ class Names:
     def workflow(self, text: str) -> str:
         """A workflow's id from its id or title (问题整改闭环)."""
         text = text.strip()
-        if text in self.workflows:
+        if text in self._workflow_ids:  # the common case: no workflow compiled to say so
             return text
         titled = [n for n, s in self.workflows.items() if s.title.strip() == text]
         if len(titled) > 1:
@@ -75,6 +92,11 @@ class Names:
             return titled[0]
         known = [*self.workflows, *(s.title for s in self.workflows.values())]
         raise NotFound("workflow", text, close=_close(text, known))
+
+    @cached_property
+    def _workflow_ids(self) -> set[str]:
+        with read(self.service.engine) as conn:
+            return set(repo.workflow_ids(conn))
 
     def state(self, text: str, workflow: str | None = None) -> str:
         """A state's id from its id or label, in `workflow` or in any loaded workflow."""

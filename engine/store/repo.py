@@ -75,6 +75,11 @@ def workflow_by_id(conn: Connection, version_id: int) -> VersionRow:
     return _version(row)
 
 
+def workflow_ids(conn: Connection) -> list[str]:
+    """The ids of the loaded workflows (no sources read)."""
+    return list(conn.execute(select(VERSIONS.c.name).distinct()).scalars())
+
+
 def workflow_names(conn: Connection) -> list[VersionRow]:
     newest = (select(VERSIONS.c.name, func.max(VERSIONS.c.version).label("v"))
               .group_by(VERSIONS.c.name).subquery())
