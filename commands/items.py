@@ -44,7 +44,6 @@ ITEM_ID = click.IntRange(1, 2**63 - 1)
 def new(app: AppContext, workflow: str, unit: str, subject: str | None,
         assignee: str | None, due: str | None, field_values: tuple[str, ...]) -> None:
     """Create an item; prints its id alone. WORKFLOW, UNIT and ASSIGNEE by id or by name."""
-    _refuse_past(app, due)
     names = app.names()
     item_id = app.service().new_item(app.actor, names.workflow(workflow), names.unit(unit),
                                      subject=subject,
@@ -93,24 +92,6 @@ def show(app: AppContext, item_id: int) -> None:
     click.echo(_card(detail))
 
 
-def _refuse_past(app: AppContext, due: str | None) -> None:
-    """A deadline already past when it is given is a mistake (a typo in the year, mostly).
-
-    A date is read at its end of day in the last timezone on Earth (UTC-12), so only a day past
-    everywhere is refused; the workflow's own timezone is applied when the item is written."""
-    if due is None:
-        return
-    from ..engine.core.clock import end_of_day
-    from ..engine.core.errors import UsageError
-
-    try:
-        at = end_of_day(due, "Etc/GMT+12")
-    except ValueError:
-        return  # the service says what is wrong with it, in its own words
-    if at < app.clock().now():
-        raise UsageError(f"--due {due} is in the past")
-
-
 def light_rule(app: AppContext) -> Any:
     from ..engine.core.escalation import LightRule
 
@@ -131,6 +112,7 @@ def _card(d: dict[str, Any]) -> str:
     ]
     for key, value in d["fields"].items():
         lines.append(f"  {d['field_labels'].get(key, key)}: {_value(value)}")
+    lines += [f"  {d['field_labels'].get(key, key)}: (private)" for key in d["hidden_fields"]]
     lines.append("history:")
     for h in d["history"]:
         move = f"{h['source'] or ''} -> {h['dest']}" if h["dest"] else ""
@@ -210,7 +192,6 @@ def assign(app: AppContext, item_id: int, person: str, due: str | None,
            comment: str | None) -> None:
     """Give the item to PERSON, by id or name (and optionally a new deadline). Only the
     workflow's assigners may; nobody sets the deadline of an item assigned to themselves."""
-    _refuse_past(app, due)
     names = app.names()
     person_id = names.person(person)
     app.service().assign(item_id, app.actor, person_id, due, comment=comment)

@@ -4,6 +4,7 @@ which of the transition's changed fields carries them (so their attachment rows 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ..core.errors import Refusal, Refused
@@ -58,3 +59,11 @@ def attached_fields(outcome: Outcome,
             held = {v.get("sha256") for v in (old or []) if isinstance(v, dict)}
             return [(name, f) for f in unique(stored) if f.sha256 not in held]
     return []
+
+
+def placeholders(paths: Sequence[Path]) -> list[files.StoredFile]:
+    """Stand-ins for files not yet copied, for deciding an advance before copying them: each
+    fills the files field as the stored file will (a distinct digest each, so none is taken
+    for a file the field already holds)."""
+    return [files.StoredFile(f"pending-{n}", files.safe_name(p.name), 0)
+            for n, p in enumerate(paths)]

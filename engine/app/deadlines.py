@@ -11,15 +11,33 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..core.audit import isoformat
-from ..core.errors import Conflict
+from ..core.clock import end_of_day
+from ..core.errors import Conflict, UsageError
 from ..core.escalation import schedule
 from ..core.machine import SYSTEM_ACTOR
+from ..core.spec import WorkflowSpec
 from ..store import items as store
 from ..store import reads
 from ..store.db import write
 
 if TYPE_CHECKING:
     from .service import Service
+
+
+def given_due(due: str | None, spec: WorkflowSpec, now: datetime) -> datetime | None:
+    """The deadline `--due` gives, in the workflow's timezone (a date: the end of that day).
+    One already past is refused here, not only in the CLI, so the web and the API refuse it
+    too: it is a typo in the year far more often than a wish (issue 18)."""
+    if due is None:
+        return None
+    try:
+        at = end_of_day(due, spec.timezone)
+    except ValueError as exc:
+        raise UsageError(f"--due {due!r}: expected a date like 2026-12-01 or an ISO-8601 "
+                         "time") from exc
+    if at < now:
+        raise UsageError(f"--due {due.strip()} is in the past")
+    return at
 
 
 def recompute_provisional(service: Service, batch: int = 1000, *,

@@ -33,6 +33,7 @@ from ..store import items as store
 from ..store import repo
 from ..store.db import Connection, Engine, database_dir, pipelined, read, write
 from . import attachments, countersign, lookups
+from .deadlines import given_due
 
 if TYPE_CHECKING:
     from ...notifications.notices import Notices
@@ -59,7 +60,7 @@ class Service:
         self.engine = engine
         self.clock = clock
         self._notices = notices
-        self.files_dir = files_dir or database_dir(engine) / "rectify-files"
+        self._files_dir = files_dir
         self._compiled: dict[int, Compiled] = {}
         self._calendar: WorkCalendar | None = None
         self.os_user: str | None = None  # the OS account behind the CLI, kept on its rows
@@ -69,6 +70,18 @@ class Service:
         """A history entry with how the actor came: `via`, and the OS account on the CLI."""
         return store.HistoryEntry(kind, actor, at, via=via,
                                   os_user=self.os_user if via == "cli" else None, **content)
+
+    @property
+    def files_dir(self) -> Path:
+        """The evidence store: as given (RECTIFY_FILES), else beside a SQLite file. A
+        PostgreSQL database has no "beside": hosts sharing it would each keep their own folder
+        and never see each other's evidence, so there it must be given (issue 18)."""
+        if self._files_dir is None:
+            if self.engine.url.get_backend_name() != "sqlite":
+                raise UsageError("the database is PostgreSQL: set RECTIFY_FILES to the evidence "
+                                 "folder that every host using it shares")
+            self._files_dir = database_dir(self.engine) / "rectify-files"
+        return self._files_dir
 
     @cached_property
     def notices(self) -> Notices:
@@ -153,7 +166,7 @@ class Service:
         given = fieldvals.coerce_all(spec, values or {})
         if refusal := authority.creation_refusal(spec, actor, given, assignee, due):
             raise refusal
-        override = _due(due, spec)
+        override = given_due(due, spec, now)
         plan = self._plan(spec, spec.initial, now, override)
         item_values = {
             "workflow": spec.name, "workflow_version_id": compiled.version.id,
@@ -172,10 +185,13 @@ class Service:
                 values: Mapping[str, object] | None = None, comment: str | None = None,
                 attach: Sequence[Path] = (), via: str = "cli") -> Outcome:
         now = self.clock.now()
-        # Evidence files are copied first (content-addressed: a refused or failed advance
-        # leaves at most an unreferenced file, never a reference to a missing one).
-        stored = attachments.unique([files.store_file(self.files_dir, p) for p in attach])
         actor_id = _acting(actor_id)
+        if attach:  # the decision first, on placeholders: a refusal copies no byte (issue 18)
+            self._decide_before_copy(item_id, actor_id, trigger, values, comment, attach, now)
+        # Then the files are copied, before the write transaction (content-addressed: an
+        # advance that fails after this leaves at most an unreferenced file, never a
+        # reference to a missing one, and the lock is not held while a large file copies).
+        stored = attachments.unique([files.store_file(self.files_dir, p) for p in attach])
         # One short transaction for read, decision and write. The item is read locked, so the
         # write cannot meet a concurrent change (a second advance waits, then reads the first
         # one's result); on PostgreSQL that is two round trips: the locked read, then the
@@ -205,6 +221,24 @@ class Service:
                 store.apply_write(conn, change, locked=True)
                 conn.commit()
         return outcome
+
+    def _decide_before_copy(self, item_id: int, actor_id: str, trigger: str,
+                            values: Mapping[str, object] | None, comment: str | None,
+                            attach: Sequence[Path], now: datetime) -> None:
+        """Refused (role, state, guard …) as the advance itself would be, with the files
+        standing in as placeholders, so nothing reaches the store for a refused advance."""
+        with read(self.engine) as conn:
+            item = store.get_item(conn, item_id)
+            compiled = self.compiled(conn, item.workflow_version_id)
+            actor = self.actor(conn, actor_id, item.unit_path)
+            spec = compiled.spec
+            given = attachments.with_attachments(spec, item, trigger,
+                                                 fieldvals.coerce_all(spec, values or {}),
+                                                 attachments.placeholders(attach))
+            # The unit's name, which a role refusal says, is read here: this path is rare.
+            view = countersign.with_signatures(conn, spec, item, _view(
+                item, repo.unit(conn, item.unit_id).name))
+            compiled.graph.fire(view, actor, Request(trigger, given, comment), now)
 
     def fire_as_system(self, conn: Connection, item: store.ItemRecord, trigger: str,
                        comment: str, *, now: datetime | None = None) -> Outcome:
@@ -272,7 +306,7 @@ class Service:
             item = store.get_item(conn, item_id)
             compiled = self.compiled(conn, item.workflow_version_id)
             actor = self.actor(conn, actor_id, item.unit_path)
-            override = _due(due, compiled.spec)  # a date that cannot be read is a usage error
+            override = given_due(due, compiled.spec, now)  # unreadable or past: a usage error
             if refusal := authority.assignment_refusal(compiled.spec, actor, item.assignee_id,
                                                        person, due, comment, repo.unit(
                                                            conn, item.unit_id).name):
@@ -337,19 +371,6 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput([Problem(SourceLoc(str(path), 1, 1), f"cannot read: {exc}")]) from exc
-
-
-def _due(due: str | None, spec: WorkflowSpec) -> datetime | None:
-    from ..core.clock import end_of_day
-    from ..core.errors import UsageError
-
-    if due is None:
-        return None
-    try:
-        return end_of_day(due, spec.timezone)
-    except ValueError as exc:
-        raise UsageError(f"--due {due!r}: expected a date like 2026-12-01 or an ISO-8601 "
-                         "time") from exc
 
 
 def _carried_due(spec: WorkflowSpec, item: store.ItemRecord, final: bool) -> datetime | None:

@@ -45,6 +45,11 @@ def item_detail(service: Service, item_id: int, actor_id: str | None,
                                        *(r["actor"] for r in rows)})
     tz = spec.timezone
     names = {p.id: p.name for p in people.values()}
+    # Private fields (身份证号 …) only for people holding a role at the item's unit or above;
+    # to anyone else, and without --as, that they exist but not their value (issue 18).
+    hidden_fields = [] if actor and actor.roles else [
+        k for k, v in item.fields.items() if v is not None and k in spec.fields
+        and spec.fields[k].private]
     triggers = compiled.graph.allowed_triggers(_view(item, unit.name), actor) if actor else []
     return {
         "id": item.id, "workflow": item.workflow, "version": compiled.version.version,
@@ -55,7 +60,9 @@ def item_detail(service: Service, item_id: int, actor_id: str | None,
         "due_at": local_iso(item.due_at, tz),
         "light": light(spec, item.state, item.due_at, now, service.calendar(), rule),
         "due_provisional": item.due_provisional,
-        "fields": {k: v for k, v in item.fields.items() if v is not None},
+        "fields": {k: v for k, v in item.fields.items()
+                   if v is not None and k not in hidden_fields},
+        "hidden_fields": hidden_fields,
         "field_labels": {k: f.label for k, f in spec.fields.items()},
         "history": [{**_history(r, tz), "actor_name": names.get(r["actor"], r["actor"])}
                     for r in rows],
