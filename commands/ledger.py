@@ -60,8 +60,7 @@ def import_(app: AppContext, file: str, workflow: str, mapping: str | None,
 class _Progress:
     """click progress bars on stderr, one per stage, created when the first report comes."""
 
-    LABELS: ClassVar[dict[str, str]] = {"reading": "reading ledger",
-                                        "writing": "writing items "}
+    LABELS: ClassVar[dict[str, str]] = {"importing": "importing ledger"}
 
     def __init__(self) -> None:
         self.bar: Any = None

@@ -327,8 +327,8 @@ def test_mapping_file_needs_columns_and_missing_headers_warn(tmp_path: Path) -> 
 def test_file_level_problems_raise(tmp_path: Path) -> None:
     """An unreadable format, a sheet with only a title and a sheet without any known
     column raise InvalidInput with the reason."""
-    other = tmp_path / "ledger.xls"
-    other.write_bytes(b"\xd0\xcf\x11\xe0")
+    other = tmp_path / "ledger.numbers"  # Apple's: not one rectify reads
+    other.write_bytes(b"PK\x03\x04")
     with pytest.raises(InvalidInput, match=r"save the ledger as \.xlsx"):
         read_ledger(other, SPEC)
     title_only = write_csv(tmp_path / "t.csv", [["某县台账"], [], ["制表人：张三"]])

@@ -299,10 +299,10 @@ def test_export_streams_in_batches(rectify: Rectify, service: Service, tmp_path:
 
     monkeypatch.setattr(ledger_rows, "BATCH", 3)
     for n in range(7):
-        service.new_item("li", "rectification", "village-a1", due="2025-09-25" if n == 0 else
+        service.new_item("li", "rectification", "village-a1", due="2025-09-26" if n == 0 else
                          None, values={"description": f"问题{n}"})
     out = tmp_path / "all.xlsx"
-    rectify.ok("ledger", "export", "-o", str(out))
+    rectify.ok("ledger", "export", "-o", str(out), now="2025-09-29T10:00:00+08:00")
     sheet = openpyxl.load_workbook(out).worksheets[0]
     rows = list(sheet.iter_rows(values_only=True))
     assert [r[0] for r in rows[3:]] == [f"#{n}" for n in range(1, 8)]
@@ -314,7 +314,7 @@ def test_export_streams_in_batches(rectify: Rectify, service: Service, tmp_path:
 def test_import_without_actor_or_unknown_workflow(rectify: Rectify, service: Service,
                                                   tmp_path: Path) -> None:
     """`item import` without --as is refused (3), an unknown workflow is not found (4),
-    and an .xls file is invalid input (6)."""
+    and an .xlsx renamed .xls (not the old Excel format) is invalid input (6)."""
     ledger = write_xlsx(tmp_path / "台账.xlsx", [HEADER, *ROWS])
     assert rectify("item", "import", str(ledger), "--workflow", "rectification").code == 3
     missing = rectify("item", "import", str(ledger), "--workflow", "nope", actor="qian")
@@ -322,7 +322,7 @@ def test_import_without_actor_or_unknown_workflow(rectify: Rectify, service: Ser
     other = tmp_path / "台账.xls"
     shutil.copy(ledger, other)
     bad = rectify("item", "import", str(other), "--workflow", "rectification", actor="qian")
-    assert bad.code == 6 and "save the ledger as .xlsx" in bad.err
+    assert bad.code == 6 and "cannot read this .xls file" in bad.err
 
 
 def test_progress_bar_goes_to_stderr_only(rectify: Rectify, service: Service, tmp_path: Path,
@@ -335,7 +335,7 @@ def test_progress_bar_goes_to_stderr_only(rectify: Rectify, service: Service, tm
     result = rectify.ok("item", "import", str(ledger), "--workflow", "rectification",
                         actor="qian", as_json=True)
     assert result.json()["created"] == 4
-    assert "reading ledger" in result.err and "writing items" in result.err
+    assert "importing ledger" in result.err
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

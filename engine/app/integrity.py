@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
@@ -54,7 +54,8 @@ def verify(service: Service, anchor: Mapping[str, Any] | None = None) -> Verdict
     verdict = Verdict()
     with read(service.engine) as conn:
         ladder = _Ladders(service, conn)
-        evidence = _Evidence(Path(service.files_dir))
+        # Asked only when some item has an attachment (PostgreSQL: RECTIFY_FILES then).
+        evidence = _Evidence(lambda: Path(service.files_dir))
         for items in store.item_batches(conn):
             first, last = items[0]["id"], items[-1]["id"]
             history = store.history_of(conn, first, last)
@@ -192,7 +193,7 @@ class _Evidence:
     SHA-256 its history recorded (a replaced or deleted evidence file is a broken item).
     Each distinct file is hashed once per verify, however many items attach it."""
 
-    def __init__(self, store: Path) -> None:
+    def __init__(self, store: Callable[[], Path]) -> None:
         self.store = store
         self.seen: dict[str, str | None] = {}
 
@@ -207,7 +208,7 @@ class _Evidence:
     def _problem(self, f: dict[str, Any]) -> str | None:
         from ..store.evidence import CHUNK, path_for
 
-        path = path_for(self.store, f["sha256"])
+        path = path_for(self.store(), f["sha256"])
         if not path.is_file():
             return f"its file {path} is missing from the evidence store"
         digest = hashlib.sha256()

@@ -1,12 +1,13 @@
-"""`rectify item import`: an office's ledger (xlsx or csv) becomes items, all or nothing.
+"""`rectify item import`: an office's ledger (xlsx, xls, ods or csv) becomes items, all or
+nothing.
 
-The file is read and checked first (engine.ledger): every bad row is collected, never just the
-first. Then, in ONE write transaction, units and people are resolved by id or name, the actor's
-right to create items at each row's unit is checked, rows whose key is already in the database
-are skipped (so importing the same file twice creates nothing new), and the new items are
-written set-wise by the one event writer (store.imports, store.items). If any row is bad, the
-transaction writes nothing and every bad row is reported with its row number (InvalidInput,
-exit 6).
+In ONE write transaction the file is read a chunk of rows at a time (engine.ledgers): each
+row's cells are checked, its unit and people resolved by id or name, the actor's right to create
+items at its unit checked; rows whose key is already in the database are skipped (so importing
+the same file twice creates nothing new), and the chunk's new items are written set-wise by the
+one event writer (store.imports, store.items). Every bad row is collected, never just the first;
+if there is any, the transaction is rolled back and writes nothing, and every bad row is
+reported with its row number (InvalidInput, exit 6).
 
 Each item is what `Service.new_item` would create: the workflow's initial state, the row's
 整改时限 as the item's own deadline (the end of that day), its 'create' history row chained for
@@ -17,8 +18,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
+from itertools import islice
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,7 +33,8 @@ from ..core.machine import Actor
 from ..core.names import Ambiguous, Named, PersonIndex, UnitIndex
 from ..core.org import ancestors
 from ..core.spec import WorkflowSpec
-from ..ledgers import LedgerRow, RowError, read_ledger
+from ..ledgers import LedgerRow, RowError, open_ledger
+from ..ledgers.cells import RelativeDue
 from ..store import authority as grants
 from ..store import imports as store
 from ..store import repo
@@ -40,11 +43,13 @@ from ..store.db import batch as transaction
 from ..store.items import HistoryEntry
 from .service import Compiled, Service
 
-Progress = Callable[[str, int, int], None]  # (stage, done, total); stages: reading, writing
+Progress = Callable[[str, int, int], None]  # (stage, done, total); stage: importing
 NATIVE_KEY = re.compile(r"#(\d+)")  # how an export numbers items created in rectify itself
 # Columns `rectify ledger export` adds that an import has no use for: ignored without a warning.
 EXPORT_ONLY = frozenset({"状态", "亮灯", "验收人", "销号日期", "流程", "交办日期"})
 MAX_KEY, MAX_SUBJECT = 100, 200  # column sizes of items.ext_key and items.subject
+_AS_WRITTEN = "@due_as_written"  # beside a row's fields: its 整改时限 when words, not a date
+CHUNK = 2000  # rows resolved and written together: few statements, little memory
 
 
 @dataclass
@@ -67,36 +72,39 @@ class ImportResult:
 def import_ledger(service: Service, path: Path, workflow: str, actor_id: str | None, *,
                   mapping: Mapping[str, str] | None = None, default_unit: str | None = None,
                   progress: Progress | None = None) -> ImportResult:
-    """Import every row of the ledger, or nothing (InvalidInput listing every bad row)."""
+    """Import every row of the ledger, or nothing (InvalidInput listing every bad row).
+
+    One pass in one write transaction: rows are read, checked and written CHUNK at a time,
+    so neither the file nor its items are ever held whole (a million rows stay under 500 MB).
+    The first bad row stops the writing, not the reading: every bad row is still named, and
+    the transaction, rolled back, leaves nothing."""
     path = Path(path)
     calendar = service.calendar()
-    warnings: list[RowError] = []
-    # Its inputs, read as one batch of work (80,000 rows' objects, alive until the end): the
-    # workflow, the actor's standing, the file.
-    with transaction(service.engine, writing=False) as conn:
-        compiled = service.latest(conn, workflow)
-        _check_actor(conn, actor_id)
-        rows, errors = read_ledger(path, compiled.spec, mapping, _stage(progress, "reading"),
-                                   warnings=warnings)
-    warnings[:] = [w for w in warnings if not _export_only(w)]
-    if rows and default_unit is None and not any(r.unit for r in rows):
-        raise InvalidInput([f"{path.name}: no row names its 责任单位 (or 村, 乡镇 …): add that "
-                            "column, map one to `unit`, or give --unit for the whole file"],
-                           source=str(path))
-    result = ImportResult(str(path), compiled.spec.name, len(rows) + _bad_rows(errors),
-                          warnings=warnings)
     now = service.clock.now()
     with transaction(service.engine) as conn:
+        compiled = service.latest(conn, workflow)
+        _check_actor(conn, actor_id)
+        ledger = open_ledger(path, compiled.spec, mapping, _stage(progress, "importing"))
+        if default_unit is None and "@unit" not in ledger.targets:
+            raise InvalidInput([f"{path.name}: no row names its 责任单位 (or 村, 乡镇 …): add "
+                                "that column, map one to `unit`, or give --unit for the whole "
+                                "file"], source=str(path))
+        result = ImportResult(str(path), compiled.spec.name, 0,
+                              warnings=[w for w in ledger.warnings if not _export_only(w)])
         rows_in = _Rows(conn, compiled, actor_id or "", now, default_unit,
                         lambda override: schedule(compiled.spec, compiled.spec.initial, now,
                                                   calendar, override), path.name)
-        new = [(row, item) for row in rows if (item := rows_in.build(row, errors))]
+        errors = ledger.errors
+        for chunk in iter(lambda: list(islice(ledger.rows, CHUNK)), []):
+            result.rows += len(chunk)
+            new = [(row, item) for row in chunk if (item := rows_in.build(row, errors))]
+            if errors:
+                continue  # nothing more is written; the rows are still all checked
+            fresh = _skip_existing(conn, compiled.spec, new, result.warnings)
+            result.skipped += len(new) - len(fresh)
+            result.ids += store.insert_items(conn, [item for _, item in fresh])
         if errors:
             raise InvalidInput(_problems(path, errors), source=str(path))
-        fresh = _skip_existing(conn, compiled.spec, new, result.warnings)
-        result.skipped = len(new) - len(fresh)
-        result.ids = store.insert_items(conn, [item for _, item in fresh],
-                                        _stage(progress, "writing"))
         result.created = len(result.ids)
     return result
 
@@ -173,6 +181,7 @@ class _Rows:
         self.spec: WorkflowSpec = compiled.spec
         self.version_id = compiled.version.id
         self.actor, self.now, self.file = actor, now, file
+        self.today = now.astimezone(ZoneInfo(self.spec.timezone)).date()
         self.units = UnitIndex(Named(u.id, u.name, u.path) for u in repo.units(conn))
         self.people = PersonIndex(Named(p.id, p.name, active=p.active)
                                   for p in repo.people(conn))
@@ -213,6 +222,9 @@ class _Rows:
 
     def build(self, row: LedgerRow, errors: list[RowError]) -> store.NewItem | None:
         before = len(errors)
+        if isinstance(row.due, RelativeDue):  # 立行立改, 长期坚持, 12月底前: the day it means now
+            row = replace(row, due=row.due.resolve(self.today),
+                          fields={**row.fields, _AS_WRITTEN: row.due.text})
         unit = self._unit(row, errors)
         assignee = self._assignee(row, errors)
         values = self._fields(row, errors)
@@ -243,9 +255,10 @@ class _Rows:
             "due_override": row.due is not None and plan.due_at is not None,
             "original_due_at": plan.due_at,
         }
+        written = {"due": row.fields[_AS_WRITTEN]} if _AS_WRITTEN in row.fields else {}
         history = HistoryEntry(kind="create", actor=self.actor, at=self.now, dest=spec.initial,
                                data={"fields": values,
-                                     "import": {"file": self.file, "row": row.row}})
+                                     "import": {"file": self.file, "row": row.row, **written}})
         return store.NewItem(item, history, plan.steps)
 
     def _schedule(self, due: date | None) -> Schedule:
@@ -312,6 +325,8 @@ class _Rows:
     def _fields(self, row: LedgerRow, errors: list[RowError]) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for name, raw in row.fields.items():
+            if name == _AS_WRITTEN:
+                continue
             try:
                 values[name] = fieldvals.coerce(self.spec, name, raw)
             except (Refused, UsageError) as exc:

@@ -19,7 +19,7 @@ from .cells import excel_serial_to_date, parse_date
 from .formats import LedgerReader, register_reader
 from .headers import BUILTIN_ALIASES, BUILTIN_TARGETS, normalize_header
 from .mapping import load_mapping
-from .read import read_ledger
+from .read import Ledger, open_ledger, read_ledger
 from .rows import LedgerRow, RowError
 from .write import (
                     HEADER_FILL,
@@ -32,22 +32,24 @@ from .write import (
 )
 
 __all__ = [
-                    "BUILTIN_ALIASES",
-                    "BUILTIN_TARGETS",
-                    "HEADER_FILL",
-                    "LIGHT_FILLS",
-                    "LIGHT_LABELS",
-                    "LedgerReader",
-                    "LedgerRow",
-                    "LedgerSheet",
-                    "RowError",
-                    "csv_cell",
-                    "excel_serial_to_date",
-                    "load_mapping",
-                    "normalize_header",
-                    "parse_date",
-                    "read_ledger",
-                    "register_reader",
-                    "write_ledger",
-                    "write_sheets",
+    "BUILTIN_ALIASES",
+    "BUILTIN_TARGETS",
+    "HEADER_FILL",
+    "LIGHT_FILLS",
+    "LIGHT_LABELS",
+    "Ledger",
+    "LedgerReader",
+    "LedgerRow",
+    "LedgerSheet",
+    "RowError",
+    "csv_cell",
+    "excel_serial_to_date",
+    "load_mapping",
+    "normalize_header",
+    "open_ledger",
+    "parse_date",
+    "read_ledger",
+    "register_reader",
+    "write_ledger",
+    "write_sheets",
 ]

@@ -1,4 +1,5 @@
-"""`read_ledger`: a sheet -> good `LedgerRow`s and every `RowError`, with Excel's row numbers.
+"""`open_ledger` / `read_ledger`: a sheet -> good `LedgerRow`s and every `RowError`, with
+Excel's row numbers; rows are read and checked one at a time.
 
 Resolving unit or person names to ids is the caller's job, as is deciding whether one bad row
 rejects the whole file.
@@ -7,13 +8,16 @@ rejects the whole file.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import chain, islice
 from pathlib import Path
+from typing import Any
 
 from ..core.errors import InvalidInput
 from ..core.spec import WorkflowSpec
 from .cells import to_text
-from .formats import Grid, Merged, read_grid
+from .formats import Merged, read_sheet
 from .headers import (
     Matcher,
     Plan,
@@ -24,9 +28,10 @@ from .headers import (
 )
 from .rows import LedgerRow, RowError
 
-__all__ = ["read_ledger"]
+__all__ = ["Ledger", "open_ledger", "read_ledger"]
 
 _PROGRESS_EVERY = 5000
+_HEADER_SCAN = 30  # rows read before the header is looked for (headers.find_header's reach)
 _UNIT_CONTEXT = "@unit_context"  # collected beside a row's values, never hashed into its key
 
 
@@ -38,42 +43,76 @@ def read_ledger(
     *,
     warnings: list[RowError] | None = None,
 ) -> tuple[list[LedgerRow], list[RowError]]:
-    """Read the first sheet of an .xlsx, or a .csv, into good rows and every error found.
+    """Read the first sheet of an .xlsx, .xls, .ods or .csv into good rows and every error.
 
     Bad rows are left out of the first list; the caller decides whether any error rejects the
     file. File-level problems (unreadable file, no header, no recognised column, a mapping
     naming an unknown field) raise InvalidInput. Non-fatal findings (ignored columns) are
     appended to `warnings` when a list is passed. `progress(done, total)` is called as rows go.
     """
+    ledger = open_ledger(path, spec, mapping, progress)
+    rows = list(ledger.rows)
+    if warnings is not None:
+        warnings.extend(ledger.warnings)
+    return rows, ledger.errors
+
+
+@dataclass
+class Ledger:
+    """An opened ledger: its good rows come one at a time from `rows`, each bad row's problems
+    are appended to `errors` as it is passed, so a million-row file is never held whole."""
+
+    rows: Iterator[LedgerRow]
+    errors: list[RowError]
+    warnings: list[RowError]
+    targets: set[str]  # what the columns feed: field names, @unit, @due …
+
+
+def open_ledger(path: Path, spec: WorkflowSpec, mapping: Mapping[str, str] | None = None,
+                progress: Callable[[int, int], None] | None = None) -> Ledger:
+    """The header found and the columns planned (InvalidInput for a file without either);
+    the rows are read as `Ledger.rows` is iterated."""
     path = Path(path)
     matcher = Matcher(spec, mapping)
-    grid, merged = read_grid(path)
-    header_index = find_header(grid, matcher)
+    sheet = read_sheet(path)
+    top = list(islice(sheet.rows, _HEADER_SCAN))
+    header_index = find_header(top, matcher)
     if header_index is None:
         message = f"{path}: no header row found: the sheet is empty or has only a title"
         raise InvalidInput([message], source=str(path))
-    plan = plan_columns(grid[header_index], header_index + 1, matcher)
+    plan = plan_columns(top[header_index], header_index + 1, matcher)
     if not plan.targets - {"@key"}:
-        message = no_columns_message(path, grid[header_index], header_index + 1, spec)
+        message = no_columns_message(path, top[header_index], header_index + 1, spec)
         raise InvalidInput([message], source=str(path))
-    warn_unused_mapping(plan, grid[header_index], header_index + 1, mapping)
-    if warnings is not None:
-        warnings.extend(plan.warnings)
-    _fill_merged(grid, merged, header_index)
-    return _read_rows(grid, header_index + 1, plan, progress)
+    warn_unused_mapping(plan, top[header_index], header_index + 1, mapping)
+    below = chain(top[header_index + 1:], sheet.rows)
+    rows = _filled(below, sheet.merged, header_index + 1)
+    total = None if sheet.total is None else sheet.total - header_index - 1
+    errors = list(plan.errors)
+    return Ledger(_read_rows(rows, header_index + 1, plan, errors, progress, total), errors,
+                  plan.warnings, plan.targets)
 
 
-def _fill_merged(grid: Grid, merged: Merged, below: int) -> None:
+def _filled(rows: Iterable[list[Any]], merged: Merged, start: int) -> Iterator[list[Any]]:
     """Copy a vertically merged cell's value down: a 责任单位 merged over a township's rows
     belongs to each of them. Only below the header (the title is merged too), and only down
-    the first column, so a merge across two columns does not put one value in both fields."""
+    the first column, so a merge across two columns does not put one value in both fields.
+    Rows come one at a time: a merge's value is taken at its top row, then carried."""
+    starting: dict[int, list[tuple[int, int]]] = {}
     for (top, left), (bottom, _right) in merged:
-        if top <= below or top >= len(grid) or left >= len(grid[top]):
-            continue
-        value = grid[top][left]
-        for row in grid[top + 1 : bottom + 1]:
-            if left < len(row):
+        if top >= start and bottom > top:
+            starting.setdefault(top, []).append((left, bottom))
+    carried: list[tuple[int, int, object]] = []  # (column, last row, value)
+    for index, row in enumerate(rows, start):
+        if carried:
+            carried = [c for c in carried if c[1] >= index]
+            for left, _bottom, value in carried:
+                row.extend([None] * (left + 1 - len(row)))
                 row[left] = value
+        for left, bottom in starting.get(index, ()):
+            if left < len(row):
+                carried.append((left, bottom, row[left]))
+        yield row
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,19 +197,20 @@ def _build_row(row_no: int, key: str, values: dict[str, object],
 
 
 def _read_rows(
-    grid: Sequence[Sequence[object]],
+    rows: Iterable[Sequence[object]],
     start: int,
     plan: Plan,
+    errors: list[RowError],
     progress: Callable[[int, int], None] | None,
-) -> tuple[list[LedgerRow], list[RowError]]:
-    rows: list[LedgerRow] = []
-    errors = list(plan.errors)
+    total: int | None,
+) -> Iterator[LedgerRow]:
+    """The good rows, in order; every problem of the others goes to `errors` on the way."""
     seen: dict[str, int] = {}
-    total = len(grid) - start
-    for done, index in enumerate(range(start, len(grid)), 1):
+    done = 0
+    for done, cells in enumerate(rows, 1):
         if progress and done % _PROGRESS_EVERY == 0:
-            progress(done, total)
-        cells, row_no = grid[index], index + 1
+            progress(done, total or 0)
+        row_no = start + done
         before = len(errors)
         values, filled = _parse_cells(cells, row_no, plan, errors)
         context: tuple[str, ...] = values.pop(_UNIT_CONTEXT, ())  # type: ignore[assignment]
@@ -184,10 +224,9 @@ def _read_rows(
         elif key is not None:
             seen[key] = row_no
         if len(errors) == before and key is not None:
-            rows.append(_build_row(row_no, key, values, context))
+            yield _build_row(row_no, key, values, context)
     if progress:
-        progress(total, total)
-    return rows, errors
+        progress(done, total or done)
 
 
 def _duplicate(row_no: int, column: str | None, key: str, first: int) -> RowError:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from .cells import RelativeDue
+
 __all__ = ["LedgerRow", "RowError"]
 
 
@@ -15,7 +17,7 @@ class LedgerRow:
     unit: str | None
     assignee: str | None
     subject: str | None
-    due: date | None
+    due: date | RelativeDue | None  # RelativeDue: 立行立改, 长期坚持 … (cells.parse_due)
     fields: dict[str, object] = field(default_factory=dict)
     # The row's other unit cells (its 乡镇 when `unit` came from 村), to tell apart two
     # villages of the same name; not part of the content key.

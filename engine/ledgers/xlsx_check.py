@@ -15,12 +15,13 @@ from __future__ import annotations
 import re
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from xml.etree import ElementTree
 
 from ..core.errors import InvalidInput
 
-__all__ = ["check_xlsx"]
+__all__ = ["FirstSheet", "check_xlsx", "check_zip_sizes", "column_index"]
 
 MAX_MEMBER = 1 << 30  # bytes, inflated: a million-row sheet is ~400 MB of XML
 MAX_TOTAL = 2 << 30
@@ -32,23 +33,46 @@ CHUNK = 1 << 20
 _CELL = re.compile(rb"<c\b([^>]*?)(?<!/)>(.*?)</c>", re.DOTALL)  # not self-closing <c .../>
 _VALUE = re.compile(rb"<v(?:\s[^>]*)?>[^<]")  # a saved value; openpyxl writes an empty <v />
 _REF = re.compile(rb'\br="([A-Z]+)(\d+)"')
+_MERGE = re.compile(rb'<mergeCell\s+ref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 _DOC_RELS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 
 
-def check_xlsx(path: Path) -> None:
+@dataclass(frozen=True)
+class FirstSheet:
+    """What the check learnt of the first sheet on its way: where it is, how large it
+    inflates, and its merged ranges (they come after the rows in the XML, so a reader that
+    streams the rows needs them first)."""
+
+    member: str | None
+    size: int
+    merged: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
+
+
+def check_xlsx(path: Path) -> FirstSheet:
     """InvalidInput if the archive is a bomb or the first sheet has formulas without values."""
     try:
         with zipfile.ZipFile(path) as archive:
             _check_sizes(path, archive)
             first = _first_sheet(archive)
+            sheet = FirstSheet(first, archive.getinfo(first).file_size if first else 0)
             for info in archive.infolist():
                 if info.filename.endswith(".xml"):
-                    _scan(path, archive, info, formulas=info.filename == first)
+                    _scan(path, archive, info, sheet if info.filename == first else None)
     except (zipfile.BadZipFile, OSError, ElementTree.ParseError, KeyError) as exc:
         raise InvalidInput([f"{path}: cannot read this xlsx file: {exc}"],
                            source=str(path)) from exc
+    return sheet
+
+
+def check_zip_sizes(path: Path) -> None:
+    """The declared-size check alone, for other zipped formats (.ods)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            _check_sizes(path, archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InvalidInput([f"{path}: cannot read this file: {exc}"], source=str(path)) from exc
 
 
 def _refuse(path: Path, message: str) -> InvalidInput:
@@ -86,8 +110,8 @@ def _small(archive: zipfile.ZipFile, name: str) -> bytes:
     return archive.read(name)
 
 
-def _scan(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, formulas: bool
-          ) -> None:
+def _scan(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo,
+          sheet: FirstSheet | None) -> None:
     """One pass over a member, a chunk at a time: long runs, and (first sheet) formulas."""
     run = 0  # length of the text run still open at the end of the previous chunk
     carry = b""  # first sheet: the part after the last complete cell, joined to the next chunk
@@ -102,10 +126,13 @@ def _scan(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, formul
         if longest > MAX_RUN:
             raise _refuse(path, f"{info.filename} holds a text longer than Excel allows in a "
                                 "cell (32,767 characters): not a ledger rectify can read")
-        if formulas:
+        if sheet is not None:
             carry = _check_formulas(path, carry + chunk)
             if len(carry) > 8 * CHUNK:
                 raise _refuse(path, f"{info.filename}: a cell too large to be a ledger's")
+    if sheet is not None:  # the merged ranges follow the last cell: they are in the tail
+        sheet.merged.extend(((_cell(m[1], m[2])[::-1]), (_cell(m[3], m[4])[::-1]))
+                            for m in _MERGE.finditer(carry))
 
 
 def _chunks(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
@@ -130,3 +157,16 @@ def _check_formulas(path: Path, data: bytes) -> bytes:
                 raise _refuse(path, f"{where}: a formula without a saved value; open the file "
                                     "in Excel and save it (or paste the values) and import again")
     return tail
+
+
+def column_index(letters: bytes | str) -> int:
+    """0-based column of Excel's letters: A -> 0, Z -> 25, AA -> 26."""
+    number = 0
+    for ch in letters.decode() if isinstance(letters, bytes) else letters:
+        number = number * 26 + ord(ch) - 64
+    return number - 1
+
+
+def _cell(letters: bytes, digits: bytes) -> tuple[int, int]:
+    """(column, row), both 0-based."""
+    return column_index(letters), int(digits) - 1
