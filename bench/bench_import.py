@@ -6,14 +6,17 @@ for a county of 17 townships and 204 villages. Each run copies a freshly initial
 (org and bundled workflows loaded) and runs the real console script, interpreter start-up
 included, as staff would. Prints the median of the runs (default 3). Then the same ledger with
 one bad row (an unknown village in the middle): nothing may be imported, and the row must be
-named. Target (issue 6): <= 15 s on the CI machine.
+named. Target (issue 6): <= 15 s on the CI machine. Each run's peak memory (the import
+process's maximum resident set, from wait4) is printed too; issue 18's target: a 1,000,000-row
+ledger under 500 MB.
 
-    python bench/bench_import.py [ROWS] [RUNS]
+    python bench/bench_import.py [ROWS] [RUNS] [LEDGER.xlsx]   # an existing ledger of ROWS rows
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import statistics
@@ -83,44 +86,59 @@ def fresh_db(folder: Path) -> Path:
     return db
 
 
-def run_import(template: Path, ledger: Path, folder: Path, n: int) -> tuple[float, Any]:
+def run_import(template: Path, ledger: Path, folder: Path, n: int
+               ) -> tuple[float, int, Any]:
+    """(seconds, peak resident MB of the import process, (result, items in the database))."""
     db = folder / f"run{n}.db"
     shutil.copy(template, db)
     started = time.perf_counter()
-    done = subprocess.run([*rectify(), "--db", f"sqlite:///{db}", "--as", "boss", "--now", NOW,
-                           "--json", "item", "import", str(ledger), "--workflow",
-                           "rectification"], capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(
+            [*rectify(), "--db", f"sqlite:///{db}", "--as", "boss", "--now", NOW, "--json",
+             "item", "import", str(ledger), "--workflow", "rectification"],
+            stdout=out, stderr=err, text=True)
+        _pid, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        elapsed = time.perf_counter() - started
+        err.seek(0)
+        done = subprocess.CompletedProcess(process.args, process.returncode, "", err.read())
     with sqlite3.connect(db) as conn:
         items = conn.execute("select count(*) from items").fetchone()[0]
-    return elapsed, (done, items)
+    db.unlink()
+    return elapsed, usage.ru_maxrss // 1024, (done, items)
 
 
-def main(rows: int = 80_000, runs: int = 3) -> float:
+def main(rows: int = 80_000, runs: int = 3, given: str | None = None) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         ledger, bad = folder / "台账.xlsx", folder / "台账-坏.xlsx"
         started = time.perf_counter()
-        make_ledger(ledger, rows)
+        if given:
+            ledger = Path(given)
+        else:
+            make_ledger(ledger, rows)
         make_ledger(bad, rows, bad_row=rows // 2)
-        print(f"generated 2 ledgers of {rows} rows in {time.perf_counter() - started:.1f} s")
+        print(f"ledgers of {rows} rows ready in {time.perf_counter() - started:.1f} s")
         template = fresh_db(folder)
-        timings = []
+        timings, peaks = [], []
         for n in range(runs):
-            elapsed, (done, items) = run_import(template, ledger, folder, n)
+            elapsed, peak, (done, items) = run_import(template, ledger, folder, n)
             assert done.returncode == 0 and items == rows, (done.returncode, done.stderr[-500:])
             timings.append(elapsed)
+            peaks.append(peak)
         median = statistics.median(timings)
         listed = ", ".join(f"{t:.2f}" for t in timings)
-        print(f"item import: {rows} rows, median {median:.2f} s ({listed})")
-        elapsed, (done, items) = run_import(template, bad, folder, runs)
+        print(f"item import: {rows} rows, median {median:.2f} s ({listed}); "
+              f"peak memory {max(peaks)} MB ({', '.join(map(str, peaks))})")
+        elapsed, peak, (done, items) = run_import(template, bad, folder, runs)
         expected_row = rows // 2 + 3  # title row, header row, 1-based
         assert done.returncode == 6 and items == 0, (done.returncode, items)
         assert f"row {expected_row}:" in done.stderr, done.stderr[-500:]
         named = next(line for line in done.stderr.splitlines() if f"row {expected_row}" in line)
-        print(f"one bad row: exit 6 in {elapsed:.2f} s, nothing imported; stderr says: {named}")
+        print(f"one bad row: exit 6 in {elapsed:.2f} s, peak {peak} MB, nothing imported; "
+              f"stderr says: {named}")
     return median
 
 
 if __name__ == "__main__":
-    main(*(int(a) for a in sys.argv[1:3]))
+    main(*(int(a) for a in sys.argv[1:3]), *sys.argv[3:4])
