@@ -92,7 +92,7 @@ def test_due_words(cell: str, expected: date | None) -> None:
 @pytest.mark.parametrize("cell", ["尽快", "2025年", "2025年13月底", "2026-02-30", "下周"])
 def test_due_words_that_mean_no_day_are_errors(cell: str) -> None:
     """A 时限 that names no day is a row error in the user's words, not a silent blank."""
-    with pytest.raises(ValueError, match="整改时限|no such date|no month"):
+    with pytest.raises(ValueError, match=r"整改时限|no such date|no month"):
         parse_due(cell)
 
 

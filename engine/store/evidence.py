@@ -7,6 +7,7 @@ original name is kept as data only, reduced to its last path component.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -84,9 +85,12 @@ def store_file(store: Path, source: Path) -> StoredFile:
             os.unlink(tmp)
         else:
             os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
-            os.unlink(tmp)
+            os.unlink(tmp)  # nothing half-written stays in the store
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            raise UsageError(f"--attach {source}: the evidence folder {store} is full "
+                             f"({exc.strerror}); nothing was stored or changed") from exc
         raise
     return StoredFile(digest.hexdigest(), safe_name(source.name), size)
 
