@@ -99,6 +99,8 @@ def light_rule(app: AppContext) -> Any:
 
 
 def _card(d: dict[str, Any]) -> str:
+    from ..engine.core.i18n import _
+
     due = (d["due_at"] or "—").replace("T", " ")
     if d["due_provisional"]:
         due += "  (provisional: calendar data for that year is not loaded)"
@@ -112,7 +114,8 @@ def _card(d: dict[str, Any]) -> str:
     ]
     for key, value in d["fields"].items():
         lines.append(f"  {d['field_labels'].get(key, key)}: {_value(value)}")
-    lines += [f"  {d['field_labels'].get(key, key)}: (private)" for key in d["hidden_fields"]]
+    lines += ["  {label}: {hidden}".format(label=d["field_labels"].get(key, key),
+                                           hidden=_("(private)")) for key in d["hidden_fields"]]
     lines.append("history:")
     for h in d["history"]:
         move = f"{h['source'] or ''} -> {h['dest']}" if h["dest"] else ""

@@ -14,6 +14,7 @@ from ..core.audit import isoformat
 from ..core.clock import end_of_day
 from ..core.errors import Conflict, UsageError
 from ..core.escalation import schedule
+from ..core.i18n import _
 from ..core.machine import SYSTEM_ACTOR
 from ..core.spec import WorkflowSpec
 from ..store import items as store
@@ -36,7 +37,7 @@ def given_due(due: str | None, spec: WorkflowSpec, now: datetime) -> datetime | 
         raise UsageError(f"--due {due!r}: expected a date like 2026-12-01 or an ISO-8601 "
                          "time") from exc
     if at < now:
-        raise UsageError(f"--due {due.strip()} is in the past")
+        raise UsageError(_("--due {due} is in the past").format(due=due.strip()))
     return at
 
 

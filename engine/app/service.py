@@ -78,8 +78,8 @@ class Service:
         and never see each other's evidence, so there it must be given (issue 18)."""
         if self._files_dir is None:
             if self.engine.url.get_backend_name() != "sqlite":
-                raise UsageError("the database is PostgreSQL: set RECTIFY_FILES to the evidence "
-                                 "folder that every host using it shares")
+                raise UsageError(_("the database is PostgreSQL: set RECTIFY_FILES to the "
+                                   "evidence folder that every host using it shares"))
             self._files_dir = database_dir(self.engine) / "rectify-files"
         return self._files_dir
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from ..core.clock import check_year
-from ..core.dates import excel_serial_to_date, parse_date
+from ..core.dates import _COMPACT, _YMD, excel_serial_to_date, parse_date
+from ..core.i18n import _
 from ..core.spec import FieldSpec
 
 __all__ = [
@@ -175,8 +176,8 @@ def parse_due(value: object) -> date | RelativeDue:
             raise  # a date, but a wrong one (2026-02-30): its own reason says more
     found = _month_words(text, bare)
     if found is None:
-        raise ValueError(f"{value!r} is not a 整改时限; write a date like 2026-12-01, "
-                         "2026年12月底前, 立行立改 or 长期坚持")
+        raise ValueError(_("{value!r} is not a 整改时限; write a date like 2026-12-01, "
+                           "2026年12月底前, 立行立改 or 长期坚持").format(value=value))
     if isinstance(found, date):
         check_year(found)
     return found
@@ -186,7 +187,8 @@ def _month_words(text: str, bare: str) -> date | RelativeDue | None:
     if match := _MONTH_END.fullmatch(bare):
         year, month, part = match.groups()
         if not 1 <= int(month) <= 12:
-            raise ValueError(f"{text!r}: there is no month {month}")
+            raise ValueError(_("{text!r}: there is no month {month}").format(text=text,
+                                                                            month=month))
         day = _TENTHS.get(part or "", 0)
         if year is None:
             return RelativeDue(text, "month", int(month), day)

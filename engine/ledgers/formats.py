@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..core.errors import InvalidInput
+from ..core.i18n import _
 
 __all__ = [
     "READERS",
@@ -101,8 +102,8 @@ class CalamineReader:
                 grid = sheet.to_python(skip_empty_area=False)
                 merged = list(sheet.merged_cell_ranges or [])
         except Exception as exc:  # calamine raises its own types for corrupt or protected files
-            raise InvalidInput([f"{path}: cannot read this {path.suffix} file: {exc}"],
-                               source=str(path)) from exc
+            raise InvalidInput([_("{path}: cannot read this {suffix} file: {reason}").format(
+                path=path, suffix=path.suffix, reason=exc)], source=str(path)) from exc
         return Sheet(iter(grid), merged, len(grid))
 
 

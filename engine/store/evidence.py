@@ -18,6 +18,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from ..core.errors import UsageError
+from ..core.i18n import _
 
 CHUNK = 1 << 20
 DEFAULT_MAX_MB = 100  # per attachment; RECTIFY_MAX_ATTACHMENT_MB changes it
@@ -89,8 +90,9 @@ def store_file(store: Path, source: Path) -> StoredFile:
         if os.path.exists(tmp):
             os.unlink(tmp)  # nothing half-written stays in the store
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-            raise UsageError(f"--attach {source}: the evidence folder {store} is full "
-                             f"({exc.strerror}); nothing was stored or changed") from exc
+            raise UsageError(_("--attach {file}: the evidence folder {folder} is full "
+                               "({reason}); nothing was stored or changed").format(
+                file=source, folder=store, reason=exc.strerror)) from exc
         raise
     return StoredFile(digest.hexdigest(), safe_name(source.name), size)
 
