@@ -243,6 +243,7 @@ class _Rows:
     def _item(self, row: LedgerRow, unit: Named, assignee: str | None,
               values: dict[str, Any]) -> store.NewItem:
         spec = self.spec
+        assert not isinstance(row.due, RelativeDue), "resolved in build"
         plan = self._schedule(row.due)
         item = {
             "workflow": spec.name, "workflow_version_id": self.version_id,
