@@ -80,3 +80,28 @@ def test_disk_full_while_exporting(tmp_path: Path) -> None:
     assert len(done.stderr.strip().splitlines()) == 1 and "cannot write" in done.stderr
     assert sorted(p.name for p in out.iterdir()) == ["台账.csv"]
     assert (out / "台账.csv").read_text("utf-8") == "the office's own file"
+
+
+def test_disk_full_while_importing(tmp_path: Path) -> None:
+    """A ledger whose items do not fit on the disk: one line saying nothing was written, and
+    the database still has no item (the one import transaction rolled back)."""
+    import csv
+
+    db = tmp_path / "rectify.db"
+    service = prepared_service(f"sqlite:///{db}", FixedClock(START), tmp_path / "files")
+    ledger = tmp_path / "台账.csv"
+    with ledger.open("w", newline="", encoding="utf-8") as out:
+        csv.writer(out).writerows([["问题编号", "村", "问题描述"]] + [
+            [f"X-{n}", "张庄村", f"第{n}号问题：家庭人口信息与实际不符"] for n in range(3000)])
+    done = _rectify(db, "item", "import", str(ledger), "--workflow", "rectification",
+                    actor="li", limit=db.stat().st_size + 200_000)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nothing was written" in lines[0], done.stderr
+    from rectify.engine.store.db import read
+    from rectify.engine.store.items import ITEMS
+    from sqlalchemy import func, select
+
+    with read(service.engine) as conn:
+        assert conn.execute(select(func.count()).select_from(ITEMS)).scalar_one() == 0
+    service.engine.dispose()
