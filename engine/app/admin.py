@@ -19,6 +19,8 @@ from ..core.calendar import parse_calendar_file
 from ..core.errors import Refusal, Refused
 from ..core.loader import load_workflow_file
 from ..core.org import parse_org
+from ..ledgers.formats import READERS
+from ..ledgers.roster import Known, read_roster
 from ..store import authority as grants
 from ..store import repo
 from ..store.db import read, write
@@ -58,9 +60,33 @@ def file_digest(path: Path) -> str:
 
 
 def load_org(service: Service, path: Path, actor_id: str | None) -> repo.OrgChanges:
+    """An org file in YAML, or a staff roster (花名册) in a spreadsheet (engine/ledgers/roster)."""
+    if path.suffix.lower() in READERS:
+        return _admin(service, actor_id, "org load", "load the org file", str(path),
+                      file_digest(path), lambda conn: repo.load_org(
+                          conn, read_roster(path, _known(service, conn))))
     org = parse_org(_read_text(path), str(path))
     return _admin(service, actor_id, "org load", "load the org file", str(path),
                   file_digest(path), lambda conn: repo.load_org(conn, org))
+
+
+def _known(service: Service, conn: Connection) -> Known:
+    """Ids the database has (a roster keeps them) and the loaded workflows' role labels."""
+    units = {u.id: u for u in repo.units(conn)}
+    chains = {}
+    for u in units.values():
+        ids = [i for i in u.path.strip("/").split("/") if i]
+        if all(i in units for i in ids):
+            chains[tuple(units[i].name for i in ids)] = u.id
+    people: dict[str, list[str]] = {}
+    for p in repo.people(conn):
+        people.setdefault(p.name, []).append(p.id)
+    roles: dict[str, set[str]] = {}
+    for version in repo.workflow_names(conn):
+        spec = service.latest(conn, version.name).spec
+        for name, label in spec.roles.items():
+            roles.setdefault(label, set()).add(name)
+    return Known(chains, people, roles)
 
 
 def load_workflow(service: Service, path: Path,
