@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from ..core.audit import isoformat
 from ..core.clock import end_of_day
 from ..core.errors import Conflict, UsageError
-from ..core.escalation import schedule
 from ..core.i18n import _
 from ..core.machine import SYSTEM_ACTOR
 from ..core.spec import WorkflowSpec
@@ -46,14 +45,14 @@ def recompute_provisional(service: Service, batch: int = 1000, *,
     """Re-plan every item whose deadline was computed without calendar data. Returns how many."""
     now = service.clock.now() if now is None else now
     done, last = 0, 0
-    calendar = service.calendar()
+    plans = service.plans()
     while True:
         with write(service.engine) as conn:
             items = reads.provisional_items(conn, after=last, limit=batch)
             events = store.EventBatch()
             for item in items:
                 spec = service.compiled(conn, item.workflow_version_id).spec
-                plan = schedule(spec, item.state, item.entered_at, calendar)
+                plan = plans.schedule(spec, item.state, item.entered_at)
                 entry = store.HistoryEntry(
                     kind="deadline", actor=SYSTEM_ACTOR.id, at=now, comment="工作日历已更新",
                     data={

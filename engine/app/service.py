@@ -21,7 +21,7 @@ from ..core import fields as fieldvals
 from ..core.calendar import WorkCalendar, parse_calendar_file
 from ..core.clock import Clock
 from ..core.errors import InvalidInput, Refusal, Refused, UsageError
-from ..core.escalation import Schedule, schedule
+from ..core.escalation import Plans, Schedule
 from ..core.i18n import _
 from ..core.loader import load_stored_workflow, load_workflow_file
 from ..core.machine import SYSTEM_ACTOR, Actor, ItemView, Outcome, Request, StateGraph
@@ -63,6 +63,7 @@ class Service:
         self._files_dir = files_dir
         self._compiled: dict[int, Compiled] = {}
         self._calendar: WorkCalendar | None = None
+        self._plans: Plans | None = None
         self.os_user: str | None = None  # the OS account behind the CLI, kept on its rows
 
     def entry(self, kind: str, actor: str, at: datetime, *, via: str = "cli",
@@ -122,6 +123,14 @@ class Service:
             with read(self.engine) as conn:
                 self._calendar = WorkCalendar(repo.calendar_overrides(conn))
         return self._calendar
+
+    def plans(self) -> Plans:
+        """Deadlines and ladders computed once per (version, state, entry): a batch's items
+        share them. Made afresh when the calendar is reloaded."""
+        calendar = self.calendar()
+        if self._plans is None or self._plans.calendar is not calendar:
+            self._plans = Plans(calendar)
+        return self._plans
 
     def compiled(self, conn: Connection, version_id: int) -> Compiled:
         found = self._compiled.get(version_id)
@@ -344,7 +353,7 @@ class Service:
 
     def _plan(self, spec: WorkflowSpec, state: str, entered: datetime,
               override: datetime | None) -> Schedule:
-        return schedule(spec, state, entered, self.calendar(), override)
+        return self.plans().schedule(spec, state, entered, override)
 
 
 def _acting(person_id: str | None) -> str:

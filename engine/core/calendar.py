@@ -14,12 +14,12 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
-from types import MappingProxyType, ModuleType
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 import yaml
 
+from . import workdays
 from .errors import InvalidInput, Problem, SourceLoc
 from .spec import Duration
 from .yamlnodes import NodeReader, compose
@@ -40,28 +40,12 @@ class Due:
     provisional: bool  # some day counted fell in a year no calendar data covers
 
 
-def _chinese_calendar() -> ModuleType:
-    import chinese_calendar  # cold start: loaded only when a working day is actually counted
-
-    return chinese_calendar
-
-
-@cache
-def _bundled_covers(year: int) -> bool:
-    # Ask the library itself rather than copying its year range: a newer chinesecalendar
-    # release then extends coverage without a change here.
-    try:
-        _chinese_calendar().is_workday(date(year, 6, 1))
-    except NotImplementedError:
-        return False
-    return True
-
-
 class WorkCalendar:
     """chinesecalendar for the years it covers; admin-loaded years (overrides) on top, which win.
 
     An overridden year replaces the bundled data for that year entirely: its listed dates are
     holidays (False) or make-up workdays (True) and every other date follows Monday-Friday.
+    Answers come from per-year tables (engine/core/workdays.py), built on first use.
     """
 
     def __init__(self, overrides: Mapping[int, Mapping[date, bool]] | None = None) -> None:
@@ -69,6 +53,7 @@ class WorkCalendar:
         self._overrides: Mapping[int, Mapping[date, bool]] = MappingProxyType(
             {int(y): MappingProxyType(dict(days)) for y, days in (overrides or {}).items()}
         )
+        self._tables: dict[int, workdays.YearTable] = {}
 
     @property
     def override_years(self) -> tuple[int, ...]:
@@ -76,30 +61,45 @@ class WorkCalendar:
 
     def covers(self, year: int) -> bool:
         """True when real holiday data exists for `year` (loaded override or bundled)."""
-        return year in self._overrides or _bundled_covers(year)
+        return year in self._overrides or workdays.bundled_covers(year)
 
     def is_workday(self, day: date) -> bool:
         """Whether `day` is a working day; weekends-only fallback for uncovered years."""
-        listed = self._overrides.get(day.year)
-        if listed is not None:
-            return listed.get(day, day.weekday() < 5)
-        if _bundled_covers(day.year):
-            return bool(_chinese_calendar().is_workday(day))
-        return day.weekday() < 5
+        return self._table(day.year).is_workday(day.toordinal())
 
     def add_workdays(self, day: date, n: int) -> tuple[date, bool]:
         """The n-th working day after `day` (n > 0), |n|-th before (n < 0), `day` itself (n == 0).
 
         Returns (date, provisional): provisional if any day stepped over lies in an uncovered year.
         """
-        step = _ONE_DAY if n > 0 else -_ONE_DAY
-        remaining, current, provisional = abs(n), day, False
-        while remaining:
-            current += step
-            provisional = provisional or not self.covers(current.year)
-            if self.is_workday(current):
-                remaining -= 1
-        return current, provisional
+        if n == 0:
+            return day, False
+        ordinal = day.toordinal()
+        start = table = self._table(day.year)
+        if n > 0:
+            index = table.after(ordinal) + n - 1
+            while index >= len(table.workdays):  # past this year: on into the next
+                index -= len(table.workdays)
+                table = self._table(table.year + 1)
+        else:
+            index = table.before(ordinal) + n
+            while index < 0:
+                table = self._table(table.year - 1)
+                index += len(table.workdays)
+        found = table.workdays[index]
+        if table is start:  # the usual case: every day passed lies in the start's year
+            return date.fromordinal(found), not start.covered
+        passed = sorted((ordinal + (1 if n > 0 else -1), found))
+        years = range(date.fromordinal(passed[0]).year, date.fromordinal(passed[1]).year + 1)
+        return date.fromordinal(found), not all(self._table(y).covered for y in years)
+
+    def _table(self, year: int) -> workdays.YearTable:
+        table = self._tables.get(year)
+        if table is None:
+            listed = self._overrides.get(year)
+            table = workdays.bundled(year) if listed is None else workdays.overridden(year, listed)
+            self._tables[year] = table
+        return table
 
 
 def _zone(tz: str) -> ZoneInfo:

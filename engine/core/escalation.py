@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from .calendar import Due, WorkCalendar, due_after, shift
 from .spec import Duration, StateSpec, WorkflowSpec
@@ -57,6 +58,48 @@ def schedule(
     else:
         return Schedule(None, False, ())
     return steps_for(spec, state_spec, due, calendar)
+
+
+class Plans:
+    """`schedule` computed once per (workflow version, state, entry, override), not per item.
+
+    Every item a bulk action or a sweep moves enters its new state at the same instant, so
+    they all get the same deadline and ladder: a batch asks for it thousands of times. A
+    deadline in days or workdays depends only on the local day of the entry, so entries on
+    the same day share one plan too (a deadline recompute, a migration). The schedules are
+    immutable and shared. Holds one calendar: make a new `Plans` when the calendar changes.
+    """
+
+    LIMIT = 4096  # distinct entries kept before starting afresh; a batch needs a handful
+
+    def __init__(self, calendar: WorkCalendar) -> None:
+        self.calendar = calendar
+        # keyed by id(spec); the entry keeps the spec alive, so its id cannot be reused
+        self._known: dict[tuple[object, ...], tuple[WorkflowSpec, Schedule]] = {}
+
+    def schedule(self, spec: WorkflowSpec, state: str, entered_at: datetime,
+                 due_override: datetime | None = None) -> Schedule:
+        key = (id(spec), state, _entry_key(spec, state, entered_at, due_override), due_override)
+        found = self._known.get(key)
+        if found is not None and found[0] is spec:
+            return found[1]
+        plan = schedule(spec, state, entered_at, self.calendar, due_override)
+        if len(self._known) >= self.LIMIT:
+            self._known.clear()
+        self._known[key] = (spec, plan)
+        return plan
+
+
+def _entry_key(spec: WorkflowSpec, state: str, entered_at: datetime,
+               due_override: datetime | None) -> object:
+    """What of the entry instant the plan depends on: nothing with an override or no
+    deadline, the local day for a deadline in days or workdays, else the instant."""
+    deadline = spec.states[state].deadline
+    if due_override is not None or deadline is None:
+        return None
+    if deadline.unit == "hours":
+        return entered_at
+    return entered_at.astimezone(ZoneInfo(spec.timezone)).date()
 
 
 def steps_for(spec: WorkflowSpec, state: StateSpec, due: Due, calendar: WorkCalendar) -> Schedule:
