@@ -15,21 +15,26 @@ dry run, which reads what is due without claiming it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..core.audit import isoformat
 from ..core.errors import Conflict, Refused
+from ..core.machine import Outcome
 from ..core.spec import EscalationStep, WorkflowSpec
 from ..store import items as store
 from ..store import steps
 from ..store.db import Connection, read, write
 from ..store.db import batch as transaction
 from . import lookups
-from .service import Service
+from .service import Compiled, Service
+
+if TYPE_CHECKING:
+    from ...notifications.notices import Wanted
 
 BATCH = 500
 LATE_AFTER = timedelta(hours=1)
@@ -111,32 +116,43 @@ def _rung(service: Service, conn: Connection, item: Any, row: Any, now: datetime
 def _apply_batch(service: Service, conn: Connection, claimed: Sequence[Any], now: datetime,
                  report: SweepReport) -> None:
     """Apply claimed steps set-wise: one read of their items, one read of what their notices
-    need, then one executemany each for history, items, stale steps and outbox. Items whose
-    step fires a transition take the one-at-a-time path (its later steps follow it)."""
+    need, then one executemany each for history, items, ladders, stale steps and outbox. A
+    step that fires a transition goes in the batch too when it is its item's only claimed
+    step (its item read whole, once for all of them); an item with more than one takes the
+    one-at-a-time path (its later steps follow it)."""
     if not claimed:
         return
     items = steps.get_heads(conn, {r.item_id for r in claimed})
+    claims = Counter(r.item_id for r in claimed)
     rungs: dict[tuple[Any, ...], _Rung] = {}
     taken: list[tuple[steps.Head, Any, _Rung]] = []
+    firing: list[tuple[Any, _Rung]] = []
     careful: list[Any] = []
     stale: list[int] = []
     for row in _in_order(claimed):
-        item = items[row.item_id]
-        rung = _rung(service, conn, item, row, now, rungs)
+        rung = _rung(service, conn, items[row.item_id], row, now, rungs)
         if rung is None:
             stale.append(row.id)
-        elif rung.step.fire or (careful and careful[-1].item_id == row.item_id):
+        elif careful and careful[-1].item_id == row.item_id:
             careful.append(row)  # rows are in item order: the item's later steps follow it
+        elif rung.step.fire:
+            (firing.append((row, rung)) if claims[row.item_id] == 1 else careful.append(row))
         else:
-            taken.append((item, row, rung))
-    directory = _step_lookups(conn, ((item, rung.step) for item, _, rung in taken))
+            taken.append((items[row.item_id], row, rung))
+    fired = _Firing(service, conn, firing, now)
+    directory = _step_lookups(conn, ((item, rung.step) for item, _, rung in taken),
+                              fired.wanted)
     events = store.EventBatch()
     for item, row, rung in taken:
         _step_events(service, events, directory, item, row, rung, now)
+    lines = fired.events(events, directory)
     if not events.apply(conn):
         raise _ItemMoved
     # Reported only once written: a rolled-back batch is redone.
     report.escalations.extend({"item": item.id, **rung.reported} for item, _, rung in taken)
+    for (row, rung), line in zip(firing, lines, strict=True):
+        report.escalations.append({"item": row.item_id, **rung.reported})
+        (report.fired if "dest" in line else report.errors).append(line)
     steps.cancel(conn, stale)
     for row in careful:
         _apply_one(service, conn, row, now, report)
@@ -164,7 +180,8 @@ def _apply(service: Service, conn: Connection, row: Any, now: datetime,
     events = store.EventBatch()
     fired = None
     if rung.step.fire:
-        fired = _fire(service, conn, events, item, row, rung, now)
+        firing = _Firing(service, conn, [(row, rung)], now, {item.id: item})
+        fired = firing.events(events, _step_lookups(conn, (), firing.wanted))[0]
     else:
         _step_events(service, events, _step_lookups(conn, [(item, rung.step)]), item, row,
                      rung, now)
@@ -174,31 +191,57 @@ def _apply(service: Service, conn: Connection, row: Any, now: datetime,
     report.escalations.append({"item": item.id, **rung.reported})
 
 
-def _fire(service: Service, conn: Connection, events: store.EventBatch,
-          item: store.ItemRecord, row: Any, rung: _Rung, now: datetime) -> dict[str, Any]:
-    """The step's events when it fires a transition: the escalation, then the transition as
-    the system at the sweep's `now`. The step's notice tells where the item went (公示期满 →
-    乡镇审核), so it is made from the item as the transition leaves it. Returns the line for
-    the report: fired, or why not (the escalation is applied either way)."""
-    step, trigger = rung.step, rung.step.fire or ""
-    compiled = service.compiled(conn, item.workflow_version_id)
-    comment = f"系统自动：{step.level or 'escalation'}" + ("（补办）" if row.late else "")
-    try:
-        outcome = service.decide_as_system(compiled, item, trigger, comment, now)
-    except Refused as exc:
-        _step_events(service, events, _step_lookups(conn, [(item, step)]), item, row, rung,
-                     now)
-        return {"item": item.id, "trigger": step.fire, "error": str(exc)}
-    wanted = lookups.wanted().step(item, step)  # a transition moves neither unit nor people
-    directory = lookups.read(conn, wanted.transition(compiled.spec, item, outcome))
-    events.add(item, rung.entry)
-    # The transition is the item's next event: its notices are keyed by the seq after this one.
-    escalated = item._replace(last_seq=item.last_seq + 1)
-    transition = service.transition_write(directory, compiled, escalated, outcome)
-    moved = item._replace(**transition.values)
-    notices = _notices(service, directory, rung, moved, row, now)
-    events.add_write(transition._replace(outbox=[*transition.outbox, *notices]))
-    return {"item": item.id, "trigger": step.fire, "dest": outcome.dest}
+class _Firing:
+    """Steps that fire a transition, decided together: the transition as the system at the
+    sweep's `now` for each (or why not), and what their notices read, to be read at once
+    with the batch's other steps'. The step's notice tells where the item went (公示期满 →
+    乡镇审核), so it is made from the item as the transition leaves it."""
+
+    def __init__(self, service: Service, conn: Connection, firing: Sequence[tuple[Any, _Rung]],
+                 now: datetime, records: dict[int, store.ItemRecord] | None = None) -> None:
+        self.service, self.now = service, now
+        if records is None:
+            records = steps.get_records(conn, {row.item_id for row, _ in firing}) if firing else {}
+        self.decided: list[tuple[store.ItemRecord, Any, _Rung, Compiled, Outcome | Refused]] = []
+        self.wanted = None if not firing else lookups.wanted()
+        for row, rung in firing:
+            item = records[row.item_id]
+            compiled = service.compiled(conn, item.workflow_version_id)
+            outcome: Outcome | Refused
+            try:
+                outcome = service.decide_as_system(compiled, item, rung.step.fire or "",
+                                                   _fire_comment(rung.step, row), now)
+            except Refused as refused:
+                outcome = refused
+            self.decided.append((item, row, rung, compiled, outcome))
+            assert self.wanted is not None
+            self.wanted.step(item, rung.step)  # a transition moves neither unit nor people
+            if not isinstance(outcome, Refused):
+                self.wanted.transition(compiled.spec, item, outcome)
+
+    def events(self, events: store.EventBatch, directory: lookups.Lookups | None
+               ) -> list[dict[str, Any]]:
+        """Queue each step's events; the report line of each: fired, or why not (the
+        escalation is applied either way)."""
+        lines = []
+        for item, row, rung, compiled, outcome in self.decided:
+            if isinstance(outcome, Refused):
+                _step_events(self.service, events, directory, item, row, rung, self.now)
+                lines.append({"item": item.id, "trigger": rung.step.fire, "error": str(outcome)})
+                continue
+            events.add(item, rung.entry)
+            # The transition is the item's next event: its notices are keyed by the seq after.
+            escalated = item._replace(last_seq=item.last_seq + 1)
+            transition = self.service.transition_write(directory, compiled, escalated, outcome)
+            moved = item._replace(**transition.values)
+            notices = _notices(self.service, directory, rung, moved, row, self.now)
+            events.add_write(transition._replace(outbox=[*transition.outbox, *notices]))
+            lines.append({"item": item.id, "trigger": rung.step.fire, "dest": outcome.dest})
+        return lines
+
+
+def _fire_comment(step: EscalationStep, row: Any) -> str:
+    return f"系统自动：{step.level or 'escalation'}" + ("（补办）" if row.late else "")
 
 
 def _step_events(service: Service, events: store.EventBatch,
@@ -208,11 +251,10 @@ def _step_events(service: Service, events: store.EventBatch,
     events.add(item, rung.entry, _notices(service, directory, rung, item, row, now))
 
 
-def _step_lookups(conn: Connection, stepped: Iterable[tuple[Any, EscalationStep]]
-                  ) -> lookups.Lookups | None:
-    """What the notices of these steps on these items read, read in one go (None: no step
-    tells anyone)."""
-    wanted = None
+def _step_lookups(conn: Connection, stepped: Iterable[tuple[Any, EscalationStep]],
+                  wanted: Wanted | None = None) -> lookups.Lookups | None:
+    """What the notices of these steps on these items read (and what `wanted` already
+    names), read in one go (None: nobody is told anything)."""
     for item, step in stepped:
         if step.notify:
             wanted = (wanted or lookups.wanted()).step(item, step)

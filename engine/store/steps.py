@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, bindparam, select, update
 
+from .items import ItemRecord, select_items
 from .models import ESCALATION_STEPS as STEPS
 from .models import ITEMS
 from .prepared import Prepared, PreparedIn
@@ -46,6 +47,14 @@ _GET_HEADS = PreparedIn(lambda ids: select(*[ITEMS.c[c] for c in Head._fields])
 def get_heads(conn: Connection, ids: set[int]) -> dict[int, Head]:
     """The rows a sweep's events work from (its claimed steps' items), by item id."""
     return {head.id: head for head in _GET_HEADS.rows(conn, sorted(ids), Head._make)}
+
+
+_GET_RECORDS = PreparedIn(lambda ids: select_items().where(ITEMS.c.id.in_(ids)))
+
+
+def get_records(conn: Connection, ids: set[int]) -> dict[int, ItemRecord]:
+    """Whole items, by id: those whose step fires a transition (one read for a batch)."""
+    return {item.id: item for item in _GET_RECORDS.rows(conn, sorted(ids), ItemRecord._make)}
 
 
 class Claimed(NamedTuple):
