@@ -7,10 +7,11 @@ history row, its outbox rows and any transition it fires. A crash loses at most 
 which the next sweep redoes; PostgreSQL sweepers skip rows another holds (SKIP LOCKED); SQLite
 has one writer at a time (BEGIN IMMEDIATE).
 
-What a claimed step is and what it writes is decided in one place (`_rung`, `_step_events`),
-whichever path takes it: the batch (set-wise, most steps), the careful path (one step at a time
-in a savepoint: steps that fire a transition, and a batch that met a concurrent change), and the
-dry run, which reads what is due without claiming it.
+What a claimed step is and what it writes is decided in one place (`_rung`, `_step_events`,
+`_Firing` for a step that fires a transition), whichever path takes it: the batch (set-wise:
+most steps, and a fire that is its item's only claimed step), the careful path (one step at a
+time in a savepoint: an item with a fire among several claimed steps, and a batch that met a
+concurrent change), and the dry run, which reads what is due without claiming it.
 """
 
 from __future__ import annotations
