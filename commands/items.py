@@ -6,7 +6,6 @@ Each command declares its own arguments and options here; cli.py only registers 
 
 from __future__ import annotations
 
-import itertools
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,8 @@ from .support import (
     pass_app,
     printable,
     progress,
-    table,
 )
 
-LIGHTS = {"green": "绿", "yellow": "黄", "red": "红", None: ""}
 # Item ids are 64-bit integers in both databases: a larger one is a usage error here, not an
 # OverflowError from the driver.
 ITEM_ID = click.IntRange(1, 2**63 - 1)
@@ -54,28 +51,17 @@ def new(app: AppContext, workflow: str, unit: str, subject: str | None,
 
 @click.command("list")
 @item_filters
-@click.option("--limit", type=int, default=0, help="At most this many rows (0: all).")
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help="At most this many rows, then how many more (0: all). "
+                   "Default: 100 on a terminal, all when piped.")
 @pass_app
-def list_(app: AppContext, limit: int, **filters: Any) -> None:
-    """Items matching the filters."""
-    from ..engine.app.views import item_rows
+def list_(app: AppContext, limit: int | None, **filters: Any) -> None:
+    """Items matching the filters, in id order, printed as they are read."""
+    from .listing import list_items
 
     names = app.names()
-    rows = item_rows(app.service(), names.item_filter(**filters), rule=light_rule(app))
-    if limit:
-        rows = itertools.islice(rows, limit)
-    listed = [{**r, "unit_name": names.unit_name(r["unit"]),
-               "assignee_name": names.person_name(r["assignee"])} for r in rows]
-    if app.as_json:
-        echo_json(listed)
-        return
-    click.echo(table(["id", "workflow", "state", "unit", "assignee", "due", "light", "问题"],
-                     [[r["id"], r["workflow"], r["state_label"], r["unit_name"],
-                       r["assignee_name"],
-                       (r["due_at"] or "")[:16].replace("T", " "), LIGHTS[r["light"]],
-                       r["description"]] for r in listed]))
-    click.echo(f"{len(listed)} items")
 
+    list_items(app, names, names.item_filter(**filters), limit, light_rule(app))
 
 
 @click.command("show")
@@ -104,6 +90,8 @@ def _card(d: dict[str, Any]) -> str:
     due = (d["due_at"] or "—").replace("T", " ")
     if d["due_provisional"]:
         due += "  (provisional: calendar data for that year is not loaded)"
+    from .listing import LIGHTS
+
     lines = [
         f"item {d['id']}  [{d['workflow']} v{d['version']}]",
         f"  state     {d['state_label']} ({d['state']})",

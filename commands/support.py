@@ -139,14 +139,19 @@ def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=_default))
 
 
-def _width(text: str) -> int:
+def width(text: str) -> int:
     """Display width: CJK characters take two columns in a terminal."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    if text.isascii():
+        return len(text)
+    return sum(_char_width(ch) for ch in text)
 
 
-def pad(text: str, width: int) -> str:
-    """`text` padded to `width` terminal columns (a CJK character takes two)."""
-    return text + " " * (width - _width(text))
+def _char_width(ch: str) -> int:
+    return 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+
+
+def pad(text: str, columns: int) -> str:
+    return text + " " * (columns - width(text))
 
 
 class JsonStream:
@@ -221,9 +226,9 @@ def check_output(path: Path | None) -> None:
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, max_width: int = 40) -> str:
     """A plain aligned text table that lines up Chinese text too; stored text made printable."""
-    cells = [[_clip(printable(str(c)) if c is not None else "", max_width) for c in row]
+    cells = [[clip(printable(str(c)) if c is not None else "", max_width) for c in row]
              for row in rows]
-    widths = [max([_width(h)] + [_width(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    widths = [max([width(h)] + [width(r[i]) for r in cells]) for i, h in enumerate(headers)]
     lines = ["  ".join(pad(h, w) for h, w in zip(headers, widths, strict=True)).rstrip(),
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip()
@@ -231,16 +236,18 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, max_width: i
     return "\n".join(lines)
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
+    """`text` on one line, cut to `limit` columns with "…" when longer; one pass over it
+    (measuring the growing prefix again for each character made a long list quadratic)."""
     text = text.replace("\n", " ")
-    if _width(text) <= limit:
+    if width(text) <= limit:
         return text
-    out = ""
-    for ch in text:
-        if _width(out + ch) > limit - 1:
-            break
-        out += ch
-    return out + "…"
+    used = 0
+    for i, ch in enumerate(text):
+        used += _char_width(ch)
+        if used > limit - 1:  # "…" takes the last column
+            return text[:i] + "…"
+    return text
 
 
 # The contract's exit codes (section 2), the only place that knows them.

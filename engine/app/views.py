@@ -18,7 +18,8 @@ from .countersign import signatures
 from .extensions import open_request
 from .service import Service, _view
 
-__all__ = ["ItemFilter", "advanced", "item_detail", "item_rows", "local_iso"]
+__all__ = ["ItemFilter", "advanced", "count_from", "item_detail", "item_rows", "local_iso",
+           "steps_due"]
 
 
 def local_iso(at: datetime | None, tz: str) -> str | None:
@@ -117,22 +118,45 @@ def _escalation(step: dict[str, Any], spec: Any, tz: str) -> dict[str, Any]:
 
 def item_rows(service: Service, filters: ItemFilter, *, batch: int = 2000,
               rule: LightRule = DEFAULT_LIGHTS) -> Iterator[dict[str, Any]]:
-    """Items matching the filters, streamed in id order (keyset batches, never all at once)."""
+    """Items matching the filters, streamed in id order: keyset pages, each its own short read
+    (a list piped into a pager holds no transaction open), never all at once."""
     now = service.clock.now()
+    calendar = service.calendar()
+    # Items share deadlines (the end of a working day), and a light is working-day
+    # arithmetic: one per (version, state, deadline) for the whole list.
+    lights: dict[tuple[int, str, datetime | None], str | None] = {}
     last = 0
     while True:
         with read(service.engine) as conn:
-            records = reads.items_page(conn, filters, now, after=last, limit=batch)
+            records = reads.list_page(conn, filters, now, after=last, limit=batch)
             specs = {r.workflow_version_id: service.compiled(conn, r.workflow_version_id).spec
                      for r in records}
         for r in records:
             spec = specs[r.workflow_version_id]
+            key = (r.workflow_version_id, r.state, r.due_at)
+            if key not in lights:
+                lights[key] = light(spec, r.state, r.due_at, now, calendar, rule)
             yield {"id": r.id, "workflow": r.workflow, "state": r.state,
                    "state_label": spec.state_label(r.state), "unit": r.unit_id,
                    "assignee": r.assignee_id, "due_at": local_iso(r.due_at, spec.timezone),
-                   "light": light(spec, r.state, r.due_at, now, service.calendar(), rule),
-                   "subject": r.subject,
-                   "description": str(r.fields.get("description") or "")}
+                   "light": lights[key], "subject": r.subject,
+                   "description": _text(r.description)}
         if len(records) < batch:
             return
         last = records[-1].id
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def count_from(service: Service, filters: ItemFilter, first: int) -> int:
+    """How many items match the filters from id `first` on (what a cut list left out)."""
+    with read(service.engine) as conn:
+        return reads.count_items(conn, filters, service.clock.now(), after=first - 1)
+
+
+def steps_due(service: Service) -> int:
+    """How many escalation steps are due now (what a sweep will apply; for a progress bar)."""
+    with read(service.engine) as conn:
+        return reads.steps_due(conn, service.clock.now())

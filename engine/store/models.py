@@ -144,6 +144,7 @@ ITEMS = Table(
     Column("original_due_at", UTCDateTime, nullable=True),
     UniqueConstraint("workflow", "ext_key"),
     Index("ix_items_workflow_state", "workflow", "state"),
+    Index("ix_items_state", "state"),  # `--state` without `--workflow` (0007_reads)
     Index("ix_items_due_at", "due_at"),
     Index("ix_items_created_at", "created_at"),  # the weekly report counts by these (0005)
     Index("ix_items_closed_at", "closed_at"),

@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, bindparam, false, func, or_, select
+from sqlalchemy import Connection, and_, bindparam, false, func, select
 
 from . import repo
 from .items import HISTORY, ITEMS, ItemRecord, select_items, to_record
+from .models import ESCALATION_STEPS, UNITS
 from .prepared import Prepared
 
 
@@ -31,24 +32,77 @@ class ItemFilter:
     within: tuple[str, ...] | None = None
 
 
-def _filtered(conn: Connection, f: ItemFilter, now: datetime) -> Any:
-    """SELECT of the item columns, narrowed by the filters (the caller orders and pages)."""
+def _filtered(conn: Connection, f: ItemFilter, now: datetime, query: Any = None) -> Any:
+    """SELECT of the item columns (or `query`), narrowed by the filters (the caller orders and
+    pages). Each filter is one an index answers: state, workflow (with state), assignee, the
+    deadline, the unit."""
     conds = []
     if f.state:
         conds.append(ITEMS.c.state == f.state)
-    if f.workflow:
-        conds.append(ITEMS.c.workflow == f.workflow)
+    if f.workflow and f.state:
+        conds.append(ITEMS.c.workflow == f.workflow)  # with state: (workflow, state), id order
+    elif f.workflow:
+        # Alone, the index on (workflow, state) gives items out of id order, and a workflow is
+        # most of the items: each page would gather and sort all the rest. Scan by id instead.
+        conds.append(ITEMS.c.workflow.concat("") == f.workflow)
     if f.assignee:
         conds.append(ITEMS.c.assignee_id == f.assignee)
     if f.unit:
-        conds.append(ITEMS.c.unit_path.startswith(repo.unit(conn, f.unit).path, autoescape=True))
+        conds += _in_subtrees(conn, (repo.unit(conn, f.unit).path,))
     if f.overdue:
         conds.append(and_(ITEMS.c.due_at < now, ITEMS.c.final.is_(False)))
-    if f.within is not None:  # none at all (no grants): false(), nothing matches
-        conds.append(or_(false(), *(ITEMS.c.unit_path.startswith(p, autoescape=True)
-                                    for p in f.within)))
-    query = select_items()
+    if f.within is not None:  # none at all (no grants): nothing matches
+        conds += _in_subtrees(conn, f.within)
+    query = select_items() if query is None else query
     return query.where(and_(*conds)) if conds else query
+
+
+# A subtree with at least this share of all units is read by scanning in id order: through the
+# unit index, each keyset page would gather and sort every remaining match of its many units.
+WIDE_SUBTREE = 0.25
+
+
+def _in_subtrees(conn: Connection, paths: tuple[str, ...]) -> list[Any]:
+    """Items at the units with these paths or below, as a condition on `unit_id` (indexed: one
+    range per unit, in id order within each), not a LIKE on `unit_path` (which SQLite's
+    case-insensitive LIKE cannot take to an index, so it read the whole table)."""
+    units = conn.execute(select(UNITS.c.id, UNITS.c.path)).all()
+    below = [u.id for u in units if u.path.startswith(paths)]
+    if not below:
+        return [false()]
+    if len(below) == len(units):
+        return []  # the whole tree
+    if len(below) < WIDE_SUBTREE * len(units):
+        return [ITEMS.c.unit_id.in_(below)]
+    # `unit_id || ''` is the same test that no index answers: the planner scans by id.
+    return [ITEMS.c.unit_id.concat("").in_(below)]
+
+
+class ListRow(NamedTuple):
+    """What a line of `item list` shows."""
+
+    id: int
+    workflow: str
+    workflow_version_id: int
+    state: str
+    unit_id: str
+    assignee_id: str | None
+    due_at: datetime | None
+    subject: str | None
+    description: Any
+
+
+_LIST_COLUMNS = (ITEMS.c.id, ITEMS.c.workflow, ITEMS.c.workflow_version_id, ITEMS.c.state,
+                 ITEMS.c.unit_id, ITEMS.c.assignee_id, ITEMS.c.due_at, ITEMS.c.subject,
+                 # the one field shown, taken out by the database: the rest is never parsed
+                 ITEMS.c.fields["description"])
+
+
+def list_page(conn: Connection, f: ItemFilter, now: datetime, *, after: int,
+              limit: int) -> list[ListRow]:
+    """The next `limit` matching items with id > `after`, in id order, as list lines."""
+    query = _filtered(conn, f, now, select(*_LIST_COLUMNS)).where(ITEMS.c.id > after)
+    return [ListRow(*r) for r in conn.execute(query.order_by(ITEMS.c.id).limit(limit)).all()]
 
 
 def items_page(conn: Connection, f: ItemFilter, now: datetime, *, after: int,
@@ -64,8 +118,9 @@ def matching_ids(conn: Connection, f: ItemFilter, now: datetime) -> list[int]:
     return list(conn.execute(query).scalars())
 
 
-def count_items(conn: Connection, f: ItemFilter, now: datetime) -> int:
-    query = _filtered(conn, f, now).subquery()
+def count_items(conn: Connection, f: ItemFilter, now: datetime, *, after: int = 0) -> int:
+    """How many items match, of those with id > `after`."""
+    query = _filtered(conn, f, now).where(ITEMS.c.id > after).subquery()
     return int(conn.execute(select(func.count()).select_from(query)).scalar_one())
 
 
@@ -123,3 +178,11 @@ def provisional_items(conn: Connection, *, after: int, limit: int) -> list[ItemR
     return [to_record(r) for r in conn.execute(select_items().where(and_(
         ITEMS.c.due_provisional.is_(True), ITEMS.c.due_override.is_(False), ITEMS.c.id > after))
         .order_by(ITEMS.c.id).limit(limit).with_for_update(of=ITEMS))]
+
+
+def steps_due(conn: Connection, now: datetime) -> int:
+    """Pending escalation steps due at `now` (a step leaves the pending index, due_at NULL,
+    once applied or cancelled)."""
+    steps = ESCALATION_STEPS
+    return int(conn.execute(select(func.count()).select_from(steps)
+                            .where(steps.c.due_at <= now)).scalar_one())
