@@ -19,6 +19,7 @@ from .support import (
     exit_code,
     item_filters,
     pass_app,
+    progress,
     table,
 )
 
@@ -30,11 +31,16 @@ from .support import (
 def audit_verify(app: AppContext, anchor_file: str | None) -> None:
     """Check every item's history chain, its ends, the item rows, ladders, attachments and the
     admin log; exit 7 with one line per broken item."""
-    from ..engine.app.integrity import read_anchor, verify
+    from ..engine.app.integrity import item_count, read_anchor, verify
     from ..engine.core.errors import IntegrityFailed
 
     anchor = read_anchor(Path(anchor_file)) if anchor_file else None
-    verdict = verify(app.service(), anchor)
+    service = app.service()
+    # A bar on a terminal (counting the items costs a scan, so only for a person watching);
+    # otherwise only the one-line verdict.
+    total = item_count(service) if sys.stderr.isatty() else 0
+    with progress(total, "audit verify", from_items=5000) as bar:
+        verdict = verify(service, anchor, progress=bar)
     if app.as_json:
         echo_json(verdict.as_json())
     elif verdict.ok:
