@@ -7,24 +7,43 @@ configure logging (structlog's import would cost every start).
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
 from ..engine.core.i18n import _
-from .support import AppContext, configure_logging, echo_json, pass_app, table
+from .support import AppContext, configure_logging, echo_json, pass_app, progress, table
 
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Say what would happen; write nothing.")
 @pass_app
 def sweep(app: AppContext, dry_run: bool) -> None:
-    """One pass of deadlines, escalations and timers at --now (safe to repeat)."""
+    """One pass of deadlines, escalations and timers at --now (safe to repeat).
+
+    A bar on a terminal while it runs; then each step and transition (always for --dry-run,
+    else only on a terminal: a log gets the one-line summary; --json has every one)."""
     from ..engine.app.sweep import sweep as run_sweep
+    from ..engine.app.views import steps_due
 
     configure_logging()
-    report = run_sweep(app.service(), dry_run=dry_run)
+    service = app.service()
+    total = steps_due(service) if sys.stderr.isatty() and not dry_run else 0
+    with progress(total, "sweep", from_items=1000) as bar:
+        report = run_sweep(service, dry_run=dry_run, progress=bar)
     if app.as_json:
         echo_json(report.as_json())
         return
+    if dry_run or sys.stdout.isatty():
+        _sweep_lines(report, dry_run)
+    for err in report.errors:
+        click.echo(f"error: item {err['item']}: {err['error']}", err=True)
+    click.echo(f"sweep{' (dry run)' if dry_run else ''}: {len(report.escalations)} escalations, "
+               f"{len(report.fired)} transitions fired, {len(report.errors)} errors")
+
+
+def _sweep_lines(report: Any, dry_run: bool) -> None:
     prefix = "would apply" if dry_run else "applied"
     for e in report.escalations:
         late = " (late)" if e.get("late") else ""
@@ -32,10 +51,6 @@ def sweep(app: AppContext, dry_run: bool) -> None:
                    f"{e['action']}{late}")
     for f in report.fired:
         click.echo(f"{'would fire' if dry_run else 'fired'} item {f['item']}: {f['trigger']}")
-    for err in report.errors:
-        click.echo(f"error: item {err['item']}: {err['error']}", err=True)
-    click.echo(f"sweep{' (dry run)' if dry_run else ''}: {len(report.escalations)} escalations, "
-               f"{len(report.fired)} transitions fired, {len(report.errors)} errors")
 
 
 @click.command()
