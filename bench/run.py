@@ -23,6 +23,8 @@ HERE = Path(__file__).parent
 QUICK: dict[str, list[str]] = {
     "bench_bulk.py": ["--items", "5000", "--runs", "1"],
     "bench_orm_baseline.py": ["--items", "2000", "--runs", "1"],
+    "bench_scale.py": ["--sizes", "1000,4000", "--runs", "1",
+                       "--only", "first,unit,show,verify,raw"],
     "bench_cli.py": ["--runs", "3"],
     "bench_import.py": ["2000", "1"],  # ROWS RUNS
     "bench_export.py": ["2000", "1"],  # ITEMS RUNS
