@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, bindparam, false, func, select
+from sqlalchemy import Connection, and_, bindparam, false, func, or_, select
 
 from . import repo
 from .items import HISTORY, ITEMS, ItemRecord, select_items, to_record
@@ -32,7 +32,8 @@ class ItemFilter:
     within: tuple[str, ...] | None = None
 
 
-def _filtered(conn: Connection, f: ItemFilter, now: datetime, query: Any = None) -> Any:
+def _filtered(conn: Connection, f: ItemFilter, now: datetime, query: Any = None, *,
+              prepared: bool = False) -> Any:
     """SELECT of the item columns (or `query`), narrowed by the filters (the caller orders and
     pages). Each filter is one an index answers: state, workflow (with state), assignee, the
     deadline, the unit."""
@@ -48,11 +49,11 @@ def _filtered(conn: Connection, f: ItemFilter, now: datetime, query: Any = None)
     if f.assignee:
         conds.append(ITEMS.c.assignee_id == f.assignee)
     if f.unit:
-        conds += _in_subtrees(conn, (repo.unit(conn, f.unit).path,))
+        conds += _in_subtrees(conn, (repo.unit(conn, f.unit).path,), prepared)
     if f.overdue:
         conds.append(and_(ITEMS.c.due_at < now, ITEMS.c.final.is_(False)))
     if f.within is not None:  # none at all (no grants): nothing matches
-        conds += _in_subtrees(conn, f.within)
+        conds += _in_subtrees(conn, f.within, prepared)
     query = select_items() if query is None else query
     return query.where(and_(*conds)) if conds else query
 
@@ -62,10 +63,14 @@ def _filtered(conn: Connection, f: ItemFilter, now: datetime, query: Any = None)
 WIDE_SUBTREE = 0.25
 
 
-def _in_subtrees(conn: Connection, paths: tuple[str, ...]) -> list[Any]:
+def _in_subtrees(conn: Connection, paths: tuple[str, ...], prepared: bool = False) -> list[Any]:
     """Items at the units with these paths or below, as a condition on `unit_id` (indexed: one
     range per unit, in id order within each), not a LIKE on `unit_path` (which SQLite's
-    case-insensitive LIKE cannot take to an index, so it read the whole table)."""
+    case-insensitive LIKE cannot take to an index, so it read the whole table). A statement
+    compiled once for many runs (`prepared`: a bulk action's batches, which scan in id order
+    anyway) takes the path prefix instead: an IN list would be an expanding bind."""
+    if prepared:
+        return [or_(false(), *(ITEMS.c.unit_path.startswith(p, autoescape=True) for p in paths))]
     units = conn.execute(select(UNITS.c.id, UNITS.c.path)).all()
     below = [u.id for u in units if u.path.startswith(paths)]
     if not below:
@@ -131,7 +136,7 @@ class Matching:
 
     def __init__(self, conn: Connection, f: ItemFilter, now: datetime, batch: int,
                  lock: bool) -> None:
-        query = (_filtered(conn, f, now).where(ITEMS.c.id > bindparam("after"))
+        query = (_filtered(conn, f, now, prepared=True).where(ITEMS.c.id > bindparam("after"))
                  .order_by(ITEMS.c.id).limit(batch))
         self._next = Prepared(query.with_for_update(of=ITEMS) if lock else query)
 
