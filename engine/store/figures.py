@@ -102,7 +102,7 @@ def _moves_since(as_of: datetime) -> Any:
     """How many times the item has changed state since `as_of`."""
     return (select(func.count()).where(and_(
         HISTORY.c.item_id == ITEMS.c.id, HISTORY.c.kind.in_(("transition", "migrate")),
-        HISTORY.c.at >= as_of)).correlate(ITEMS).scalar_subquery())
+        HISTORY.c.at > as_of)).correlate(ITEMS).scalar_subquery())
 
 
 def _due_then(as_of: datetime) -> Any:
@@ -117,7 +117,8 @@ def _due_then(as_of: datetime) -> Any:
 def due_as_of(as_of: datetime) -> Any:
     """The deadline an item was judged against at `as_of`: its current entry's, if it began
     before; else the one of the entry it was in then (None if that had no deadline step)."""
-    return case((ITEMS.c.entered_at < as_of, judged_due()), else_=_due_then(as_of))
+    # An item that moved at the very instant is in its new state then (a sweep at --now).
+    return case((ITEMS.c.entered_at <= as_of, judged_due()), else_=_due_then(as_of))
 
 
 def red_at(as_of: datetime, rule: RedRule) -> Any:
@@ -127,12 +128,12 @@ def red_at(as_of: datetime, rule: RedRule) -> Any:
     conds = [due_as_of(as_of) < as_of]
     if rule.moved_by:
         # Only items where such a move can leave them (or that moved since) need the lookup.
-        where = or_(ITEMS.c.entered_at >= as_of, *(
+        where = or_(ITEMS.c.entered_at > as_of, *(
             and_(ITEMS.c.workflow_version_id == v, ITEMS.c.state == s)
             for v, s in rule.moved_into)) if rule.moved_into else literal(True)
         conds.append(and_(where, exists().where(and_(
             _EARLIER.c.item_id == ITEMS.c.id, _EARLIER.c.status == "applied",
-            _EARLIER.c.applied_at < as_of, _step_is(_EARLIER, rule.moved_by)))))
+            _EARLIER.c.applied_at <= as_of, _step_is(_EARLIER, rule.moved_by)))))
     return or_(*conds)
 
 
@@ -158,8 +159,8 @@ def bands_by_path(conn: Connection, scope: Scope, as_of: datetime, now: datetime
     `yellow_until`), green (a later deadline). Items without a deadline have no light."""
     due = judged_due()
     red = red_at(as_of, rule)
-    yellow = and_(ITEMS.c.entered_at < as_of, due <= yellow_until)
-    green = and_(ITEMS.c.entered_at < as_of, due.is_not(None))
+    yellow = and_(ITEMS.c.entered_at <= as_of, due <= yellow_until)
+    green = and_(ITEMS.c.entered_at <= as_of, due.is_not(None))
     # Each open item's band once, in a subquery; the outer query only groups.
     banded = (select(_path_to_group(as_of, now).label("unit_path"),
                      case((red, 2), (yellow, 1), (green, 0), else_=-1).label("band"))
