@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from ..engine.core.i18n import _
 from .support import AppContext, configure_logging, echo_json, pass_app
 
 
@@ -32,7 +33,7 @@ def init(app: AppContext) -> None:
     if app.as_json:
         echo_json({"database": app.db_display(), "workflows": loaded})
         return
-    click.echo(f"database ready: {app.db_display()}")
+    click.echo(_("database ready: {db_display}").format(db_display=app.db_display()))
     for w in loaded:
         click.echo(f"  workflow {w['workflow']} v{w['version']}"
                    + (" (new)" if w["new"] else " (unchanged)"))
@@ -63,10 +64,12 @@ def org_load(app: AppContext, file: str) -> None:
     if app.as_json:
         echo_json(changes.__dict__)
     elif changes.changed:
-        click.echo(f"org loaded: {changes.units} units and {changes.people} people changed, "
-                   f"{changes.grants_added} roles granted, {changes.grants_removed} withdrawn")
+        click.echo(_("org loaded: {units} units and {people} people changed, "
+                     "{grants_added} roles granted, {grants_removed} withdrawn").format(
+                       units=changes.units, people=changes.people,
+                       grants_added=changes.grants_added, grants_removed=changes.grants_removed))
     else:
-        click.echo("org unchanged")
+        click.echo(_("org unchanged"))
 
 
 @click.command("load")
@@ -80,5 +83,6 @@ def calendar_load(app: AppContext, file: str) -> None:
     if app.as_json:
         echo_json({"years": years, "recomputed": recomputed})
     else:
-        click.echo(f"calendar loaded for {', '.join(map(str, years))}; "
-                   f"{recomputed} provisional deadlines recomputed")
+        click.echo(_("calendar loaded for {join}; {recomputed} provisional "
+                     "deadlines recomputed").format(
+                       join=', '.join(map(str, years)), recomputed=recomputed))

@@ -49,7 +49,7 @@ def audit_verify(app: AppContext, anchor_file: str | None) -> None:
                       if anchor else ""))
     else:
         for line in verdict.broken:
-            click.echo(f"audit FAILED: {line}", err=True)
+            click.echo(_("audit FAILED: {line}").format(line=line), err=True)
     sys.exit(0 if verdict.ok else exit_code(IntegrityFailed(verdict.broken)))
 
 
@@ -103,7 +103,8 @@ def item_extend(app: AppContext, item_id: int, to: str, reason: str) -> None:
     if app.as_json:
         echo_json(result)
     else:
-        click.echo(f"item {item_id}: extension to {result['due_requested'][:10]} requested")
+        click.echo(_("item {item_id}: extension to {value} requested").format(
+                       item_id=item_id, value=result['due_requested'][:10]))
 
 
 @click.command("extension")
@@ -120,8 +121,9 @@ def item_extension(app: AppContext, item_id: int, decision: str, comment: str | 
     if app.as_json:
         echo_json(result)
     else:
-        click.echo(f"item {item_id}: extension {result['status']}; due "
-                   f"{(result['due_at'] or '—')[:16].replace('T', ' ')}")
+        click.echo(_("item {item_id}: extension {value}; due {replace}").format(
+                       item_id=item_id, value=result['status'],
+                       replace=(result['due_at'] or '—')[:16].replace('T', ' ')))
 
 
 @click.command("transfer")
@@ -156,7 +158,8 @@ def item_urge(app: AppContext, item_id: int, comment: str) -> None:
     from ..engine.app.transfers import urge
 
     result = urge(app.service(), item_id, app.actor, comment)
-    echo_json(result) if app.as_json else click.echo(f"item {item_id}: urged")
+    echo_json(result) if app.as_json else click.echo(_("item {item_id}: urged").format(
+                                                         item_id=item_id))
 
 
 @click.command("sample")
@@ -180,6 +183,7 @@ def item_sample(app: AppContext, size: int, seed: str, trigger: str | None,
                    f"{seed!r}: " + ", ".join(map(str, result["items"])))
         for f in result["fired"]:
             if not f["fired"]:
-                click.echo(f"item {f['item']}: refused — {f['error']}", err=True)
+                click.echo(_("item {value}: refused — {value2}").format(
+                               value=f['item'], value2=f['error']), err=True)
     refused = [f for f in result["fired"] if not f["fired"]]
     sys.exit(3 if refused else 0)

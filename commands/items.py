@@ -225,7 +225,8 @@ def _bulk(app: AppContext, trigger: str, filters: dict[str, Any], values: dict[s
     def on_result(result: BulkResult) -> None:
         out.item(result.as_json())
         if not result.fired and not app.as_json:
-            click.echo(f"item {result.item}: refused — {result.message}", err=True)
+            click.echo(_("item {item}: refused — {message}").format(
+                           item=result.item, message=result.message), err=True)
 
     with progress(count_matching(service, item_filter), "items", from_items=2000) as bar:
         summary = run_bulk(service, app.actor, trigger, item_filter, values=values,

@@ -38,19 +38,25 @@ def sweep(app: AppContext, dry_run: bool) -> None:
     if dry_run or sys.stdout.isatty():
         _sweep_lines(report, dry_run)
     for err in report.errors:
-        click.echo(f"error: item {err['item']}: {err['error']}", err=True)
-    click.echo(f"sweep{' (dry run)' if dry_run else ''}: {len(report.escalations)} escalations, "
-               f"{len(report.fired)} transitions fired, {len(report.errors)} errors")
+        click.echo(_("error: item {value}: {value2}").format(
+                       value=err['item'], value2=err['error']), err=True)
+    click.echo(_("sweep{value}: {count} escalations, {count2} transitions fired, "
+                 "{count3} errors").format(
+                   value=_(" (dry run)") if dry_run else "", count=len(report.escalations),
+                   count2=len(report.fired), count3=len(report.errors)))
 
 
 def _sweep_lines(report: Any, dry_run: bool) -> None:
-    prefix = "would apply" if dry_run else "applied"
+    prefix = _("would apply") if dry_run else _("applied")
     for e in report.escalations:
-        late = " (late)" if e.get("late") else ""
-        click.echo(f"{prefix} item {e['item']} {e['state']} step {e['step']}: "
-                   f"{e['action']}{late}")
+        late = _(" (late)") if e.get("late") else ""
+        click.echo(_("{prefix} item {value} {value2} step {value3}: {value4}{late}").format(
+                       prefix=prefix, value=e['item'], value2=e['state'], value3=e['step'],
+                       value4=e['action'], late=late))
     for f in report.fired:
-        click.echo(f"{'would fire' if dry_run else 'fired'} item {f['item']}: {f['trigger']}")
+        click.echo(_("{value} item {value2}: {value3}").format(
+                       value='would fire' if dry_run else 'fired', value2=f['item'],
+                       value3=f['trigger']))
 
 
 @click.command()

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import click
 
+from ..engine.core.i18n import _
 from .items import light_rule
 from .support import AppContext, check_output, echo_json, pass_app
 
@@ -47,14 +48,17 @@ def import_(app: AppContext, file: str, workflow: str, mapping: str | None,
         result = import_ledger(app.service(), Path(file), workflow, app.actor, mapping=columns,
                                default_unit=default_unit, progress=progress)
     for warning in result.warnings:
-        click.echo(f"{Path(file).name}: warning: {warning}", err=True)
+        click.echo(_("{name}: warning: {warning}").format(
+                       name=Path(file).name, warning=warning), err=True)
     if app.as_json:
         echo_json(result.as_json())
         return
     skipped = f", {result.skipped} already imported (skipped)" if result.skipped else ""
     span = (f" (items {min(result.ids)}–{max(result.ids)})" if result.ids else "")
-    click.echo(f"imported {result.created} items{span} from {Path(file).name} into "
-               f"{result.workflow}{skipped}")
+    click.echo(_("imported {created} items{span} from {name} into "
+                 "{workflow}{skipped}").format(
+                   created=result.created, span=span, name=Path(file).name,
+                   workflow=result.workflow, skipped=skipped))
 
 
 class _Progress:
@@ -121,10 +125,10 @@ def export(app: AppContext, workflow: str | None, unit: str | None, fmt: str | N
     check_output(path)
     fmt = fmt or _format_of(path, ("xlsx", "csv"), "xlsx")
     if path.suffix.lower() not in ("", f".{fmt}"):
-        raise UsageError(f"-o {output}: the extension does not match --format {fmt}")
+        raise UsageError(_("-o {output}: the extension does not match --format "
+                           "{fmt}").format(output=output, fmt=fmt))
     options = ExportOptions(public=public, include_private=include_private, actor=app.actor,
                             office=issuing_office(app), force=force, rule=light_rule(app))
-    from ..engine.core.i18n import _
 
     with _Bar(_("exporting ledger")) as bar:
         result = export_ledger(app.service(), path, fmt,  # type: ignore[arg-type]
@@ -203,7 +207,7 @@ def weekly(app: AppContext, unit: str | None, week: str | None, workflow: str | 
     check_output(path)
     fmt = report_format(path, fmt)
     if fmt == "xlsx" and path is None and not app.as_json:
-        raise UsageError("an xlsx report needs -o FILE")
+        raise UsageError(_("an xlsx report needs -o FILE"))
     settings = app.settings()
     data = build_weekly_report(app.service(), week=week, unit=unit, workflow=workflow,
                                public=public, rule=light_rule(app), options=settings.report,
@@ -213,11 +217,13 @@ def weekly(app: AppContext, unit: str | None, week: str | None, workflow: str | 
         try:
             text = render_report(data, fmt, path)  # type: ignore[arg-type]
         except OSError as exc:
-            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+            raise UsageError(_("cannot write {path}: {value}").format(
+                                 path=path, value=exc.strerror or exc)) from exc
     if app.as_json:
         echo_json(report_as_json(data))
     elif path is not None:
-        click.echo(f"weekly report {data.week} ({fmt}) written to {path}")
+        click.echo(_("weekly report {week} ({fmt}) written to {path}").format(
+                       week=data.week, fmt=fmt, path=path))
     else:
         click.echo(text, nl=False)
 
@@ -227,7 +233,6 @@ def report_format(path: Path | None, fmt: str | None) -> str:
     that names no report format (x.pdf, x.docx) or another format than --format is refused:
     the file would hold something its name does not say."""
     from ..engine.core.errors import UsageError
-    from ..engine.core.i18n import _
 
     if path is None or not path.suffix:
         return fmt or "md"

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from ..engine.core.i18n import _
 from .support import AppContext, JsonStream, echo_json, pass_app, progress, table
 
 PROGRESS_FROM = 1000  # items: from this many, a progress bar on stderr (when it is a terminal)
@@ -24,7 +25,8 @@ def version_number(text: str, what: str) -> int:
 
     value = text.strip().lower().removeprefix("v")
     if not value.isdigit():
-        raise UsageError(f"{what} {text!r}: expected a version number such as 2 or v2")
+        raise UsageError(_("{what} {text!r}: expected a version number such as 2 "
+                           "or v2").format(what=what, text=text))
     return int(value)
 
 
@@ -73,7 +75,8 @@ def _migrate(app: AppContext, name: str, to_text: str, mappings: tuple[str, ...]
     def on_item(result: dict[str, Any]) -> None:
         out.item(result)
         if "error" in result:
-            click.echo(f"item {result['id']}: not moved: {result['error']}", err=True)
+            click.echo(_("item {value}: not moved: {value2}").format(
+                           value=result['id'], value2=result['error']), err=True)
 
     with progress(plan.items, "migrating", from_items=PROGRESS_FROM) as bar:
         report = run_migration(service, plan, actor=actor, comment=comment, dry_run=dry_run,

@@ -19,6 +19,7 @@ import click
 
 from ..engine.app.logs import configure_logging
 from ..engine.app.runtime import Runtime
+from ..engine.core.i18n import _
 
 if TYPE_CHECKING:
     from ..engine.app.names import Names
@@ -122,7 +123,8 @@ def parse_fields(pairs: Iterable[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"--field {pair!r}: expected KEY=VALUE")
+            raise UsageError(_("--field {pair!r}: expected KEY=VALUE").format(
+                                 pair=pair))
         out[key.strip()] = value
     return out
 
@@ -220,8 +222,8 @@ def check_output(path: Path | None) -> None:
     except OSError as exc:
         raise UsageError(f"-o {path}: {exc.strerror or exc}") from exc
     if not stat.S_ISREG(mode):
-        raise UsageError(f"-o {path} is not a regular file; rectify only writes new files or "
-                         "replaces regular ones")
+        raise UsageError(_("-o {path} is not a regular file; rectify only writes "
+                           "new files or replaces regular ones").format(path=path))
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, max_width: int = 40) -> str:
@@ -285,14 +287,14 @@ def run(group: click.Group) -> None:
         exc.show()
         sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
     except click.Abort:
-        click.echo("aborted", err=True)
+        click.echo(_("aborted"), err=True)
         sys.exit(1)
     except InvalidInput as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         sys.exit(exit_code(exc))
     except RectifyError as exc:
-        click.echo(f"rectify: {exc}", err=True)
+        click.echo(_("rectify: {exc}").format(exc=exc), err=True)
         sys.exit(exit_code(exc))
     except BrokenPipeError:
         sys.exit(0)

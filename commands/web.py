@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from ..engine.core.i18n import _
 from .support import AppContext, echo_json, pass_app
 
 
@@ -57,7 +58,7 @@ def user_password(app: AppContext, person: str) -> None:
     if app.as_json:
         echo_json({"person": person, "password": "set"})
     else:
-        click.echo(f"password set for {person}")
+        click.echo(_("password set for {person}").format(person=person))
 
 
 @click.command("create")
@@ -73,7 +74,8 @@ def token_create(app: AppContext, person: str, name: str | None) -> None:
         echo_json({"name": name, "person": person, "token": secret})
         return
     click.echo(secret)
-    click.echo(f"token {name!r} for {person}: keep it secret; it is not shown again",
+    click.echo(_("token {name!r} for {person}: keep it secret; it is not shown "
+                 "again").format(name=name, person=person),
                err=True)
 
 
@@ -88,4 +90,4 @@ def token_revoke(app: AppContext, name: str) -> None:
     if app.as_json:
         echo_json({"name": name, "revoked": True})
     else:
-        click.echo(f"token {name!r} revoked")
+        click.echo(_("token {name!r} revoked").format(name=name))

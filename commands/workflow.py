@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..engine.core.i18n import _
 from .support import AppContext, check_output, echo_json, exit_code, pass_app, table
 
 if TYPE_CHECKING:
@@ -68,8 +69,9 @@ def _validate(app: AppContext, paths: list[Path]) -> int:
         results.append({"file": str(path), "valid": True, "workflow": spec.name,
                         "warnings": list(spec.warnings)})
         if not app.as_json:
-            click.echo(f"{path}: ok ({spec.name}: {len(spec.states)} states, "
-                       f"{len(spec.transitions)} transitions)")
+            click.echo(_("{path}: ok ({name}: {count} states, {count2} transitions)").format(
+                           path=path, name=spec.name, count=len(spec.states),
+                           count2=len(spec.transitions)))
     if app.as_json:
         echo_json(results)
     return exit_code(InvalidInput([])) if failed else 0
@@ -127,19 +129,21 @@ def show(app: AppContext, name: str) -> None:
     if app.as_json:
         echo_json(_as_dict(spec))
         return
-    click.echo(f"{spec.name}: {spec.title}  (timezone {spec.timezone}, calendar {spec.calendar})")
-    click.echo("\nstates:")
+    click.echo(_("{name}: {title}  (timezone {timezone}, calendar {calendar})").format(
+                   name=spec.name, title=spec.title, timezone=spec.timezone,
+                   calendar=spec.calendar))
+    click.echo(_("\nstates:"))
     click.echo(table(["state", "label", "deadline", "final"],
                      [[s.name, s.label, s.deadline or "", "yes" if s.final else ""]
                       for s in spec.states.values()]))
-    click.echo("\ntransitions:")
+    click.echo(_("\ntransitions:"))
     click.echo(table(["trigger", "from", "to", "roles", "rules"],
                      [[t.trigger, ", ".join(t.sources), t.dest,
                        ", ".join(spec.role_label(r) for r in t.roles), _rules(spec, t)]
                       for t in spec.transitions], max_width=60))
     ladders = [(s, step) for s in spec.states.values() for step in s.escalate]
     if ladders:
-        click.echo("\nescalation:")
+        click.echo(_("\nescalation:"))
         click.echo(table(["state", "at", "level", "notify", "fire"],
                          [[s.label, str(step.at) if step.at.amount else "deadline",
                            step.level or "", ", ".join(step.notify), step.fire or ""]
@@ -204,11 +208,13 @@ def _graph(app: AppContext, name: str, fmt: str, output: Path | None) -> None:
         return
     dot = shutil.which("dot")
     if dot is None:
-        raise UsageError(f"--format {fmt} needs Graphviz's `dot` program, which is not "
-                         "installed (Debian: apt-get install graphviz); --format dot or "
-                         "mermaid work without it")
+        raise UsageError(_("--format {fmt} needs Graphviz's `dot` program, which "
+                           "is not installed (Debian: apt-get install graphviz); "
+                           "--format dot or mermaid work without it").format(
+                             fmt=fmt))
     if output is None:
-        raise UsageError(f"--format {fmt} writes a binary file: give -o FILE")
+        raise UsageError(_("--format {fmt} writes a binary file: give -o FILE").format(
+                             fmt=fmt))
     subprocess.run([dot, f"-T{fmt}", "-o", str(output)], input=to_dot(spec).encode("utf-8"),
                    check=True)
-    click.echo(f"wrote {output}")
+    click.echo(_("wrote {output}").format(output=output))

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from ..engine.core.errors import InvalidInput, Problem
 from ..engine.core.fields import display
+from ..engine.core.i18n import _
 from ..engine.core.org import ancestors
 from ..engine.core.spec import EscalationStep, WorkflowSpec
 from .context import item_context, sample_context
@@ -119,7 +120,9 @@ class Notices:
             context = sample_context(name, fields=sample_fields, workflow_title=spec.title,
                                      escalation=escalation)
             for message in check_template(name, context, extra_dir=extra):
-                problems.append(Problem(loc, f"template '{name}' does not render: {message}"))
+                problems.append(Problem(loc, _("template '{name}' does not render: "
+                                               "{message}").format(
+                                                 name=name, message=message)))
         if problems:
             raise InvalidInput(problems, source=spec.file)
 

@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ...engine.core.i18n import _
 from ..core.calendar import parse_calendar_file
 from ..core.errors import Refusal, Refused
 from ..core.loader import load_workflow_file
@@ -39,7 +40,8 @@ def require_admin(conn: Connection, actor_id: str | None, what: str) -> str:
     person = repo.person(conn, actor_id) if actor_id else None
     if person is None or not person.active or not person.admin:
         who = person.name if person else (actor_id or "nobody (no --as)")
-        raise Refused(f"{who} may not {what}: only an admin of the org file (admin: true) may",
+        raise Refused(_("{who} may not {what}: only an admin of the org file "
+                        "(admin: true) may").format(who=who, what=what),
                       reason=Refusal.ROLE)
     return person.id
 

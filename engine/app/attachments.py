@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ...engine.core.i18n import _
 from ..core.errors import Refusal, Refused
 from ..core.machine import Outcome
 from ..core.spec import WorkflowSpec
@@ -24,7 +25,8 @@ def _files_field(spec: WorkflowSpec, state: str, trigger: str) -> str:
     for name, f in spec.fields.items():
         if f.type == "files":
             return name
-    raise Refused(f"workflow '{spec.name}' has no files field to attach to", reason=Refusal.FIELD)
+    raise Refused(_("workflow '{name}' has no files field to attach to").format(
+                      name=spec.name), reason=Refusal.FIELD)
 
 
 def with_attachments(spec: WorkflowSpec, item: store.ItemRecord, trigger: str,

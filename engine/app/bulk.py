@@ -18,6 +18,7 @@ from typing import Any
 
 from ..core import fields as fieldvals
 from ..core.errors import Conflict, Refused
+from ..core.i18n import _
 from ..core.machine import Actor, Outcome, Request
 from ..store import items as store
 from ..store import reads, repo
@@ -99,7 +100,7 @@ def _one_batch(service: Service, actor_id: str | None, trigger: str, matching: r
                values: Mapping[str, object], comment: str | None, dry_run: bool, batch: int,
                after: int, now: datetime) -> tuple[list[BulkResult], int, bool]:
     """Decide and write one batch; (results, last id seen, whether more may follow)."""
-    for _ in range(RETRIES):
+    for _attempt in range(RETRIES):
         with transaction(service.engine, writing=not dry_run) as conn:
             items = matching.after(conn, after)
             writes = store.EventBatch()
@@ -109,8 +110,9 @@ def _one_batch(service: Service, actor_id: str | None, trigger: str, matching: r
                 last = items[-1].id if items else after
                 return results, last, len(items) == batch
             conn.rollback()  # an item changed between our read and write: read it again
-    raise Conflict(f"items after id {after} kept changing while the bulk action ran; "
-                   "nothing of that batch was written — run it again")
+    raise Conflict(_("items after id {after} kept changing while the bulk action "
+                     "ran; nothing of that batch was written — run it again").format(
+                       after=after))
 
 
 def _decide(service: Service, conn: Connection, items: list[store.ItemRecord],

@@ -33,8 +33,8 @@ def given_due(due: str | None, spec: WorkflowSpec, now: datetime) -> datetime | 
     try:
         at = end_of_day(due, spec.timezone)
     except ValueError as exc:
-        raise UsageError(f"--due {due!r}: expected a date like 2026-12-01 or an ISO-8601 "
-                         "time") from exc
+        raise UsageError(_("--due {due!r}: expected a date like 2026-12-01 or an "
+                           "ISO-8601 time").format(due=due)) from exc
     if at < now:
         raise UsageError(_("--due {due} is in the past").format(due=due.strip()))
     return at
@@ -64,8 +64,8 @@ def recompute_provisional(service: Service, batch: int = 1000, *,
                                        "original_due_at": plan.due_at},
                     history=entry, replan=plan.steps))
             if not events.apply(conn):  # read locked: nobody can have changed them meanwhile
-                raise Conflict("items changed while their deadlines were recomputed; nothing "
-                               "of that batch was written — load the calendar again")
+                raise Conflict(_("items changed while their deadlines were recomputed; nothing "
+                               "of that batch was written — load the calendar again"))
             done += len(items)
             last = items[-1].id if items else last
         if len(items) < batch:

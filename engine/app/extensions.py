@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ...engine.core.i18n import _
 from ..core.clock import end_of_day
 from ..core.errors import Conflict, Refusal, Refused, UsageError
 from ..core.escalation import schedule
@@ -27,7 +28,7 @@ def request_extension(service: Service, item_id: int, actor_id: str | None, to: 
                       reason: str, *, via: str = "cli") -> dict[str, Any]:
     """The assignee asks to move the deadline to `to`; the approvers are told."""
     if not (reason or "").strip():
-        raise Refused("an extension request needs its reason (--reason)",
+        raise Refused(_("an extension request needs its reason (--reason)"),
                       reason=Refusal.COMMENT)
     now = service.clock.now()
     with write(service.engine) as conn:
@@ -64,7 +65,8 @@ def decide_extension(service: Service, item_id: int, actor_id: str | None, decis
                      comment: str | None = None, *, via: str = "cli") -> dict[str, Any]:
     """An approver grants (the deadline and its pending steps move) or refuses the request."""
     if decision not in ("grant", "refuse"):
-        raise UsageError(f"expected grant or refuse, got {decision!r}")
+        raise UsageError(_("expected grant or refuse, got {decision!r}").format(
+                             decision=decision))
     now = service.clock.now()
     with write(service.engine) as conn:
         item = store.get_item(conn, item_id)
@@ -79,8 +81,9 @@ def decide_extension(service: Service, item_id: int, actor_id: str | None, decis
             raise refusal
         status = "granted" if decision == "grant" else "refused"
         if not grants.decide_request(conn, request["id"], status, actor.id, now, comment):
-            raise Conflict(f"the extension request on item {item.id} was decided by someone "
-                           "else at the same moment; nothing was written", item=item.id)
+            raise Conflict(_("the extension request on item {id} was decided by "
+                             "someone else at the same moment; nothing was written").format(
+                               id=item.id), item=item.id)
         plan = schedule(spec, item.state, item.entered_at, service.calendar(),
                         request["due_requested"]) if status == "granted" else None
         values: dict[str, Any] = {} if plan is None else {
@@ -126,8 +129,8 @@ def _date(text: str, spec: WorkflowSpec) -> datetime:
     try:
         return end_of_day(text, spec.timezone)
     except ValueError as exc:
-        raise UsageError(f"--to {text!r}: expected a date like 2026-12-01 or an ISO-8601 "
-                         "time") from exc
+        raise UsageError(_("--to {text!r}: expected a date like 2026-12-01 or an "
+                           "ISO-8601 time").format(text=text)) from exc
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
+from ...engine.core.i18n import _
 from ..core.errors import NotFound, RectifyError, UsageError
 from ..store import identity as rows
 from ..store.db import read, write
@@ -83,7 +84,8 @@ def _person(holder: rows.Holder) -> Person:
 
 def set_password(service: Service, person_id: str, password: str, *, min_length: int) -> None:
     if len(password) < min_length:
-        raise UsageError(f"a password needs at least {min_length} characters")
+        raise UsageError(_("a password needs at least {min_length} characters").format(
+                             min_length=min_length))
     hashed = _hasher().hash(password)
     with write(service.engine) as conn:
         if rows.active_person(conn, person_id) is None:
@@ -102,7 +104,8 @@ def create_token(service: Service, person_id: str, name: str | None = None) -> t
             while rows.token_name_taken(conn, name):
                 name = f"{person_id}-{secrets.token_hex(3)}"
         elif rows.token_name_taken(conn, name):
-            raise UsageError(f"a token named {name!r} exists already; choose another --name")
+            raise UsageError(_("a token named {name!r} exists already; choose "
+                               "another --name").format(name=name))
         rows.add_token(conn, name, person_id, digest(token), service.clock.now())
     return name, token
 

@@ -26,6 +26,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from ...engine.core.i18n import _
 from ..core.audit import ADMIN_HEAD, anchor_digest, item_seal, verify_admin_log, verify_chain
 from ..core.errors import InvalidInput, Problem, SourceLoc
 from ..core.escalation import schedule
@@ -263,11 +264,12 @@ def read_anchor(path: Path) -> dict[str, Any]:
         heads = anchor["heads"]
         ok = isinstance(heads, dict) and _digest(heads) == anchor["digest"]
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError) as exc:
-        raise InvalidInput([Problem(where, f"not an anchor file from `rectify audit anchor "
-                                           f"-o`: {exc}")]) from exc
+        raise InvalidInput([Problem(where, _("not an anchor file from `rectify "
+                                             "audit anchor -o`: {exc}").format(
+                                               exc=exc))]) from exc
     if not ok:
-        raise InvalidInput([Problem(where, "the anchor file's heads do not give its digest: "
-                                           "the file itself was edited")])
+        raise InvalidInput([Problem(where, _("the anchor file's heads do not give its digest: "
+                                           "the file itself was edited"))])
     return dict(anchor)
 
 

@@ -61,7 +61,8 @@ def export_ledger(service: Service, path: Path, fmt: Literal["xlsx", "csv"], *,
                   progress: Progress | None = None) -> ExportResult:
     path, filters, opts = Path(path), filters or ItemFilter(), options or ExportOptions()
     if path.exists() and not opts.force:
-        raise UsageError(f"{path} already exists; use --force to overwrite it")
+        raise UsageError(_("{path} already exists; use --force to overwrite it").format(
+                             path=path))
     if opts.public and opts.include_private:
         raise UsageError(_("--public and --include-private contradict each other"))
     now = service.clock.now()
@@ -87,7 +88,8 @@ def export_ledger(service: Service, path: Path, fmt: Literal["xlsx", "csv"], *,
     except FileExistsError as exc:
         raise UsageError(str(exc)) from exc
     except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise UsageError(_("cannot write {path}: {value}").format(
+                             path=path, value=exc.strerror or exc)) from exc
     described: list[dict[str, Any]] = [
         {"name": s.name, "rows": n, "columns": [h for _, h in s.columns]}
         for s, n in zip(sheets, counts, strict=True)]
@@ -127,7 +129,7 @@ def _by_unit_id(filters: ItemFilter, units: UnitIndex) -> ItemFilter:
     try:
         return replace(filters, unit=units.resolve(filters.unit).id)
     except Ambiguous as exc:
-        raise UsageError(f"--unit {exc}") from None
+        raise UsageError(_("--unit {exc}").format(exc=exc)) from None
     except KeyError:
         raise NotFound("unit", filters.unit) from None
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ...engine.core.i18n import _
 from ..core import authority
 from ..core import fields as fieldvals
 from ..core.errors import InvalidInput, Refusal, Refused, UsageError
@@ -115,11 +116,11 @@ def _export_only(warning: RowError) -> bool:
 
 def _check_actor(conn: Connection, actor_id: str | None) -> None:
     if not actor_id:
-        raise Refused("say who is importing: --as PERSON (or RECTIFY_USER)", reason=Refusal.ROLE)
+        raise Refused(_("say who is importing: --as PERSON (or RECTIFY_USER)"), reason=Refusal.ROLE)
     person = repo.person(conn, actor_id)
     if person is None or not person.active:
-        raise Refused(f"'{actor_id}' is not a person in the org file; load it with "
-                      "`rectify org load`", reason=Refusal.ROLE)
+        raise Refused(_("'{actor_id}' is not a person in the org file; load it "
+                        "with `rectify org load`").format(actor_id=actor_id), reason=Refusal.ROLE)
 
 
 def _stage(progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:
@@ -216,9 +217,10 @@ class _Rows:
         try:
             return self.units.resolve(text)
         except Ambiguous as exc:
-            raise UsageError(f"--unit {exc}") from None
+            raise UsageError(_("--unit {exc}").format(exc=exc)) from None
         except KeyError:
-            raise UsageError(f"--unit '{text}': no such unit in the org") from None
+            raise UsageError(_("--unit '{text}': no such unit in the org").format(
+                                 text=text)) from None
 
     def build(self, row: LedgerRow, errors: list[RowError]) -> store.NewItem | None:
         before = len(errors)

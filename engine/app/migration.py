@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ...engine.core.i18n import _
 from ..core.calendar import WorkCalendar
 from ..core.errors import Conflict, NotFound, Refusal, Refused
 from ..core.versions import (
@@ -114,9 +115,9 @@ def actor_id(service: Service, person: str | None) -> str:
     with read(service.engine) as conn:
         found = repo.person(conn, person)
     if found is None or not found.active or person == SYSTEM:
-        raise Refused(f"'{person}' is not a person in the org file; load it with "
-                      "`rectify org load`, or leave out --as to record the migration as "
-                      "the system's", reason=Refusal.ROLE)
+        raise Refused(_("'{person}' is not a person in the org file; load it with "
+                        "`rectify org load`, or leave out --as to record the "
+                        "migration as the system's").format(person=person), reason=Refusal.ROLE)
     return person
 
 

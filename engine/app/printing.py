@@ -208,7 +208,7 @@ def _scope(units: UnitIndex, wanted: str | None) -> Named:
     try:
         return units.resolve(wanted)
     except Ambiguous as exc:
-        raise UsageError(f"--unit {exc}") from None
+        raise UsageError(_("--unit {exc}").format(exc=exc)) from None
     except KeyError:
         raise NotFound("unit", wanted) from None
 

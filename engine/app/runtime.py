@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ...engine.core.i18n import _
+
 if TYPE_CHECKING:
     from ...notifications.notices import Notices
     from ..core.clock import Clock
@@ -39,7 +41,8 @@ class Runtime:
         try:
             return FixedClock(parse_instant(self.now_text))
         except ValueError as exc:
-            raise UsageError(f"--now {self.now_text!r} is not an ISO-8601 time ({exc})") from exc
+            raise UsageError(_("--now {now_text!r} is not an ISO-8601 time ({exc})").format(
+                                 now_text=self.now_text, exc=exc)) from exc
 
     def engine(self, *, create: bool = False) -> Engine:
         """The database; a SQLite file that is not there yet is made only when `create`

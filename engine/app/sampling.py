@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from ...engine.core.i18n import _
 from ..core.errors import RectifyError, Refusal, Refused, UsageError
 from ..core.sampling import draw, sample_key
 from ..store import items as store
@@ -19,9 +20,9 @@ from .service import Service
 def sample(service: Service, actor_id: str | None, filters: ItemFilter, size: int, seed: str,
            fire: str | None = None, *, via: str = "cli") -> dict[str, Any]:
     if size < 1:
-        raise UsageError("--size must be at least 1")
+        raise UsageError(_("--size must be at least 1"))
     if not seed.strip():
-        raise UsageError("--seed must not be empty: it is what makes the draw reproducible")
+        raise UsageError(_("--seed must not be empty: it is what makes the draw reproducible"))
     now = service.clock.now()
     with write(service.engine) as conn:
         candidates = reads.matching_ids(conn, filters, now)
@@ -32,8 +33,9 @@ def sample(service: Service, actor_id: str | None, filters: ItemFilter, size: in
             actor = service.actor(conn, actor_id, item.unit_path)
             if not actor.roles:
                 unit = repo.unit(conn, item.unit_id).name
-                raise Refused(f"{actor.name} holds no role at {unit} or above and so may not "
-                              f"draw its items (item {item.id})", reason=Refusal.ROLE)
+                raise Refused(_("{name} holds no role at {unit} or above and so "
+                                "may not draw its items (item {id})").format(
+                                  name=actor.name, unit=unit, id=item.id), reason=Refusal.ROLE)
             entry = service.entry("sample", actor.id, now, via=via, trigger="sample", data={
                 "seed": seed, "size": size, "filters": _filters(filters),
                 "candidates": len(candidates), "rank": rank,

@@ -169,8 +169,9 @@ class Service:
         unit = repo.unit(conn, unit_id)
         actor = self.actor(conn, actor_id, unit.path)
         if not actor.roles:
-            raise Refused(f"{actor.name} holds no role at {unit.name} or above and so cannot "
-                          "create items there", reason=Refusal.ROLE)
+            raise Refused(_("{name} holds no role at {name2} or above and so "
+                            "cannot create items there").format(
+                              name=actor.name, name2=unit.name), reason=Refusal.ROLE)
         self._check_assignee(conn, assignee)
         given = fieldvals.coerce_all(spec, values or {})
         if refusal := authority.creation_refusal(spec, actor, given, assignee, due):
@@ -344,12 +345,14 @@ class Service:
             return
         found = repo.person(conn, person)
         if found is None or not found.active:
-            raise Refused(f"cannot assign to '{person}': not a person in the org file",
+            raise Refused(_("cannot assign to '{person}': not a person in the org "
+                            "file").format(person=person),
                           reason=Refusal.ROLE)
         if unit_path is not None and not grants.serves(conn, person, unit_path):
-            raise Refused(f"cannot assign to {found.name} ({person}): they hold no role at this "
-                          "item's unit, above or below it (rectify item transfer moves items "
-                          "between units)", reason=Refusal.ROLE)
+            raise Refused(_("cannot assign to {name} ({person}): they hold no role "
+                            "at this item's unit, above or below it (rectify item "
+                            "transfer moves items between units)").format(
+                              name=found.name, person=person), reason=Refusal.ROLE)
 
     def _plan(self, spec: WorkflowSpec, state: str, entered: datetime,
               override: datetime | None) -> Schedule:
@@ -362,14 +365,14 @@ def _acting(person_id: str | None) -> str:
         raise UsageError(_("say who is acting: --as PERSON (a person id or name from the org "
                            "file), or set RECTIFY_USER"))
     if person_id == SYSTEM_ACTOR.id:
-        raise Refused("'system' is the engine's own actor; act as a person", reason=Refusal.ROLE)
+        raise Refused(_("'system' is the engine's own actor; act as a person"), reason=Refusal.ROLE)
     return person_id
 
 
 def _actor(person_id: str, person: repo.PersonRow | None, roles: frozenset[str]) -> Actor:
     if person is None or not person.active:
-        raise Refused(f"'{person_id}' is not a person in the org file; load it with "
-                      "`rectify org load`", reason=Refusal.ROLE)
+        raise Refused(_("'{person_id}' is not a person in the org file; load it "
+                        "with `rectify org load`").format(person_id=person_id), reason=Refusal.ROLE)
     return Actor(person.id, roles, person.name)
 
 
@@ -379,7 +382,8 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput([Problem(SourceLoc(str(path), 1, 1), f"cannot read: {exc}")]) from exc
+        raise InvalidInput([Problem(SourceLoc(str(path), 1, 1), _("cannot read: {exc}").format(
+                                                                    exc=exc))]) from exc
 
 
 def _carried_due(spec: WorkflowSpec, item: store.ItemRecord, final: bool) -> datetime | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...engine.core.i18n import _
 from ..core import authority
 from ..core.errors import Refusal, Refused
 from ..core.org import ancestors
@@ -30,27 +31,32 @@ def _common_path(a: str, b: str) -> str:
 def transfer(service: Service, item_id: int, actor_id: str | None, unit_id: str,
              assignee: str | None, comment: str, *, via: str = "cli") -> dict[str, Any]:
     if not (comment or "").strip():
-        raise Refused("a transfer (转办) needs its reason (--comment)", reason=Refusal.COMMENT)
+        raise Refused(_("a transfer (转办) needs its reason (--comment)"), reason=Refusal.COMMENT)
     now = service.clock.now()
     with write(service.engine) as conn:
         item = store.get_item(conn, item_id)
         spec = service.compiled(conn, item.workflow_version_id).spec
         if item.final:
-            raise Refused(f"item {item.id} is closed ({spec.state_label(item.state)}) and "
-                          "cannot be transferred", reason=Refusal.STATE)
+            raise Refused(_("item {id} is closed ({state_label}) and cannot be "
+                            "transferred").format(
+                              id=item.id, state_label=spec.state_label(item.state)),
+                          reason=Refusal.STATE)
         old, new = repo.unit(conn, item.unit_id), repo.unit(conn, unit_id)
         common = _common_path(old.path, new.path)
         actor = service.actor(conn, actor_id, common)
         if not actor.roles & set(spec.assigners):
             above = ancestors(common)[0] if common != "/" else None
             where = repo.unit(conn, above).name if above else "a unit above both"
-            raise Refused(f"{actor.name} may not transfer items of '{spec.name}' from "
-                          f"{old.name} to {new.name}: it needs the role "
-                          f"{authority.roles_text(spec, spec.assigners)} at {where} or above",
+            raise Refused(_("{name} may not transfer items of '{name2}' from "
+                            "{name3} to {name4}: it needs the role {roles_text} at "
+                            "{where} or above").format(
+                              name=actor.name, name2=spec.name, name3=old.name, name4=new.name,
+                              roles_text=authority.roles_text(spec, spec.assigners), where=where),
                           reason=Refusal.ROLE)
         if assignee is not None and not grants.serves(conn, assignee, new.path):
-            raise Refused(f"cannot transfer to '{assignee}': they hold no role at {new.name}, "
-                          "above or below it", reason=Refusal.ROLE)
+            raise Refused(_("cannot transfer to '{assignee}': they hold no role at "
+                            "{name}, above or below it").format(
+                              assignee=assignee, name=new.name), reason=Refusal.ROLE)
         values: dict[str, Any] = {"unit_id": new.id, "unit_path": new.path,
                                   "assignee_id": assignee}
         entry = service.entry("transfer", actor.id, now, via=via, trigger="transfer",
@@ -72,19 +78,21 @@ def urge(service: Service, item_id: int, actor_id: str | None, comment: str, *,
          via: str = "cli") -> dict[str, Any]:
     """催办: by anyone holding a role above the item's unit; recorded and sent to the assignee."""
     if not (comment or "").strip():
-        raise Refused("an urge (催办) needs its words (--comment)", reason=Refusal.COMMENT)
+        raise Refused(_("an urge (催办) needs its words (--comment)"), reason=Refusal.COMMENT)
     now = service.clock.now()
     with write(service.engine) as conn:
         item = store.get_item(conn, item_id)
         spec = service.compiled(conn, item.workflow_version_id).spec
         unit = repo.unit(conn, item.unit_id)
         if item.final:
-            raise Refused(f"item {item.id} is closed ({spec.state_label(item.state)}): nothing "
-                          "to urge", reason=Refusal.STATE)
+            raise Refused(_("item {id} is closed ({state_label}): nothing to urge").format(
+                              id=item.id, state_label=spec.state_label(item.state)),
+                          reason=Refusal.STATE)
         actor = service.actor(conn, actor_id, unit.path.removesuffix(f"{unit.id}/") or "/")
         if not actor.roles or unit.parent_id is None:
-            raise Refused(f"{actor.name} holds no role above {unit.name} and so may not urge "
-                          "its items", reason=Refusal.ROLE)
+            raise Refused(_("{name} holds no role above {name2} and so may not "
+                            "urge its items").format(
+                              name=actor.name, name2=unit.name), reason=Refusal.ROLE)
         entry = service.entry("urge", actor.id, now, via=via, trigger="urge", comment=comment)
         directory = lookups.read(conn, lookups.wanted().item(item, ("assignee",), actor.id))
         outbox = service.notices.for_event(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from ...engine.core.i18n import _
 from ..core.errors import InvalidInput, Problem, SourceLoc
 from ..core.yamlnodes import compose
 
@@ -39,9 +40,11 @@ def load_mapping(path: Path) -> dict[str, str]:
     for key_node, value_node in node.value:
         target = _mapping_target(value_node)
         if not isinstance(key_node, yaml.ScalarNode) or target is None:
-            problems.append(Problem(_loc(path, key_node), "expected `header text: target` pairs"))
+            problems.append(Problem(_loc(path, key_node),
+                                    _("expected `header text: target` pairs")))
         elif key_node.value in mapping:
-            problems.append(Problem(_loc(path, key_node), f"header {key_node.value!r} twice"))
+            problems.append(Problem(_loc(path, key_node), _("header {value!r} twice").format(
+                                                              value=key_node.value)))
         else:
             mapping[key_node.value] = target
     if problems:
@@ -56,7 +59,7 @@ def _columns_node(root: yaml.Node | None, path: Path) -> yaml.MappingNode:
                 return value_node
     where = _loc(path, root) if root is not None else SourceLoc(str(path), 1, 1)
     raise InvalidInput(
-        [Problem(where, "a mapping file needs a `columns:` mapping of header text -> target")],
+        [Problem(where, _("a mapping file needs a `columns:` mapping of header text -> target"))],
         source=str(path),
     )
 

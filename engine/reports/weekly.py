@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ...engine.core.i18n import _
 from ..app.service import Service
 from ..core.errors import NotFound, UsageError
 from ..core.escalation import DEFAULT_LIGHTS, LightRule
@@ -85,7 +86,7 @@ def _scope(units: Sequence[repo.UnitRow], unit: str | None) -> repo.UnitRow | No
     try:
         found = index.resolve(unit)
     except Ambiguous as exc:
-        raise UsageError(f"--unit {exc}") from None
+        raise UsageError(_("--unit {exc}").format(exc=exc)) from None
     except KeyError:
         raise NotFound("unit", unit) from None
     return next(u for u in units if u.id == found.id)

@@ -170,16 +170,20 @@ def fault(engine: Engine, exc: BaseException) -> DatabaseError:
     low = text.lower()
     if "locked" in low or "busy" in low:
         return DatabaseError(
-            f"database {where} is busy: another program has held its write lock for more than "
-            f"{busy_timeout_ms() / 1000:g} s (a long import or sweep, an open sqlite3 shell?); "
-            "nothing was written; run the command again when it is done")
+            _("database {where} is busy: another program has held its write lock "
+              "for more than {value:g} s (a long import or sweep, an open sqlite3 "
+              "shell?); nothing was written; run the command again when it is done").format(
+                where=where, value=busy_timeout_ms() / 1000))
     if "readonly" in low or "read-only" in low:
-        return DatabaseError(f"database {where} is read-only: nothing was written (reading "
-                             "commands such as `item show` and `audit verify` still work)")
+        return DatabaseError(_("database {where} is read-only: nothing was written "
+                               "(reading commands such as `item show` and `audit "
+                               "verify` still work)").format(where=where))
     if getattr(exc, "connection_invalidated", False) or "connection" in low or "terminat" in low:
-        return DatabaseError(f"lost the connection to database {where} ({text}); nothing was "
-                             "written by the unfinished command; run it again")
-    return DatabaseError(f"database {where}: {text}; nothing was written")
+        return DatabaseError(_("lost the connection to database {where} ({text}); "
+                               "nothing was written by the unfinished command; run "
+                               "it again").format(where=where, text=text))
+    return DatabaseError(_("database {where}: {text}; nothing was written").format(
+                             where=where, text=text))
 
 
 @contextmanager
@@ -266,7 +270,8 @@ def check_current(engine: Engine) -> None:
                                       name=name, host=engine.url.host or "localhost")) from exc
         if "no such table" in str(exc) or "does not exist" in str(exc):
             raise NotInitialised(engine.url.render_as_string(hide_password=True)) from exc
-        raise DatabaseError(f"cannot open database {engine.url!r}: {exc.orig}") from exc
+        raise DatabaseError(_("cannot open database {url!r}: {orig}").format(
+                                url=engine.url, orig=exc.orig)) from exc
     if current != SCHEMA_HEAD:
         raise NotInitialised(engine.url.render_as_string(hide_password=True))
 

@@ -62,13 +62,15 @@ def path_for(store: Path, sha256: str) -> Path:
 def store_file(store: Path, source: Path) -> StoredFile:
     """Copy `source` into the store (once per content) and describe it."""
     if source.is_symlink():  # a link could reach files the person could not name (issue 18)
-        raise UsageError(f"--attach {source}: a symbolic link; attach the file itself")
+        raise UsageError(_("--attach {source}: a symbolic link; attach the file "
+                           "itself").format(source=source))
     if not source.is_file():
-        raise UsageError(f"--attach {source}: no such file")
+        raise UsageError(_("--attach {source}: no such file").format(source=source))
     limit = max_attachment_bytes()
     if source.stat().st_size > limit:
-        raise UsageError(f"--attach {source}: larger than {limit / 2**20:g} MB "
-                         "(RECTIFY_MAX_ATTACHMENT_MB)")
+        raise UsageError(_("--attach {source}: larger than {value:g} MB "
+                           "(RECTIFY_MAX_ATTACHMENT_MB)").format(
+                             source=source, value=limit / 2**20))
     store.mkdir(mode=0o700, parents=True, exist_ok=True)  # evidence: readable by its owner only
     digest, size = hashlib.sha256(), 0
     fd, tmp = tempfile.mkstemp(dir=store, prefix=".incoming-")
@@ -79,7 +81,8 @@ def store_file(store: Path, source: Path) -> StoredFile:
                 dst.write(chunk)
                 size += len(chunk)
                 if size > limit:  # it grew while being copied
-                    raise UsageError(f"--attach {source}: larger than {limit / 2**20:g} MB")
+                    raise UsageError(_("--attach {source}: larger than {value:g} MB").format(
+                                         source=source, value=limit / 2**20))
         target = path_for(store, digest.hexdigest())
         target.parent.mkdir(mode=0o700, exist_ok=True)
         if target.exists():

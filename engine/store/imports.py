@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, select
 from sqlalchemy.exc import IntegrityError
 
+from ...engine.core.i18n import _
 from ..core.errors import Conflict
 from .items import ITEMS, EventBatch, NewItem
 from .repo import GRANTS
@@ -80,6 +81,6 @@ def insert_items(conn: Connection, new: Sequence[NewItem],
     try:
         events.apply(conn, progress=progress)
     except IntegrityError as exc:
-        raise Conflict("some rows were imported by someone else at the same time; nothing was "
-                       "written — run the import again (rows already there are skipped)") from exc
+        raise Conflict(_("some rows were imported by someone else at the same time; nothing was "
+                       "written — run the import again (rows already there are skipped)")) from exc
     return events.created

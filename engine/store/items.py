@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
+from ...engine.core.i18n import _
 from ..core.audit import GENESIS, SEALED, item_seal, row_hash
 from ..core.errors import Conflict, NotFound
 from ..core.escalation import PlannedStep
@@ -369,9 +370,9 @@ def apply_events(conn: Connection, events: EventBatch, *, locked: bool = False) 
     transaction, or savepoint, must roll back)."""
     if not events.apply(conn, locked=locked):
         item = events.changed
-        raise Conflict(f"item {item} was changed by someone else while you worked on it; "
-                       "nothing was written — look at it again (rectify item show "
-                       f"{item}) and retry", item=item)
+        raise Conflict(_("item {item} was changed by someone else while you worked "
+                         "on it; nothing was written — look at it again (rectify "
+                         "item show {item}) and retry").format(item=item), item=item)
 
 
 def insert_item(conn: Connection, values: Mapping[str, Any], history: HistoryEntry,
