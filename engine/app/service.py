@@ -31,7 +31,7 @@ from ..store import authority as grants
 from ..store import evidence as files
 from ..store import items as store
 from ..store import repo
-from ..store.db import Connection, Engine, database_dir, pipelined, read, write
+from ..store.db import Connection, Engine, committing, database_dir, read, write, write_in_two_trips
 from . import attachments, countersign, lookups
 from .deadlines import given_due
 
@@ -204,11 +204,10 @@ class Service:
         stored = attachments.unique([files.store_file(self.files_dir, p) for p in attach])
         # One short transaction for read, decision and write. The item is read locked, so the
         # write cannot meet a concurrent change (a second advance waits, then reads the first
-        # one's result); on PostgreSQL that is two round trips: the locked read, then the
-        # writes and COMMIT pipelined.
-        with write(self.engine) as conn:
-            with pipelined(conn):  # BEGIN with the read
-                item, person, roles = store.lock_item_and_person(conn, item_id, actor_id)
+        # one's result); on PostgreSQL that is two round trips: BEGIN with the locked read,
+        # then the writes with COMMIT.
+        with write_in_two_trips(self.engine) as conn:
+            item, person, roles = store.lock_item_and_person(conn, item_id, actor_id)
             compiled = self.compiled(conn, item.workflow_version_id)
             actor = _actor(actor_id, person, roles)
             spec = compiled.spec
@@ -227,9 +226,8 @@ class Service:
                 outcome = compiled.graph.fire(named, actor, request, now)
             directory = self.transition_lookups(conn, spec, item, outcome)
             change = self.transition_write(directory, compiled, item, outcome, stored, via=via)
-            with pipelined(conn):  # the writes with their COMMIT
+            with committing(conn):
                 store.apply_write(conn, change, locked=True)
-                conn.commit()
         return outcome
 
     def _decide_before_copy(self, item_id: int, actor_id: str, trigger: str,

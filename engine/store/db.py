@@ -99,8 +99,10 @@ def open_engine(url: str, *, pool_size: int | None = None) -> Engine:
     # No pre-ping: it costs a round trip per checkout on the hot path; stale connections are
     # recycled by age instead, and a dropped one fails one command, which the user reruns.
     size = pool_size or int(os.environ.get("RECTIFY_POOL_SIZE", "5"))
+    # LIFO: a process keeps reusing its busiest connection, on which psycopg has prepared the
+    # hot statements (after five runs on a connection), and the others idle until recycled.
     return create_engine(url, pool_size=size, max_overflow=size, pool_recycle=1800,
-                         json_serializer=dumps, json_deserializer=loads)
+                         pool_use_lifo=True, json_serializer=dumps, json_deserializer=loads)
 
 
 # Every SQLite connection: WAL, so readers never wait for the writer; NORMAL sync, which in WAL
@@ -195,17 +197,115 @@ def batch(engine: Engine, *, writing: bool = True) -> Iterator[Connection]:
         yield conn
 
 
+def statement_cursor(conn: Connection) -> Any:
+    """The DBAPI cursor that prepared statements (store/prepared.py) run on: one per database
+    connection, kept with it by the pool (a psycopg cursor costs as much to make as a third of
+    what running a statement in a pipeline costs, and an advance runs six). It holds the
+    results of the last statement run on it: read them before running the next."""
+    info = conn.connection.info  # the pool empties it when it opens a new DBAPI connection
+    found = info.get(_CURSOR)
+    if found is None:
+        found = info[_CURSOR] = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    return found
+
+
+_CURSOR = "rectify.cursor"
+
+
+@contextmanager
+def write_in_two_trips(engine: Engine) -> Iterator[Connection]:
+    """A write transaction made of one read, a decision and the writes (an advance), which on
+    PostgreSQL costs two round trips: BEGIN travels with the read (`pipelined`), the writes with
+    COMMIT (`committing`). psycopg's own BEGIN waits for its answer before the first statement
+    goes, and its commit() in a pipeline syncs once more, so the connection runs in autocommit
+    mode while this lasts and says BEGIN and COMMIT itself, queued with the statements around
+    them. psycopg's commit() and rollback() go by the server's transaction status, so
+    SQLAlchemy's transaction ends it either way. Statements SQLAlchemy runs in between (not
+    pipelined) join the transaction as usual. Elsewhere this is `write`."""
+    if engine.dialect.name != "postgresql":
+        with write(engine) as conn:
+            yield conn
+        return
+    try:
+        with engine.connect() as conn:
+            # Set on the DBAPI connection itself: SQLAlchemy's isolation_level="AUTOCOMMIT"
+            # option does the same at the cost of a fifth of the advance's own work.
+            dbapi = conn.connection.dbapi_connection
+            dbapi.autocommit = True  # type: ignore[union-attr]
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                _out_of_autocommit(conn, dbapi)
+    except OperationalError as exc:
+        raise fault(engine, exc) from exc
+
+
+def _out_of_autocommit(conn: Connection, dbapi: Any) -> None:
+    """Give the pool its connection back as it lent it, or not at all."""
+    if conn.invalidated:
+        return
+    if dbapi.pgconn.transaction_status == _PQ_IDLE:
+        dbapi.autocommit = False
+    else:  # a transaction that could not be ended: the connection goes, not back to the pool
+        conn.invalidate()
+
+
 @contextmanager
 def pipelined(conn: Connection) -> Iterator[None]:
-    """PostgreSQL: the block's statements go out without waiting for each result; all of them
-    travel in one round trip, ending at the first fetch or COMMIT. Only prepared statements
-    (store/prepared.py) may run inside: SQLAlchemy's own execution reads results at once.
-    Elsewhere a no-op."""
+    """PostgreSQL: the block's statements go out without waiting for each result, all of them in
+    one round trip that ends when the block does (read a SELECT's rows after the block: a fetch
+    inside it costs a round trip of its own). In a `write_in_two_trips` transaction the block
+    starts with BEGIN if it has not been said. Only prepared statements (store/prepared.py) may
+    run inside: SQLAlchemy's own execution reads results at once. Elsewhere a no-op."""
     if conn.dialect.name != "postgresql":
         yield
         return
-    with conn.connection.dbapi_connection.pipeline():  # type: ignore[union-attr]
+    dbapi: Any = conn.connection.dbapi_connection
+    try:
+        with dbapi.pipeline():
+            if _says_its_own_begin(conn, dbapi):
+                statement_cursor(conn).execute(b"BEGIN")
+            yield
+    except conn.dialect.loaded_dbapi.Error as exc:  # raised by the sync that ends the block
+        raise _translated(conn, exc) from exc
+
+
+@contextmanager
+def committing(conn: Connection) -> Iterator[None]:
+    """The block's writes and the COMMIT after them, in one round trip on PostgreSQL."""
+    dbapi = conn.connection.dbapi_connection
+    with pipelined(conn):
         yield
+        if conn.dialect.name == "postgresql" and dbapi.autocommit:  # type: ignore[union-attr]
+            statement_cursor(conn).execute(b"COMMIT")
+        else:
+            conn.commit()
+    if conn.in_transaction():  # psycopg sees the COMMIT done: SQLAlchemy's commit sends nothing
+        conn.commit()
+
+
+def _says_its_own_begin(conn: Connection, dbapi: Any) -> bool:
+    """A `write_in_two_trips` connection (autocommit, in SQLAlchemy's transaction) whose BEGIN
+    is still to be said."""
+    return bool(dbapi.autocommit) and conn.in_transaction() \
+        and dbapi.pgconn.transaction_status == _PQ_IDLE
+
+
+_PQ_IDLE = 0  # libpq's PQTRANS_IDLE (psycopg.pq.TransactionStatus.IDLE)
+
+
+def _translated(conn: Connection, exc: Any) -> Exception:
+    """A psycopg error raised outside SQLAlchemy's execution, as SQLAlchemy would have raised
+    it (IntegrityError, OperationalError ...), the connection invalidated if it is gone."""
+    from sqlalchemy.exc import DBAPIError
+
+    dialect = conn.dialect
+    lost = dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
+    if lost:
+        conn.invalidate(exc)
+    return DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error,
+                               connection_invalidated=lost, dialect=dialect)
 
 
 @contextmanager
@@ -225,7 +325,7 @@ def _begin_sqlite(conn: Connection, mode: str) -> None:
     does, because any connection-event listener makes every statement dispatch its execute
     events — a measurable cost on the hot path (see bench/RESULTS.md)."""
     if conn.dialect.name == "sqlite":
-        conn.connection.cursor().execute(f"BEGIN {mode}")
+        statement_cursor(conn).execute(f"BEGIN {mode}")
 
 
 def database_dir(engine: Engine) -> Path:

@@ -24,6 +24,7 @@ from ..core.audit import GENESIS, SEALED, item_seal, row_hash
 from ..core.errors import Conflict, NotFound
 from ..core.escalation import PlannedStep
 from . import repo
+from .db import pipelined
 from .history import history, iter_history, steps_of
 from .ids import CHUNK, large_cache, reserve_ids
 from .models import ATTACHMENTS, ESCALATION_STEPS, HISTORY, ITEMS
@@ -165,7 +166,9 @@ def lock_item_and_person(conn: Connection, item_id: int, person_id: str
     """The item, held until the transaction ends (SELECT ... FOR UPDATE on PostgreSQL; on
     SQLite, BEGIN IMMEDIATE already holds the database), and the acting person's roles there.
     A write of an item read this way cannot meet a concurrent change: `apply_write(locked)`."""
-    rows = _LOCK_ITEM_AND_PERSON.rows(conn, {"item_id": item_id, "person": person_id})
+    with pipelined(conn):  # PostgreSQL: with BEGIN, if it is still to be said; one round trip
+        cursor = _LOCK_ITEM_AND_PERSON.run(conn, {"item_id": item_id, "person": person_id})
+    rows = _LOCK_ITEM_AND_PERSON.fetch(conn, cursor)
     if not rows:
         raise NotFound("item", item_id)
     return ItemRecord(*rows[0][:_ITEM_WIDTH]), *repo.person_and_roles(rows)

@@ -26,7 +26,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import JSON, TypeEngine
 
-from .db import dumps, loads
+from .db import dumps, loads, statement_cursor
 
 Processor = Callable[[Any], Any] | None
 _MISSING = object()
@@ -62,9 +62,10 @@ class Prepared:
         self._plans: dict[str, _Plan] = {}
 
     def run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
-        """Execute once; returns the DBAPI cursor (rowcount, fetch*)."""
+        """Execute once; returns the DBAPI cursor (rowcount, fetch*), whose results last until
+        the next statement run on the connection (db.statement_cursor)."""
         plan = self._plan(conn.dialect)
-        cursor = conn.connection.cursor()
+        cursor = statement_cursor(conn)
         args = _args(plan, params)
         try:
             cursor.execute(plan.sql, args)
@@ -75,7 +76,7 @@ class Prepared:
     def run_many(self, conn: Connection, rows: Iterable[Mapping[str, Any]]) -> int:
         """Execute for every row; returns the number of rows the statement touched."""
         plan = self._plan(conn.dialect)
-        cursor = conn.connection.cursor()
+        cursor = statement_cursor(conn)
         args = [_args(plan, row) for row in rows]
         if not args:
             return 0
@@ -90,8 +91,14 @@ class Prepared:
         """A SELECT's rows, each value through its column type's result processor, each row
         made by `make` from its values (a NamedTuple's `_make`: no tuple made only to be
         copied)."""
+        return self.fetch(conn, self.run(conn, params), make)
+
+    def fetch(self, conn: Connection, cursor: Any,
+              make: Callable[[Iterable[Any]], Any] = tuple) -> list[Any]:
+        """The rows of a `run` of this SELECT, as `rows` makes them: read after a pipelined
+        block (db.pipelined), they came with the block's one round trip."""
         plan = self._plan(conn.dialect)
-        found = self.run(conn, params).fetchall()
+        found = cursor.fetchall()
         if not plan.results:
             return found if make is tuple else [make(row) for row in found]
         processed = []

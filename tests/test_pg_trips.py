@@ -1,0 +1,162 @@
+"""A single transition on PostgreSQL: two round trips (BEGIN with the locked read; the writes
+with COMMIT), statements prepared on the server, and a connection that goes back to the pool as
+it came out of it whether the advance landed, was refused or failed in its write trip.
+
+The round trips are counted from libpq's own protocol trace of the connection the advance used:
+each time the client, having sent messages, turns to read the server's answers is one trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from psycopg import pq
+from rectify.engine.app.service import Service
+from rectify.engine.core.clock import FixedClock
+from rectify.engine.core.errors import Refused
+from rectify.engine.store import items as store
+from rectify.engine.store.db import read, write
+from sqlalchemy import event, insert, text
+from sqlalchemy.exc import IntegrityError
+
+from .conftest import make_service
+from .seeding import LADDER_WORKFLOW
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def service(pg_url: str, clock: FixedClock, tmp_path: Path) -> Iterator[Service]:
+    svc = make_service(pg_url, clock, tmp_path)
+    yield svc
+    svc.engine.dispose()
+
+
+def discovered(service: Service) -> int:
+    """An item in 发现问题, for zhang."""
+    return service.new_item("li", "rectification", "village-a1", assignee="zhang",
+                            values={"description": "户籍信息与实际不符"})
+
+
+def assigned(service: Service) -> int:
+    """An item in 整改中, assigned to zhang."""
+    item_id = discovered(service)
+    service.advance(item_id, "li", "assign")
+    return item_id
+
+
+@contextmanager
+def traced(service: Service, log: Path) -> Iterator[list[list[str]]]:
+    """libpq's protocol trace of every connection the block checks out of the pool; yields
+    the messages as [direction, length, type, ...], filled in when the block ends."""
+    handle = log.open("w")
+    messages: list[list[str]] = []
+
+    def start(dbapi: Any, _record: Any, _proxy: Any) -> None:
+        dbapi.pgconn.trace(handle.fileno())
+        dbapi.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+
+    def stop(dbapi: Any, _record: Any) -> None:
+        dbapi.pgconn.untrace()
+
+    event.listen(service.engine, "checkout", start)
+    event.listen(service.engine, "checkin", stop)
+    try:
+        yield messages
+    finally:
+        event.remove(service.engine, "checkout", start)
+        event.remove(service.engine, "checkin", stop)
+        handle.close()
+        messages += [line.split("\t") for line in log.read_text().splitlines() if line]
+
+
+def trips(messages: list[list[str]]) -> int:
+    """How many times the client sent and then waited for the server's answer."""
+    count, last = 0, "B"
+    for direction, *_ in messages:
+        if direction == "B" and last == "F":
+            count += 1
+        last = direction
+    return count
+
+
+def test_an_advance_takes_two_round_trips_of_prepared_statements(service: Service,
+                                                                 tmp_path: Path) -> None:
+    """Once its statements are prepared (psycopg prepares a statement on its fifth run on a
+    connection), an advance that tells nobody (the benchmarks' `finish`) is two round trips:
+    BEGIN with the locked read, then the writes with COMMIT; every statement runs as a
+    server-side prepared statement (a Bind to a named statement, no Parse)."""
+    ladder = tmp_path / "ladder.yaml"
+    ladder.write_text(LADDER_WORKFLOW, "utf-8")
+    service.load_workflow(ladder)
+    items = [service.new_item("li", "ladder", "village-a1") for _ in range(7)]
+    for item_id in items[:6]:  # every statement of the advance has run five times or more
+        service.advance(item_id, "zhang", "finish")
+    with traced(service, tmp_path / "trace.log") as messages:
+        service.advance(items[6], "zhang", "finish")
+    assert trips(messages) == 2, "\n".join("\t".join(m[:3]) for m in messages)
+    sent = [m for m in messages if m[0] == "F"]
+    assert not [m for m in sent if m[2] == "Parse"]
+    binds = [m for m in sent if m[2] == "Bind"]
+    assert len(binds) >= 5 and all('"_pg3_' in m[3] for m in binds)
+    with read(service.engine) as conn:
+        assert store.get_item(conn, items[6]).state == "done"
+
+
+def test_a_refused_advance_rolls_back_and_releases_the_item(service: Service) -> None:
+    """A refusal decided after the locked read ends the transaction: the item's row lock is
+    gone at once, and the connection goes back to the pool out of autocommit, so the next
+    transaction on it is atomic again."""
+    item_id = assigned(service)
+    with pytest.raises(Refused):
+        service.advance(item_id, "zhang", "accept")  # not possible in 整改中
+    assert_pool_clean(service)
+    with write(service.engine) as conn:  # another transaction can lock the item at once
+        conn.execute(text("SET LOCAL lock_timeout = '1s'"))
+        conn.execute(text("SELECT id FROM items WHERE id = :i FOR UPDATE NOWAIT"),
+                     {"i": item_id})
+
+
+def test_a_write_trip_that_fails_writes_nothing(service: Service) -> None:
+    """When the server refuses one of the pipelined writes (here: the history row the item's
+    next event would take is already there), nothing of the advance is written — not the
+    item's new state that went before it in the same trip — the error is SQLAlchemy's, and
+    the connection comes back clean; the item advances once the obstacle is gone."""
+    item_id = assigned(service)
+    with read(service.engine) as conn:
+        before = store.get_item(conn, item_id)
+    with write(service.engine) as conn:
+        conn.execute(insert(store.HISTORY).values(
+            item_id=item_id, seq=before.last_seq + 1, kind="urge", actor="li",
+            at=before.entered_at, data={}, prev_hash=before.last_hash, hash="x" * 64))
+    with pytest.raises(IntegrityError):
+        service.advance(item_id, "wang", "hold_accountable")
+    with read(service.engine) as conn:
+        after = store.get_item(conn, item_id)
+    assert (after.state, after.version, after.fields) == (before.state, before.version,
+                                                          before.fields)
+    assert_pool_clean(service)
+    with write(service.engine) as conn:
+        conn.execute(text("DELETE FROM history WHERE item_id = :i AND seq = :s"),
+                     {"i": item_id, "s": before.last_seq + 1})
+    service.advance(item_id, "wang", "hold_accountable")
+    with read(service.engine) as conn:
+        assert store.get_item(conn, item_id).state == "accountable"
+
+
+def assert_pool_clean(service: Service) -> None:
+    """Every pooled connection is idle and out of autocommit."""
+    pool = service.engine.pool
+    held = [service.engine.connect() for _ in range(pool.checkedin())]
+    try:
+        for conn in held:
+            dbapi = conn.connection.dbapi_connection
+            assert dbapi is not None and not dbapi.autocommit
+            assert dbapi.pgconn.transaction_status == pq.TransactionStatus.IDLE
+    finally:
+        for conn in held:
+            conn.close()
