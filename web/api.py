@@ -159,10 +159,10 @@ async def advance_item(item_id: ItemId, request: Request,
 
 def _advance(service: Service, item_id: int, person: Person, body: AdvanceBody,
              files: list[FsPath], rule: LightRule) -> dict[str, Any]:
-    """Visibility, the advance and the item after, in one trip to a worker thread."""
-    access.check_item(service, person.id, item_id)
+    """The advance (which tells an item the person may not see as not found, from its own
+    read) and the item after, in one trip to a worker thread."""
     service.advance(item_id, person.id, body.trigger, values=body.fields,
-                    comment=body.comment or None, attach=files, via="api")
+                    comment=body.comment or None, attach=files, via="api", hidden=True)
     return _detail(service, item_id, person, rule)
 
 

@@ -116,7 +116,11 @@ def _nothing_waiting(conn: Any, item_id: int) -> str:
 
 def open_request(conn: Any, item: store.ItemRecord, spec: WorkflowSpec) -> dict[str, Any] | None:
     """The request waiting in the item's current state entry, as `item show --json` gives it."""
-    request = grants.pending_request(conn, item.id, item.entry_no)
+    return shown_request(grants.pending_request(conn, item.id, item.entry_no), spec)
+
+
+def shown_request(request: dict[str, Any] | None, spec: WorkflowSpec) -> dict[str, Any] | None:
+    """A request row as `item show --json` gives it."""
     if request is None:
         return None
     return {"id": request["id"], "requested_by": request["requested_by"],

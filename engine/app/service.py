@@ -20,7 +20,7 @@ from ..core import authority
 from ..core import fields as fieldvals
 from ..core.calendar import WorkCalendar, parse_calendar_file
 from ..core.clock import Clock
-from ..core.errors import InvalidInput, Refusal, Refused, UsageError
+from ..core.errors import InvalidInput, NotFound, Refusal, Refused, UsageError
 from ..core.escalation import Plans, Schedule
 from ..core.i18n import _
 from ..core.loader import load_stored_workflow, load_workflow_file
@@ -151,6 +151,11 @@ class Service:
         person_id = _acting(person_id)
         return _actor(person_id, *repo.person_with_roles(conn, person_id, unit_path))
 
+    def actor_of(self, person_id: str | None, person: repo.PersonRow | None,
+                 roles: frozenset[str]) -> Actor:
+        """The acting person, from their row and roles as a read found them."""
+        return _actor(_acting(person_id), person, roles)
+
     # --- items ----------------------------------------------------------------------------------
 
     def new_item(self, actor_id: str | None, workflow: str, unit_id: str, *,
@@ -193,7 +198,10 @@ class Service:
 
     def advance(self, item_id: int, actor_id: str | None, trigger: str, *,
                 values: Mapping[str, object] | None = None, comment: str | None = None,
-                attach: Sequence[Path] = (), via: str = "cli") -> Outcome:
+                attach: Sequence[Path] = (), via: str = "cli", hidden: bool = False) -> Outcome:
+        """`hidden`: an item the actor may not see (no role at its unit or above, the rule of
+        engine/app/access.py) is NotFound, as if it did not exist (the API's reading), told by
+        the advance's own read."""
         now = self.clock.now()
         actor_id = _acting(actor_id)
         if attach:  # the decision first, on placeholders: a refusal copies no byte (issue 18)
@@ -208,6 +216,8 @@ class Service:
         # then the writes with COMMIT.
         with write_in_two_trips(self.engine) as conn:
             item, person, roles = store.lock_item_and_person(conn, item_id, actor_id)
+            if hidden and not roles:
+                raise NotFound("item", item_id)
             compiled = self.compiled(conn, item.workflow_version_id)
             actor = _actor(actor_id, person, roles)
             spec = compiled.spec

@@ -12,10 +12,11 @@ from ..core.escalation import DEFAULT_LIGHTS, LightRule, light
 from ..core.machine import Outcome
 from ..store import items as store
 from ..store import reads, repo
-from ..store.db import read
+from ..store.db import read, read_in_one_trip
+from ..store.item_view import item_in_full
 from ..store.reads import ItemFilter
 from .countersign import signatures
-from .extensions import open_request
+from .extensions import shown_request
 from .service import Service, _view
 
 __all__ = ["ItemFilter", "advanced", "count_from", "item_detail", "item_rows", "local_iso",
@@ -31,19 +32,20 @@ def item_detail(service: Service, item_id: int, actor_id: str | None,
     """`hidden`: an item the actor may not see (no role at its unit or above, the rule of
     engine/app/access.py) is NotFound, as if it did not exist (the web's and API's reading)."""
     now = service.clock.now()
-    with read(service.engine) as conn:
-        item = store.get_item(conn, item_id)
-        compiled = service.compiled(conn, item.workflow_version_id)
-        spec = compiled.spec
-        unit = repo.unit(conn, item.unit_id)
-        actor = service.actor(conn, actor_id, item.unit_path) if actor_id else None
-        if hidden and not (actor and actor.roles):
+    with read_in_one_trip(service.engine) as conn:
+        found = item_in_full(conn, item_id, actor_id)
+        if found is None:
             raise NotFound("item", item_id)
-        rows = store.history(conn, item_id)
-        steps = store.steps_of(conn, item_id)
-        extension = open_request(conn, item, spec)
+        item, rows, steps = found.item, found.history, found.steps
+        compiled = service.compiled(conn, item.workflow_version_id)
         people = repo.people_by(conn, {item.assignee_id or "", item.creator_id or "",
                                        *(r["actor"] for r in rows)})
+    spec = compiled.spec
+    actor = service.actor_of(actor_id, found.person, found.roles) if actor_id else None
+    if hidden and not (actor and actor.roles):
+        raise NotFound("item", item_id)
+    extension = shown_request(next((r for r in found.extensions
+                                    if r["entry_no"] == item.entry_no), None), spec)
     tz = spec.timezone
     names = {p.id: p.name for p in people.values()}
     # Private fields (身份证号 …) only for people holding a role at the item's unit or above;
@@ -51,11 +53,12 @@ def item_detail(service: Service, item_id: int, actor_id: str | None,
     hidden_fields = [] if actor and actor.roles else [
         k for k, v in item.fields.items() if v is not None and k in spec.fields
         and spec.fields[k].private]
-    triggers = compiled.graph.allowed_triggers(_view(item, unit.name), actor) if actor else []
+    triggers = compiled.graph.allowed_triggers(_view(item, found.unit_name), actor) if actor \
+        else []
     return {
         "id": item.id, "workflow": item.workflow, "version": compiled.version.version,
         "state": item.state, "state_label": spec.state_label(item.state),
-        "unit": item.unit_id, "unit_name": unit.name, "subject": item.subject,
+        "unit": item.unit_id, "unit_name": found.unit_name, "subject": item.subject,
         "assignee": item.assignee_id, "creator": item.creator_id,
         "assignee_name": names.get(item.assignee_id or "", item.assignee_id),
         "due_at": local_iso(item.due_at, tz),

@@ -210,6 +210,7 @@ def statement_cursor(conn: Connection) -> Any:
 
 
 _CURSOR = "rectify.cursor"
+_SAYS_BEGIN = "rectify.says_begin"  # set while a write_in_two_trips transaction has the connection
 
 
 @contextmanager
@@ -226,16 +227,39 @@ def write_in_two_trips(engine: Engine) -> Iterator[Connection]:
         with write(engine) as conn:
             yield conn
         return
+    with _autocommitted(engine, says_begin=True) as conn:
+        yield conn
+
+
+@contextmanager
+def read_in_one_trip(engine: Engine) -> Iterator[Connection]:
+    """A read whose statements are sent together (`pipelined`): on PostgreSQL in autocommit
+    mode, without the BEGIN and COMMIT round trips a transaction costs (its statements run in
+    the one implicit transaction a pipeline makes of them; under READ COMMITTED each statement
+    takes its own snapshot either way). Elsewhere `read`."""
+    if engine.dialect.name != "postgresql":
+        with read(engine) as conn:
+            yield conn
+        return
+    with _autocommitted(engine, says_begin=False) as conn:
+        yield conn
+
+
+@contextmanager
+def _autocommitted(engine: Engine, *, says_begin: bool) -> Iterator[Connection]:
     try:
         with engine.connect() as conn:
             # Set on the DBAPI connection itself: SQLAlchemy's isolation_level="AUTOCOMMIT"
             # option does the same at the cost of a fifth of the advance's own work.
-            dbapi = conn.connection.dbapi_connection
-            dbapi.autocommit = True  # type: ignore[union-attr]
+            dbapi: Any = conn.connection.dbapi_connection
+            dbapi.autocommit = True
+            info = conn.connection.info
+            info[_SAYS_BEGIN] = says_begin
             try:
                 with conn.begin():
                     yield conn
             finally:
+                info.pop(_SAYS_BEGIN, None)
                 _out_of_autocommit(conn, dbapi)
     except OperationalError as exc:
         raise fault(engine, exc) from exc
@@ -288,7 +312,7 @@ def committing(conn: Connection) -> Iterator[None]:
 def _says_its_own_begin(conn: Connection, dbapi: Any) -> bool:
     """A `write_in_two_trips` connection (autocommit, in SQLAlchemy's transaction) whose BEGIN
     is still to be said."""
-    return bool(dbapi.autocommit) and conn.in_transaction() \
+    return bool(conn.connection.info.get(_SAYS_BEGIN)) and conn.in_transaction() \
         and dbapi.pgconn.transaction_status == _PQ_IDLE
 
 

@@ -61,11 +61,18 @@ class Prepared:
         self.columns = list(columns) if columns is not None else None
         self._plans: dict[str, _Plan] = {}
 
-    def run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+    @cached_property
+    def column_names(self) -> tuple[str, ...]:
+        """The names of a SELECT's (or RETURNING's) columns, in order."""
+        return tuple(c.key for c in getattr(self.statement, "exported_columns", ()))
+
+    def run(self, conn: Connection, params: Mapping[str, Any], cursor: Any = None) -> Any:
         """Execute once; returns the DBAPI cursor (rowcount, fetch*), whose results last until
-        the next statement run on the connection (db.statement_cursor)."""
+        the next statement run on the connection (db.statement_cursor) unless it was given
+        its own `cursor` (statements in flight together, db.pipelined)."""
         plan = self._plan(conn.dialect)
-        cursor = statement_cursor(conn)
+        if cursor is None:
+            cursor = statement_cursor(conn)
         args = _args(plan, params)
         try:
             cursor.execute(plan.sql, args)
