@@ -31,7 +31,8 @@ from ..store import authority as grants
 from ..store import evidence as files
 from ..store import items as store
 from ..store import repo
-from ..store.db import Connection, Engine, committing, database_dir, read, write, write_in_two_trips
+from ..store.db import Connection, Engine, database_dir, read, write
+from ..store.trips import committing, write_in_two_trips
 from . import attachments, countersign, lookups
 from .deadlines import given_due
 

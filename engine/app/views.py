@@ -12,9 +12,10 @@ from ..core.escalation import DEFAULT_LIGHTS, LightRule, light
 from ..core.machine import Outcome
 from ..store import items as store
 from ..store import reads, repo
-from ..store.db import read, read_in_one_trip
+from ..store.db import read
 from ..store.item_view import item_in_full
 from ..store.reads import ItemFilter
+from ..store.trips import read_in_one_trip
 from .countersign import signatures
 from .extensions import shown_request
 from .service import Service, _view

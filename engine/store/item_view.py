@@ -12,10 +12,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, bindparam, select
 
 from . import repo
-from .db import pipelined
 from .items import ItemRecord
 from .models import ESCALATION_STEPS, EXTENSIONS, HISTORY, ITEMS, UNITS
 from .prepared import Prepared
+from .trips import pipelined
 
 
 class ItemInFull(NamedTuple):

@@ -24,12 +24,12 @@ from ..core.audit import GENESIS, SEALED, item_seal, row_hash
 from ..core.errors import Conflict, NotFound
 from ..core.escalation import PlannedStep
 from . import repo
-from .db import pipelined
 from .history import history, iter_history, steps_of
 from .ids import CHUNK, large_cache, reserve_ids
 from .models import ATTACHMENTS, ESCALATION_STEPS, HISTORY, ITEMS
 from .outbox import enqueue
 from .prepared import Prepared
+from .trips import pipelined
 
 STEPS = ESCALATION_STEPS
 # An item's past (store.history), read through this module too (`item show`, `audit verify`).

@@ -69,7 +69,7 @@ class Prepared:
     def run(self, conn: Connection, params: Mapping[str, Any], cursor: Any = None) -> Any:
         """Execute once; returns the DBAPI cursor (rowcount, fetch*), whose results last until
         the next statement run on the connection (db.statement_cursor) unless it was given
-        its own `cursor` (statements in flight together, db.pipelined)."""
+        its own `cursor` (statements in flight together, trips.pipelined)."""
         plan = self._plan(conn.dialect)
         if cursor is None:
             cursor = statement_cursor(conn)
@@ -103,7 +103,7 @@ class Prepared:
     def fetch(self, conn: Connection, cursor: Any,
               make: Callable[[Iterable[Any]], Any] = tuple) -> list[Any]:
         """The rows of a `run` of this SELECT, as `rows` makes them: read after a pipelined
-        block (db.pipelined), they came with the block's one round trip."""
+        block (trips.pipelined), they came with the block's one round trip."""
         plan = self._plan(conn.dialect)
         found = cursor.fetchall()
         if not plan.results:
