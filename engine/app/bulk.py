@@ -27,7 +27,8 @@ from ..store.db import batch as transaction
 from ..store.reads import ItemFilter
 from . import lookups
 from .countersign import with_signatures
-from .service import Compiled, Service, _view
+from .records import _view
+from .service import Compiled, Service
 
 BATCH = 500
 RETRIES = 3

@@ -24,7 +24,7 @@ from ..core.errors import InvalidInput, NotFound, Refusal, Refused, UsageError
 from ..core.escalation import Plans, Schedule
 from ..core.i18n import _
 from ..core.loader import load_stored_workflow, load_workflow_file
-from ..core.machine import SYSTEM_ACTOR, Actor, ItemView, Outcome, Request, StateGraph
+from ..core.machine import SYSTEM_ACTOR, Actor, Outcome, Request, StateGraph
 from ..core.org import parse_org
 from ..core.spec import WorkflowSpec
 from ..store import authority as grants
@@ -35,6 +35,7 @@ from ..store.db import Connection, Engine, database_dir, read, write
 from ..store.trips import committing, write_in_two_trips
 from . import attachments, countersign, lookups
 from .deadlines import given_due
+from .records import _carried_due, _due_columns, _iso, _replace_item, _view
 
 if TYPE_CHECKING:
     from ...notifications.notices import Notices
@@ -393,31 +394,3 @@ def _read_text(path: Path) -> str:
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput([Problem(SourceLoc(str(path), 1, 1), _("cannot read: {exc}").format(
                                                                     exc=exc))]) from exc
-
-
-def _carried_due(spec: WorkflowSpec, item: store.ItemRecord, final: bool) -> datetime | None:
-    """An item's own --due, given while it sat in a state without a deadline (`discovered`),
-    is the deadline of the first state with one that it enters; after that, states use theirs."""
-    if item.due_override and spec.states[item.state].deadline is None and not final:
-        return item.due_at
-    return None
-
-
-def _due_columns(plan: Schedule, override: bool) -> dict[str, Any]:
-    return {"due_at": plan.due_at, "due_provisional": plan.provisional,
-            "due_override": override and plan.due_at is not None, "original_due_at": plan.due_at}
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at else None
-
-
-def _view(item: store.ItemRecord, unit_name: str | None) -> ItemView:
-    return ItemView(state=item.state, unit=item.unit_id, assignee=item.assignee_id,
-                    creator=item.creator_id, fields=item.fields, counts=item.counts,
-                    cycle_actors={k: tuple(v) for k, v in item.cycle_actors.items()},
-                    unit_name=unit_name, id=item.id)
-
-
-def _replace_item(item: store.ItemRecord, values: Mapping[str, Any]) -> store.ItemRecord:
-    return item._replace(**values)

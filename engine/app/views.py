@@ -18,7 +18,8 @@ from ..store.reads import ItemFilter
 from ..store.trips import read_in_one_trip
 from .countersign import signatures
 from .extensions import shown_request
-from .service import Service, _view
+from .records import _view
+from .service import Service
 
 __all__ = ["ItemFilter", "advanced", "count_from", "item_detail", "item_rows", "local_iso",
            "steps_due"]

@@ -26,7 +26,8 @@ from ..core.spec import Duration, WorkflowSpec
 from ..store import items as store
 from ..store import repo, worklist
 from ..store.db import Connection, read
-from .service import Compiled, Service, _view
+from .records import _view
+from .service import Compiled, Service
 
 DEFAULT_TZ = "Asia/Shanghai"
 
