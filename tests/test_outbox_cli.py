@@ -112,6 +112,7 @@ def test_steps_applied_late_in_one_sweep_fold_into_one_notice_per_recipients(
     monkeypatch.chdir(tmp_path)
     _settings(tmp_path, f'[channels.mail]\ntype = "file"\npath = "{tmp_path / "m.jsonl"}"\n')
     cli = Rectify(db_url, capsys, monkeypatch, now=START)
+    monkeypatch.setenv("RECTIFY_FILES", str(tmp_path / "files"))  # evidence on PostgreSQL
     cli.ok("init")
     cli.ok("org", "load", str(FIXTURES / "org.yaml"))
     for n in range(1, 8):

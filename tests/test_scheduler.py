@@ -22,9 +22,12 @@ from .conftest import FIXTURES
 NOW = "2025-10-21T19:30:00+08:00"  # a Tuesday, after the digest time (19:00)
 
 
-def rectify(db: str, *args: str, config: Path | None = None) -> list[str]:
+def rectify(db: str, *args: str, config: Path | None = None, now: str = NOW) -> list[str]:
     extra = ["--config", str(config)] if config else []
-    return [sys.executable, "-m", "rectify.cli", "--db", db, "--now", NOW, *extra, *args]
+    return [sys.executable, "-m", "rectify.cli", "--db", db, "--now", now, *extra, *args]
+
+
+CREATED = "2025-10-14T10:00:00+08:00"  # the item is made a week before, due on the 20th
 
 
 @pytest.fixture
@@ -35,10 +38,11 @@ def db(tmp_path: Path) -> str:
                    capture_output=True)
     item = subprocess.run(rectify(url, "--as", "li", "item", "new", "--workflow",
                                   "rectification", "--unit", "village-a1", "--assignee",
-                                  "zhang", "--due", "2025-10-20", "--field", "description=d"),
+                                  "zhang", "--due", "2025-10-20", "--field", "description=d",
+                                  now=CREATED),
                           check=True, capture_output=True, text=True).stdout.strip()
-    subprocess.run(rectify(url, "--as", "li", "item", "advance", item, "assign"), check=True,
-                   capture_output=True)
+    subprocess.run(rectify(url, "--as", "li", "item", "advance", item, "assign", now=CREATED),
+                   check=True, capture_output=True)
     return url
 
 
