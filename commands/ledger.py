@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -62,11 +63,13 @@ def import_(app: AppContext, file: str, workflow: str, mapping: str | None,
 
 
 class _Progress:
-    """click progress bars on stderr, one per stage, created when the first report comes."""
+    """click progress bars on stderr, one per stage, created when the first report comes: on a
+    terminal, or also elsewhere for a stage of at least LARGE rows (unless `terminal_only`)."""
 
     LABELS: ClassVar[dict[str, str]] = {"importing": "importing ledger"}
 
-    def __init__(self) -> None:
+    def __init__(self, *, terminal_only: bool = False) -> None:
+        self.terminal_only = terminal_only
         self.bar: Any = None
         self.stage: str | None = None
         self.shown = 0
@@ -78,7 +81,7 @@ class _Progress:
         if stage != self.stage:
             self._close()
             self.stage = stage
-            if not (sys.stderr.isatty() or total >= LARGE):
+            if not (sys.stderr.isatty() or (not self.terminal_only and total >= LARGE)):
                 return
             self.bar = click.progressbar(length=total, label=self.LABELS.get(stage, stage),
                                          file=sys.stderr, show_pos=True)
@@ -130,7 +133,9 @@ def export(app: AppContext, workflow: str | None, unit: str | None, fmt: str | N
     options = ExportOptions(public=public, include_private=include_private, actor=app.actor,
                             office=issuing_office(app), force=force, rule=light_rule(app))
 
-    with _Bar(_("exporting ledger")) as bar:
+    with _Progress(terminal_only=True) as stages:
+        # None when nobody watches: the export then does not count the rows first.
+        bar = partial(stages, _("exporting ledger")) if sys.stderr.isatty() else None
         result = export_ledger(app.service(), path, fmt,  # type: ignore[arg-type]
                                filters=ItemFilter(workflow=workflow, unit=unit),
                                options=options, progress=bar)
@@ -145,32 +150,10 @@ def export(app: AppContext, workflow: str | None, unit: str | None, fmt: str | N
                                   path=result.path))
 
 
-class _Bar:
-    """A click progress bar on stderr, only when a person watches (stderr is a terminal)."""
-
-    def __init__(self, label: str) -> None:
-        self.label, self.bar, self.shown = label, None, 0
-
-    def __enter__(self) -> Callable[[int, int], None] | None:
-        return self if sys.stderr.isatty() else None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            self.bar = click.progressbar(length=max(total, done), label=self.label,
-                                         file=sys.stderr, show_pos=True)
-            self.bar.__enter__()
-        self.bar.update(done - self.shown)
-        self.shown = done
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-
-
 def issuing_office(app: AppContext) -> str | None:
     """The office named on exports and printed documents (填报单位, 督办单的发文单位), from
     `[report] office` in the settings when it is set."""
-    return getattr(app.settings().report, "office", None) or None
+    return app.settings().report.office or None
 
 
 def _format_of(path: Path, allowed: tuple[str, ...], default: str) -> str:
