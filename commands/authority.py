@@ -103,8 +103,8 @@ def item_extend(app: AppContext, item_id: int, to: str, reason: str) -> None:
     if app.as_json:
         echo_json(result)
     else:
-        click.echo(_("item {item_id}: extension to {value} requested").format(
-                       item_id=item_id, value=result['due_requested'][:10]))
+        click.echo(_("item {item_id}: extension to {due} requested").format(
+                       item_id=item_id, due=result['due_requested'][:10]))
 
 
 @click.command("extension")
@@ -121,9 +121,10 @@ def item_extension(app: AppContext, item_id: int, decision: str, comment: str | 
     if app.as_json:
         echo_json(result)
     else:
-        click.echo(_("item {item_id}: extension {value}; due {replace}").format(
-                       item_id=item_id, value=result['status'],
-                       replace=(result['due_at'] or '—')[:16].replace('T', ' ')))
+        said = (_("item {item_id}: extension granted; due {due}") if result["status"] == "granted"
+                else _("item {item_id}: extension refused; due {due}"))
+        click.echo(said.format(item_id=item_id,
+                               due=(result["due_at"] or "—")[:16].replace("T", " ")))
 
 
 @click.command("transfer")
@@ -179,11 +180,12 @@ def item_sample(app: AppContext, size: int, seed: str, trigger: str | None,
     if app.as_json:
         echo_json(result)
     else:
-        click.echo(f"drew {len(result['items'])} of {result['candidates']} items with seed "
-                   f"{seed!r}: " + ", ".join(map(str, result["items"])))
+        click.echo(_("drew {drawn} of {candidates} items with seed {seed!r}: {items}").format(
+            drawn=len(result["items"]), candidates=result["candidates"], seed=seed,
+            items=", ".join(map(str, result["items"]))))
         for f in result["fired"]:
             if not f["fired"]:
-                click.echo(_("item {value}: refused — {value2}").format(
-                               value=f['item'], value2=f['error']), err=True)
+                click.echo(_("item {item}: refused — {reason}").format(
+                               item=f['item'], reason=f['error']), err=True)
     refused = [f for f in result["fired"] if not f["fired"]]
     sys.exit(3 if refused else 0)

@@ -38,25 +38,25 @@ def sweep(app: AppContext, dry_run: bool) -> None:
     if dry_run or sys.stdout.isatty():
         _sweep_lines(report, dry_run)
     for err in report.errors:
-        click.echo(_("error: item {value}: {value2}").format(
-                       value=err['item'], value2=err['error']), err=True)
-    click.echo(_("sweep{value}: {count} escalations, {count2} transitions fired, "
-                 "{count3} errors").format(
-                   value=_(" (dry run)") if dry_run else "", count=len(report.escalations),
-                   count2=len(report.fired), count3=len(report.errors)))
+        click.echo(_("error: item {item}: {error}").format(
+                       item=err['item'], error=err['error']), err=True)
+    click.echo(_("sweep{dry_run}: {escalations} escalations, {fired} transitions fired, "
+                 "{errors} errors").format(
+                   dry_run=_(" (dry run)") if dry_run else "", escalations=len(report.escalations),
+                   fired=len(report.fired), errors=len(report.errors)))
 
 
 def _sweep_lines(report: Any, dry_run: bool) -> None:
     prefix = _("would apply") if dry_run else _("applied")
     for e in report.escalations:
         late = _(" (late)") if e.get("late") else ""
-        click.echo(_("{prefix} item {value} {value2} step {value3}: {value4}{late}").format(
-                       prefix=prefix, value=e['item'], value2=e['state'], value3=e['step'],
-                       value4=e['action'], late=late))
+        click.echo(_("{prefix} item {item} {state} step {step}: {action}{late}").format(
+                       prefix=prefix, item=e['item'], state=e['state'], step=e['step'],
+                       action=e['action'], late=late))
     for f in report.fired:
-        click.echo(_("{value} item {value2}: {value3}").format(
-                       value='would fire' if dry_run else 'fired', value2=f['item'],
-                       value3=f['trigger']))
+        said = (_("would fire item {item}: {trigger}") if dry_run
+                else _("fired item {item}: {trigger}"))
+        click.echo(said.format(item=f['item'], trigger=f['trigger']))
 
 
 @click.command()

@@ -200,8 +200,8 @@ def weekly(app: AppContext, unit: str | None, week: str | None, workflow: str | 
         try:
             text = render_report(data, fmt, path)  # type: ignore[arg-type]
         except OSError as exc:
-            raise UsageError(_("cannot write {path}: {value}").format(
-                                 path=path, value=exc.strerror or exc)) from exc
+            raise UsageError(_("cannot write {path}: {reason}").format(
+                                 path=path, reason=exc.strerror or exc)) from exc
     if app.as_json:
         echo_json(report_as_json(data))
     elif path is not None:

@@ -75,8 +75,8 @@ def _migrate(app: AppContext, name: str, to_text: str, mappings: tuple[str, ...]
     def on_item(result: dict[str, Any]) -> None:
         out.item(result)
         if "error" in result:
-            click.echo(_("item {value}: not moved: {value2}").format(
-                           value=result['id'], value2=result['error']), err=True)
+            click.echo(_("item {item}: not moved: {reason}").format(
+                           item=result['id'], reason=result['error']), err=True)
 
     with progress(plan.items, "migrating", from_items=PROGRESS_FROM) as bar:
         report = run_migration(service, plan, actor=actor, comment=comment, dry_run=dry_run,

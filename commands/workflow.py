@@ -69,9 +69,9 @@ def _validate(app: AppContext, paths: list[Path]) -> int:
         results.append({"file": str(path), "valid": True, "workflow": spec.name,
                         "warnings": list(spec.warnings)})
         if not app.as_json:
-            click.echo(_("{path}: ok ({name}: {count} states, {count2} transitions)").format(
-                           path=path, name=spec.name, count=len(spec.states),
-                           count2=len(spec.transitions)))
+            click.echo(_("{path}: ok ({name}: {states} states, {transitions} transitions)").format(
+                           path=path, name=spec.name, states=len(spec.states),
+                           transitions=len(spec.transitions)))
     if app.as_json:
         echo_json(results)
     return exit_code(InvalidInput([])) if failed else 0

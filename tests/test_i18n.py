@@ -92,3 +92,21 @@ def test_json_does_not_change_with_the_language(rectify: Rectify) -> None:
     zh = rectify.ok("--lang", "zh", "workflow", "list", as_json=True).out
     en = rectify.ok("--lang", "en", "workflow", "list", as_json=True).out
     assert zh == en and zh.strip().startswith("[")
+
+
+def test_check_names_translations_whose_placeholders_differ() -> None:
+    """`catalogue.py check` fails a translation that drops or adds a `{name}` (a value lost
+    from the sentence, or a KeyError when `.format` runs); a conversion such as `!r` may
+    differ, and a plural message is held to its plural form's names."""
+    from babel.messages.catalog import Message
+
+    fine = Message("item {item}: {reason}", "事项 {item}：{reason}")
+    assert catalogue.placeholder_problems(fine) == []
+    assert catalogue.placeholder_problems(Message("got {value!r}", "实际为 {value}")) == []
+    lacks = catalogue.placeholder_problems(Message("item {item}: {reason}", "事项 {item}"))
+    adds = catalogue.placeholder_problems(Message("item {item}", "事项 {item}：{value2}"))
+    assert len(lacks) == 1 and "lacks ['reason']" in lacks[0]
+    assert len(adds) == 1 and "adds ['value2']" in adds[0]
+    plural = Message(("{value!r} is not {choice}.", "{value!r} is not one of {choices}."),
+                     ("{value!r} 不是 {choices} 之一。",))
+    assert catalogue.placeholder_problems(plural) == []

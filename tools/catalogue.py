@@ -3,7 +3,9 @@
     python tools/catalogue.py update          # extract, merge into the zh .po, compile the .mo
     python tools/catalogue.py untranslated    # the msgids still without Chinese, as JSON
     python tools/catalogue.py fill FILE.json  # add translations {msgid: msgstr} to the .po, compile
-    python tools/catalogue.py check           # exit 1 if a msgid lacks Chinese or the .mo is stale
+    python tools/catalogue.py check           # exit 1 if a msgid lacks Chinese, a translation's
+                                              # {placeholders} differ from its msgid's, or the .mo
+                                              # is stale
 
 Message ids come from three places: `_()`, `N_()` and `ngettext()` calls in our sources (Babel's
 Python extractor), the help texts of the command tree (read from the tree itself, exactly as
@@ -15,6 +17,7 @@ from __future__ import annotations
 import inspect
 import io
 import json
+import string
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,16 +125,48 @@ def fill(path: Path) -> int:
 
 
 def problems() -> list[str]:
-    """What keeps the catalogue from shipping: ids without Chinese, a stale .mo."""
+    """What keeps the catalogue from shipping: ids without Chinese, translations whose
+    placeholders differ from their msgid's, a stale .mo."""
     catalog = load_po()
     known = {m.id for m in catalog if m.id}
     out = [f"not in {PO.name}: {m.id!r}" for m in template() if m.id and m.id not in known]
     out += [f"untranslated: {msgid!r}" for msgid in untranslated(catalog)]
+    out += [problem for m in catalog if m.id for problem in placeholder_problems(m)]
     compiled = io.BytesIO()
     write_mo(compiled, catalog)
     if not MO.exists() or _entries(compiled.getvalue()) != _entries(MO.read_bytes()):
         out.append(f"{MO.name} is stale: run python tools/catalogue.py update")
     return out
+
+
+def placeholder_problems(message: Message) -> list[str]:
+    """A translation must name exactly the `{placeholders}` of its msgid: a missing one drops
+    a value from what people read, an extra or misspelt one is a KeyError when `.format` runs.
+    For a plural message the plural form's placeholders count (Chinese has one form, used for
+    every number). Conversions and format specs (`!r`, `:g`) may differ, names may not."""
+    ids = message.id if isinstance(message.id, tuple | list) else (message.id,)
+    want = placeholders(ids[-1])
+    out = []
+    for text in _strings(message):
+        if not text:
+            continue
+        got = placeholders(text)
+        if got is None or want is None:
+            out.append(f"placeholders: {ids[0]!r}: not a valid format string")
+        elif got != want:
+            missing, extra = sorted(want - got), sorted(got - want)
+            out.append(f"placeholders: {ids[0]!r}: translation "
+                       + "; ".join(([f"lacks {missing}"] if missing else [])
+                                   + ([f"adds {extra}"] if extra else [])))
+    return out
+
+
+def placeholders(text: str) -> set[str] | None:
+    """The field names `str.format` would look up in `text` (None when it cannot parse)."""
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError:
+        return None
 
 
 def _entries(data: bytes) -> dict[object, object]:

@@ -88,8 +88,8 @@ def export_ledger(service: Service, path: Path, fmt: Literal["xlsx", "csv"], *,
     except FileExistsError as exc:
         raise UsageError(str(exc)) from exc
     except OSError as exc:
-        raise UsageError(_("cannot write {path}: {value}").format(
-                             path=path, value=exc.strerror or exc)) from exc
+        raise UsageError(_("cannot write {path}: {reason}").format(
+                             path=path, reason=exc.strerror or exc)) from exc
     described: list[dict[str, Any]] = [
         {"name": s.name, "rows": n, "columns": [h for _, h in s.columns]}
         for s, n in zip(sheets, counts, strict=True)]

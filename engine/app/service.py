@@ -176,9 +176,9 @@ class Service:
         unit = repo.unit(conn, unit_id)
         actor = self.actor(conn, actor_id, unit.path)
         if not actor.roles:
-            raise Refused(_("{name} holds no role at {name2} or above and so "
+            raise Refused(_("{person} holds no role at {unit} or above and so "
                             "cannot create items there").format(
-                              name=actor.name, name2=unit.name), reason=Refusal.ROLE)
+                              person=actor.name, unit=unit.name), reason=Refusal.ROLE)
         self._check_assignee(conn, assignee)
         given = fieldvals.coerce_all(spec, values or {})
         if refusal := authority.creation_refusal(spec, actor, given, assignee, due):

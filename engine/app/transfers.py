@@ -46,11 +46,12 @@ def transfer(service: Service, item_id: int, actor_id: str | None, unit_id: str,
         actor = service.actor(conn, actor_id, common)
         if not actor.roles & set(spec.assigners):
             above = ancestors(common)[0] if common != "/" else None
-            where = repo.unit(conn, above).name if above else "a unit above both"
-            raise Refused(_("{name} may not transfer items of '{name2}' from "
-                            "{name3} to {name4}: it needs the role {roles_text} at "
+            where = repo.unit(conn, above).name if above else _("a unit above both")
+            raise Refused(_("{person} may not transfer items of '{workflow}' from "
+                            "{old_unit} to {new_unit}: it needs the role {roles_text} at "
                             "{where} or above").format(
-                              name=actor.name, name2=spec.name, name3=old.name, name4=new.name,
+                              person=actor.name, workflow=spec.name, old_unit=old.name,
+                              new_unit=new.name,
                               roles_text=authority.roles_text(spec, spec.assigners), where=where),
                           reason=Refusal.ROLE)
         if assignee is not None and not grants.serves(conn, assignee, new.path):
@@ -90,9 +91,9 @@ def urge(service: Service, item_id: int, actor_id: str | None, comment: str, *,
                           reason=Refusal.STATE)
         actor = service.actor(conn, actor_id, unit.path.removesuffix(f"{unit.id}/") or "/")
         if not actor.roles or unit.parent_id is None:
-            raise Refused(_("{name} holds no role above {name2} and so may not "
+            raise Refused(_("{person} holds no role above {unit} and so may not "
                             "urge its items").format(
-                              name=actor.name, name2=unit.name), reason=Refusal.ROLE)
+                              person=actor.name, unit=unit.name), reason=Refusal.ROLE)
         entry = service.entry("urge", actor.id, now, via=via, trigger="urge", comment=comment)
         directory = lookups.read(conn, lookups.wanted().item(item, ("assignee",), actor.id))
         outbox = service.notices.for_event(

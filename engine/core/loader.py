@@ -166,8 +166,8 @@ def _opt_str(r: NodeReader, node: yaml.Node | None, what: str) -> str | None:
 def _name(r: NodeReader, node: yaml.Node | None, what: str) -> str | None:
     value = _opt_str(r, node, what)
     if value is not None and not NAME.match(value):
-        r.error(node, _("{what} '{value}' must use lowercase letters, digits, '_' and '-' "
-                        "and start with a letter").format(what=what, value=value))
+        r.error(node, _("{what} '{name}' must use lowercase letters, digits, '_' and '-' "
+                        "and start with a letter").format(what=what, name=value))
     return value
 
 
@@ -176,8 +176,8 @@ def _timezone(r: NodeReader, node: yaml.Node | None) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        r.error(node, _("unknown timezone '{value}' (for example Asia/Shanghai)").format(
-                          value=value))
+        r.error(node, _("unknown timezone '{timezone}' (for example Asia/Shanghai)").format(
+                          timezone=value))
     return value
 
 

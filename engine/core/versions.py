@@ -214,8 +214,8 @@ def parse_mapping(pairs: Iterable[str]) -> dict[str, str]:
             raise UsageError(_("--map {pair!r}: expected OLD_STATE=NEW_STATE").format(
                                  pair=pair))
         if out.get(old, new) != new:
-            raise UsageError(_("--map {old}: given twice, to '{value}' and to '{new}'").format(
-                                 old=old, value=out[old], new=new))
+            raise UsageError(_("--map {old}: given twice, to '{first}' and to '{second}'").format(
+                                 old=old, first=out[old], second=new))
         out[old] = new
     return out
 

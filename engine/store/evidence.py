@@ -68,9 +68,9 @@ def store_file(store: Path, source: Path) -> StoredFile:
         raise UsageError(_("--attach {source}: no such file").format(source=source))
     limit = max_attachment_bytes()
     if source.stat().st_size > limit:
-        raise UsageError(_("--attach {source}: larger than {value:g} MB "
+        raise UsageError(_("--attach {source}: larger than {megabytes:g} MB "
                            "(RECTIFY_MAX_ATTACHMENT_MB)").format(
-                             source=source, value=limit / 2**20))
+                             source=source, megabytes=limit / 2**20))
     store.mkdir(mode=0o700, parents=True, exist_ok=True)  # evidence: readable by its owner only
     digest, size = hashlib.sha256(), 0
     fd, tmp = tempfile.mkstemp(dir=store, prefix=".incoming-")
@@ -81,8 +81,8 @@ def store_file(store: Path, source: Path) -> StoredFile:
                 dst.write(chunk)
                 size += len(chunk)
                 if size > limit:  # it grew while being copied
-                    raise UsageError(_("--attach {source}: larger than {value:g} MB").format(
-                                         source=source, value=limit / 2**20))
+                    raise UsageError(_("--attach {source}: larger than {megabytes:g} MB").format(
+                                         source=source, megabytes=limit / 2**20))
         target = path_for(store, digest.hexdigest())
         target.parent.mkdir(mode=0o700, exist_ok=True)
         if target.exists():
