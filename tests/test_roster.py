@@ -82,3 +82,20 @@ def test_bad_roster_rows_are_all_named_and_nothing_loads(rectify: Rectify,
     assert "row 5: 张三 has another 手机 in row 4" in result.err
     assert "3 rows with errors; nothing was loaded" in result.err
     assert _org(rectify.url) == before
+
+
+def test_bad_roster_rows_read_in_chinese(rectify: Rectify, tmp_path: Path) -> None:
+    """Under `--lang zh` each bad row is named in Chinese (第 N 行, the problem, the count of
+    bad rows), with the same exit code as in English and no English left in the lines."""
+    roster = write_xlsx(tmp_path / "花名册.xlsx", [HEADER,
+        ["某县/大杨集镇", "李四", "督察员", "", ""],
+        ["某县/大杨集镇/张庄村", "", "整改责任人", "", ""],
+    ], title=None)  # fmt: skip
+    zh = rectify("--lang", "zh", "org", "load", str(roster), actor="qian")
+    en = rectify("--lang", "en", "org", "load", str(roster), actor="qian")
+    assert (zh.code, en.code) == (6, 6)
+    assert "第 2 行：角色“督察员”不是已加载流程中的角色" in zh.err
+    assert "第 3 行：缺少姓名" in zh.err
+    assert "2 行有错误；未加载任何内容" in zh.err
+    assert "row 3: no 姓名" in en.err
+    assert not any(word in zh.err for word in ("row", "roles are", "nothing was"))

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ...engine.core.i18n import _
+from ...engine.core.i18n import _, ngettext
 from ..core import authority
 from ..core import fields as fieldvals
 from ..core.errors import InvalidInput, Refusal, Refused, UsageError
@@ -136,8 +136,9 @@ def _bad_rows(errors: list[RowError]) -> int:
 def _problems(path: Path, errors: list[RowError]) -> list[str]:
     ordered = sorted(errors, key=lambda e: e.row)
     bad = _bad_rows(errors)
-    return [f"{path.name}: {e}" for e in ordered] + [
-        f"{path.name}: {bad} row{'s' if bad != 1 else ''} with errors; nothing was imported"]
+    return [f"{path.name}: {e}" for e in ordered] + [f"{path.name}: " + ngettext(
+        "{rows} row with errors; nothing was imported",
+        "{rows} rows with errors; nothing was imported", bad).format(rows=bad)]
 
 
 def _skip_existing(conn: Connection, spec: WorkflowSpec,

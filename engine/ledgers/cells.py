@@ -82,7 +82,7 @@ def parse_bool(value: object) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise ValueError(f"{value!r} is not yes/no; write 是 or 否")
+    raise ValueError(_("{value!r} is not yes/no; write 是 or 否").format(value=value))
 
 
 def _squash(text: str) -> str:

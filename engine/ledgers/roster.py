@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.errors import InvalidInput
+from ..core.i18n import _, ngettext
 from ..core.org import OrgSpec, PersonSpec, UnitSpec
 from .cells import parse_bool, to_text
 from .formats import read_sheet
@@ -67,7 +68,8 @@ def read_roster(path: Path, known: Known) -> OrgSpec:
     header = next((i for i, r in enumerate(rows[:_SCAN]) if non_empty(r) >= 2
                    and _columns(r).keys() >= {"unit", "name", "roles"}), None)
     if header is None:
-        raise InvalidInput([f"{path}: no header row with 单位, 姓名 and 角色 found"],
+        raise InvalidInput([_("{path}: no header row with 单位, 姓名 and 角色 found").format(
+                               path=path)],
                            source=str(path))
     columns = _columns(rows[header])
     builder = _Builder(known)
@@ -79,7 +81,9 @@ def read_roster(path: Path, known: Known) -> OrgSpec:
     if builder.errors:
         bad = len({e.row for e in builder.errors})
         raise InvalidInput([f"{path.name}: {e}" for e in builder.errors] + [
-            f"{path.name}: {bad} row{'s' if bad != 1 else ''} with errors; nothing was loaded"],
+            f"{path.name}: " + ngettext("{rows} row with errors; nothing was loaded",
+                                        "{rows} rows with errors; nothing was loaded",
+                                        bad).format(rows=bad)],
             source=str(path))
     return builder.org()
 
@@ -107,18 +111,18 @@ class _Builder:
                       if p.strip())
         problems = []
         if not chain:
-            problems.append("no 单位")
+            problems.append(_("no 单位"))
         if not values["name"]:
-            problems.append("no 姓名")
+            problems.append(_("no 姓名"))
         roles = [r for r in _SPLIT.split(values["roles"]) if r]
         names: set[str] = set()
         for role in roles:
             found = self.known.roles.get(role) or ({role} if re.fullmatch(r"\w+", role, re.A)
                                                    else None)
             if found is None:
-                listing = "、".join(sorted(self.known.roles)) or "(load the workflows first)"
-                problems.append(f"角色 '{role}' is not a role of any loaded workflow; "
-                                f"roles are: {listing}")
+                listing = "、".join(sorted(self.known.roles)) or _("(load the workflows first)")
+                problems.append(_("角色 '{role}' is not a role of any loaded workflow; "
+                                  "roles are: {roles}").format(role=role, roles=listing))
             else:
                 names |= found
         admin = False
@@ -135,14 +139,15 @@ class _Builder:
         person = self.people.setdefault(pid, {"name": values["name"], "roles": set(),
                                               "mobile": None, "email": None, "admin": False})
         if person["name"] != values["name"]:
-            self.errors.append(RowError(row, None, f"账号 '{pid}' is also {person['name']} "
-                                                   f"(row {self.first_row[pid]})"))
+            self.errors.append(RowError(row, None, _("账号 '{account}' is also {name} (row {row})")
+                                        .format(account=pid, name=person["name"],
+                                                row=self.first_row[pid])))
             return
         mobile = values.get("mobile")
         if mobile and person["mobile"] and mobile != person["mobile"]:
-            self.errors.append(RowError(row, None, f"{values['name']} has another 手机 in row "
-                                                   f"{self.first_row[pid]}: if they are two "
-                                                   "people, give each an 账号"))
+            self.errors.append(RowError(row, None, _(
+                "{name} has another 手机 in row {row}: if they are two people, give each an 账号")
+                .format(name=values["name"], row=self.first_row[pid])))
             return
         self.first_row.setdefault(pid, row)
         person["roles"] |= {(r, unit.id) for r in names}  # type: ignore[operator]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from ..core.i18n import _
 from .cells import RelativeDue
 
 __all__ = ["LedgerRow", "RowError"]
@@ -31,6 +32,8 @@ class RowError:
     message: str
 
     def __str__(self) -> str:
-        where = f"row {self.row}" + (f", column {self.column}" if self.column else "")
-        return f"{where}: {self.message}"
+        if self.column:
+            return _("row {row}, column {column}: {problem}").format(
+                row=self.row, column=self.column, problem=self.message)
+        return _("row {row}: {problem}").format(row=self.row, problem=self.message)
 
