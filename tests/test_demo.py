@@ -4,17 +4,30 @@ and the ledger export (xlsx) beside its database, saying where; it also walks ho
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
+import pytest
+from rectify.engine.core.i18n import current_language, use_language
 from rectify.engine.demo.rectification import run_demo
 from rectify.engine.store.db import open_engine, read
 from rectify.engine.store.items import HISTORY, ITEMS, STEPS
 from sqlalchemy import func, select
 
 
-def test_demo_ledger_report_and_public_notices(tmp_path: Path) -> None:
+@pytest.fixture
+def language() -> Iterator[None]:
+    """The demo prints in the language chosen for the command; put it back afterwards."""
+    before = current_language()
+    yield
+    use_language(before)
+
+
+def test_demo_ledger_report_and_public_notices(tmp_path: Path, language: None) -> None:
     """One run (about two seconds), checked twice: the ledger and report, and the 公示."""
+    use_language("en")
     said: list[str] = []
     db = run_demo(tmp_path / "demo", said.append)
     text = "\n".join(said)
@@ -29,6 +42,7 @@ def _imports_a_ledger_and_writes_report_and_export(db: Path, text: str) -> None:
     export = folder / "问题台账.xlsx"
     assert (folder / "台账样例.xlsx").exists()
     assert "ledger import: 12 items from 台账样例.xlsx" in text
+    assert "refused: 张华 tried to 提交验收 item 1: 张华 may not 'submit'" in text
     assert f"weekly report: {report}" in text and f"ledger export: {export}" in text
     assert "<svg" in report.read_text("utf-8")
     engine = open_engine(f"sqlite:///{db}")
@@ -81,6 +95,29 @@ def _public_notice_passes_by_itself_and_an_objection_preempts_another(db: Path,
 
     # 党员大会 without two thirds present was refused: one approval per meeting, no more.
     assert [r["trigger"] for r in history[ids[2]]].count("approve") == 2
-    assert f"auto-fired 公示无异议 (no_objection) as the system (actor `system`): items " \
-           f"{ids[0]}, {ids[2]}" in text
-    assert f"异议 objection to item {ids[1]}" in text
+    assert f"公示无异议 fired by the system (actor `system`): items {ids[0]}, {ids[2]} → 乡镇审核" \
+        in text
+    assert f"objection to item {ids[1]} (李桂兰), recorded by" in text
+
+
+def test_demo_narrates_in_chinese(tmp_path: Path, language: None) -> None:
+    """Under zh every line the demo prints comes from the catalogue in Chinese, with the
+    workflow's labels and the people's and units' names; what is left in Latin letters is
+    commands, paths and the system actor's id, never an English word of ours."""
+    use_language("zh")
+    said: list[str] = []
+    db = run_demo(tmp_path / "demo", said.append)
+    text = "\n".join(said)
+    assert "被拒绝：张华 试图对事项 1 执行“提交验收”：张华 不能办理" in text
+    assert "发现 30 个问题并已交办：整改中，期限 10 个工作日" in text
+    assert "从 台账样例.xlsx 导入 12 个事项" in text
+    assert "12 个事项自动追责问责" in text
+    assert "系统（操作人 `system`）自动执行“公示无异议”：事项 43、45 → 乡镇审核" in text
+    assert f"周报：{next(db.parent.glob('周报-*.html'))}" in text
+    words = set()
+    for line in said:
+        # commands (quoted, or the closing "try" line), paths and file names
+        line = re.sub(r"`[^`]*`|\S*[/.]\S*|试试：.*", "", line)
+        words |= set(re.findall(r"[A-Za-z]{3,}", line))
+    # the refusal names the trigger and role by id beside their labels, as item show does
+    assert words <= {"system", "Excel", "submit", "rectifier"}

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from ..app.service import Service
 from ..core.clock import FixedClock
 from ..core.errors import Refused
+from ..core.i18n import _, ngettext
 from ..core.machine import SYSTEM_ACTOR
 from ..core.spec import WorkflowSpec
 from ..store.db import read
@@ -60,8 +61,8 @@ class IdentificationWalk:
         self.ids: list[int] = []
 
     def run(self) -> list[int]:
-        self.echo("\n-- 5. 识别与公示 identification (四议两公开): "
-                  "a public notice passes by itself")
+        self.echo("\n" + _("-- 5. {workflow}: a public notice passes by itself").format(
+            workflow=self.spec.title))
         self.apply()
         self.deliberate()
         self.verify()
@@ -73,10 +74,12 @@ class IdentificationWalk:
         for key, values in HOUSEHOLDS:
             self.ids.append(self.s.new_item(self.cadre[0], WORKFLOW, self.village,
                                             subject=f"household:{key}", values=values))
-        who = ", ".join(f"#{i} {v['applicant_name']} ({v['risk_type']}, {v['household_size']}口)"
-                        for i, (_, v) in zip(self.ids, HOUSEHOLDS, strict=True))
-        self.echo(f"   {self._day()}: {len(self.ids)} 户申请纳入 households apply at "
-                  f"{self.village_name}: {who}")
+        who = _(", ").join(
+            _("#{item} {name} ({risk}, {size} people)").format(
+                item=i, name=v["applicant_name"], risk=v["risk_type"], size=v["household_size"])
+            for i, (_key, v) in zip(self.ids, HOUSEHOLDS, strict=True))
+        self.echo(_("   {day}: {count} households apply at {village}: {who}").format(
+            day=self._day(), count=len(self.ids), village=self.village_name, who=who))
 
     def deliberate(self) -> None:
         secretary = self.secretary[0]
@@ -84,24 +87,32 @@ class IdentificationWalk:
             self.s.advance(item_id, secretary, "propose")
             self.s.advance(item_id, secretary, "consult",
                            values={"consultation": "村“两委”联席会议商议，同意提交党员大会审议"})
-        self.echo(f"   {self._day()}: 四议 (the four deliberations) begin: 村党组织提议 by "
-                  f"{self.secretary[1]} (村党组织书记), 村“两委”商议")
+        self.echo(_("   {day}: the four deliberations begin: {propose} by {person} ({role}), "
+                    "{consult}").format(day=self._day(), propose=self._label("propose", None),
+                                        person=self.secretary[1],
+                                        role=self.spec.role_label("party_secretary"),
+                                        consult=self._label("consult", None)))
         self.clock.advance(days=1)
         try:
             self.s.advance(self.ids[2], secretary, "approve", values=NO_QUORUM)
         except Refused as exc:
             # The guard's own message quotes its `when:` expression; say it in the meeting's terms.
-            why = ("the workflow's `when:` rule (a quorum of two thirds) says no; nothing recorded"
-                   if exc.reason == "guard" else str(exc))
-            self.echo(f"   refused (拒绝): {self._label('approve', 'party_review')} for item "
-                      f"{self.ids[2]} with {NO_QUORUM['party_attendees']} of "
-                      f"{NO_QUORUM['party_members_total']} party members present: {why}")
+            why = (_("the workflow's `when:` rule (a quorum of two thirds) says no; nothing "
+                     "recorded") if exc.reason == "guard" else str(exc))
+            self.echo(_("   refused: {trigger} for item {item} with {present} of {members} "
+                        "party members present: {reason}").format(
+                trigger=self._label("approve", "party_review"), item=self.ids[2],
+                present=NO_QUORUM["party_attendees"],
+                members=NO_QUORUM["party_members_total"], reason=why))
         for item_id in self.ids:
             self.s.advance(item_id, secretary, "approve", values=PARTY)
             self.s.advance(item_id, secretary, "approve", values=REPS)
-        self.echo(f"   {self._day()}: 党员大会审议 ({PARTY['party_attendees']} of "
-                  f"{PARTY['party_members_total']} present) and 村民代表会议决议 "
-                  f"({REPS['rep_attendees']} of {REPS['rep_total']}): all three pass")
+        self.echo(_("   {day}: {party} ({present} of {members} present) and {reps} "
+                    "({rep_present} of {rep_total}): all three pass").format(
+            day=self._day(), party=self.spec.state_label("party_review"),
+            present=PARTY["party_attendees"], members=PARTY["party_members_total"],
+            reps=self.spec.state_label("rep_resolution"), rep_present=REPS["rep_attendees"],
+            rep_total=REPS["rep_total"]))
 
     def verify(self) -> None:
         self.clock.advance(days=1)
@@ -113,25 +124,33 @@ class IdentificationWalk:
                 "verification": "入户核实家庭人口、收入、住房与申请一致",
                 "income_per_capita": income})
         detail = self._detail(self.ids[0])
-        self.echo(f"   {today}: 决议公开, then 村级核实 by {self.team[1]} (驻村工作队); items "
-                  f"{self.ids[0]}–{self.ids[-1]} enter {detail['state_label']}: 7 days, until "
-                  f"{_minute(detail['due_at'])}, passes unless someone objects")
+        self.echo(_("   {day}: {disclose}, then {verify} by {person} ({role}); items "
+                    "{first}–{last} enter {state}: 7 days, until {until}, passes unless "
+                    "someone objects").format(
+            day=today, disclose=self._label("disclose", None), verify=self._label("verify", None),
+            person=self.team[1], role=self.spec.role_label("work_team"), first=self.ids[0],
+            last=self.ids[-1], state=detail["state_label"], until=_minute(detail["due_at"])))
 
     def objection(self) -> None:
         self.clock.advance(days=4)
-        self._sweep("nothing due: the notices are still running (公示期内)")
+        self._sweep(_("nothing due: the notices are still running"))
         objected = self.ids[1]
         outcome = self.s.advance(objected, self.cadre[0], "object", comment=OBJECTION)
-        self.echo(f"   {self._day()}: 异议 objection to item {objected} "
-                  f"({HOUSEHOLDS[1][1]['applicant_name']}), recorded by {self.cadre[1]} "
-                  f"(村“两委”干部): “{OBJECTION}”\n"
-                  f"      → {outcome.transition.label}: back to "
-                  f"{self.spec.state_label(outcome.dest)}; its notice will not pass by itself")
+        self.echo(_("   {day}: objection to item {item} ({name}), recorded by {person} "
+                    "({role}): “{comment}”").format(
+            day=self._day(), item=objected, name=HOUSEHOLDS[1][1]["applicant_name"],
+            person=self.cadre[1], role=self.spec.role_label("village_cadre"), comment=OBJECTION))
+        self.echo(_("      → {trigger}: back to {state}; its notice will not pass by "
+                    "itself").format(trigger=outcome.transition.label,
+                                     state=self.spec.state_label(outcome.dest)))
         self.clock.advance(days=1)
         self.s.advance(objected, self.team[0], "verify", values={"verification": RECHECK})
         due = _minute(self._detail(objected)["due_at"])
-        self.echo(f"   {self._day()}: 重新核实 re-verified by {self.team[1]}: “{RECHECK}”\n"
-                  f"      → a fresh 7-day 公示 (public notice) for item {objected}, until {due}")
+        self.echo(_("   {day}: {verify} again by {person}: “{comment}”").format(
+            day=self._day(), verify=self._label("verify", None), person=self.team[1],
+            comment=RECHECK))
+        self.echo(_("      → a fresh 7-day public notice for item {item}, until {until}").format(
+            item=objected, until=due))
 
     def notice_ends(self) -> None:
         # The scheduler sweeps every few minutes: jump to just after the notice's last day.
@@ -141,15 +160,17 @@ class IdentificationWalk:
         first = self.ids[0]
         row = [h for h in self._detail(first)["history"] if h["kind"] == "transition"][-1]
         label = self._label(row["trigger"], row["source"])
-        self.echo(f"   item {first} history: {_minute(row['at'])}  {row['actor_name']}  {label}  "
-                  f"{self.spec.state_label(row['source'])} → {self.spec.state_label(row['dest'])}"
-                  f"   (`rectify item show {first}`)")
+        self.echo(_("   item {item} history: {at}  {actor}  {trigger}  {source} → {dest}   "
+                    "(`rectify item show {item}`)").format(
+            item=first, at=_minute(row["at"]), actor=row["actor_name"], trigger=label,
+            source=self.spec.state_label(row["source"]), dest=self.spec.state_label(row["dest"])))
         objected = self._detail(self.ids[1])
         if all(f["item"] != self.ids[1] for f in report):
-            self.echo(f"   item {self.ids[1]}: nothing fired; still {objected['state_label']} "
-                      f"until {_minute(objected['due_at'])}")
+            self.echo(_("   item {item}: nothing fired; still {state} until {until}").format(
+                item=self.ids[1], state=objected["state_label"],
+                until=_minute(objected["due_at"])))
 
-    def _sweep(self, quiet: str = "nothing due", minute: bool = False) -> list[dict[str, Any]]:
+    def _sweep(self, quiet: str | None = None, minute: bool = False) -> list[dict[str, Any]]:
         """One sweep; says what it did to the households (and counts the rest in passing)."""
         from ..app.sweep import sweep
 
@@ -159,20 +180,25 @@ class IdentificationWalk:
         mine = [e for e in report.escalations if e["item"] in self.ids]
         fired = [f for f in report.fired if f["item"] in self.ids]
         others = len(report.escalations) - len(mine)
-        aside = f"; also {others} escalations on rectification items" if others else ""
+        aside = ngettext("; also {count} escalation on rectification items",
+                         "; also {count} escalations on rectification items",
+                         others).format(count=others) if others else ""
         if not mine:
-            self.echo(f"   {when}: sweep: {quiet}{aside}")
+            self.echo(_("   {when}: sweep: {said}").format(
+                when=when, said=(quiet or _("nothing due")) + aside))
             return fired
         levels = sorted({e["level"] or e["action"] for e in mine})
-        said = ", ".join(f"{level} x{sum(1 for e in mine if (e['level'] or e['action']) == level)}"
-                         for level in levels)
+        said = _(", ").join(
+            f"{level} ×{sum(1 for e in mine if (e['level'] or e['action']) == level)}"
+            for level in levels)
         for trigger in sorted({f["trigger"] for f in fired}):
             done = [f for f in fired if f["trigger"] == trigger]
             dest = self.spec.state_label(done[0]["dest"])
-            said += (f"; auto-fired {self._label(trigger, None)} ({trigger}) as the system "
-                     f"(actor `{SYSTEM_ACTOR.id}`): items {', '.join(str(f['item']) for f in done)}"
-                     f" → {dest}")
-        self.echo(f"   {when}: sweep: {said}{aside}")
+            said += _("; {trigger} fired by the system (actor `{actor}`): items {items} → "
+                      "{state}").format(trigger=self._label(trigger, None), actor=SYSTEM_ACTOR.id,
+                                        items=_(", ").join(str(f["item"]) for f in done),
+                                        state=dest)
+        self.echo(_("   {when}: sweep: {said}").format(when=when, said=said + aside))
         return fired
 
     def _detail(self, item_id: int) -> dict[str, Any]:

@@ -23,10 +23,13 @@ from ..app.names import Names
 from ..app.service import Service
 from ..core.clock import FixedClock
 from ..core.errors import Refused
-from ..store.db import open_engine, upgrade
+from ..core.i18n import _
+from ..core.spec import WorkflowSpec
+from ..store.db import open_engine, read, upgrade
 
 Echo = Callable[[str], None]
 
+COUNTY = "某县"
 TOWNS = [("town-dy", "大杨集镇", ["张庄村", "李庄村", "王楼村"]),
          ("town-cg", "城关镇", ["东关村", "西关村", "南关村"]),
          ("town-hq", "河桥乡", ["前河村", "后河村"])]
@@ -70,12 +73,12 @@ def sample_org() -> str:
             person({"rectifier": child["id"], "village_cadre": child["id"]})
     # Appended after the rest, so the ids above (p01..p18) stay what `_Walk` computes.
     person({"county_approver": "county"})
-    for town_id, _, villages in TOWNS:
+    for town_id, _town, villages in TOWNS:
         person({"township_reviewer": town_id})
         for i in range(len(villages)):
             person({"party_secretary": f"{town_id}-v{i + 1}"})
             person({"work_team": f"{town_id}-v{i + 1}"})
-    org = {"units": [{"id": "county", "name": "某县", "children": units}], "people": people}
+    org = {"units": [{"id": "county", "name": COUNTY, "children": units}], "people": people}
     return json.dumps(org, ensure_ascii=False, indent=1)  # JSON is YAML
 
 
@@ -90,11 +93,14 @@ def run_demo(directory: Path | None, echo: Echo) -> Path:
     demo = _Walk(service, clock, echo, random.Random(20250922))
     demo.run()
     report, ledger = _write_outputs(service, folder)
-    echo(f"\n数据库 database: {db}\n通知 notifications: {folder / 'notifications.jsonl'}")
-    echo(f"周报 weekly report: {report}\n台账 ledger export: {ledger}")
+    echo("\n" + _("database: {path}").format(path=db))
+    echo(_("notifications: {path}").format(path=folder / "notifications.jsonl"))
+    echo(_("weekly report: {path}").format(path=report))
+    echo(_("ledger export: {path}").format(path=ledger))
     names = demo.names
-    echo(f"看看 try:  rectify --db sqlite:///{db} --as {names.person_name('p02')} item list "
-         f"--unit {names.unit_name('town-dy')}")
+    echo(_("try:  {command}").format(
+        command=f"rectify --db sqlite:///{db} --as {names.person_name('p02')} item list "
+                f"--unit {names.unit_name('town-dy')}"))
     return db
 
 
@@ -152,8 +158,10 @@ def _setup(folder: Path, db: Path, clock: FixedClock, echo: Echo) -> Service:
     org_file = folder / "org.yaml"
     org_file.write_text(sample_org(), "utf-8")
     service.load_org(org_file)
-    echo(f"== 某县问题整改演示  (demo county, database {db})")
-    echo(f"   {len(TOWNS)} 个乡镇, {sum(len(v) for _, _, v in TOWNS)} 个村, org file {org_file}")
+    echo(_("== The rectification cycle in {county}, a demo (database {db})").format(
+        county=COUNTY, db=db))
+    echo(_("   {towns} townships, {villages} villages; org file {path}").format(
+        towns=len(TOWNS), villages=sum(len(v) for _id, _name, v in TOWNS), path=org_file))
     return service
 
 
@@ -162,6 +170,19 @@ class _Walk:
                  rng: random.Random) -> None:
         self.s, self.clock, self.echo, self.rng = service, clock, echo, rng
         self.items: list[tuple[int, str, str]] = []  # (id, village, rectifier)
+
+    @cached_property
+    def spec(self) -> WorkflowSpec:
+        """The rectification workflow: its state and transition labels are what people read."""
+        with read(self.s.engine) as conn:
+            return self.s.latest(conn, "rectification").spec
+
+    def state(self, state: str) -> str:
+        return self.spec.state_label(state)
+
+    def trigger(self, trigger: str) -> str:
+        return next((t.label for t in self.spec.transitions
+                     if t.trigger == trigger and t.label), trigger)
 
     @cached_property
     def names(self) -> Names:
@@ -178,10 +199,10 @@ class _Walk:
         self.notifications()
 
     def discover(self) -> None:
-        self.echo("\n-- 1. 督查发现问题 inspections file problems")
+        self.echo("\n" + _("-- 1. Inspections find problems"))
         for index in range(30):
             town_no = index % len(TOWNS)
-            town_id, _, villages = TOWNS[town_no]
+            town_id, _town, villages = TOWNS[town_no]
             village = f"{town_id}-v{index % len(villages) + 1}"
             inspector, rectifier = self._inspector(town_no), self._rectifier(village)
             category, text = self.rng.choice(PROBLEMS)
@@ -191,10 +212,11 @@ class _Walk:
                                       values={"description": text, "category": category})
             self.s.advance(item_id, inspector, "assign")
             self.items.append((item_id, village, rectifier))
-        self.echo(f"   {len(self.items)} 个问题已交办 filed and assigned, deadline 10 workdays")
-        item_id, village, _ = self.items[0]
-        self.echo(f"   e.g. item {item_id} at {self.names.unit_name(village)}: see "
-                  f"`rectify item show {item_id}`")
+        self.echo(_("   {count} problems found and {assign}: {state}, due in 10 workdays").format(
+            count=len(self.items), assign=self.trigger("assign"), state=self.state("rectifying")))
+        item_id, village, _rectifier = self.items[0]
+        self.echo(_("   for example item {item} at {unit}: see `rectify item show {item}`").format(
+            item=item_id, unit=self.names.unit_name(village)))
 
     def import_ledger(self) -> None:
         from ..app.ledger_import import import_ledger
@@ -202,52 +224,60 @@ class _Walk:
         path = self.s.files_dir.parent / "台账样例.xlsx"
         sample_ledger(path)
         result = import_ledger(self.s, path, "rectification", "p01")
-        self.echo(f"   Excel 台账导入 ledger import: {result.created} items from {path.name}"
-                  f" (items {min(result.ids)}–{max(result.ids)}; `rectify item import`)")
+        self.echo(_("   ledger import: {count} items from {file} (items {first}–{last}; "
+                    "`rectify item import`)").format(count=result.created, file=path.name,
+                                                     first=min(result.ids), last=max(result.ids)))
 
     def rectify(self) -> None:
-        self.echo("\n-- 2. 整改 rectification")
+        self.echo("\n" + _("-- 2. Rectification: {state}").format(state=self.state("rectifying")))
         self.clock.advance(days=3)
-        item_id, _, rectifier = self.items[0]
+        item_id, _village, rectifier = self.items[0]
         other = self.items[1][2] if self.items[1][2] != rectifier else self.items[2][2]
         try:
             self.s.advance(item_id, other, "submit", values={"measures": "已整改"})
         except Refused as exc:
-            self.echo(f"   refused (拒绝): {self.names.person_name(other)} tried to submit item "
-                      f"{item_id}: {exc}")
+            self.echo(_("   refused: {person} tried to {trigger} item {item}: {reason}").format(
+                person=self.names.person_name(other), trigger=self.trigger("submit"),
+                item=item_id, reason=exc))
         evidence = self.s.files_dir.parent / "入户核实照片.jpg"
         evidence.write_bytes(b"demo evidence")
-        for item_id, _, rectifier in self.items[:18]:
+        for item_id, _village, rectifier in self.items[:18]:
             self.s.advance(item_id, rectifier, "submit", attach=[evidence],
                            values={"measures": "已入户核实并更正系统信息"})
-        self.echo("   18 个问题提交验收 submitted with evidence (佐证材料)")
+        self.echo(_("   {count} problems {trigger}, with {evidence}").format(
+            count=18, trigger=self.trigger("submit"),
+            evidence=self.spec.field_label("evidence")))
 
     def accept(self) -> None:
-        self.echo("\n-- 3. 验收销号 acceptance")
+        self.echo("\n" + _("-- 3. Acceptance: {state}").format(state=self.state("accepting")))
         self.clock.advance(days=1)
         rejected = self.items[0][0]
         acceptor = self._acceptor(self.items[0][1])
         self.s.advance(rejected, acceptor, "reject", comment="佐证材料不清晰，请补充入户照片")
-        self.echo(f"   item {rejected} rejected (验收不通过) and back to rectification")
-        for item_id, village, _ in self.items[1:15]:
+        self.echo(_("   item {item}: {trigger}, back to {state}").format(
+            item=rejected, trigger=self.trigger("reject"), state=self.state("rectifying")))
+        for item_id, village, _rectifier in self.items[1:15]:
             self.s.advance(item_id, self._acceptor(village), "accept")
-        self.echo("   14 个问题验收销号 accepted and closed by someone other than the rectifier")
+        self.echo(_("   {count} problems {trigger}: {state}, each by someone other than its "
+                    "rectifier").format(count=14, trigger=self.trigger("accept"),
+                                        state=self.state("closed")))
 
     def time_passes(self) -> None:
         from ..app.sweep import sweep
 
-        self.echo("\n-- 4. 时间推移 the clock jumps forward; the sweep escalates")
+        self.echo("\n" + _("-- 4. The clock jumps forward; the sweep escalates"))
         for days in (7, 5, 4, 4, 5):
             self.clock.advance(timedelta(days=days))
             report = sweep(self.s)
             levels: dict[str, int] = {}
             for e in report.escalations:
                 levels[e["level"] or e["action"]] = levels.get(e["level"] or e["action"], 0) + 1
-            summary = ", ".join(f"{k} x{v}" for k, v in levels.items()) or "nothing due"
+            summary = _(", ").join(f"{k} ×{v}" for k, v in levels.items()) or _("nothing due")
+            if report.fired:
+                summary += _("; {trigger} by itself on {count} items").format(
+                    trigger=self.trigger("hold_accountable"), count=len(report.fired))
             local = self.clock.now().astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d")
-            self.echo(f"   {local}: {summary}"
-                      + (f"; auto-fired {len(report.fired)} x hold_accountable"
-                         if report.fired else ""))
+            self.echo(_("   {day}: {said}").format(day=local, said=summary))
 
     def identification(self) -> None:
         from .identification import IdentificationWalk, holders_of
@@ -268,7 +298,8 @@ class _Walk:
                                                               {"path": str(path)})})
         report = dispatch(OutboxTable(self.s.engine), build_channels(settings),
                           self.clock.now(), limit=10_000)
-        self.echo(f"\n-- 6. 通知 notifications: {report.sent} sent to {path.name}")
+        self.echo("\n" + _("-- 6. Notifications: {count} sent to {file}").format(
+            count=report.sent, file=path.name))
         sent = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
         for notice in sent[:4]:
             self.echo(f"   {notice['subject']}")
