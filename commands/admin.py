@@ -35,8 +35,9 @@ def init(app: AppContext) -> None:
         return
     click.echo(_("database ready: {db_display}").format(db_display=app.db_display()))
     for w in loaded:
-        click.echo(f"  workflow {w['workflow']} v{w['version']}"
-                   + (" (new)" if w["new"] else " (unchanged)"))
+        said = (_("  workflow {name} v{version} (new)") if w["new"]
+                else _("  workflow {name} v{version} (unchanged)"))
+        click.echo(said.format(name=w["workflow"], version=w["version"]))
 
 
 @click.command()

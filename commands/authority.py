@@ -39,7 +39,7 @@ def audit_verify(app: AppContext, anchor_file: str | None) -> None:
     # A bar on a terminal (counting the items costs a scan, so only for a person watching);
     # otherwise only the one-line verdict.
     total = item_count(service) if sys.stderr.isatty() else 0
-    with progress(total, "audit verify", from_items=5000) as bar:
+    with progress(total, _("verifying the history"), from_items=5000) as bar:
         verdict = verify(service, anchor, progress=bar)
     if app.as_json:
         echo_json(verdict.as_json())

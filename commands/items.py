@@ -228,7 +228,7 @@ def _bulk(app: AppContext, trigger: str, filters: dict[str, Any], values: dict[s
             click.echo(_("item {item}: refused — {message}").format(
                            item=result.item, message=result.message), err=True)
 
-    with progress(count_matching(service, item_filter), "items", from_items=2000) as bar:
+    with progress(count_matching(service, item_filter), _("items"), from_items=2000) as bar:
         summary = run_bulk(service, app.actor, trigger, item_filter, values=values,
                        comment=comment, dry_run=dry_run, on_result=on_result,
                        progress=bar or (lambda _: None))

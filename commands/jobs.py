@@ -30,7 +30,7 @@ def sweep(app: AppContext, dry_run: bool) -> None:
     configure_logging()
     service = app.service()
     total = steps_due(service) if sys.stderr.isatty() and not dry_run else 0
-    with progress(total, "sweep", from_items=1000) as bar:
+    with progress(total, _("sweeping"), from_items=1000) as bar:
         report = run_sweep(service, dry_run=dry_run, progress=bar)
     if app.as_json:
         echo_json(report.as_json())
@@ -109,8 +109,8 @@ def outbox_dispatch(app: AppContext) -> None:
     if sys.stderr.isatty() and not app.as_json:
         # The bar says how far it is: only warnings and errors are logged over it.
         configure_logging(level="WARNING")
-        with click.progressbar(length=count_due(service), label="outbox", file=sys.stderr,
-                               show_pos=True) as bar:
+        with click.progressbar(length=count_due(service), label=_("sending notifications"),
+                               file=sys.stderr, show_pos=True) as bar:
             rerouted, total = dispatch_due(service, settings, bar.update)
     else:
         configure_logging()  # the channels and the dispatcher log each notification

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import click
 
-from ..engine.core.i18n import _
+from ..engine.core.i18n import N_, _, translate
 from .items import light_rule
 from .support import AppContext, check_output, echo_json, pass_app
 
@@ -66,7 +66,7 @@ class _Progress:
     """click progress bars on stderr, one per stage, created when the first report comes: on a
     terminal, or also elsewhere for a stage of at least LARGE rows (unless `terminal_only`)."""
 
-    LABELS: ClassVar[dict[str, str]] = {"importing": "importing ledger"}
+    LABELS: ClassVar[dict[str, str]] = {"importing": N_("importing ledger")}
 
     def __init__(self, *, terminal_only: bool = False) -> None:
         self.terminal_only = terminal_only
@@ -83,8 +83,9 @@ class _Progress:
             self.stage = stage
             if not (sys.stderr.isatty() or (not self.terminal_only and total >= LARGE)):
                 return
-            self.bar = click.progressbar(length=total, label=self.LABELS.get(stage, stage),
-                                         file=sys.stderr, show_pos=True)
+            label = translate(self.LABELS.get(stage, stage))
+            self.bar = click.progressbar(length=total, label=label, file=sys.stderr,
+                                         show_pos=True)
             self.bar.__enter__()
             self.shown = 0
         if self.bar is not None and done > self.shown:

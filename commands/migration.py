@@ -78,7 +78,7 @@ def _migrate(app: AppContext, name: str, to_text: str, mappings: tuple[str, ...]
             click.echo(_("item {item}: not moved: {reason}").format(
                            item=result['id'], reason=result['error']), err=True)
 
-    with progress(plan.items, "migrating", from_items=PROGRESS_FROM) as bar:
+    with progress(plan.items, _("migrating"), from_items=PROGRESS_FROM) as bar:
         report = run_migration(service, plan, actor=actor, comment=comment, dry_run=dry_run,
                          progress=bar, on_item=on_item)
     out.tail(report.as_json())

@@ -298,4 +298,13 @@ def run(group: click.Group) -> None:
         sys.exit(exit_code(exc))
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as exc:  # a folder or file the command was given cannot be made or written
+        from ..engine.core.i18n import os_error_text
+
+        if exc.filename is None:
+            click.echo(_("rectify: {exc}").format(exc=os_error_text(exc)), err=True)
+        else:
+            click.echo(_("rectify: {path}: {reason}").format(path=exc.filename,
+                                                             reason=os_error_text(exc)), err=True)
+        sys.exit(1)
     sys.exit(0)

@@ -21,6 +21,7 @@ import yaml
 
 from . import workdays
 from .errors import InvalidInput, Problem, SourceLoc
+from .i18n import _
 from .spec import Duration
 from .yamlnodes import NodeReader, compose
 
@@ -164,7 +165,7 @@ def parse_calendar_file(text: str, filename: str) -> dict[int, dict[date, bool]]
         raise InvalidInput([Problem(SourceLoc(filename, 1, 1), "empty calendar file; "
                                     "expected a mapping with key 'years'")], source=filename)
     out: dict[int, dict[date, bool]] = {}
-    top = reader.mapping(root, "calendar file", CALENDAR_TOP_KEYS, required=("years",))
+    top = reader.mapping(root, _("calendar file"), CALENDAR_TOP_KEYS, required=("years",))
     for key, key_node, year_node in _years(reader, top["years"][1]) if "years" in top else ():
         year = _year(reader, key, key_node)
         if year is not None:
@@ -201,7 +202,7 @@ def _read_year(reader: NodeReader, year: int, node: yaml.Node) -> dict[date, boo
     """One year's holidays and make-up workdays; a day in both lists is an error."""
     first_seen: dict[date, tuple[bool, SourceLoc]] = {}
     clashes: dict[int, tuple[yaml.Node, list[date], int]] = {}  # one message per list item
-    for key, (_, list_node) in reader.mapping(node, f"year {year}", CALENDAR_YEAR_KEYS).items():
+    for key, (_k, list_node) in reader.mapping(node, f"year {year}", CALENDAR_YEAR_KEYS).items():
         is_workday = key == "workdays"
         for item, day in _dates(reader, year, key, list_node):
             kind, loc = first_seen.setdefault(day, (is_workday, reader.loc(item)))

@@ -67,6 +67,19 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _translation.ngettext(singular, plural, n)
 
 
+def os_error_text(exc: OSError) -> str:
+    """What went wrong with a file, in the chosen language: the operating system's own words
+    (`strerror`) are English whatever the locale, so the usual ones are in the catalogue."""
+    import errno
+
+    words = {errno.ENOENT: N_("no such file or folder"), errno.EACCES: N_("permission denied"),
+             errno.EPERM: N_("operation not permitted"), errno.ENOTDIR: N_("not a folder"),
+             errno.EISDIR: N_("is a folder"), errno.ENOSPC: N_("no space left on the disk"),
+             errno.EROFS: N_("read-only file system"), errno.EEXIST: N_("already exists")}
+    known = words.get(exc.errno or 0)
+    return translate(known) if known else (exc.strerror or str(exc))
+
+
 def N_(message: str) -> str:
     """Marks a message for the catalogue without translating it yet: for text defined at import
     time (help texts, labels in tables) and translated where it is shown."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import yaml
 
 from .errors import InvalidInput
+from .i18n import _
 from .yamlnodes import NodeReader, compose, did_you_mean
 
 UNIT_KEYS = ("id", "name", "children")
@@ -51,7 +52,7 @@ def parse_org(text: str, file: str) -> OrgSpec:
     root = compose(text, file)
     if root is None:
         raise InvalidInput([f"{file}:1:1: empty org file"], source=file)
-    top = r.mapping(root, "org file", ("units", "people"), required=("units", "people"))
+    top = r.mapping(root, _("org file"), ("units", "people"), required=("units", "people"))
     units: list[UnitSpec] = []
     if "units" in top:
         _units(r, top["units"][1], None, "/", units)

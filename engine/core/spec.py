@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from .errors import SourceLoc
+from .i18n import _
 
 DurationUnit = Literal["workdays", "days", "hours"]
 FIELD_TYPES = ("text", "number", "date", "bool", "choice", "files")
@@ -35,19 +36,20 @@ class Duration:
     def parse(cls, value: object) -> Duration:
         """Parse `10 workdays`, `-2 workdays`, `3 days`, `48 hours` or `0`; ValueError otherwise."""
         if isinstance(value, bool):
-            raise ValueError(f"expected a duration such as '10 workdays', got {value!r}")
+            raise ValueError(_("expected a duration such as '10 workdays', got {value!r}")
+                             .format(value=value))
         match = _DURATION.match(str(value))
         if not match:
-            raise ValueError(
-                f"expected a duration such as '10 workdays', '3 days' or '48 hours', got {value!r}"
-            )
+            raise ValueError(_("expected a duration such as '10 workdays', '3 days' or "
+                               "'48 hours', got {value!r}").format(value=value))
         amount, unit = int(match.group(1)), match.group(2)
         if unit is not None and abs(amount) > _DURATION_MAX[unit.rstrip("s")]:  # issue 18
-            raise ValueError(f"duration {value!r} is longer than "
-                             f"{_DURATION_MAX[unit.rstrip('s')]} {unit.rstrip('s')}s")
+            raise ValueError(_("duration {value!r} is longer than {limit} {unit}s").format(
+                value=value, limit=_DURATION_MAX[unit.rstrip("s")], unit=unit.rstrip("s")))
         if unit is None:
             if amount != 0:
-                raise ValueError(f"duration {value!r} needs a unit: workdays, days or hours")
+                raise ValueError(_("duration {value!r} needs a unit: workdays, days or hours")
+                                 .format(value=value))
             return cls(0, "days")
         return cls(amount, unit.rstrip("s") + "s")  # type: ignore[arg-type]
 

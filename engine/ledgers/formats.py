@@ -73,10 +73,10 @@ def read_sheet(path: Path) -> Sheet:
     suffix = path.suffix.lower()
     reader = READERS.get(suffix)
     if reader is None:
-        formats = " or ".join(r.label for r in READERS.values())
+        formats = _(" or ").join(r.label for r in READERS.values())
         raise InvalidInput(
-            [f"{path}: cannot read {suffix or 'files without an extension'}; "
-             f"save the ledger as {formats}"],
+            [_("{path}: cannot read {suffix}; save the ledger as {formats}").format(
+                path=path, suffix=suffix or _("files without an extension"), formats=formats)],
             source=str(path),
         )
     return reader.read(path)
