@@ -66,7 +66,7 @@ def _write_sheet(ws: Any, sheet: LedgerSheet, lists: _ChoiceLists) -> int:
     if sheet.status_choices and sheet.status_column in keys:
         _add_status_dropdown(ws, keys.index(sheet.status_column) + 1, sheet.status_choices,
                              header_row, lists)
-    paper.finish(ws, header_row=header_row, rows=count, columns=len(keys))
+    paper.finish(ws, header_row=header_row, rows=count, columns=len(keys), paper=plan.paper)
     return count
 
 
@@ -118,7 +118,9 @@ class _Cells:
             return value
         # Control characters pasted from other systems make openpyxl refuse the whole file.
         text: str = self.illegal.sub("", value)
-        wrap = key in self.wrap and len(text) > 12
+        # wraps when wider than its column (Chinese counts double: 11 characters may not fit 20)
+        wrap = key in self.wrap and len(text) * 2 > self.wrap[key] \
+            and paper.display_width(text) > self.wrap[key]
         if wrap:
             self.lines = max(self.lines, paper.lines_needed(text, self.wrap[key]))
         if not (text.startswith("=") or fill or wrap):
