@@ -45,6 +45,8 @@ def import_(app: AppContext, file: str, workflow: str, mapping: str | None,
     from ..engine.ledgers import load_mapping
 
     columns = load_mapping(Path(mapping)) if mapping else None
+    names = app.names()
+    workflow, default_unit = names.workflow(workflow), names.optional("unit", default_unit)
     with _Progress() as progress:
         result = import_ledger(app.service(), Path(file), workflow, app.actor, mapping=columns,
                                default_unit=default_unit, progress=progress)
@@ -131,14 +133,18 @@ def export(app: AppContext, workflow: str | None, unit: str | None, fmt: str | N
     if path.suffix.lower() not in ("", f".{fmt}"):
         raise UsageError(_("-o {output}: the extension does not match --format "
                            "{fmt}").format(output=output, fmt=fmt))
+    names = app.names()
+    filters = ItemFilter(workflow=names.optional("workflow", workflow),
+                         unit=names.optional("unit", unit))
     options = ExportOptions(public=public, include_private=include_private, actor=app.actor,
-                            office=issuing_office(app), force=force, rule=light_rule(app))
+                            office=issuing_office(app), force=force, rule=light_rule(app),
+                            colors=app.settings().lights.colors)
 
     with _Progress(terminal_only=True) as stages:
         # None when nobody watches: the export then does not count the rows first.
         bar = partial(stages, _("exporting ledger")) if sys.stderr.isatty() else None
         result = export_ledger(app.service(), path, fmt,  # type: ignore[arg-type]
-                               filters=ItemFilter(workflow=workflow, unit=unit),
+                               filters=filters,
                                options=options, progress=bar)
     if app.as_json:
         echo_json({"file": str(result.path), "format": fmt, "rows": result.rows,
@@ -192,7 +198,8 @@ def weekly(app: AppContext, unit: str | None, week: str | None, workflow: str | 
     fmt = report_format(path, fmt)
     if fmt == "xlsx" and path is None and not app.as_json:
         raise UsageError(_("an xlsx report needs -o FILE"))
-    settings = app.settings()
+    settings, names = app.settings(), app.names()
+    unit, workflow = names.optional("unit", unit), names.optional("workflow", workflow)
     data = build_weekly_report(app.service(), week=week, unit=unit, workflow=workflow,
                                public=public, rule=light_rule(app), options=settings.report,
                                colors=settings.lights.colors)

@@ -50,7 +50,10 @@ def publicity(app: AppContext, workflow: str, state: str | None, unit: str | Non
     from ..engine.app.printing import Board, Issuer
     from ..engine.app.printing import publicity as build
 
-    board = Board(workflow, state=state, unit=unit, contact=contact)
+    names = app.names()
+    workflow = names.workflow(workflow)
+    board = Board(workflow, state=names.state(state, workflow) if state else None,
+                  unit=names.optional("unit", unit), contact=contact)
     document = build(app.service(), board, Issuer(app.actor, issuing_office(app)))
     _emit(app, document, output, _("公示表 of {workflow}").format(workflow=workflow))
 

@@ -48,6 +48,7 @@ def user_password(app: AppContext, person: str) -> None:
     """Set PERSON's password (read from stdin when it is not a terminal)."""
     from ..engine.app.identity import set_password
 
+    person = app.names().person(person)  # before the prompt: a typo asks for no password
     if sys.stdin.isatty():
         password = click.prompt(f"password for {person}", hide_input=True,
                                 confirmation_prompt=True)
@@ -69,6 +70,7 @@ def token_create(app: AppContext, person: str, name: str | None) -> None:
     """Make an API token acting as PERSON; it is printed this once and never again."""
     from ..engine.app.identity import create_token
 
+    person = app.names().person(person)
     name, secret = create_token(app.service(), person, name)
     if app.as_json:
         echo_json({"name": name, "person": person, "token": secret})

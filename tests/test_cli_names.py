@@ -187,3 +187,91 @@ def test_json_times_carry_the_workflows_offset_and_steps_count_from_one(
     card = rectify.ok("item", "show", str(item), actor="li", now=LATER).out
     assert "整改中 step 1:" in card or "rectifying step 1:" in card
     assert "step 0" not in card
+
+
+# Every command option that names a unit, person, workflow or state (walked from `rectify
+# --help`): the command with "{}" where the name goes, the name, a typo of it, the name the
+# did-you-mean should offer, and who acts. `--as` is the acting person, not a filter: an
+# unknown one stays a refusal (exit 3), tested in test_cli_items.py.
+SAMPLE = ("item", "sample", "--size", "1", "--seed", "s")
+EVERY_NAME = [
+    (("item", "new", "--workflow", "{}", "--unit", "village-a1", "--field", "description=x"),
+     "问题整改闭环", "问题整改闭合", "问题整改闭环", "li"),
+    (("item", "new", "--workflow", "rectification", "--unit", "{}", "--field",
+      "description=x"), "张庄村", "张庄", "张庄村", "li"),
+    (("item", "new", "--workflow", "rectification", "--unit", "village-a1", "--assignee", "{}",
+      "--field", "description=x"), "张三", "张山三", "张三", "li"),
+    (("item", "list", "--state", "{}"), "发现问题", "发现问", "发现问题", None),
+    (("item", "list", "--unit", "{}"), "大杨集镇", "大杨集", "大杨集镇", None),
+    (("item", "list", "--assignee", "{}"), "张三", "张山三", "张三", None),
+    (("item", "list", "--workflow", "{}"), "问题整改闭环", "问题整改闭合", "问题整改闭环", None),
+    (("item", "bulk", "assign", "--dry-run", "--state", "{}"), "发现问题", "发现问", "发现问题",
+     "li"),
+    (("item", "bulk", "assign", "--dry-run", "--unit", "{}"), "张庄村", "张庄", "张庄村", "li"),
+    (("item", "bulk", "assign", "--dry-run", "--assignee", "{}"), "张三", "张山三", "张三", "li"),
+    (("item", "bulk", "assign", "--dry-run", "--workflow", "{}"), "问题整改闭环", "问题整改闭合",
+     "问题整改闭环", "li"),
+    ((*SAMPLE, "--unit", "{}"), "大杨集镇", "大杨集", "大杨集镇", "wang"),
+    ((*SAMPLE, "--state", "{}"), "发现问题", "发现问", "发现问题", "wang"),
+    ((*SAMPLE, "--assignee", "{}"), "张三", "张山三", "张三", "wang"),
+    ((*SAMPLE, "--workflow", "{}"), "问题整改闭环", "问题整改闭合",
+     "问题整改闭环", "wang"),
+    (("item", "assign", "{item}", "{}"), "孙七", "孙七七", "孙七", "li"),
+    (("item", "transfer", "{item}", "--unit", "{}", "--comment", "属李庄村"), "李庄村", "李庄",
+     "李庄村", "wang"),
+    (("item", "transfer", "{item}", "--unit", "village-a2", "--assignee", "{}", "--comment",
+      "属李庄村"), "孙七", "孙七七", "孙七", "wang"),
+    (("item", "import", "{ledger}", "--workflow", "{}"), "问题整改闭环", "问题整改闭合",
+     "问题整改闭环", "qian"),
+    (("item", "import", "{bare_ledger}", "--workflow", "rectification", "--unit", "{}"),
+     "张庄村", "张庄", "张庄村", "qian"),
+    (("ledger", "export", "-o", "{out}.xlsx", "--workflow", "{}"), "问题整改闭环", "问题整改闭合",
+     "问题整改闭环", None),
+    (("ledger", "export", "-o", "{out}.xlsx", "--unit", "{}"), "张庄村", "张庄", "张庄村", None),
+    (("report", "weekly", "--unit", "{}"), "大杨集镇", "大杨集", "大杨集镇", None),
+    (("report", "weekly", "--workflow", "{}"), "问题整改闭环", "问题整改闭合", "问题整改闭环",
+     None),
+    (("print", "publicity", "--workflow", "{}", "--unit", "张庄村"), "贫困户（监测对象）识别",
+     "贫困户（监测对象）识", "贫困户（监测对象）识别", "qian"),
+    (("print", "publicity", "--workflow", "identification", "--unit", "张庄村", "--state", "{}"),
+     "第一次公示（村内公示）", "第一次公示（村内公）", "第一次公示（村内公示）", "qian"),
+    (("print", "publicity", "--workflow", "identification", "--unit", "{}"), "张庄村", "张庄",
+     "张庄村", "qian"),
+    (("workflow", "show", "{}"), "问题整改闭环", "问题整改闭合", "问题整改闭环", None),
+    (("workflow", "graph", "{}"), "问题整改闭环", "问题整改闭合", "问题整改闭环", None),
+    (("workflow", "diff", "{}", "1", "1"), "问题整改闭环", "问题整改闭合", "问题整改闭环", None),
+    (("workflow", "migrate", "{}", "--to", "1", "--dry-run"), "问题整改闭环", "问题整改闭合",
+     "问题整改闭环", "qian"),
+    (("token", "create", "{}"), "张三", "张山三", "张三", None),
+    (("user", "password", "{}"), "张三", "张山三", "张三", None),
+]
+
+
+@pytest.mark.parametrize(("args", "name", "typo", "offered", "actor"), EVERY_NAME,
+                         ids=[" ".join(a for a in c[0] if not a.startswith("{"))
+                              + f" {c[1]}" for c in EVERY_NAME])
+def test_every_option_that_names_something_takes_the_name_and_catches_a_typo(
+        rectify: Rectify, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        args: tuple[str, ...], name: str, typo: str, offered: str, actor: str | None) -> None:
+    """Each command option naming a unit, person, workflow or state, through the one resolver:
+    the name works (exit 0), and a typo is exit 4 with a did-you-mean offering the name on one
+    stderr line, no traceback."""
+    item = new_item(rectify, "--assignee", "zhang")
+    ledger = tmp_path / "台账.csv"
+    ledger.write_text("问题编号,乡镇,村,问题描述\nT-1,大杨集镇,张庄村,户籍信息不符\n", "utf-8")
+    bare = tmp_path / "无单位.csv"
+    bare.write_text("问题编号,问题描述\nT-2,收入测算表未填写\n", "utf-8")
+    places = {"{item}": str(item), "{ledger}": str(ledger), "{bare_ledger}": str(bare)}
+
+    def filled(value: str, round_: str) -> list[str]:
+        out = []
+        for a in args:
+            a = places.get(a, a).replace("{out}", str(tmp_path / round_))
+            out.append(value if a == "{}" else a)
+        return out
+
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("a long enough password\n"))
+    rectify.ok(*filled(name, "name"), actor=actor)
+    line = one_line(rectify(*filled(typo, "typo"), actor=actor), 4, "not found",
+                    f"'{offered}'")
+    assert "did you mean" in line, line

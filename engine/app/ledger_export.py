@@ -16,7 +16,7 @@ holding one of the workflow's roles at the exported unit or above. A public expo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -26,9 +26,10 @@ from zoneinfo import ZoneInfo
 from ..core.errors import NotFound, Refusal, Refused, UsageError
 from ..core.escalation import DEFAULT_LIGHTS, LightRule
 from ..core.i18n import _
-from ..core.names import Ambiguous, Named, PersonIndex, UnitIndex
+from ..core.names import Named, PersonIndex, UnitIndex
 from ..core.spec import WorkflowSpec
 from ..ledgers import LedgerSheet, write_sheets
+from ..settings import DEFAULT_COLORS
 from ..store import reads, repo
 from ..store.db import Connection, read
 from ..store.reads import ItemFilter
@@ -54,6 +55,7 @@ class ExportOptions:
     office: str | None = None  # 填报单位 (default: the exported unit's name)
     force: bool = False
     rule: LightRule = DEFAULT_LIGHTS
+    colors: Mapping[str, str] | None = None  # `[lights] colors`; None: the defaults
 
 
 def export_ledger(service: Service, path: Path, fmt: Literal["xlsx", "csv"], *,
@@ -108,7 +110,8 @@ def _sheet(layout: Layout, rows: Iterator[dict[str, Any]], group: Sequence[Workf
         f"填报日期：{day.year}年{day.month}月{day.day}日"
     title = f"{place}{name}台账" + ("（公开版）" if opts.public else "")
     return LedgerSheet(layout.columns, rows, name=name, title=title, subtitle=subtitle,
-                       light_column="light", status_choices=layout.states)
+                       light_column="light", status_choices=layout.states,
+                       light_colors=opts.colors or DEFAULT_COLORS)
 
 
 class _Ticker:
@@ -123,15 +126,10 @@ class _Ticker:
 
 
 def _by_unit_id(filters: ItemFilter, units: UnitIndex) -> ItemFilter:
-    """--unit may be a name, as in a ledger."""
-    if not filters.unit or filters.unit in units.by_id:
-        return filters
-    try:
-        return replace(filters, unit=units.resolve(filters.unit).id)
-    except Ambiguous as exc:
-        raise UsageError(_("--unit {exc}").format(exc=exc)) from None
-    except KeyError:
-        raise NotFound("unit", filters.unit) from None
+    """The filter's unit is an id (front ends turn names into ids with `app.names`)."""
+    if filters.unit and filters.unit not in units.by_id:
+        raise NotFound("unit", filters.unit)
+    return filters
 
 
 def _scope(units: UnitIndex, unit_id: str | None) -> Named | None:

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from ...engine.core.i18n import _, ngettext
 from ..core import authority
 from ..core import fields as fieldvals
-from ..core.errors import InvalidInput, Refusal, Refused, UsageError
+from ..core.errors import InvalidInput, NotFound, Refusal, Refused, UsageError
 from ..core.escalation import Schedule, schedule
 from ..core.machine import Actor
 from ..core.names import Ambiguous, Named, PersonIndex, UnitIndex
@@ -212,16 +212,13 @@ class _Rows:
         if refusal:
             errors.append(RowError(row.row, None, str(refusal)))
 
-    def _default(self, text: str | None) -> Named | None:
-        if text is None:
+    def _default(self, unit_id: str | None) -> Named | None:
+        """--unit, an id (front ends turn names into ids with `app.names`)."""
+        if unit_id is None:
             return None
-        try:
-            return self.units.resolve(text)
-        except Ambiguous as exc:
-            raise UsageError(_("--unit {exc}").format(exc=exc)) from None
-        except KeyError:
-            raise UsageError(_("--unit '{text}': no such unit in the org").format(
-                                 text=text)) from None
+        if unit_id not in self.units.by_id:
+            raise NotFound("unit", unit_id)
+        return self.units.by_id[unit_id]
 
     def build(self, row: LedgerRow, errors: list[RowError]) -> store.NewItem | None:
         before = len(errors)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from functools import cached_property
+from typing import Literal
 
 from ..core.errors import Ambiguous, NotFound
 from ..core.i18n import _
@@ -115,6 +116,13 @@ class Names:
             return found.pop()[1]
         known = [k for s in specs.values() for n, st in s.states.items() for k in (n, st.label)]
         raise NotFound("state", text, close=_close(text, known))  # `known`: of --workflow's
+
+    def optional(self, kind: Literal["unit", "person", "workflow"],
+                 text: str | None) -> str | None:
+        """An option that may be left out: None stays None, anything else is resolved."""
+        if text is None:
+            return None
+        return {"unit": self.unit, "person": self.person, "workflow": self.workflow}[kind](text)
 
     def item_filter(self, *, state: str | None = None, unit: str | None = None,
                     assignee: str | None = None, workflow: str | None = None,

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from ..core.errors import NotFound, Refusal, Refused, UsageError
 from ..core.i18n import _
 from ..core.masking import mask
-from ..core.names import Ambiguous, Named, UnitIndex
+from ..core.names import Named, UnitIndex
 from ..core.spec import WorkflowSpec
 from ..printing import Document, Section
 from ..store import items as store
@@ -138,10 +138,10 @@ def _public_states(spec: WorkflowSpec, wanted: str | None) -> list[str]:
                            "one with `public: true`").format(name=spec.name, title=spec.title))
     if wanted is None:
         return public
-    found = [n for n, s in spec.states.items() if wanted in (n, s.label)]
-    if not found:
+    if wanted not in spec.states:  # an id: front ends turn labels into ids with `app.names`
         raise NotFound("state", wanted)
-    if found[0] not in public:
+    found = [wanted]
+    if wanted not in public:
         listed = "、".join(f"{spec.state_label(n)} ({n})" for n in public)
         raise UsageError(_("state {state} is not a public-notice (公示) state of {workflow}; "
                            "its 公示 states: {states}").format(
@@ -205,12 +205,9 @@ def _scope(units: UnitIndex, wanted: str | None) -> Named:
         if len(roots) != 1:
             raise UsageError(_("say which unit: --unit UNIT"))
         return roots[0]
-    try:
-        return units.resolve(wanted)
-    except Ambiguous as exc:
-        raise UsageError(_("--unit {exc}").format(exc=exc)) from None
-    except KeyError:
-        raise NotFound("unit", wanted) from None
+    if wanted not in units.by_id:  # an id: front ends turn names into ids with `app.names`
+        raise NotFound("unit", wanted)
+    return units.by_id[wanted]
 
 
 def _place(units: UnitIndex, unit: Named) -> str:

@@ -18,12 +18,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ...engine.core.i18n import _
 from ..app.service import Service
-from ..core.errors import NotFound, UsageError
+from ..core.errors import NotFound
 from ..core.escalation import DEFAULT_LIGHTS, LightRule
 from ..core.fields import display
-from ..core.names import Ambiguous, Named, UnitIndex
 from ..core.spec import WorkflowSpec
 from ..settings import DEFAULT_COLORS, ReportSettings
 from ..store import figures as counted
@@ -78,18 +76,15 @@ def build_weekly_report(service: Service, *, week: str | None = None, unit: str 
 
 
 def _scope(units: Sequence[repo.UnitRow], unit: str | None) -> repo.UnitRow | None:
-    """The report's unit (by id or name); None: the whole org."""
+    """The report's unit, by id (front ends turn names into ids with `app.names`); None:
+    the whole org."""
     if unit is None:
         roots = [u for u in units if u.parent_id is None]
         return roots[0] if len(roots) == 1 else None
-    index = UnitIndex(Named(u.id, u.name, u.path) for u in units)
-    try:
-        found = index.resolve(unit)
-    except Ambiguous as exc:
-        raise UsageError(_("--unit {exc}").format(exc=exc)) from None
-    except KeyError:
-        raise NotFound("unit", unit) from None
-    return next(u for u in units if u.id == found.id)
+    found = next((u for u in units if u.id == unit), None)
+    if found is None:
+        raise NotFound("unit", unit)
+    return found
 
 
 def _unit_rows(units: Sequence[repo.UnitRow], scope: repo.UnitRow | None, counts: Counts,
