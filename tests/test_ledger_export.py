@@ -196,3 +196,26 @@ def test_demo_ledger_prints_one_page_wide(tmp_path: Path) -> None:
     assert all("编号" in t and "销号日期" in t for t in texts), texts
     assert "问题整改闭环台账" in texts[0]
     assert all(f"第{n}页" in t for n, t in enumerate(texts, 1))
+
+
+def test_light_cells_are_filled_with_the_settings_colours(rectify: Rectify, service: Service,
+                                                          tmp_path: Path) -> None:
+    """`[lights] colors` in rectify.toml fills the 亮灯 column (not hard-coded fills), as it
+    does the weekly report, with text that reads on it: white on a dark purple, black on a
+    pale green."""
+    service.new_item("li", "spotcheck", "a-east", due="2025-09-30",
+                     values={"description": "公示栏未更新"})
+    service.new_item("li", "spotcheck", "a-east", due="2025-10-31",
+                     values={"description": "台账缺页"})
+    settings = tmp_path / "rectify.toml"
+    settings.write_text('[lights]\ncolors = {red = "#5b2a86", green = "#cdeccd"}\n', "utf-8")
+    out = tmp_path / "台账.xlsx"
+    rectify.ok("--config", str(settings), "ledger", "export", "--workflow", "spotcheck", "-o",
+               str(out), now="2025-10-09T10:00:00+08:00")
+    sheet = openpyxl.load_workbook(out)["专项检查"]
+    light = next(c for c in sheet[3] if c.value == "亮灯").column
+    cells = {sheet.cell(r, light).value: sheet.cell(r, light) for r in (4, 5)}
+    assert cells["红"].fill.fgColor.rgb == "FF5B2A86"
+    assert cells["红"].font.color.rgb == "FFFFFFFF"
+    assert cells["绿"].fill.fgColor.rgb == "FFCDECCD"
+    assert cells["绿"].font.color.rgb == "FF000000"

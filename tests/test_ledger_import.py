@@ -308,7 +308,7 @@ def test_export_streams_in_batches(rectify: Rectify, service: Service, tmp_path:
     assert [r[0] for r in rows[3:]] == [f"#{n}" for n in range(1, 8)]
     light = next(c for c in sheet[3] if c.value == "亮灯").column
     assert sheet.cell(4, light).value == "红"
-    assert sheet.cell(4, light).fill.fgColor.rgb == "FFF8696B"
+    assert sheet.cell(4, light).fill.fgColor.rgb == "FFC62828"  # [lights] colors: red
 
 
 def test_import_without_actor_or_unknown_workflow(rectify: Rectify, service: Service,

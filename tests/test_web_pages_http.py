@@ -60,8 +60,9 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     if request.param == "postgres" and not pg_ok:
         pytest.skip("PostgreSQL not reachable")
     root = tmp_path_factory.mktemp(f"pages-{request.param}")
-    (root / "rectify.toml").write_text('[web]\nupload_mb = 1\nbase_url = "https://rectify.example"\n',
-                                       encoding="utf-8")
+    (root / "rectify.toml").write_text(
+        '[web]\nupload_mb = 1\nbase_url = "https://rectify.example"\n'
+        '[lights]\ncolors = {red = "#5b2a86", green = "#cdeccd"}\n', encoding="utf-8")
     with database(request.param, root) as url:
         county = seed_county(url, root)
         with serving(url, county.files, config=root / "rectify.toml") as base:
@@ -256,3 +257,16 @@ def test_a_step_someone_else_took_first_is_refused_in_words(site: Site) -> None:
     assert late.status_code == 409
     assert '<p class="refusal" role="alert">事项现在是“已销号”，不能验收销号' in late.text
     assert [h["trigger"] for h in site.history(item)].count("accept") == 1
+
+
+def test_pages_draw_the_lights_in_the_settings_colours(site: Site) -> None:
+    """`[lights] colors` reaches the pages: each page sets the lights' colours (and a text
+    colour that reads on each) over the stylesheet's defaults, which draws the badges with
+    them; an unset colour keeps its default."""
+    client = site.login("zhang")
+    page = client.get("/").text
+    assert "--red: #5b2a86; --red-text: #ffffff;" in page
+    assert "--green: #cdeccd; --green-text: #000000;" in page
+    assert "--yellow: #f9a825;" in page
+    css = client.get("/static/rectify.css").text
+    assert ".light.red { background: var(--red); color: var(--red-text, #fff); }" in css

@@ -31,7 +31,7 @@ from ..engine.store.db import read
 from . import auth
 from .auth import HttpRefusal, Person, check_csrf, csrf_token, page_person, service_of
 from .evidence import UploadRefused, file_response, save_uploads, thumbnail, thumbnail_response
-from .render import board_links, item_context, make_templates
+from .render import board_links, item_context, light_styles, make_templates
 from .words import login_words, refusal_words
 
 router = APIRouter(include_in_schema=False)
@@ -221,7 +221,8 @@ def _page(request: Request, name: str, person: Person | None, *, status: int = 2
         links = board_links(grants)
     return templates.TemplateResponse(
         request, name, {"person": person, "csrf": csrf_token(request), "board_links": links,
-                        **context}, status_code=status,
+                        "lights": light_styles(_settings(request).lights.colors), **context},
+        status_code=status,
         headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY",
                  "X-Content-Type-Options": "nosniff"})
 

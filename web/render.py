@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 
 from ..engine.app.item_page import Evidence, Form, ItemPage
 from ..engine.core.fields import display
+from ..engine.ledgers import argb, text_on
 from ..engine.store.evidence import path_for
 from ..engine.store.worklist import Grant
 from .evidence import IMAGE_TYPES, content_type, photo_facts, place_text, size_text
@@ -50,6 +51,13 @@ def make_templates() -> Jinja2Templates:
     env.filters["local_date"] = local_date
     env.trim_blocks = env.lstrip_blocks = True
     return templates
+
+
+def light_styles(colors: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """Each light's colour from `[lights] colors` and the text colour that reads on it, for
+    the pages' stylesheet (the weekly report and the ledger draw the same colours)."""
+    return {name: (color, "#" + text_on(argb(color))[2:].lower())
+            for name, color in colors.items()}
 
 
 def board_links(grants: Sequence[Grant]) -> list[Grant]:

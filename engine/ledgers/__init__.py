@@ -21,6 +21,7 @@ from .headers import BUILTIN_ALIASES, BUILTIN_TARGETS, normalize_header
 from .mapping import load_mapping
 from .read import Ledger, open_ledger, read_ledger
 from .rows import LedgerRow, RowError
+from .sheets import argb, text_on
 from .write import (
                     HEADER_FILL,
                     LIGHT_FILLS,
@@ -42,6 +43,7 @@ __all__ = [
     "LedgerRow",
     "LedgerSheet",
     "RowError",
+    "argb",
     "csv_cell",
     "excel_serial_to_date",
     "load_mapping",
@@ -50,6 +52,7 @@ __all__ = [
     "parse_date",
     "read_ledger",
     "register_reader",
+    "text_on",
     "write_ledger",
     "write_sheets",
 ]

@@ -5,25 +5,42 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from ..settings import DEFAULT_COLORS
 from .cells import FORMULA_START, PLAIN_NUMBER
 
 __all__ = ["HEADER_FILL", "LIGHT_FILLS", "LIGHT_LABELS", "LedgerSheet", "csv_cell",
            "light_cell", "plain"]
 
 LIGHT_LABELS: Mapping[str, str] = {"green": "绿", "yellow": "黄", "red": "红"}
-LIGHT_FILLS: Mapping[str, str] = {"green": "FF63BE7B", "yellow": "FFFFD966", "red": "FFF8696B"}
 HEADER_FILL = "FFD9E1F2"
+
+
+def argb(color: str) -> str:
+    """`#rrggbb` (as `[lights] colors` holds it) as the ARGB a spreadsheet fill takes."""
+    return "FF" + color.lstrip("#").upper()
+
+
+def text_on(fill: str) -> str:
+    """Black or white ARGB, whichever reads better on the fill: a county may choose a dark
+    red or a pale green, and 红 in black on dark red cannot be read on a printout."""
+    red, green, blue = (int(fill[i:i + 2], 16) / 255 for i in (2, 4, 6))
+    return "FF000000" if 0.2126 * red + 0.7152 * green + 0.0722 * blue > 0.45 else "FFFFFFFF"
+
+
+# The default fills: the same colours as the weekly report's, unless `[lights] colors` says.
+LIGHT_FILLS: Mapping[str, str] = {k: argb(v) for k, v in DEFAULT_COLORS.items()}
 
 
 @dataclass(frozen=True)
 class LedgerSheet:
     """One sheet: `columns` are (row key, header text) pairs giving order and headers; `rows`
     are mappings by those keys, streamed. `title` and `subtitle` stand above the header on
-    paper (xlsx only); `light_column` shows green/yellow/red as 绿/黄/红 on a coloured cell; a
-    drop-down of `status_choices` goes on `status_column`."""
+    paper (xlsx only); `light_column` shows green/yellow/red as 绿/黄/红 on a cell filled with
+    `light_colors` (`#rrggbb` by light: `[lights] colors`); a drop-down of `status_choices`
+    goes on `status_column`."""
 
     columns: Sequence[tuple[str, str]]
     rows: Iterable[Mapping[str, object]]
@@ -33,6 +50,7 @@ class LedgerSheet:
     light_column: str | None = None
     status_choices: Sequence[str] = ()
     status_column: str = "status"
+    light_colors: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_COLORS))
 
 
 def plain(value: object) -> object:
@@ -50,10 +68,11 @@ def plain(value: object) -> object:
     return str(value)
 
 
-def light_cell(value: object) -> tuple[object, str | None]:
-    """(displayed text, fill colour) of a traffic-light cell."""
+def light_cell(value: object, colors: Mapping[str, str] = DEFAULT_COLORS
+               ) -> tuple[object, str | None]:
+    """(displayed text, ARGB fill) of a traffic-light cell, filled with `colors`."""
     if isinstance(value, str) and value in LIGHT_LABELS:
-        return LIGHT_LABELS[value], LIGHT_FILLS[value]
+        return LIGHT_LABELS[value], argb(colors[value])
     return plain(value), None
 
 

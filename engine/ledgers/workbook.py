@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paper
-from .sheets import HEADER_FILL, LIGHT_FILLS, LedgerSheet, csv_cell, light_cell, plain
+from .sheets import HEADER_FILL, LedgerSheet, argb, csv_cell, light_cell, plain, text_on
 
 __all__ = ["write_xlsx"]
 
@@ -91,7 +91,7 @@ class _Cells:
     def __init__(self, ws: Any, sheet: LedgerSheet, plan: paper.ColumnPlan) -> None:
         from openpyxl.cell import WriteOnlyCell
         from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-        from openpyxl.styles import Alignment, PatternFill
+        from openpyxl.styles import Alignment, Font, PatternFill
 
         self.ws, self.cell_type, self.illegal = ws, WriteOnlyCell, ILLEGAL_CHARACTERS_RE
         self.keys = [key for key, _ in sheet.columns]
@@ -99,7 +99,9 @@ class _Cells:
         self.wrap = {k: w for k, w, wraps in zip(self.keys, plan.widths, plan.wrap, strict=True)
                      if wraps}
         self.lines = 1
-        self.fills = {c: PatternFill("solid", fgColor=c) for c in LIGHT_FILLS.values()}
+        self.colors = sheet.light_colors
+        fills = {argb(c) for c in self.colors.values()}
+        self.fills = {c: (PatternFill("solid", fgColor=c), Font(color=text_on(c))) for c in fills}
         self.centre = Alignment(horizontal="center")
         self.wrapped = Alignment(wrap_text=True)  # bottom, as every unstyled cell of the row
 
@@ -111,7 +113,7 @@ class _Cells:
     def make(self, key: str, value: object) -> object:
         fill = None
         if key == self.light:
-            value, fill = light_cell(value)
+            value, fill = light_cell(value, self.colors)
         else:
             value = plain(value)
         if not isinstance(value, str):
@@ -128,7 +130,7 @@ class _Cells:
         cell = self.cell_type(self.ws, text)
         cell.data_type = "s"  # text, never a formula
         if fill:
-            cell.fill, cell.alignment = self.fills[fill], self.centre
+            (cell.fill, cell.font), cell.alignment = self.fills[fill], self.centre
         elif wrap:
             cell.alignment = self.wrapped
         return cell
