@@ -116,3 +116,20 @@ def test_mail_has_a_date_header(cli: Rectify, tmp_path: Path,
     cli.ok("outbox", "dispatch")
     assert mailbox.mails and all(m["Date"] for m in mailbox.mails)
     assert parsedate_to_datetime(str(mailbox.mails[0]["Date"])).tzinfo is not None
+
+
+def test_digest_due_soon_follows_lights_yellow_workdays(cli: Rectify, tmp_path: Path) -> None:
+    """With `[lights] yellow_workdays = 4` in rectify.toml, Wednesday 11-12's digest lists as
+    due soon the item due Monday 11-17 (three working days on), not the one due 11-25; with
+    the default 2 it would list none (the rectifying item goes yellow by its own -2 workdays
+    reminder step, so it is not due soon either)."""
+    for due, text in (("2025-11-17", "三个工作日后到期"), ("2025-11-25", "下周到期")):
+        cli.ok("item", "new", "--workflow", "rectification", "--unit", "张庄村", "--assignee",
+               "张三", "--due", due, "--field", f"description={text}", actor="li")
+    settings = tmp_path / "rectify.toml"
+    settings.write_text("[lights]\nyellow_workdays = 4\n", "utf-8")
+    cli.ok("--config", str(settings), "scheduler", "--once", now="2025-11-12T19:30:00+08:00")
+    [digest] = _queued(cli, "daily_digest")
+    assert "即将到期 1 项" in digest["subject"]
+    soon = digest["body_text"].split("即将到期（1 项）")[1]
+    assert "三个工作日后到期" in soon and "下周到期" not in digest["body_text"]
