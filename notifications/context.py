@@ -22,7 +22,8 @@ DIGEST_TEMPLATES = frozenset({"daily_digest"})
 LATE_TEMPLATES = frozenset({"late_steps"})  # late step notices folded (notifications/fold.py)
 WEEKLY_TEMPLATES = frozenset({"weekly_report"})
 ESCALATION_LEVELS = {"reminder": "提醒", "overdue": "督办", "interview": "约谈",
-                     "accountability": "问责", "escalation_fired": "问责"}
+                     "accountability": "问责", "escalation_fired": "问责",
+                     "escalation_refused": "督办"}
 _OPTIONAL_ITEM_KEYS = {"assignee_name": None, "due_at": None, "subject": None, "summary": None}
 _ABSENT = object()
 
@@ -74,6 +75,8 @@ def item_context(
             "at": show_time(step.get("at")),
             "late": bool(step.get("late", False)),
             "fired": step.get("fired"),
+            "refused": step.get("refused"),
+            "who": step.get("who"),
         },
         "comment": comment,
         "actor_name": actor_name,
@@ -134,7 +137,10 @@ def sample_context(
         escalation = template not in {"assignment", "rejection", "notice_start", "notice_end"}
     level = ESCALATION_LEVELS.get(template, "提醒")
     step = {"level": level, "at": "2024-05-10 18:00", "late": level != "提醒",
-            "fired": "追责问责" if template == "escalation_fired" else None}
+            "fired": "追责问责" if template.startswith("escalation_") else None,
+            "refused": ("'hold_accountable' (追责问责)：条件“score >= 60”不满足：评分 (score) "
+                        "为空") if template == "escalation_refused" else None,
+            "who": "分管领导" if template == "escalation_refused" else None}
     return item_context(
         item,
         now="2024-05-09 09:00",
@@ -185,7 +191,9 @@ def _sample_weekly() -> dict[str, Any]:
 def _sample_late() -> dict[str, Any]:
     """A folded message of late steps: three listed, 120 more counted."""
     levels = ("提醒", "督办", "约谈")
-    entries = [{"item": item_view(_sample_item(n)), "at": "2024-05-10 18:00", "level": level}
+    entries = [{"item": item_view(_sample_item(n)), "at": "2024-05-10 18:00", "level": level,
+                "fired": None, "refused": None, "who": None}
                for n, level in enumerate(levels, start=1)]
+    entries[-1] |= {"fired": "追责问责", "refused": "条件不满足", "who": "分管领导"}
     return {"recipients": ["王五"], "count": len(entries) + 120, "entries": entries,
             "more": 120, "item_url": None}

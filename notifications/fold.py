@@ -46,5 +46,6 @@ def _entry(row: Any) -> dict[str, Any]:
     data = row.data or {}
     step = data.get("step") or {}
     return {"item": data.get("item", {}), "at": step.get("at"),
-            "level": step.get("level") or ESCALATION_LEVELS.get(row.template, "提醒")}
+            "level": step.get("level") or ESCALATION_LEVELS.get(row.template, "提醒"),
+            "fired": step.get("fired"), "refused": step.get("refused"), "who": step.get("who")}
 

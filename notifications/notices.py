@@ -161,14 +161,20 @@ class Notices:
 
     def for_step(self, directory: Lookups, spec: WorkflowSpec, item: Any, step: EscalationStep,
                  entry_no: int, late: bool, now: datetime,
-                 due: datetime) -> list[dict[str, Any]]:
-        """The notice of an escalation step applied at `now` that was due at `due`."""
+                 due: datetime, refused: str | None = None) -> list[dict[str, Any]]:
+        """The notice of an escalation step applied at `now` that was due at `due`.
+        `refused`: why the step's `fire` could not be taken; the notice then says so and who
+        must act, in place of the step's own template (which tells of a transition made)."""
         if not step.notify:
             return []
+        context = {"level": step.level, "at": _local(due, spec), "late": late,
+                   "fired": _fired(spec, step)}
+        template = step_template(step)
+        if refused is not None:
+            template = "escalation_refused"
+            context |= {"refused": refused, "who": _who_may(spec, item.state, step.fire)}
         return self._rows(directory, spec, item, key=f"item:{item.id}:e{entry_no}:s{step.index}",
-                          template=step_template(step), notify=step.notify, now=now,
-                          step={"level": step.level, "at": _local(due, spec), "late": late,
-                                "fired": _fired(spec, step)})
+                          template=template, notify=step.notify, now=now, step=context)
 
     def _rows(self, directory: Lookups, spec: WorkflowSpec, item: Any, *, key: str,
               template: str, notify: Sequence[str], now: datetime, comment: str | None = None,
@@ -288,6 +294,14 @@ def _fired(spec: WorkflowSpec, step: EscalationStep) -> str | None:
         return None
     labels = [t.label for t in spec.transitions if t.trigger == step.fire and t.label]
     return labels[0] if labels else step.fire
+
+
+def _who_may(spec: WorkflowSpec, state: str, trigger: str | None) -> str | None:
+    """Who may fire `trigger` from `state` by hand, by their roles' labels (分管领导、验收人);
+    None when the workflow has no such transition there (an administrator must look)."""
+    roles = dict.fromkeys(spec.role_label(r) for t in spec.transitions
+                          if t.trigger == trigger and state in t.sources for r in t.roles)
+    return "、".join(roles) or None
 
 
 def summary(spec: WorkflowSpec, fields: Mapping[str, Any], length: int = 20) -> str | None:

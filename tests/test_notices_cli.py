@@ -100,3 +100,36 @@ def test_subjects_name_unit_and_description(cli: Rectify) -> None:
     title = "#1 张庄村 户籍信息与实际不符， 需入户核实后更正"
     assert subjects and all(title in s for s in subjects)
     assert not any("入户核查整改" in s for s in subjects)
+
+
+def test_a_refused_fire_step_says_it_could_not_act_and_who_must(cli: Rectify,
+                                                                tmp_path: Path) -> None:
+    """When a `fire` step's transition is refused (here its guard `amount > 0` over an empty
+    金额), the item stays where it is, and the step's notice says so — 未能自动处理, why, in
+    Chinese, and that 分管领导 must act — never 已按期限规定自动处理 (main sent the
+    escalation_fired notice as if the transition had been made). The history row keeps why."""
+    guarded = tmp_path / "guarded.yaml"
+    guarded.write_text(LADDER.replace("workflow: checkup", "workflow: guarded").replace(
+        "dest: accountable, roles: [leader]}",
+        "dest: accountable, roles: [leader], when: \"amount > 0\"}"), "utf-8")
+    cli.ok("workflow", "load", str(guarded))
+    item = cli.ok("item", "new", "--workflow", "guarded", "--unit", "张庄村", "--assignee", "张三",
+                  "--field", "note=低保金额未核实", actor="li").out.strip()
+    cli.ok("item", "advance", item, "start", actor="li")
+    for now in ("2025-11-13T09:00:00+08:00", "2025-11-18T09:00:00+08:00",
+                "2025-11-21T09:00:00+08:00"):
+        cli.ok("sweep", now=now)
+    swept = cli.ok("sweep", now="2025-11-25T09:00:00+08:00", as_json=True).json()
+    assert [e["item"] for e in swept["errors"]] == [int(item)]  # the fixture's item 1 fires
+    rows = [r for r in cli.ok("outbox", "list", "--limit", "100", as_json=True).json()
+            if r["item_id"] == int(item)]
+    last = rows[0]
+    assert last["template"] == "escalation_refused"
+    assert last["subject"].startswith("【问责】") and "未能自动处理" in last["subject"]
+    body = last["body_text"]
+    assert "未能执行" in body and "金额 (amount) 为空" in body and "请分管领导" in body
+    assert "「转入追责问责」" in body and "「整改中」，没有变动" in body
+    assert "已按期限规定自动处理" not in body + last["subject"]
+    shown = cli.ok("item", "show", item, actor="li", as_json=True).json()
+    assert shown["state"] == "fixing"
+    assert "金额 (amount) 为空" in (shown["history"][-1]["comment"] or "")

@@ -22,6 +22,7 @@ BUNDLED = {
     "reminder", "overdue", "interview", "accountability", "assignment", "rejection",
     "notice_start", "notice_end", "daily_digest", "weekly_report",
     "extension_request", "extension_decision", "transfer", "urge", "escalation_fired",
+    "escalation_refused",
     "late_steps",
 }
 

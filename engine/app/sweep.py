@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..core.audit import isoformat
 from ..core.errors import Conflict, Refused
+from ..core.i18n import in_language
 from ..core.machine import Outcome
 from ..core.spec import EscalationStep, WorkflowSpec
 from ..store import items as store
@@ -227,7 +228,8 @@ class _Firing:
         lines = []
         for item, row, rung, compiled, outcome in self.decided:
             if isinstance(outcome, Refused):
-                _step_events(self.service, events, directory, item, row, rung, self.now)
+                _step_events(self.service, events, directory, item, row, rung, self.now,
+                             refused=self._for_the_record(compiled, item, row, rung, outcome))
                 lines.append({"item": item.id, "trigger": rung.step.fire, "error": str(outcome)})
                 continue
             events.add(item, rung.entry)
@@ -241,15 +243,33 @@ class _Firing:
         return lines
 
 
+    def _for_the_record(self, compiled: Compiled, item: store.ItemRecord, row: Any,
+                        rung: _Rung, refused: Refused) -> str:
+        """Why the step's `fire` was refused, in Chinese as the office's notices and history
+        are (decided again: refusals are rare, and their words are fixed when made)."""
+        with in_language("zh"):
+            try:
+                self.service.decide_as_system(compiled, item, rung.step.fire or "",
+                                              _fire_comment(rung.step, row), self.now)
+            except Refused as again:
+                return str(again)
+        return str(refused)  # the same decision on the same item: not reached
+
+
 def _fire_comment(step: EscalationStep, row: Any) -> str:
     return f"系统自动：{step.level or 'escalation'}" + ("（补办）" if row.late else "")
 
 
 def _step_events(service: Service, events: store.EventBatch,
                  directory: lookups.Lookups | None, item: Any, row: Any, rung: _Rung,
-                 now: datetime) -> None:
-    """A step that fires nothing: its escalation event, with its notices."""
-    events.add(item, rung.entry, _notices(service, directory, rung, item, row, now))
+                 now: datetime, refused: str | None = None) -> None:
+    """A step that fires nothing (or whose `fire` was refused: `refused` says why, in its
+    history row and its notice): its escalation event, with its notices."""
+    entry = rung.entry
+    if refused is not None:  # the rung's entry is shared by the batch: this item's own copy
+        entry = entry._replace(data={**entry.data, "refused": refused},
+                               comment="；".join(filter(None, (entry.comment, refused))))
+    events.add(item, entry, _notices(service, directory, rung, item, row, now, refused))
 
 
 def _step_lookups(conn: Connection, stepped: Iterable[tuple[Any, EscalationStep]],
@@ -277,13 +297,13 @@ def _escalation(spec: WorkflowSpec, item: Any, step: EscalationStep, row: Any,
 
 
 def _notices(service: Service, directory: lookups.Lookups | None, rung: _Rung, item: Any,
-             row: Any, now: datetime) -> list[dict[str, Any]]:
+             row: Any, now: datetime, refused: str | None = None) -> list[dict[str, Any]]:
     """The outbox rows of one applied step (made from what `_step_lookups` read)."""
     if not rung.step.notify:
         return []
     assert directory is not None
     return service.notices.for_step(directory, rung.spec, item, rung.step, row.entry_no,
-                                    bool(row.late), now, row.planned_at)
+                                    bool(row.late), now, row.planned_at, refused)
 
 
 def _report_line(row: Any, step: EscalationStep) -> dict[str, Any]:

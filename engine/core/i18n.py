@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import gettext
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 DOMAIN = "rectify"
@@ -50,6 +51,18 @@ def use_language(language: str) -> None:
 
 def current_language() -> str:
     return _language
+
+
+@contextmanager
+def in_language(language: str) -> Iterator[None]:
+    """Messages in `language` for a while: what is written for the office to keep (a
+    refused automatic step's notice and history row) is in Chinese whatever the session's."""
+    previous = _language
+    use_language(language)
+    try:
+        yield
+    finally:
+        use_language(previous)
 
 
 def _(message: str) -> str:
