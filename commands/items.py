@@ -187,8 +187,11 @@ def assign(app: AppContext, item_id: int, person: str, due: str | None,
     person_id = names.person(person)
     app.service().assign(item_id, app.actor, person_id, due, comment=comment)
     if app.as_json:
+        from ..engine.app.views import item_detail
+
+        due_at = item_detail(app.service(), item_id, app.actor)["due_at"]  # at its offset
         echo_json({"id": item_id, "assignee": person_id,
-                   "assignee_name": names.person_name(person_id)})
+                   "assignee_name": names.person_name(person_id), "due_at": due_at})
     else:
         click.echo(_("item {id} assigned to {person}").format(
             id=item_id, person=_named(names.person_name(person_id), person_id))

@@ -275,3 +275,27 @@ def test_every_option_that_names_something_takes_the_name_and_catches_a_typo(
     line = one_line(rectify(*filled(typo, "typo"), actor=actor), 4, "not found",
                     f"'{offered}'")
     assert "did you mean" in line, line
+
+
+def test_every_json_time_has_the_offset_and_history_steps_count_from_one(
+        rectify: Rectify) -> None:
+    """`item assign --json` gives the item's deadline, `item list --json` and `item show
+    --json` every time — the history rows' own data too (a step's `planned_at`, an assignment's
+    old and new `due_at`) — at the workflow's offset (+08:00), never +00:00; an escalation's
+    history row counts its step from 1, as `escalations` and `sweep --json` do."""
+    item = new_item(rectify, "--assignee", "zhang")
+    rectify.ok("item", "advance", str(item), "assign", actor="li")
+    assigned = rectify.ok("item", "assign", str(item), "孙七", "--due", "2025-10-20",
+                          "--comment", "另派专人", actor="li", as_json=True).json()
+    assert assigned["due_at"] == "2025-10-20T23:59:59+08:00"
+    assert rectify.ok("item", "list", as_json=True).json()[0]["due_at"] == assigned["due_at"]
+    rectify.ok("sweep", now=LATER)
+    shown = rectify.ok("item", "show", str(item), actor="li", now=LATER, as_json=True).json()
+    times = [shown["due_at"], *(h["at"] for h in shown["history"]),
+             *(e["at"] for e in shown["escalations"])]
+    by_kind = {h["kind"]: h["data"] for h in shown["history"]}
+    times += [*by_kind["assign"]["due_at"], *(h["data"]["planned_at"] for h in shown["history"]
+                                             if h["kind"] == "escalation")]
+    assert times and all(t.endswith("+08:00") for t in times if t), times
+    steps = [h["data"]["step"] for h in shown["history"] if h["kind"] == "escalation"]
+    assert steps == [e["step"] for e in shown["escalations"]] == [1, 2, 3, 4]

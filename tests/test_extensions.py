@@ -169,8 +169,9 @@ COUNTERSIGN = HELPCHECK.read_text("utf-8").replace(
 
 
 def test_countersign_waits_for_every_role(svc: Service, tmp_path: Path) -> None:
-    """会签 `all`: the acceptor's signature leaves the state; item show lists it and awaits the
-    leader; a second signature by the same person is refused; the leader's completes it."""
+    """会签 `all`: the acceptor's signature leaves the state; item show lists it (its time at the
+    workflow's offset) and awaits the leader; a second signature by the same person is refused;
+    the leader's completes it."""
     path = tmp_path / "helpcheck.yaml"
     path.write_text(COUNTERSIGN, "utf-8")
     svc.load_workflow(path)
@@ -179,6 +180,7 @@ def test_countersign_waits_for_every_role(svc: Service, tmp_path: Path) -> None:
     assert svc.advance(item, "zhao", "joint_pass", comment="同意").dest == "rechecking"
     detail = item_detail(svc, item, "wang")
     assert [(s["actor"], s["roles"]) for s in detail["signatures"]] == [("zhao", ["acceptor"])]
+    assert detail["signatures"][0]["at"].endswith("+08:00")  # the workflow's offset, as elsewhere
     assert detail["awaited"] == {"joint_pass": "分管领导 (leader)"}
     _refused(lambda: svc.advance(item, "zhao", "joint_pass"), Refusal.SEPARATION, "once")
     assert svc.advance(item, "wang", "joint_pass").dest == "approved"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from ..core.countersign import Signature, awaited
 from ..core.machine import ItemView, Outcome
@@ -59,7 +60,8 @@ def signatures(spec: WorkflowSpec, item: store.ItemRecord,
                 default=0)
     mine = [r for r in rows if r["kind"] == "signature" and r["seq"] > began]
     listed = [{"trigger": r["trigger"], "actor": r["actor"], "roles": (r["data"] or {})
-               .get("roles", []), "at": r["at"].isoformat(), "comment": r["comment"]}
+               .get("roles", []), "at": r["at"].astimezone(ZoneInfo(spec.timezone)).isoformat(),
+               "comment": r["comment"]}
               for r in mine]
     signed = _by_trigger(mine)
     waiting = {t.trigger: awaited(spec, t, signed.get(t.trigger, ()))

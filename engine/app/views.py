@@ -98,9 +98,35 @@ def advanced(service: Service, item_id: int, outcome: Outcome) -> dict[str, Any]
 def _history(row: dict[str, Any], tz: str) -> dict[str, Any]:
     return {"trigger": row["trigger"] or row["kind"], "source": row["source"],
             "dest": row["dest"], "actor": row["actor"], "at": local_iso(row["at"], tz),
-            "comment": row["comment"], "kind": row["kind"], "data": row["data"],
+            "comment": row["comment"], "kind": row["kind"],
+            "data": _shown_data(row["data"], row["kind"], tz),
             # rows from before 0.2 have no `via`: they came by the CLI, or were the engine's own
             "via": row.get("via") or ("system" if row["actor"] == "system" else "cli")}
+
+
+def _shown_data(data: dict[str, Any] | None, kind: str, tz: str) -> dict[str, Any] | None:
+    """A history row's data as `item show` gives it: its times (`planned_at`, `due_at` …) at
+    the workflow's offset and an escalation's step counted from 1, like every other time and
+    step on the card. The row keeps them as written (UTC, from 0): its hash seals them."""
+    if not data:
+        return data
+    shown = {k: _local_value(v, tz) if k.endswith("_at") else v for k, v in data.items()}
+    if kind == "escalation" and isinstance(shown.get("step"), int):
+        shown["step"] += 1
+    return shown
+
+
+def _local_value(value: Any, tz: str) -> Any:
+    """An ISO time, or a list of them ([before, after]), at `tz`; anything else as it is."""
+    if isinstance(value, list):
+        return [_local_value(v, tz) for v in value]
+    if not isinstance(value, str):
+        return value
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return local_iso(at, tz) if at.tzinfo is not None else value
 
 
 def _applied(row: dict[str, Any], tz: str) -> dict[str, Any]:
