@@ -102,6 +102,21 @@ def test_dates_take_the_forms_a_ledger_takes(rectify: Rectify, typed: str) -> No
     assert shown["fields"]["checked_on"] == "2025-10-02"
 
 
+@pytest.mark.parametrize("typed", ["2025/10/31", "2025年10月31日", "2025.10.31", "20251031",
+                                   "2025-10-31"])
+def test_a_deadline_takes_the_forms_a_ledger_takes(rectify: Rectify, typed: str) -> None:
+    """`--due` (item new, item assign) takes a day as a date field does, and a day means its
+    end in the workflow's timezone: 20251031 too (main: refused 2025年10月31日, and took
+    20251031 as the midnight that begins the day)."""
+    item = int(rectify.ok("item", "new", "--workflow", "rectification", "--unit", "张庄村",
+                          "--field", "description=x", "--due", typed, actor="li").out)
+    assert rectify.ok("item", "show", str(item), actor="li", as_json=True).json()["due_at"] \
+        == "2025-10-31T23:59:59+08:00"
+    moved = rectify.ok("item", "assign", str(item), "zhang", "--due", typed.replace("31", "30"),
+                       "--comment", "提前", actor="li", as_json=True).json()
+    assert moved["due_at"] == "2025-10-30T23:59:59+08:00"
+
+
 def test_a_guard_over_an_empty_field_is_false_with_its_reason(rectify: Rectify) -> None:
     """`when: score >= 60` with no score yet: refused (exit 3) because 抽查评分 is empty, not
     "'>=' not supported between 'NoneType' and 'int'"; with the values it fires."""
