@@ -80,13 +80,15 @@ def test_another_village_is_not_found(server: Server) -> None:
 
 def test_list_and_show_have_the_cli_shapes(server: Server) -> None:
     """`GET /api/items` rows and `GET /api/items/{id}` carry the `item list/show --json` keys,
-    and the filters narrow the list."""
+    and the filters narrow the list, by id or by name; a typo is 404 with the nearest name."""
     a1 = server.items["a1"]
     with server.client("wang") as wang:
         rows = wang.get("/api/items", params={"state": "rectifying", "unit": "village-a1"})
         detail = wang.get(f"/api/items/{a1}").json()
         none = wang.get("/api/items", params={"state": "closed"}).json()
         bad_unit = wang.get("/api/items", params={"unit": "nowhere"})
+        by_name = wang.get("/api/items", params={"state": "整改中", "unit": "张庄村"})
+        typo = wang.get("/api/items", params={"state": "整改终"})
     assert rows.status_code == 200 and none == []
     assert {"id", "workflow", "state", "unit", "assignee", "due_at", "light"} <= set(rows.json()[0])
     assert all(r["unit"] == "village-a1" for r in rows.json())
@@ -94,6 +96,8 @@ def test_list_and_show_have_the_cli_shapes(server: Server) -> None:
             "light", "fields", "history", "escalations", "triggers"} <= set(detail)
     assert detail["id"] == a1 and detail["state"] == "rectifying"
     assert bad_unit.status_code == 404 and "nowhere" in bad_unit.json()["error"]
+    assert by_name.json() == rows.json()  # names, as the CLI takes them
+    assert typo.status_code == 404 and "did you mean '整改中'" in typo.json()["error"]
 
 
 def test_refusals_answer_the_cli_words_with_their_status(server: Server) -> None:

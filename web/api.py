@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import replace
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 
@@ -18,8 +19,9 @@ from pydantic import BaseModel, Field, field_validator
 from starlette.datastructures import UploadFile
 
 from ..engine.app import access
+from ..engine.app.names import Names
 from ..engine.app.service import Service
-from ..engine.app.views import ItemFilter, item_detail, item_rows
+from ..engine.app.views import item_detail, item_rows
 from ..engine.core.escalation import LightRule
 from ..engine.store.evidence import safe_name
 from .answers import validation_line
@@ -108,11 +110,14 @@ def list_items(
     workflow: QueryName = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> Response:
-    """The items you may see, as `item list --json` (at most `limit`, in id order)."""
+    """The items you may see, as `item list --json` (at most `limit`, in id order). The
+    filters take ids or names (`unit=张庄村`, `state=整改中`), as the CLI's do; one that names
+    nothing is 404 with the nearest names, never an empty list."""
     service = service_of(request)
     within = access.roots(service, person.id)
-    filters = ItemFilter(state=state, unit=unit, assignee=assignee, workflow=workflow,
-                         overdue=overdue, within=within)
+    filters = replace(Names(service).item_filter(
+        state=state, unit=unit, assignee=assignee, workflow=workflow, overdue=overdue),
+        within=within)
     rows = item_rows(service, filters, batch=min(limit, 2000), rule=_rule(request))
     return Json([row for _, row in zip(range(limit), rows, strict=False)])
 
