@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..core.audit import isoformat
-from ..core.clock import end_of_day
+from ..core.dates import end_of_day
 from ..core.errors import Conflict, UsageError
 from ..core.i18n import _
 from ..core.machine import SYSTEM_ACTOR

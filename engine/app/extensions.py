@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ...engine.core.i18n import _
-from ..core.clock import end_of_day
+from ..core.dates import end_of_day
 from ..core.errors import Conflict, Refusal, Refused, UsageError
 from ..core.escalation import schedule
 from ..core.extensions import Asked, decision_refusal, request_refusal

@@ -58,32 +58,3 @@ def parse_instant(text: str, default_tz: str = "Asia/Shanghai") -> datetime:
     return value.astimezone(UTC)
 
 
-def end_of_day(text: str, tz: str) -> datetime:
-    """`--due 2026-12-01` means the end of that day in the workflow's timezone, and so do
-    the other ways offices write a day, as `--field` and ledgers take them (2026/12/1,
-    2026年12月1日, 20261201); an ISO-8601 time is that instant."""
-    from datetime import time
-    from zoneinfo import ZoneInfo
-
-    text = text.strip()
-    if ":" in text:  # a time of day: that instant
-        return parse_instant(text, tz)
-    try:  # a day (20261201 too, which fromisoformat would take as its midnight)
-        day = date.fromisoformat(text)
-    except ValueError:
-        day = _office_day(text)
-    check_year(day)
-    return datetime.combine(day, time(23, 59, 59), ZoneInfo(tz)).astimezone(UTC)
-
-
-def _office_day(text: str) -> date:
-    """A day written as offices write it (ValueError otherwise); a bare number other than
-    20261201 is no date on a command line, though a spreadsheet serial would be one."""
-    import re
-
-    from .dates import parse_date
-
-    if re.fullmatch(r"\d{1,7}(?:\.\d+)?", text):
-        raise ValueError(f"{text!r} is not a date")
-    return parse_date(text)
-

@@ -8,11 +8,11 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
-from .clock import check_year
+from .clock import check_year, parse_instant
 
-__all__ = ["excel_serial_to_date", "parse_date"]
+__all__ = ["end_of_day", "excel_serial_to_date", "parse_date"]
 
 _YMD = re.compile(
     r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?"
@@ -80,3 +80,28 @@ def _make_date(year: str, month: str, day: str) -> date:
         return date(int(year), int(month), int(day))
     except ValueError:
         raise ValueError(f"no such date: {year}-{month}-{day}") from None
+
+
+def end_of_day(text: str, tz: str) -> datetime:
+    """`--due 2026-12-01` means the end of that day in the workflow's timezone, and so do
+    the other ways offices write a day, as `--field` and ledgers take them (2026/12/1,
+    2026年12月1日, 20261201); an ISO-8601 time is that instant."""
+    from zoneinfo import ZoneInfo
+
+    text = text.strip()
+    if ":" in text:  # a time of day: that instant
+        return parse_instant(text, tz)
+    try:  # a day (20261201 too, which fromisoformat would take as its midnight)
+        day = date.fromisoformat(text)
+    except ValueError:
+        day = _office_day(text)
+    check_year(day)
+    return datetime.combine(day, time(23, 59, 59), ZoneInfo(tz)).astimezone(UTC)
+
+
+def _office_day(text: str) -> date:
+    """A day written as offices write it (ValueError otherwise); a bare number other than
+    20261201 is no date on a command line, though a spreadsheet serial would be one."""
+    if _SERIAL.fullmatch(text):
+        raise ValueError(f"{text!r} is not a date")
+    return parse_date(text)
