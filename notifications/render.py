@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -20,7 +21,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..engine.core.errors import RectifyError
-from ..engine.core.guard_sandbox import TEMPLATE_GLOBALS, Bounded, time_budget
+from ..engine.core.guard_sandbox import TEMPLATE_GLOBALS, Bounded, budget_scope, time_budget
 from .context import sample_context
 from .message import Notification, Recipient
 from .split import split_message
@@ -32,6 +33,7 @@ __all__ = [
     "compose",
     "escape_markdown",
     "render",
+    "rendering",
     "sample_context",
     "split_message",
     "template_names",
@@ -42,8 +44,9 @@ TEXT = ".txt.j2"
 MARKDOWN = ".md.j2"
 
 
-# Wall-clock budget of one form's rendering: a notice takes milliseconds; a template that loops
-# for longer fails its own outbox row quickly and the sweep or dispatch goes on with the rest.
+# Wall-clock budget of one notice's rendering (both its forms, one timer: setting one costs
+# more than rendering a short form): a notice takes milliseconds; a template that loops for
+# longer fails its own outbox row quickly and the sweep or dispatch goes on with the rest.
 BUDGET_SECONDS = 1.0
 _MARKDOWN_MARKS = re.compile(r"([\\`*_\[\]()<>|~])")
 _HEADING = re.compile(r"^(\s*)#", re.MULTILINE)  # `#` makes a heading only at a line's start
@@ -53,8 +56,29 @@ class RenderError(RectifyError):
     """A template could not be rendered; the message says which file and line."""
 
 
+_DICT_NAMES = frozenset(dir(dict))
+
+
 class _TemplateEnvironment(Bounded, ImmutableSandboxedEnvironment):
     """The immutable sandbox with the guards' bounds on sizes (guard_sandbox.Bounded)."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """`item.id` on a plain dict, as the sandbox reads it (a dict's own attribute first,
+        then its key) without the AttributeError the sandbox raises and catches on every key:
+        a stored notice's context is JSON, all dicts, and a notice reads dozens of keys."""
+        if type(obj) is dict and attribute not in _DICT_NAMES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        """A template's globals as one dict, not Jinja's ChainMap over the environment's: every
+        render and include copies them into a new context, and a ChainMap is walked key by key.
+        Jinja chains them so later changes to the environment's globals reach loaded templates;
+        ours are set once, in `_environment`, before any template is loaded."""
+        return {**self.globals, **(d or {})}
 
 
 class _ConfinedLoader(FileSystemLoader):
@@ -116,6 +140,15 @@ def render(
 ) -> tuple[str, str, str]:
     """(subject, text body, markdown) of template `name`; RenderError if it cannot render."""
     env = _environment(str(extra_dir) if extra_dir else None)
+    try:
+        with time_budget(BUDGET_SECONDS):
+            return _render_forms(env, name, context, extra_dir)
+    except SecurityError as exc:  # the budget ran out between the forms, not inside one
+        raise RenderError(f"{name}{TEXT}: not allowed in a template: {exc}") from exc
+
+
+def _render_forms(env: ImmutableSandboxedEnvironment, name: str, context: Mapping[str, Any],
+                  extra_dir: str | Path | None) -> tuple[str, str, str]:
     text = _render_form(env, name + TEXT, context)
     subject, body = _split_subject(text, name + TEXT)
     if _derive_markdown(env, name, extra_dir):
@@ -123,6 +156,12 @@ def render(
     else:
         markdown = _render_form(env, name + MARKDOWN, _escaped(context)).strip()
     return subject, body, markdown
+
+
+def rendering() -> AbstractContextManager[None]:
+    """Around many renders in a row (a dispatch pass): their time budgets share one alarm
+    handler instead of installing and restoring one per notice."""
+    return budget_scope()
 
 
 def escape_markdown(text: str) -> str:
@@ -133,13 +172,23 @@ def escape_markdown(text: str) -> str:
 
 def _escaped(value: Any) -> Any:
     """The context with every string in it Markdown-escaped (the template's own marks stay)."""
+    kind = type(value)  # a stored context is JSON: exact types first, the ABCs cost more
+    if kind is str:
+        return _escaped_text(value)
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
+        return {k: _escaped(v) for k, v in value.items()}  # keys are names templates use
+    if kind is list or isinstance(value, tuple):
+        return [_escaped(v) for v in value]
     if isinstance(value, str):
         return escape_markdown(value)
-    if isinstance(value, Mapping):
-        return {k: _escaped(v) for k, v in value.items()}  # keys are names templates use
-    if isinstance(value, list | tuple):
-        return [_escaped(v) for v in value]
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _escaped_text(text: str) -> str:
+    """escape_markdown, remembered: a dispatch escapes the same labels, units, names and
+    states in every notice it renders."""
+    return escape_markdown(text)
 
 
 def check_template(
@@ -152,7 +201,8 @@ def check_template(
         if suffix == MARKDOWN and _derive_markdown(env, name, extra_dir):
             continue
         try:
-            output = _render_form(env, name + suffix, sample_context)
+            with time_budget(BUDGET_SECONDS):
+                output = _render_form(env, name + suffix, sample_context)
             if suffix == TEXT:
                 _split_subject(output, name + TEXT)
         except RenderError as exc:
@@ -181,9 +231,7 @@ def compose(
 def _render_form(env: ImmutableSandboxedEnvironment, filename: str, context: Mapping[str, Any]
                  ) -> str:
     try:
-        template = env.get_template(filename)
-        with time_budget(BUDGET_SECONDS):
-            return template.render(context)
+        return env.get_template(filename).render(context)
     except TemplateNotFound as exc:
         raise RenderError(f"template {exc.name!r} not found") from exc
     except TemplateSyntaxError as exc:

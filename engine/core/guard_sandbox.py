@@ -31,7 +31,7 @@ from jinja2.filters import FILTERS
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 __all__ = ["ENV", "MAX_SIZE", "Bounded", "OverBudget", "SecurityError", "TemplateError",
-           "UndefinedError", "meta", "nodes", "time_budget"]
+           "UndefinedError", "budget_scope", "meta", "nodes", "time_budget"]
 
 # The longest string or list a guard or template may build in one operation, and the largest
 # integer (in bits) a power or shift may produce. Here rather than in guard.py, which imports this
@@ -181,7 +181,10 @@ def time_budget(seconds: float) -> Iterator[None]:
     only the admin's own frames does the same job, about three times slower. Under a debugger
     or coverage (a tracer already set) the budget steps aside rather than break them; the
     one-call bounds still hold."""
-    if _timer_free():
+    if _scope.held and threading.current_thread() is threading.main_thread():
+        with _timer(seconds):
+            yield
+    elif _timer_free():
         with _alarm(seconds):
             yield
     elif sys.gettrace() is None:
@@ -189,6 +192,49 @@ def time_budget(seconds: float) -> Iterator[None]:
             yield
     else:
         yield
+
+
+class _Scope:
+    """The alarm's handler while a `budget_scope` holds it (main thread only: signals)."""
+
+    held = False
+    seconds = 0.0
+
+
+_scope = _Scope()
+
+
+@contextmanager
+def budget_scope() -> Iterator[None]:
+    """Many budgets in a row (a dispatch renders thousands of notices, each in its budget):
+    the alarm's handler is installed once for them all, and each budget only sets and clears
+    the timer. Installing and restoring a handler cost more than rendering a short notice.
+    Where no timer is free (a worker thread, an outer timer) it changes nothing."""
+    if _scope.held or not _timer_free():
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, _stop_held)
+    _scope.held = True
+    try:
+        yield
+    finally:
+        _scope.held = False
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _stop_held(signum: int, frame: FrameType | None) -> None:
+    raise OverBudget(f"stopped after {_scope.seconds:g} s (too much work)")
+
+
+@contextmanager
+def _timer(seconds: float) -> Iterator[None]:
+    """A budget inside `budget_scope`: its handler is in place, only the timer is set."""
+    _scope.seconds = seconds
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _timer_free() -> bool:
