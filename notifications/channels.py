@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,12 +87,29 @@ class FileChannel:
     def send(self, notification: Notification) -> None:
         line = json.dumps(notification.to_dict(), ensure_ascii=False, default=str) + "\n"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # One write call per line: appends from two processes do not interleave mid-line.
-            with self.path.open("a", encoding="utf-8") as out:
-                out.write(line)
+            _append(self.path, line.encode("utf-8"))
         except OSError as exc:
             raise TransientFailure(f"{self.path}: {exc.strerror or exc}") from exc
+
+
+_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+
+
+def _append(path: Path, data: bytes) -> None:
+    """Append `data` in one write call, so appends from two processes do not interleave
+    mid-line. A bare file descriptor: a Python file object (buffer, codec, the stat and seek
+    it makes on opening) cost more than the write; the folder is made only when missing."""
+    try:
+        fd = os.open(path, _APPEND, 0o666)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, _APPEND, 0o666)
+    try:
+        view = memoryview(data)
+        while view:  # a regular file takes it all at once; a full disk may not
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 class WebhookChannel:

@@ -198,6 +198,13 @@ def _ready(marks: _Marks, store: OutboxStore, rows: Sequence[Any]) -> list[Outbo
     claim's transaction (it holds no lock meanwhile); one whose template no longer renders
     fails for good (retrying cannot help), and `outbox list` says why. Late step notices that
     share a fold key go out as one message per channel (notifications/fold.py)."""
+    from .render import rendering
+
+    with rendering():  # one alarm handler for every notice's time budget
+        return _render_claimed(marks, store, rows)
+
+
+def _render_claimed(marks: _Marks, store: OutboxStore, rows: Sequence[Any]) -> list[OutboxRow]:
     from .render import RenderError
     from .stored import failure, to_notification
 
@@ -289,8 +296,10 @@ def _deliver(
         log.exception("outbox.channel_error", **context)
         error = f"{type(exc).__name__}: {exc}"
         return _retry(marks, row, error, now, max_attempts, base_delay, context, at_once)
+    # Not logged: a dispatch ends with one summary line (`outbox list --status sent` lists
+    # each), and a log line per notice cost more than writing the notice to a file channel.
+    # Failures, retries and pauses are logged as they happen.
     marks.add_row(row, SENT, at_once=at_once)
-    log.info("outbox.sent", **context)
     return None
 
 
