@@ -163,6 +163,19 @@ class PreparedIn:
              make: Callable[[Iterable[Any]], Any] = tuple) -> list[Any]:
         if not values:
             return []
+        prepared, params = self._sized(values)
+        return prepared.rows(conn, params, make)
+
+    def run(self, conn: Connection, values: Sequence[Any],
+            params: Mapping[str, Any] | None = None) -> Any:
+        """Execute (an UPDATE, say) with `values` as the list and `params` for the statement's
+        other binds; returns the DBAPI cursor as `Prepared.run` does (None for no values)."""
+        if not values:
+            return None
+        prepared, listed = self._sized(values)
+        return prepared.run(conn, {**(params or {}), **listed})
+
+    def _sized(self, values: Sequence[Any]) -> tuple[Prepared, dict[str, Any]]:
         size = 1 << (len(values) - 1).bit_length()
         found = self._by_size.get(size)
         if found is None:
@@ -171,7 +184,7 @@ class PreparedIn:
                 Prepared(self.build([bindparam(name) for name in names])), names)
         prepared, names = found
         padded = [*values, *[values[-1]] * (size - len(values))]
-        return prepared.rows(conn, dict(zip(names, padded, strict=True)), make)
+        return prepared, dict(zip(names, padded, strict=True))
 
 
 def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
