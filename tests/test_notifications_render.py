@@ -219,3 +219,50 @@ def test_the_due_time_is_labelled_for_what_it_is(name: str, label: str) -> None:
     assert f"{label}：" in text and f"**{label}**：" in markdown
     if label != "整改期限":
         assert "整改期限：" not in text
+
+
+def test_dict_keys_read_as_the_sandbox_reads_them() -> None:
+    """The fast key lookup on plain dicts gives what Jinja's sandbox gives: a key, a dict's own
+    method before a key of the same name, StrictUndefined for a missing key, and objects other
+    than dicts through the sandbox (`_` attributes refused)."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from rectify.notifications.render import _environment
+
+    class Box:
+        value = 3
+        _hidden = 4
+
+    context = {"d": {"id": 7, "items": "shadowed", "名称": "张庄村"}, "box": Box()}
+    sources = ["{{ d.id }}", "{{ d['items'] }}", "{{ d.items() | list | length }}",
+               "{{ d.名称 if false else d['名称'] }}", "{{ box.value }}",
+               "{{ d.missing is defined }}"]
+    reference = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
+    ours = _environment(None)
+    for source in sources:
+        assert ours.from_string(source).render(context) == \
+            reference.from_string(source).render(context), source
+    for broken in ("{{ d.missing }}", "{{ box._hidden }}"):
+        with pytest.raises(Exception) as ours_error:
+            ours.from_string(broken).render(context)
+        with pytest.raises(Exception) as reference_error:
+            reference.from_string(broken).render(context)
+        assert type(ours_error.value) is type(reference_error.value)
+
+
+def test_many_renders_share_one_alarm_handler_and_restore_it(tmp_path: Path) -> None:
+    """Inside `rendering()` each notice still has its own budget (a looping one fails, the next
+    renders), and afterwards SIGALRM's handler is what it was before."""
+    import signal
+
+    from rectify.notifications.render import rendering
+
+    loop = "x\n{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}"
+    (tmp_path / "looping.txt.j2").write_text(loop, "utf-8")
+    before = signal.getsignal(signal.SIGALRM)
+    with rendering():
+        with pytest.raises(RenderError, match="stopped after 1 s"):
+            render("looping", {}, extra_dir=tmp_path)
+        assert render("overdue", sample_context("overdue"), extra_dir=tmp_path)[0]
+        assert signal.getsignal(signal.SIGALRM) is not before
+    assert signal.getsignal(signal.SIGALRM) is before

@@ -151,3 +151,17 @@ def _evidence(folder: Path) -> Path:
     photo = folder / "photo.jpg"
     photo.write_bytes(b"\xff\xd8\xff\xe0 evidence")
     return photo
+
+
+def test_dispatch_to_a_file_prints_one_summary_line_not_one_per_notice(
+        cli: Rectify, tmp_path: Path) -> None:
+    """Run from cron (no terminal), a dispatch that sends every queued notice to a file says
+    so in one line on stdout and writes nothing per notice on stderr (it logged an
+    `outbox.sent` line for each)."""
+    _settings(tmp_path, f'[channels.audit]\ntype = "file"\npath = "{tmp_path / "out.jsonl"}"\n')
+    queued = len(_pending(cli))
+    result = cli.ok("outbox", "dispatch")
+    assert len(_lines(tmp_path / "out.jsonl")) == queued >= 2
+    assert result.out.strip().splitlines() == [
+        f"outbox: {queued} sent, 0 to retry, 0 failed; {queued} re-routed"]
+    assert "outbox.sent" not in result.err

@@ -83,3 +83,26 @@ def test_json_columns_round_trip_as_sqlalchemy_writes_and_reads_them(engine):
             assert conn.execute(select(OUTBOX.c.recipients)
                                 .where(OUTBOX.c.dedupe_key == f"k{i}")).scalar_one() == v
         assert read_back.rows(conn, {"key": "by-sqlalchemy"}) == [({"k": ["值", 1.5]},)]
+
+
+def test_claiming_more_rows_than_one_in_list_holds_claims_each_once(engine):
+    """The outbox's claim (a prepared SELECT, then PreparedIn.run's UPDATE in lists of 512):
+    1,000 due rows claimed at once come back oldest first, every one of them pushed past the
+    claim period, and a second claim at the same instant finds none of them."""
+    from rectify.engine.store.outbox import CLAIM_FOR, OutboxTable, enqueue
+
+    rows = [{"dedupe_key": f"k{n}", "channel": "file", "template": "overdue", "item_id": None,
+             "unit_id": None, "recipients": {"people": []}, "subject": None,
+             "body_text": None, "body_markdown": None, "templates_dir": None,
+             "data": {"n": n}, "status": "pending", "attempts": 0,
+             "next_attempt_at": LOADED, "created_at": LOADED, "fold_key": None}
+            for n in range(1000)]
+    with db.write(engine) as conn:
+        enqueue(conn, rows)
+    table = OutboxTable(engine)
+    claimed = table.claim_due(LOADED, 1000)
+    assert [r.data["n"] for r in claimed] == list(range(1000))
+    assert table.claim_due(LOADED, 1000) == []
+    with db.read(engine) as conn:
+        times = set(conn.scalars(select(OUTBOX.c.next_attempt_at)))
+    assert times == {LOADED + CLAIM_FOR}
