@@ -16,10 +16,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, exists, false, func, literal, or_, select
+from sqlalchemy import (
+    Connection,
+    Integer,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
 
 from .items import HISTORY, ITEMS, STEPS, ItemRecord, select_items
-from .models import EXTENSIONS, WORKFLOW_VERSIONS
+from .models import EXTENSIONS, HISTORY_AUTHORITY, HISTORY_REJECTIONS, WORKFLOW_VERSIONS
 
 StepKeys = Sequence[tuple[int, str, int]]  # (workflow_version_id, state, step_index)
 _EARLIER = STEPS.alias("earlier_step")
@@ -83,8 +96,12 @@ def judged_due() -> Any:
     extended = exists().where(and_(EXTENSIONS.c.item_id == ITEMS.c.id,
                                    EXTENSIONS.c.entry_no == ITEMS.c.entry_no,
                                    EXTENSIONS.c.status == "granted"))
-    return case((extended, ITEMS.c.due_at),
-                else_=func.coalesce(ITEMS.c.original_due_at, ITEMS.c.due_at))
+    # Where the deadline was never moved both answers are due_at: the extensions are looked
+    # up only for the few items whose deadline was (a lookup per open item cost most of the
+    # report at a million items).
+    unmoved = or_(ITEMS.c.original_due_at.is_(None), ITEMS.c.original_due_at == ITEMS.c.due_at)
+    return case((unmoved, ITEMS.c.due_at), (extended, ITEMS.c.due_at),
+                else_=ITEMS.c.original_due_at)
 
 
 def open_at(as_of: datetime, now: datetime) -> Any:
@@ -157,13 +174,13 @@ def bands_by_path(conn: Connection, scope: Scope, as_of: datetime, now: datetime
                   yellow_until: datetime, rule: RedRule) -> dict[str, Bands]:
     """Open items as of `as_of` per unit path: red (overdue), yellow (due before
     `yellow_until`), green (a later deadline). Items without a deadline have no light."""
-    due = judged_due()
-    red = red_at(as_of, rule)
-    yellow = and_(ITEMS.c.entered_at <= as_of, due <= yellow_until)
-    green = and_(ITEMS.c.entered_at <= as_of, due.is_not(None))
+    # Not red: yellow (1) when due by `yellow_until`, green (0) when later, none (-1) without a
+    # deadline (the comparison is NULL) or not yet in this entry: the deadline is worked out
+    # once per item, not once per band (SQLite evaluates each occurrence).
+    not_red = func.coalesce(cast(judged_due() <= yellow_until, Integer), -1)
+    band = case((red_at(as_of, rule), 2), (ITEMS.c.entered_at > as_of, -1), else_=not_red)
     # Each open item's band once, in a subquery; the outer query only groups.
-    banded = (select(_path_to_group(as_of, now).label("unit_path"),
-                     case((red, 2), (yellow, 1), (green, 0), else_=-1).label("band"))
+    banded = (select(_path_to_group(as_of, now).label("unit_path"), band.label("band"))
               .where(and_(open_at(as_of, now), *scope.conditions())).subquery())
     query = (select(banded.c.unit_path, banded.c.band, func.count())
              .group_by(banded.c.unit_path, banded.c.band))
@@ -193,7 +210,7 @@ def rejections(conn: Connection, scope: Scope, start: datetime, end: datetime) -
     yield from conn.execute(
         select(HISTORY.c.dest, ITEMS.c.unit_path, ITEMS.c.workflow_version_id, func.count())
         .join(ITEMS, ITEMS.c.id == HISTORY.c.item_id)
-        .where(and_(HISTORY.c.kind == "transition", HISTORY.c.trigger == "reject",
+        .where(and_(HISTORY.c.kind == "transition", text(HISTORY_REJECTIONS),
                     _between(HISTORY.c.at, start, end), *scope.conditions()))
         .group_by(HISTORY.c.dest, ITEMS.c.unit_path, ITEMS.c.workflow_version_id))
 
@@ -204,7 +221,7 @@ def authority_events(conn: Connection, scope: Scope, start: datetime,
     yield from conn.execute(
         select(ITEMS.c.unit_path, HISTORY.c.kind, func.count())
         .join(ITEMS, ITEMS.c.id == HISTORY.c.item_id)
-        .where(and_(or_(HISTORY.c.trigger == "extension:granted", HISTORY.c.kind == "urge"),
+        .where(and_(text(f"({HISTORY_AUTHORITY})"),
                     _between(HISTORY.c.at, start, end), *scope.conditions()))
         .group_by(ITEMS.c.unit_path, HISTORY.c.kind))
 
