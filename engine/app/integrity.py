@@ -27,7 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from ...engine.core.i18n import _
-from ..core.audit import ADMIN_HEAD, anchor_digest, item_seal, verify_admin_log, verify_chain
+from ..core.audit import (
+    ADMIN_HEAD,
+    anchor_digest,
+    anchor_digest_of_lines,
+    head_line,
+    item_seal,
+    verify_admin_log,
+    verify_chain,
+)
 from ..core.errors import InvalidInput, Problem, SourceLoc
 from ..core.escalation import schedule
 from ..store import integrity as store
@@ -294,8 +302,8 @@ def anchor_digest_now(service: Service) -> str:
     items come in id order, which is the digest's own order, so nothing is held or sorted."""
     with read(service.engine) as conn:
         admin = store.admin_log(conn)
-        heads: Iterator[tuple[int | str, int, str]] = store.chain_heads(conn)
+        lines: Iterator[str] = store.chain_head_lines(conn)
         if admin:
-            heads = chain(heads, [(ADMIN_HEAD, admin[-1]["seq"], admin[-1]["hash"])])
-        return anchor_digest(heads, ordered=True)
+            lines = chain(lines, [head_line(ADMIN_HEAD, admin[-1]["seq"], admin[-1]["hash"])])
+        return anchor_digest_of_lines(lines)
 

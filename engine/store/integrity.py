@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select
+from sqlalchemy import Connection, String, and_, bindparam, cast, func, literal_column, or_, select
 
 from ..core.audit import SEALED
 from .models import ADMIN_LOG, ATTACHMENTS, ESCALATION_STEPS, HISTORY, ITEMS
+from .prepared import Prepared
 
 _ITEM = ("id", "last_seq", "last_hash", "final", "entered_at", *SEALED)
 
@@ -104,10 +105,17 @@ def history_row(conn: Connection, item_id: int, seq: int) -> str | None:
                                                           HISTORY.c.seq == seq))).scalar()
 
 
-def chain_heads(conn: Connection, batch: int = 10_000) -> Iterator[tuple[int, int, str]]:
-    """Every item's chain head (id, last seq, last hash) in id order, streamed: what an anchor's
-    digest covers, without the sealed columns `item_batches` reads for `audit verify`."""
-    rows = conn.execution_options(yield_per=batch).execute(
-        select(ITEMS.c.id, ITEMS.c.last_seq, ITEMS.c.last_hash).order_by(ITEMS.c.id))
-    for row in rows:
-        yield row[0], row[1], row[2]
+# Each item's `audit.head_line`, written by the database: integers cast to text are their
+# decimal digits in SQLite and PostgreSQL alike, as Python writes them.
+_HEAD_LINES = Prepared(select(
+    cast(ITEMS.c.id, String) + ":" + cast(ITEMS.c.last_seq, String) + ":" + ITEMS.c.last_hash
+    + literal_column("'\n'")).order_by(ITEMS.c.id))
+
+
+def chain_head_lines(conn: Connection, batch: int = 10_000) -> Iterator[str]:
+    """Every item's chain head as the anchor's digest covers it (`audit.head_line`), in id
+    order, streamed: `batch` lines at a time, joined into one string. What `report weekly`
+    pins at its foot; at a million items, rows and lines made in Python took seconds."""
+    cursor = _HEAD_LINES.run(conn, {})
+    while rows := cursor.fetchmany(batch):
+        yield "".join([line for (line,) in rows])
