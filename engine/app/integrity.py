@@ -31,7 +31,7 @@ from ..core.audit import (
     ADMIN_HEAD,
     anchor_digest,
     anchor_digest_of_lines,
-    head_line,
+    head_lines,
     item_seal,
     verify_admin_log,
     verify_chain,
@@ -302,8 +302,8 @@ def anchor_digest_now(service: Service) -> str:
     items come in id order, which is the digest's own order, so nothing is held or sorted."""
     with read(service.engine) as conn:
         admin = store.admin_log(conn)
-        lines: Iterator[str] = store.chain_head_lines(conn)
+        lines: Iterator[str] = map(head_lines, store.chain_head_batches(conn))
         if admin:
-            lines = chain(lines, [head_line(ADMIN_HEAD, admin[-1]["seq"], admin[-1]["hash"])])
+            lines = chain(lines, [head_lines([(ADMIN_HEAD, admin[-1]["seq"], admin[-1]["hash"])])])
         return anchor_digest_of_lines(lines)
 

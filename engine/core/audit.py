@@ -162,18 +162,18 @@ def anchor_digest(heads: Iterable[tuple[int | str, int, str]], *, ordered: bool 
     heads already come in that order (streamed from the database), so they are not collected."""
     if not ordered:
         heads = sorted(heads, key=lambda head: (isinstance(head[0], str), head[0]))
-    return anchor_digest_of_lines(head_line(key, seq, h) for key, seq, h in heads)
+    return anchor_digest_of_lines(head_lines([head]) for head in heads)
 
 
-def head_line(key: int | str, seq: int, h: str) -> str:
-    """What the anchor's digest covers of one chain head: `key:seq:hash` and a newline."""
-    return f"{key}:{seq}:{h}\n"
+def head_lines(heads: Iterable[tuple[int | str, int, str]]) -> str:
+    """What the anchor's digest covers of these chain heads: `key:seq:hash` and a newline
+    each."""
+    return "".join([f"{key}:{seq}:{h}\n" for key, seq, h in heads])
 
 
 def anchor_digest_of_lines(chunks: Iterable[str]) -> str:
-    """`anchor_digest` of heads already written as their lines (`head_line`, in key order),
-    any number of lines to a chunk: the database can write a million of them faster than
-    Python can format them one by one."""
+    """`anchor_digest` of heads already written as their lines (`head_lines`, in key order),
+    any number of them to a chunk: one digest update per chunk, not per item."""
     digest = hashlib.sha256()
     for chunk in chunks:
         digest.update(chunk.encode())

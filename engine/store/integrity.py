@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, String, and_, bindparam, cast, func, literal_column, or_, select
+from sqlalchemy import Connection, and_, bindparam, func, or_, select
 
 from ..core.audit import SEALED
 from .models import ADMIN_LOG, ATTACHMENTS, ESCALATION_STEPS, HISTORY, ITEMS
@@ -105,17 +105,15 @@ def history_row(conn: Connection, item_id: int, seq: int) -> str | None:
                                                           HISTORY.c.seq == seq))).scalar()
 
 
-# Each item's `audit.head_line`, written by the database: integers cast to text are their
-# decimal digits in SQLite and PostgreSQL alike, as Python writes them.
-_HEAD_LINES = Prepared(select(
-    cast(ITEMS.c.id, String) + ":" + cast(ITEMS.c.last_seq, String) + ":" + ITEMS.c.last_hash
-    + literal_column("'\n'")).order_by(ITEMS.c.id))
+_HEADS = Prepared(select(ITEMS.c.id, ITEMS.c.last_seq, ITEMS.c.last_hash).order_by(ITEMS.c.id))
 
 
-def chain_head_lines(conn: Connection, batch: int = 10_000) -> Iterator[str]:
-    """Every item's chain head as the anchor's digest covers it (`audit.head_line`), in id
-    order, streamed: `batch` lines at a time, joined into one string. What `report weekly`
-    pins at its foot; at a million items, rows and lines made in Python took seconds."""
-    cursor = _HEAD_LINES.run(conn, {})
+def chain_head_batches(conn: Connection, batch: int = 10_000
+                       ) -> Iterator[list[tuple[int, int, str]]]:
+    """Every item's chain head (id, last seq, last hash) in id order, streamed `batch` at a
+    time as the DBAPI returns them: what an anchor's digest covers. At a million items a
+    SQLAlchemy row per item cost more than the digest (and the database writing the lines
+    itself more than Python formatting them)."""
+    cursor = _HEADS.run(conn, {})
     while rows := cursor.fetchmany(batch):
-        yield "".join([line for (line,) in rows])
+        yield rows

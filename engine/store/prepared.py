@@ -47,6 +47,8 @@ class _Plan:
     def every(self) -> Callable[[Mapping[str, Any]], Any]:
         """A row's values when it has every bind (the common case): one C call, not a lookup
         per column."""
+        if not self.names:  # a statement without binds
+            return lambda row: ()
         if len(self.names) == 1:
             name = self.names[0]
             return lambda row: (row[name],)
