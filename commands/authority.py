@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from ..engine.core.i18n import _
+from ..engine.core.i18n import _, ngettext
 from .support import (
     AppContext,
     check_output,
@@ -31,7 +31,7 @@ from .support import (
 def audit_verify(app: AppContext, anchor_file: str | None) -> None:
     """Check every item's history chain, its ends, the item rows, ladders, attachments and the
     admin log; exit 7 with one line per broken item."""
-    from ..engine.app.integrity import item_count, read_anchor, verify
+    from ..engine.app.integrity import anchor_time, item_count, read_anchor, verify
     from ..engine.core.errors import IntegrityFailed
 
     anchor = read_anchor(Path(anchor_file)) if anchor_file else None
@@ -44,11 +44,13 @@ def audit_verify(app: AppContext, anchor_file: str | None) -> None:
     if app.as_json:
         echo_json(verdict.as_json())
     elif verdict.ok:
-        click.echo(f"audit ok: all {verdict.items} items verify"
-                   + (f", and everything the anchor of {anchor['at'][:16]} pinned"
-                      if anchor else ""))
+        click.echo(ngettext("audit ok: the {items} item verifies",
+                            "audit ok: all {items} items verify",
+                            verdict.items).format(items=verdict.items)
+                   + (_(", and everything the anchor of {when} pinned").format(
+                       when=anchor_time(anchor)) if anchor else ""))
     else:
-        for line in verdict.broken:
+        for line in verdict.findings:
             click.echo(_("audit FAILED: {line}").format(line=line), err=True)
     sys.exit(0 if verdict.ok else exit_code(IntegrityFailed(verdict.broken)))
 

@@ -56,8 +56,10 @@ def import_(app: AppContext, file: str, workflow: str, mapping: str | None,
     if app.as_json:
         echo_json(result.as_json())
         return
-    skipped = f", {result.skipped} already imported (skipped)" if result.skipped else ""
-    span = (f" (items {min(result.ids)}–{max(result.ids)})" if result.ids else "")
+    skipped = _(", {skipped} already imported (skipped)").format(
+        skipped=result.skipped) if result.skipped else ""
+    span = _(" (items {first}–{last})").format(
+        first=min(result.ids), last=max(result.ids)) if result.ids else ""
     click.echo(_("imported {created} items{span} from {name} into "
                  "{workflow}{skipped}").format(
                    created=result.created, span=span, name=Path(file).name,

@@ -22,6 +22,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..engine.core.errors import RectifyError
 from ..engine.core.guard_sandbox import TEMPLATE_GLOBALS, Bounded, budget_scope, time_budget
+from ..engine.core.i18n import _
 from .context import sample_context
 from .message import Notification, Recipient
 from .split import split_message
@@ -89,11 +90,13 @@ class _ConfinedLoader(FileSystemLoader):
         for folder in self.searchpath:
             path = Path(folder)
             if path.is_symlink():  # the admin's folder itself pointing elsewhere
-                raise TemplateNotFound(f"{template} (its folder is a symbolic link, not followed)")
+                raise TemplateNotFound(_("{template} (its folder is a symbolic link, not "
+                                         "followed)").format(template=template))
             for part in template.split("/"):
                 path = path / part
                 if path.is_symlink():
-                    raise TemplateNotFound(f"{template} (a symbolic link, not followed)")
+                    raise TemplateNotFound(_("{template} (a symbolic link, not "
+                                             "followed)").format(template=template))
             if path.is_file():
                 break  # found here, without links: Jinja reads this very file
         return super().get_source(environment, template)
@@ -233,12 +236,13 @@ def _render_form(env: ImmutableSandboxedEnvironment, filename: str, context: Map
     try:
         return env.get_template(filename).render(context)
     except TemplateNotFound as exc:
-        raise RenderError(f"template {exc.name!r} not found") from exc
+        raise RenderError(_("template '{name}' not found").format(name=exc.name)) from exc
     except TemplateSyntaxError as exc:
         raise RenderError(f"{exc.filename or filename}:{exc.lineno}: {exc.message}") from exc
     except SecurityError as exc:
         where = _where(exc.__traceback__, filename)
-        raise RenderError(f"{where}: not allowed in a template: {exc}") from exc
+        raise RenderError(_("{where}: not allowed in a template: {reason}").format(
+            where=where, reason=exc)) from exc
     except Exception as exc:  # an admin's template may fail in any way; report, do not crash
         where = _where(exc.__traceback__, filename)
         raise RenderError(f"{where}: {type(exc).__name__}: {exc}") from exc
@@ -259,7 +263,8 @@ def _split_subject(text: str, filename: str) -> tuple[str, str]:
     first, _, rest = text.partition("\n")
     subject = first.strip()
     if not subject:
-        raise RenderError(f"{filename}: the first line (the subject) is empty")
+        raise RenderError(_("{file}: the first line (the subject) is empty").format(
+            file=filename))
     return subject, rest.strip("\n").rstrip()
 
 

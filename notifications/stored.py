@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..engine.core.i18n import _
 from .message import Notification, Recipient
 
 
@@ -33,4 +34,5 @@ def texts(row: Any) -> tuple[str, str, str]:
 
 def failure(row: Any, error: Exception) -> str:
     """Why a stored row cannot be sent or shown: its template does not render."""
-    return f"template '{row.template}' does not render: {error}"
+    return _("template '{template}' does not render: {reason}").format(
+        template=row.template, reason=error)

@@ -27,14 +27,14 @@ def test_catalogue_has_chinese_for_every_message() -> None:
 
 
 def test_every_translated_message_is_a_literal() -> None:
-    """`_()`, `N_()` and `ngettext()` take string literals only: an f-string or a variable
-    inside would be invisible to the extractor and ship untranslated. Values go in afterwards,
-    with `.format(...)`."""
+    """`_()`, `N_()`, `later()` and `ngettext()` take string literals only: an f-string or a
+    variable inside would be invisible to the extractor and ship untranslated. Values go in
+    afterwards, with `.format(...)` (or as `later()`'s keywords)."""
     wrong = []
     for path in SOURCES:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                    and node.func.id in {"_", "N_", "ngettext"}):
+                    and node.func.id in {"_", "N_", "later", "ngettext"}):
                 literal = all(isinstance(a, ast.Constant) and isinstance(a.value, str)
                               for a in node.args[:2 if node.func.id == "ngettext" else 1])
                 if not literal:

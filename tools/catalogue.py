@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PO = ROOT / "locale" / "zh" / "LC_MESSAGES" / "rectify.po"
 MO = PO.with_suffix(".mo")
 SKIP = ("tests/**", "bench/**", "tools/**", "docs/**", "build/**", ".*/**")
-KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
+KEYWORDS = {"_": None, "N_": None, "later": None, "ngettext": (1, 2)}
 
 
 def template() -> Catalog:

@@ -25,8 +25,9 @@ from datetime import datetime
 from itertools import chain
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from ...engine.core.i18n import _
+from ...engine.core.i18n import Text, _, in_language, later
 from ..core.audit import (
     ADMIN_HEAD,
     anchor_digest,
@@ -42,17 +43,25 @@ from ..store import integrity as store
 from ..store.db import read
 from .service import Service
 
+ANCHOR_TZ = "Asia/Shanghai"  # an anchor's time is shown in the bundled workflows' timezone
 ENTRY_KINDS = frozenset({"create", "transition", "migrate"})  # rows that begin a state entry
 
 
 @dataclass
 class Verdict:
     items: int = 0
-    broken: list[str] = field(default_factory=list)
+    # One line per broken item (or the admin log), put into words when shown.
+    findings: list[Text] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.broken
+        return not self.findings
+
+    @property
+    def broken(self) -> list[str]:
+        """The findings in English: what `--json` and scripts read, whatever the language."""
+        with in_language("en"):
+            return [str(f) for f in self.findings]
 
     def as_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "items": self.items, "broken": self.broken or None}
@@ -64,6 +73,7 @@ def verify(service: Service, anchor: Mapping[str, Any] | None = None,
     `progress` is told how many items each batch checked. One pass over the tables."""
     verdict = Verdict()
     orphans: list[int] = []
+    named: set[str] = set()  # the items (and "admin") already found broken
     with read(service.engine) as conn:
         ladder = _Ladders(service, conn)
         # Asked only when some item has an attachment (PostgreSQL: RECTIFY_FILES then).
@@ -74,21 +84,24 @@ def verify(service: Service, anchor: Mapping[str, Any] | None = None,
                                  chunk.steps.get(item["id"], []),
                                  chunk.files.get(item["id"], []), evidence)
                 if problem:
-                    verdict.broken.append(f"item {item['id']}: {problem}")
+                    verdict.findings.append(later("item {item}: {problem}", item=item["id"],
+                                                  problem=problem))
+                    named.add(str(item["id"]))
             verdict.items += len(chunk.items)
             orphans += chunk.history  # what is left: history without its item
             if progress:
                 progress(len(chunk.items))
-        verdict.broken += [f"item {i}: the item was deleted but its history remains"
-                           for i in sorted(orphans)]
+        verdict.findings += [later("item {item}: the item was deleted but its history "
+                                   "remains", item=i) for i in sorted(orphans)]
+        named.update(str(i) for i in orphans)
         admin = store.admin_log(conn)
         broken_admin = verify_admin_log(admin)
         if broken_admin:
-            verdict.broken.append(broken_admin)
+            verdict.findings.append(broken_admin)
+            named.add(ADMIN_HEAD)
         if anchor is not None:  # one line per item: what the anchor adds about others
-            named = {line.split(":", 1)[0] for line in verdict.broken}
-            verdict.broken += [line for line in _against_anchor(conn, anchor, admin)
-                               if line.split(":", 1)[0] not in named]
+            verdict.findings += [line for key, line in _against_anchor(conn, anchor, admin)
+                                 if key not in named]
     return verdict
 
 
@@ -100,34 +113,36 @@ def item_count(service: Service) -> int:
 
 def _check(ladder: _Ladders, item: dict[str, Any], rows: list[dict[str, Any]],
            steps: list[dict[str, Any]], files: list[dict[str, Any]],
-           evidence: _Evidence | None = None) -> str | None:
+           evidence: _Evidence | None = None) -> Text | None:
     """The first thing wrong with one item, in words, or None."""
     if not rows:
-        return f"its whole history is missing (the item says {item['last_seq']} rows)"
+        return later("its whole history is missing (the item says {rows} rows)",
+                     rows=item["last_seq"])
     broken = verify_chain(item["id"], rows)
     if broken:
-        return f"history row {broken.seq} {broken.reason}"
+        return later("history row {seq} {reason}", seq=broken.seq, reason=broken.reason)
     head = rows[-1]
     if head["seq"] < item["last_seq"]:
         gone = f"{head['seq'] + 1}" + (f"-{item['last_seq']}" if item["last_seq"] >
                                        head["seq"] + 1 else "")
-        return f"history row {gone} was removed from the end of its history"
+        return later("history row {seq} was removed from the end of its history", seq=gone)
     if head["seq"] != item["last_seq"] or head["hash"] != item["last_hash"]:
-        return "its head (last_seq, last_hash) does not match its history"
+        return later("its head (last_seq, last_hash) does not match its history")
     if head["seal"] is not None and head["seal"] != item_seal(item):
-        return ("the item's state, fields, assignee or deadline were changed in the database "
-                "without a history row")
+        return later("the item's state, fields, assignee or deadline were changed in the "
+                     "database without a history row")
     return (_check_steps(ladder, item, rows, steps) or _check_files(rows, files)
             or (evidence.check(files) if evidence else None))
 
 
 def _check_steps(ladder: _Ladders, item: dict[str, Any], rows: list[dict[str, Any]],
-                 steps: list[dict[str, Any]]) -> str | None:
+                 steps: list[dict[str, Any]]) -> Text | None:
     """The current entry's ladder: as planned from its (sealed) deadline, applied exactly
     where the history says so; no pending step left from an earlier entry."""
     for s in steps:
         if s["entry_no"] != item["entry_no"] and s["status"] == "pending":
-            return f"escalation step {s['step_index'] + 1} of an earlier state entry is pending"
+            return later("escalation step {step} of an earlier state entry is pending",
+                         step=s["step_index"] + 1)
     began = _entry_row(rows)
     if began is None or began["seal"] is None:
         return None  # an entry begun before 0.2: its ladder was not tied to anything
@@ -139,12 +154,14 @@ def _check_steps(ladder: _Ladders, item: dict[str, Any], rows: list[dict[str, An
     # A migration's new ladder leaves out the steps its item had already been through.
     expected = set(plan) if began["kind"] != "migrate" else have & set(plan)
     if have != expected:
-        return (f"escalation step rows of the current state entry were added or removed "
-                f"(rows for steps {_steps_text(have)}, its ladder has {_steps_text(plan)})")
+        return later("escalation step rows of the current state entry were added or removed "
+                     "(rows for steps {rows}, its ladder has {ladder})",
+                     rows=_steps_text(have), ladder=_steps_text(plan))
     for s in entry:
         problem = _step_problem(s, applied, plan)
         if problem:
-            return f"escalation step {s['step_index'] + 1} {problem}"
+            return later("escalation step {step} {problem}", step=s["step_index"] + 1,
+                         problem=problem)
     return None
 
 
@@ -166,15 +183,15 @@ class _Ladders:
 
 
 def _step_problem(s: Mapping[str, Any], applied: set[int],
-                  plan: Mapping[int, Any]) -> str | None:
+                  plan: Mapping[int, Any]) -> Text | None:
     if s["status"] == "applied" and s["step_index"] not in applied:
-        return "is marked applied but the history never applied it"
+        return later("is marked applied but the history never applied it")
     if s["status"] != "applied" and s["step_index"] in applied:
-        return f"was applied but its row says {s['status']}"
+        return later("was applied but its row says {status}", status=s["status"])
     if s["status"] == "cancelled":
-        return "of the current state entry was cancelled"
+        return later("of the current state entry was cancelled")
     if s["status"] == "pending" and s["planned_at"] != plan.get(s["step_index"]):
-        return "was moved away from the deadline it belongs to"
+        return later("was moved away from the deadline it belongs to")
     return None
 
 
@@ -183,8 +200,8 @@ def _entry_row(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     return next((r for r in reversed(rows) if r["kind"] in ENTRY_KINDS), None)
 
 
-def _steps_text(indexes: Iterable[int]) -> str:
-    return ", ".join(str(i + 1) for i in sorted(indexes)) or "none"
+def _steps_text(indexes: Iterable[int]) -> str | Text:
+    return ", ".join(str(i + 1) for i in sorted(indexes)) or later("none")
 
 
 def _applied_in_entry(rows: Sequence[Mapping[str, Any]]) -> set[int]:
@@ -197,14 +214,14 @@ def _applied_in_entry(rows: Sequence[Mapping[str, Any]]) -> set[int]:
     return applied
 
 
-def _check_files(rows: list[dict[str, Any]], files: list[dict[str, Any]]) -> str | None:
+def _check_files(rows: list[dict[str, Any]], files: list[dict[str, Any]]) -> Text | None:
     recorded = [(f["sha256"], f["name"], f["size"]) for row in rows
                 for f in (row["data"] or {}).get("attachments") or ()]
     if not recorded and not files:  # most items: nothing attached, nothing to compare
         return None
     stored = [(f["sha256"], f["name"], f["size"]) for f in files]
     if Counter(recorded) != Counter(stored):
-        return "its attachment rows do not match the files its history recorded"
+        return later("its attachment rows do not match the files its history recorded")
     return None
 
 
@@ -215,28 +232,30 @@ class _Evidence:
 
     def __init__(self, store: Callable[[], Path]) -> None:
         self.store = store
-        self.seen: dict[str, str | None] = {}
+        self.seen: dict[str, Text | None] = {}
 
-    def check(self, files: list[dict[str, Any]]) -> str | None:
+    def check(self, files: list[dict[str, Any]]) -> Text | None:
         for f in files:
             if f["sha256"] not in self.seen:
                 self.seen[f["sha256"]] = self._problem(f)
             if self.seen[f["sha256"]]:
-                return f"attachment {f['name']}: {self.seen[f['sha256']]}"
+                return later("attachment {name}: {problem}", name=f["name"],
+                             problem=self.seen[f["sha256"]])
         return None
 
-    def _problem(self, f: dict[str, Any]) -> str | None:
+    def _problem(self, f: dict[str, Any]) -> Text | None:
         from ..store.evidence import CHUNK, path_for
 
         path = path_for(self.store(), f["sha256"])
         if not path.is_file():
-            return f"its file {path} is missing from the evidence store"
+            return later("its file {path} is missing from the evidence store", path=path)
         digest = hashlib.sha256()
         with path.open("rb") as src:
             while chunk := src.read(CHUNK):
                 digest.update(chunk)
         if digest.hexdigest() != f["sha256"]:
-            return f"its file {path} was replaced (its SHA-256 no longer matches)"
+            return later("its file {path} was replaced (its SHA-256 no longer matches)",
+                         path=path)
         return None
 
 
@@ -281,20 +300,33 @@ def read_anchor(path: Path) -> dict[str, Any]:
     return dict(anchor)
 
 
+def anchor_time(anchor: Mapping[str, Any]) -> str:
+    """When the anchor was made, as people in the office read the time (it is kept in UTC)."""
+    text = str(anchor.get("at", ""))
+    try:
+        return datetime.fromisoformat(text).astimezone(ZoneInfo(ANCHOR_TZ)).strftime(
+            "%Y-%m-%d %H:%M")
+    except ValueError:
+        return text[:16].replace("T", " ")
+
+
 def _against_anchor(conn: Any, anchor: Mapping[str, Any],
-                    admin: list[dict[str, Any]]) -> Iterator[str]:
-    when = str(anchor.get("at", ""))[:16].replace("T", " ")
+                    admin: list[dict[str, Any]]) -> Iterator[tuple[str, Text]]:
+    """(the item's key or "admin", what happened) for each head pinned and no longer there."""
+    when = anchor_time(anchor)
     for key, (seq, h) in anchor["heads"].items():
         if key == ADMIN_HEAD:
             found = next((a["hash"] for a in admin if a["seq"] == seq), None)
-            what = f"admin log: action {seq}"
+            what = later("admin log: action {seq}", seq=seq)
         else:
             found = store.history_row(conn, int(key), int(seq))
-            what = f"item {key}: history row {seq}"
+            what = later("item {item}: history row {seq}", item=key, seq=seq)
         if found is None:
-            yield f"{what}, pinned by the anchor of {when}, is gone"
+            yield key, later("{what}, pinned by the anchor of {when}, is gone", what=what,
+                             when=when)
         elif found != h:
-            yield f"{what}, pinned by the anchor of {when}, was changed since"
+            yield key, later("{what}, pinned by the anchor of {when}, was changed since",
+                             what=what, when=when)
 
 
 def anchor_digest_now(service: Service) -> str:

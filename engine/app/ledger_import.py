@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ...engine.core.i18n import _, ngettext
+from ...engine.core.i18n import Text, _, in_language, later, ngettext
 from ..core import authority
 from ..core import fields as fieldvals
 from ..core.errors import InvalidInput, NotFound, Refusal, Refused, UsageError
@@ -36,6 +36,7 @@ from ..core.org import ancestors
 from ..core.spec import WorkflowSpec
 from ..ledgers import LedgerRow, RowError, open_ledger
 from ..ledgers.cells import RelativeDue
+from ..ledgers.headers import NOT_RECOGNISED
 from ..store import authority as grants
 from ..store import imports as store
 from ..store import repo
@@ -67,7 +68,12 @@ class ImportResult:
         return {"file": self.file, "workflow": self.workflow, "rows": self.rows,
                 "created": self.created, "skipped": self.skipped,
                 "first_id": min(self.ids, default=None), "last_id": max(self.ids, default=None),
-                "warnings": [str(w) for w in self.warnings]}
+                "warnings": _english(self.warnings)}
+
+
+def _english(warnings: list[RowError]) -> list[str]:
+    with in_language("en"):  # --json reads the same in every language
+        return [str(w) for w in warnings]
 
 
 def import_ledger(service: Service, path: Path, workflow: str, actor_id: str | None, *,
@@ -87,9 +93,9 @@ def import_ledger(service: Service, path: Path, workflow: str, actor_id: str | N
         _check_actor(conn, actor_id)
         ledger = open_ledger(path, compiled.spec, mapping, _stage(progress, "importing"))
         if default_unit is None and "@unit" not in ledger.targets:
-            raise InvalidInput([f"{path.name}: no row names its 责任单位 (or 村, 乡镇 …): add "
-                                "that column, map one to `unit`, or give --unit for the whole "
-                                "file"], source=str(path))
+            raise InvalidInput([_("{file}: no row names its 责任单位 (or 村, 乡镇 …): add that "
+                                  "column, map one to `unit`, or give --unit for the whole "
+                                  "file").format(file=path.name)], source=str(path))
         result = ImportResult(str(path), compiled.spec.name, 0,
                               warnings=[w for w in ledger.warnings if not _export_only(w)])
         rows_in = _Rows(conn, compiled, actor_id or "", now, default_unit,
@@ -111,7 +117,7 @@ def import_ledger(service: Service, path: Path, workflow: str, actor_id: str | N
 
 
 def _export_only(warning: RowError) -> bool:
-    return warning.column in EXPORT_ONLY and warning.message.startswith("column not recognised")
+    return warning.column in EXPORT_ONLY and warning.message == NOT_RECOGNISED
 
 
 def _check_actor(conn: Connection, actor_id: str | None) -> None:
@@ -136,9 +142,10 @@ def _bad_rows(errors: list[RowError]) -> int:
 def _problems(path: Path, errors: list[RowError]) -> list[str]:
     ordered = sorted(errors, key=lambda e: e.row)
     bad = _bad_rows(errors)
-    return [f"{path.name}: {e}" for e in ordered] + [f"{path.name}: " + ngettext(
-        "{rows} row with errors; nothing was imported",
-        "{rows} rows with errors; nothing was imported", bad).format(rows=bad)]
+    summary = ngettext("{rows} row with errors; nothing was imported",
+                       "{rows} rows with errors; nothing was imported", bad).format(rows=bad)
+    return [_("{file}: {problem}").format(file=path.name, problem=problem)
+            for problem in [*ordered, summary]]
 
 
 def _skip_existing(conn: Connection, spec: WorkflowSpec,
@@ -160,9 +167,10 @@ def _skip_existing(conn: Connection, spec: WorkflowSpec,
         if existing is None:
             fresh.append((row, item))
         elif differs := _differences(spec, existing, item):
-            warnings.append(RowError(row.row, None, (
-                f"编号 '{row.key}' is already item {existing.id}, which has another "
-                f"{'、'.join(differs)}; row skipped (an import never changes an item)")))
+            warnings.append(RowError(row.row, None, later(
+                "编号 '{key}' is already item {id}, which has another {fields}; row skipped "
+                "(an import never changes an item)", key=row.key, id=existing.id,
+                fields="、".join(differs))))
     return fresh
 
 
@@ -192,8 +200,8 @@ class _Rows:
         self.default_unit = self._default(default_unit)
         self._plan = plan
         self._plans: dict[date | None, Schedule] = {}
-        self._unit_cache: dict[tuple[str, tuple[str, ...]], Named | str] = {}
-        self._person_cache: dict[str, Named | str] = {}
+        self._unit_cache: dict[tuple[str, tuple[str, ...]], Named | Text] = {}
+        self._person_cache: dict[str, Named | Text] = {}
         self._allowed: dict[str, bool] = {}
         self._roles: dict[str, frozenset[str]] = {}
         self.conn = conn
@@ -231,11 +239,11 @@ class _Rows:
         if unit is not None:
             self._check_authority(row, unit, assignee, values, errors)
         if len(row.key) > MAX_KEY:
-            errors.append(RowError(row.row, None, f"the 编号 is longer than {MAX_KEY} "
-                                                  "characters"))
+            errors.append(RowError(row.row, None, later(
+                "the 编号 is longer than {limit} characters", limit=MAX_KEY)))
         if row.subject and len(row.subject) > MAX_SUBJECT:
-            errors.append(RowError(row.row, None, f"the 对象 is longer than {MAX_SUBJECT} "
-                                                  "characters"))
+            errors.append(RowError(row.row, None, later(
+                "the 对象 is longer than {limit} characters", limit=MAX_SUBJECT)))
         if len(errors) > before or unit is None:
             return None
         return self._item(row, unit, assignee, values)
@@ -274,8 +282,8 @@ class _Rows:
     def _unit(self, row: LedgerRow, errors: list[RowError]) -> Named | None:
         if not row.unit:
             if self.default_unit is None:
-                errors.append(RowError(row.row, None, "no 责任单位: every item needs a unit "
-                                                      "(or give --unit for the whole file)"))
+                errors.append(RowError(row.row, None, later(
+                    "no 责任单位: every item needs a unit (or give --unit for the whole file)")))
                 return None
             return self._may_create(row, self.default_unit, errors)
         cache_key = (row.unit, row.unit_context)
@@ -284,11 +292,12 @@ class _Rows:
             try:
                 cached = self.units.resolve(row.unit, row.unit_context)
             except Ambiguous as exc:
-                cached = f"unit {exc}"
+                cached = later("unit {ambiguous}", ambiguous=exc)
             except KeyError:
-                cached = f"unit '{row.unit}' is not in the org (neither a unit id nor a name)"
+                cached = later("unit '{unit}' is not in the org (neither a unit id nor a name)",
+                               unit=row.unit)
             self._unit_cache[cache_key] = cached
-        if isinstance(cached, str):
+        if isinstance(cached, Text):
             errors.append(RowError(row.row, None, cached))
             return None
         return self._may_create(row, cached, errors)
@@ -298,9 +307,9 @@ class _Rows:
         if allowed is None:
             allowed = self._allowed[unit.id] = bool(self.granted & set(ancestors(unit.path)))
         if not allowed:
-            errors.append(RowError(row.row, None, f"{self.actor_name} holds no role at "
-                                                  f"{unit.name} or above and so cannot create "
-                                                  "items there"))
+            errors.append(RowError(row.row, None, later(
+                "{actor} holds no role at {unit} or above and so cannot create items there",
+                actor=self.actor_name, unit=unit.name)))
             return None
         return unit
 
@@ -311,14 +320,15 @@ class _Rows:
         if cached is None:
             try:
                 person = self.people.resolve(row.assignee)
-                cached = person if person.active else (
-                    f"责任人 '{row.assignee}' is no longer in the org file")
+                cached = person if person.active else later(
+                    "责任人 '{person}' is no longer in the org file", person=row.assignee)
             except Ambiguous as exc:
-                cached = f"责任人 {exc}"
+                cached = later("责任人 {ambiguous}", ambiguous=exc)
             except KeyError:
-                cached = f"责任人 '{row.assignee}' is not a person in the org file"
+                cached = later("责任人 '{person}' is not a person in the org file",
+                               person=row.assignee)
             self._person_cache[row.assignee] = cached
-        if isinstance(cached, str):
+        if isinstance(cached, Text):
             errors.append(RowError(row.row, None, cached))
             return None
         return cached.id

@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from .i18n import Text, _, later
+
 GENESIS = "0" * 64
 # The canonical form every hash covers. Made once: json.dumps with options builds a new encoder
 # per call, a third of the cost of hashing a row. Never change these options: every stored
@@ -111,10 +113,11 @@ def isoformat(at: datetime) -> str:
 class Break:
     item_id: int
     seq: int
-    reason: str
+    reason: Text  # what happened to the row, after "history row N"
 
     def __str__(self) -> str:
-        return f"item {self.item_id}: history row {self.seq} {self.reason}"
+        return _("item {item}: history row {seq} {reason}").format(
+            item=self.item_id, seq=self.seq, reason=self.reason)
 
 
 def verify_chain(item_id: int, rows: Iterable[Mapping[str, Any]]) -> Break | None:
@@ -122,11 +125,12 @@ def verify_chain(item_id: int, rows: Iterable[Mapping[str, Any]]) -> Break | Non
     prev, expected_seq = GENESIS, 1
     for row in rows:
         if row["seq"] != expected_seq:
-            return Break(item_id, expected_seq, f"is missing (found row {row['seq']} instead)")
+            return Break(item_id, expected_seq, later("is missing (found row {found} instead)",
+                                                      found=row["seq"]))
         if row["prev_hash"] != prev:
-            return Break(item_id, row["seq"], "does not follow the row before it")
+            return Break(item_id, row["seq"], later("does not follow the row before it"))
         if row_hash(prev, row) != row["hash"]:
-            return Break(item_id, row["seq"], "was changed after it was written")
+            return Break(item_id, row["seq"], later("was changed after it was written"))
         prev, expected_seq = row["hash"], expected_seq + 1
     return None
 
@@ -141,14 +145,16 @@ def admin_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode("utf-8") + canonical(content)).hexdigest()
 
 
-def verify_admin_log(rows: Iterable[Mapping[str, Any]]) -> str | None:
+def verify_admin_log(rows: Iterable[Mapping[str, Any]]) -> Text | None:
     """The first broken link of the admin log, as one line, or None."""
     prev, expected = GENESIS, 1
     for row in rows:
         if row["seq"] != expected:
-            return f"admin log: action {expected} is missing (found {row['seq']} instead)"
+            return later("admin log: action {seq} is missing (found {found} instead)",
+                         seq=expected, found=row["seq"])
         if row["prev_hash"] != prev or admin_hash(prev, row) != row["hash"]:
-            return f"admin log: action {row['seq']} was changed after it was written"
+            return later("admin log: action {seq} was changed after it was written",
+                         seq=row["seq"])
         prev, expected = row["hash"], expected + 1
     return None
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
+from .i18n import _
+
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
@@ -44,7 +46,8 @@ FIRST_YEAR, LAST_YEAR = 1900, 2999
 def check_year(moment: date | datetime) -> None:
     """ValueError when a date or time lies outside FIRST_YEAR..LAST_YEAR."""
     if not FIRST_YEAR <= moment.year <= LAST_YEAR:
-        raise ValueError(f"{moment.isoformat()} is outside the years {FIRST_YEAR}–{LAST_YEAR}")
+        raise ValueError(_("{moment} is outside the years {first}–{last}").format(
+            moment=moment.isoformat(), first=FIRST_YEAR, last=LAST_YEAR))
 
 
 def parse_instant(text: str, default_tz: str = "Asia/Shanghai") -> datetime:

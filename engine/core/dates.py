@@ -11,6 +11,7 @@ import unicodedata
 from datetime import UTC, date, datetime, time, timedelta
 
 from .clock import check_year, parse_instant
+from .i18n import _
 
 __all__ = ["end_of_day", "excel_serial_to_date", "parse_date"]
 
@@ -28,9 +29,9 @@ def excel_serial_to_date(serial: float) -> date:
     """An Excel 1900-system serial as a date. Serial 60 is Excel's phantom 1900-02-29."""
     day = math.floor(serial)
     if not 1 <= day <= _EXCEL_MAX_SERIAL:
-        raise ValueError(f"{serial:g} is outside Excel's date range")
+        raise ValueError(_("{serial} is outside Excel's date range").format(serial=f"{serial:g}"))
     if day == 60:
-        raise ValueError("Excel serial 60 is 1900-02-29, a day that does not exist")
+        raise ValueError(_("Excel serial 60 is 1900-02-29, a day that does not exist"))
     # Excel counts 1900 as a leap year, so serials before the phantom day are one day off.
     return _EXCEL_EPOCH + timedelta(days=day + 1 if day < 60 else day)
 
@@ -53,7 +54,7 @@ def _parse_date(value: object) -> date:
     if isinstance(value, date):
         return value
     if isinstance(value, (time, timedelta)):
-        raise ValueError(f"{value} is a time of day, not a date")
+        raise ValueError(_("{value} is a time of day, not a date").format(value=value))
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return _date_from_number(float(value))
     text = unicodedata.normalize("NFKC", str(value)).strip()
@@ -61,17 +62,19 @@ def _parse_date(value: object) -> date:
         return _make_date(*match.groups())
     if _SERIAL.fullmatch(text):
         return _date_from_number(float(text))
-    raise ValueError(f"{value!r} is not a date; write it like 2026-12-01 or 2026年12月1日")
+    raise ValueError(_("{value!r} is not a date; write it like 2026-12-01 or "
+                       "2026年12月1日").format(value=value))
 
 
 def _date_from_number(number: float) -> date:
     if not math.isfinite(number):
-        raise ValueError(f"{number} is not a date")
+        raise ValueError(_("{number} is not a date").format(number=number))
     if number.is_integer() and 19000101 <= number <= 99991231:
         return _make_date(*_COMPACT.fullmatch(str(int(number))).groups())  # type: ignore[union-attr]
     if number.is_integer() and 1900 <= number <= 2100:
         # As a serial this would be a day in 1905; far likelier someone typed only the year.
-        raise ValueError(f"{number:g} looks like a year alone; give the full date")
+        raise ValueError(_("{number} looks like a year alone; give the full "
+                           "date").format(number=f"{number:g}"))
     return excel_serial_to_date(number)
 
 
@@ -79,7 +82,7 @@ def _make_date(year: str, month: str, day: str) -> date:
     try:
         return date(int(year), int(month), int(day))
     except ValueError:
-        raise ValueError(f"no such date: {year}-{month}-{day}") from None
+        raise ValueError(_("no such date: {date}").format(date=f"{year}-{month}-{day}")) from None
 
 
 def end_of_day(text: str, tz: str) -> datetime:
@@ -103,5 +106,5 @@ def _office_day(text: str) -> date:
     """A day written as offices write it (ValueError otherwise); a bare number other than
     20261201 is no date on a command line, though a spreadsheet serial would be one."""
     if _SERIAL.fullmatch(text):
-        raise ValueError(f"{text!r} is not a date")
+        raise ValueError(_("{text!r} is not a date").format(text=text))
     return parse_date(text)

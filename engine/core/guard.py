@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from .errors import RectifyError
+from .i18n import _
 
 RESERVED = frozenset({"count"})
 # Wall-clock budget of one guard evaluation: guards are comparisons, a millisecond's work; this
@@ -46,7 +47,7 @@ class GuardOverEmpty(GuardError):
 
     def __init__(self, empty: list[str]) -> None:
         self.empty = empty
-        super().__init__("empty: " + ", ".join(empty))
+        super().__init__(_("empty: {fields}").format(fields=", ".join(empty)))
 
 
 class _Counts:
@@ -69,12 +70,13 @@ class _Counts:
 def compile_guard(expression: str) -> Callable[..., Any]:
     """Compile exactly what runs; GuardSyntaxError with Jinja's reason if it cannot."""
     if not expression.strip():
-        raise GuardSyntaxError("guard is empty")
+        raise GuardSyntaxError(_("guard is empty"))
     jinja = _jinja()
     try:
         func = jinja.ENV.compile_expression(expression, undefined_to_none=False)
     except jinja.TemplateError as exc:
-        raise GuardSyntaxError(f"guard does not compile: {exc.message}") from exc
+        raise GuardSyntaxError(_("guard does not compile: {reason}").format(
+            reason=exc.message)) from exc
     _refuse_constant_bombs(expression)
     return func
 
@@ -92,7 +94,8 @@ def _refuse_constant_bombs(expression: str) -> None:
             with jinja.time_budget(BUDGET_SECONDS):
                 jinja.ENV.from_string(tree).render()
         except jinja.SecurityError as exc:
-            raise GuardSyntaxError(f"guard is not allowed: {exc}") from exc
+            raise GuardSyntaxError(_("guard is not allowed: {reason}").format(
+                reason=exc)) from exc
         except Exception:  # other failures (1/0, a type error) are the run time's to report
             continue
 
@@ -124,7 +127,8 @@ def _parse(expression: str) -> Any:
     try:
         return jinja.ENV.parse("{{ (" + expression + ") }}")
     except jinja.TemplateError as exc:
-        raise GuardSyntaxError(f"guard does not compile: {exc.message}") from exc
+        raise GuardSyntaxError(_("guard does not compile: {reason}").format(
+            reason=exc.message)) from exc
 
 
 def evaluate(expression: str, fields: Mapping[str, Any], counts: Mapping[str, int]) -> bool:
@@ -145,4 +149,4 @@ def evaluate(expression: str, fields: Mapping[str, Any], counts: Mapping[str, in
             raise GuardOverEmpty(empty) from exc
         raise GuardError(str(exc) or type(exc).__name__) from exc
     except jinja.SecurityError as exc:
-        raise GuardError(f"not allowed in a guard: {exc}") from exc
+        raise GuardError(_("not allowed in a guard: {reason}").format(reason=exc)) from exc

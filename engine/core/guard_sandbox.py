@@ -30,6 +30,8 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.filters import FILTERS
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from .i18n import _
+
 __all__ = ["ENV", "MAX_SIZE", "Bounded", "OverBudget", "SecurityError", "TemplateError",
            "UndefinedError", "budget_scope", "meta", "nodes", "time_budget"]
 
@@ -52,34 +54,36 @@ class OverBudget(SecurityError):
 
 def _check_size(n: Any, what: str) -> None:
     if isinstance(n, int) and not isinstance(n, bool) and abs(n) > MAX_SIZE:
-        raise SecurityError(f"{what} {n} is too large (at most {MAX_SIZE})")
+        raise SecurityError(_("{what} {n} is too large (at most {limit})").format(
+            what=what, n=n, limit=MAX_SIZE))
 
 
 def _check_format(spec: Any, what: str) -> None:
     if isinstance(spec, str) and _WIDE_SPEC.search(spec):
-        raise SecurityError(f"{what}: a width or precision that large is not allowed")
+        raise SecurityError(_("{what}: a width or precision that large is not "
+                              "allowed").format(what=what))
 
 
 def _check_power(base: Any, exponent: Any) -> None:
     if isinstance(exponent, int | float) and abs(exponent) > 100:
-        raise SecurityError(f"exponent {exponent} is too large")
+        raise SecurityError(_("exponent {exponent} is too large").format(exponent=exponent))
     if isinstance(base, int) and isinstance(exponent, int) \
             and base.bit_length() * max(exponent, 0) > MAX_BITS:
-        raise SecurityError("a power that large is not allowed")
+        raise SecurityError(_("a power that large is not allowed"))
 
 
 def _check_product(left: Any, right: Any) -> None:
     for seq, n in ((left, right), (right, left)):
         if isinstance(seq, str | list | tuple) and isinstance(n, int) and len(seq) * n > MAX_SIZE:
-            raise SecurityError("values that large are not allowed")
+            raise SecurityError(_("values that large are not allowed"))
     if isinstance(left, int) and isinstance(right, int) \
             and left.bit_length() + right.bit_length() > MAX_BITS:
-        raise SecurityError("a product that large is not allowed")
+        raise SecurityError(_("a product that large is not allowed"))
 
 
 def _bounded_range(*args: int) -> range:
     values = range(*args)
-    _check_size(len(values), "range of length")
+    _check_size(len(values), _("range of length"))
     return values
 
 
@@ -94,7 +98,7 @@ class Bounded:
         elif operator == "*":
             _check_product(left, right)
         elif operator == "%" and isinstance(left, str):
-            _check_format(left, "% formatting")
+            _check_format(left, _("formatting with %"))
         return super().call_binop(context, operator, left, right)  # type: ignore[misc]
 
     def call(self, context: Any, obj: Any, *args: Any, **kwargs: Any) -> Any:
@@ -103,7 +107,7 @@ class Bounded:
         if isinstance(owner, str | bytes):
             if name in _WIDTH_METHODS:
                 for value in (*args, *kwargs.values()):
-                    _check_size(value, f"{name} width")
+                    _check_size(value, _("{name} width").format(name=name))
             elif name == "replace" and len(args) >= 2:
                 _check_product(owner, max(len(args[1]), 1))
         return super().call(context, obj, *args, **kwargs)  # type: ignore[misc]
@@ -120,7 +124,7 @@ class Bounded:
 
         def checked(*args: Any, **kwargs: Any) -> str:  # `{:{}}`: a width given as an argument
             for arg in (*args, *kwargs.values()):
-                _check_size(arg, "str.format width")
+                _check_size(arg, _("{name} width").format(name="str.format"))
             return str(wrapped(*args, **kwargs))
 
         return checked
@@ -140,7 +144,7 @@ def _widths_checked(original: Callable[..., Any], name: str) -> Callable[..., An
 
     def checked(*args: Any, **kwargs: Any) -> Any:
         for value in (*args[skip:], *kwargs.values()):
-            _check_size(value, f"{name} width")
+            _check_size(value, _("{name} width").format(name=name))
         return original(*args, **kwargs)
 
     if hasattr(original, "jinja_pass_arg"):
@@ -223,7 +227,8 @@ def budget_scope() -> Iterator[None]:
 
 
 def _stop_held(signum: int, frame: FrameType | None) -> None:
-    raise OverBudget(f"stopped after {_scope.seconds:g} s (too much work)")
+    raise OverBudget(_("stopped after {seconds} s (too much work)").format(
+        seconds=f"{_scope.seconds:g}"))
 
 
 @contextmanager
@@ -246,7 +251,8 @@ def _timer_free() -> bool:
 @contextmanager
 def _alarm(seconds: float) -> Iterator[None]:
     def stop(signum: int, frame: FrameType | None) -> None:
-        raise OverBudget(f"stopped after {seconds:g} s (too much work)")
+        raise OverBudget(_("stopped after {seconds} s (too much work)").format(
+            seconds=f"{seconds:g}"))
 
     previous = signal.signal(signal.SIGALRM, stop)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -266,7 +272,8 @@ def _traced(seconds: float) -> Iterator[None]:
         nonlocal ticks
         ticks += 1
         if ticks % 256 == 0 and time.monotonic() > deadline:
-            raise OverBudget(f"stopped after {seconds:g} s (too much work)")
+            raise OverBudget(_("stopped after {seconds} s (too much work)").format(
+                seconds=f"{seconds:g}"))
         return local
 
     def calls(frame: FrameType, event: str, arg: Any) -> Any:

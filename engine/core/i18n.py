@@ -17,7 +17,9 @@ import gettext
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DOMAIN = "rectify"
 LOCALE_DIR = Path(__file__).resolve().parents[2] / "locale"
@@ -97,3 +99,33 @@ def N_(message: str) -> str:
     """Marks a message for the catalogue without translating it yet: for text defined at import
     time (help texts, labels in tables) and translated where it is shown."""
     return message
+
+
+@dataclass(frozen=True, init=False)
+class Text:
+    """A message kept as its id and values, put into words each time it is shown: a finding
+    (a ledger row's problem, a broken history) reads in the session's language on a terminal
+    and in English in `--json`, which never changes with the language. Values may be Texts."""
+
+    msgid: str
+    values: tuple[tuple[str, Any], ...]
+
+    def __init__(self, msgid: str, values: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "msgid", msgid)
+        object.__setattr__(self, "values", tuple(values.items()))
+
+    def __str__(self) -> str:
+        return translate(self.msgid).format(**dict(self.values))
+
+
+def later(message: str, **values: Any) -> Text:
+    """`_(message).format(**values)`, translated when shown rather than now (see Text)."""
+    return Text(message, values)
+
+
+def english(value: object) -> str:
+    """`str(value)` in English whatever the session's language: what `--json` prints."""
+    if isinstance(value, str):
+        return value
+    with in_language("en"):
+        return str(value)

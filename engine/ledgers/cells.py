@@ -55,7 +55,7 @@ def to_text(value: object) -> str:
 
 def parse_number(value: object) -> int | float:
     if isinstance(value, bool):
-        raise ValueError(f"{to_text(value)} is not a number")
+        raise ValueError(_("{value} is not a number").format(value=to_text(value)))
     if isinstance(value, (int, float)):
         number = float(value)
     else:
@@ -64,9 +64,9 @@ def parse_number(value: object) -> int | float:
         try:
             number = float(text)
         except ValueError:
-            raise ValueError(f"{value!r} is not a number") from None
+            raise ValueError(_("{value!r} is not a number").format(value=value)) from None
     if not math.isfinite(number):
-        raise ValueError(f"{value!r} is not a number")
+        raise ValueError(_("{value!r} is not a number").format(value=value))
     return int(number) if number.is_integer() else number
 
 
@@ -92,7 +92,6 @@ def _squash(text: str) -> str:
 def _choice_parser(spec: FieldSpec) -> Callable[[object], object]:
     """Matches ignoring whitespace and full/half width, returns the choice as declared."""
     allowed = {_squash(choice): choice for choice in spec.choices}
-    listing = ", ".join(spec.choices)
 
     def parse(value: object) -> str:
         text = to_text(value)
@@ -101,7 +100,8 @@ def _choice_parser(spec: FieldSpec) -> Callable[[object], object]:
         try:
             return allowed[_squash(text)]
         except KeyError:
-            raise ValueError(f"{text!r} is not an allowed value; allowed: {listing}") from None
+            raise ValueError(_("{text!r} is not an allowed value; allowed: {listing}").format(
+                text=text, listing=_(", ").join(spec.choices))) from None
 
     return parse
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..core.errors import InvalidInput
-from ..core.i18n import _
+from ..core.i18n import _, os_error_text
 
 __all__ = [
     "READERS",
@@ -129,8 +129,8 @@ def _guarded(path: Path, rows: Iterator[list[Any]]) -> Iterator[list[Any]]:
     try:
         yield from rows
     except Exception as exc:  # zipfile, zlib and XML errors: the file, not the program
-        raise InvalidInput([f"{path}: cannot read this xlsx file: {exc}"],
-                           source=str(path)) from exc
+        raise InvalidInput([_("{path}: cannot read this xlsx file: {reason}").format(
+            path=path, reason=exc)], source=str(path)) from exc
 
 
 class CsvReader:
@@ -157,9 +157,9 @@ def _csv_encoding(path: Path) -> str:
             except UnicodeDecodeError:
                 continue
     except OSError as exc:
-        raise InvalidInput([f"{path}: {exc.strerror or exc}"], source=str(path)) from exc
-    raise InvalidInput([f"{path}: neither UTF-8 nor GBK/GB18030 text; save it as CSV UTF-8"],
-                       source=str(path))
+        raise InvalidInput([f"{path}: {os_error_text(exc)}"], source=str(path)) from exc
+    raise InvalidInput([_("{path}: neither UTF-8 nor GBK/GB18030 text; save it as CSV "
+                          "UTF-8").format(path=path)], source=str(path))
 
 
 def _csv_rows(path: Path, encoding: str) -> Iterator[list[Any]]:
@@ -167,7 +167,8 @@ def _csv_rows(path: Path, encoding: str) -> Iterator[list[Any]]:
         with path.open(encoding=encoding, newline="") as text:
             yield from csv.reader(text)
     except csv.Error as exc:
-        raise InvalidInput([f"{path}: not a readable CSV file: {exc}"], source=str(path)) from exc
+        raise InvalidInput([_("{path}: not a readable CSV file: {reason}").format(
+            path=path, reason=exc)], source=str(path)) from exc
 
 
 register_reader(".xlsx", XlsxReader())

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.errors import InvalidInput
+from ..core.i18n import Text, _, later
 from ..core.spec import WorkflowSpec
 from .cells import BUILTIN_PARSERS, field_parser, to_text
 from .mapping import IGNORE
@@ -22,6 +23,7 @@ from .rows import RowError
 __all__ = [
     "BUILTIN_ALIASES",
     "BUILTIN_TARGETS",
+    "NOT_RECOGNISED",
     "Column",
     "Matcher",
     "Plan",
@@ -111,6 +113,9 @@ class Matcher:
         return self.aliases.get(norm)
 
 
+NOT_RECOGNISED = later("column not recognised; ignored")
+
+
 def resolve_mapping(
     mapping: Mapping[str, str], spec: WorkflowSpec, by_label: Mapping[str, str]
 ) -> dict[str, str]:
@@ -128,10 +133,12 @@ def resolve_mapping(
         elif normalize_header(target) in by_label:
             resolved[normalize_header(header)] = by_label[normalize_header(target)]
         else:
-            unknown.append(f"column mapping {header!r} -> {target!r}: no such field or built-in")
+            unknown.append(_("column mapping '{header}' -> '{target}': no such field or "
+                             "built-in").format(header=header, target=target))
     if unknown:
         choices = ", ".join([*BUILTIN_TARGETS, *spec.fields])
-        raise InvalidInput([*unknown, f"targets are: {choices}, or - to ignore the column"])
+        raise InvalidInput([*unknown, _("targets are: {choices}, or - to ignore the "
+                                        "column").format(choices=choices)])
     return resolved
 
 
@@ -144,7 +151,7 @@ def plan_columns(header: Sequence[object], header_row: int, matcher: Matcher) ->
         found = matcher.match(text) if text else None
         if found is None:
             if text:
-                plan.warnings.append(RowError(header_row, text, "column not recognised; ignored"))
+                plan.warnings.append(RowError(header_row, text, NOT_RECOGNISED))
             continue
         target, rank = found
         if target == IGNORE:
@@ -171,14 +178,16 @@ def _make_column(
         return Column(index, text, target, BUILTIN_PARSERS[target[1:]], rank)
     parse = field_parser(spec.fields[target])
     if parse is None:
-        message = f"field {target} ({spec.fields[target].type}) cannot be imported; ignored"
+        message = later("field {field} ({type}) cannot be imported; ignored", field=target,
+                        type=spec.fields[target].type)
         plan.warnings.append(RowError(header_row, text, message))
         return None
     return Column(index, text, target, parse, rank)
 
 
-def _twice(target: str, first: str) -> str:
-    return f"field {target} already comes from column {first!r}; remove one or map it to -"
+def _twice(target: str, first: str) -> Text:
+    return later("field {field} already comes from column '{column}'; remove one or map it "
+                 "to -", field=target, column=first)
 
 
 def _choose_key(plan: Plan, keys: list[Column], header_row: int) -> None:
@@ -186,7 +195,7 @@ def _choose_key(plan: Plan, keys: list[Column], header_row: int) -> None:
     if keys:
         plan.key = keys[0]
     for other in keys[1:]:
-        message = f"not used as the key: column {keys[0].header!r} is"
+        message = later("not used as the key: column '{column}' is", column=keys[0].header)
         plan.warnings.append(RowError(header_row, other.header, message))
 
 
@@ -206,12 +215,11 @@ def find_header(grid: Sequence[Sequence[object]], matcher: Matcher) -> int | Non
 
 
 def no_columns_message(path: Path, header: Sequence[object], row: int, spec: WorkflowSpec) -> str:
-    found = ", ".join(to_text(c).strip() for c in header if non_empty([c])) or "(none)"
-    expected = ", ".join(f.label for f in spec.fields.values())
-    return (
-        f"{path}: row {row}: no column matches the workflow; headers found: {found}; "
-        f"expected some of: {expected}, 责任单位, 责任人, 整改时限 (or give a column mapping)"
-    )
+    found = _(", ").join(to_text(c).strip() for c in header if non_empty([c])) or _("(none)")
+    expected = _(", ").join(f.label for f in spec.fields.values())
+    return _("{file}: row {row}: no column matches the workflow; headers found: {found}; "
+             "expected some of: {expected}, 责任单位, 责任人, 整改时限 (or give a column "
+             "mapping)").format(file=path, row=row, found=found, expected=expected)
 
 
 def warn_unused_mapping(
@@ -220,5 +228,5 @@ def warn_unused_mapping(
     present = {normalize_header(to_text(c)) for c in header if non_empty([c])}
     for text in mapping or {}:
         if normalize_header(text) not in present:
-            plan.warnings.append(RowError(row, text, "mapped column not in this file"))
+            plan.warnings.append(RowError(row, text, later("mapped column not in this file")))
 

@@ -29,7 +29,8 @@ def load_mapping(path: Path) -> dict[str, str]:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(
-            [f"{path}: cannot read the mapping file: {exc}"], source=str(path)
+            [_("{path}: cannot read the mapping file: {reason}").format(path=path, reason=exc)],
+            source=str(path)
         ) from exc
     # The shared reader: positions on syntax errors, and alias cycles, bombs and deep nesting
     # refused before anything walks the tree.

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import InvalidInput
+from ..core.i18n import _, later
 from ..core.spec import WorkflowSpec
 from .cells import to_text
 from .formats import Merged, read_sheet
@@ -78,7 +79,8 @@ def open_ledger(path: Path, spec: WorkflowSpec, mapping: Mapping[str, str] | Non
     top = list(islice(sheet.rows, _HEADER_SCAN))
     header_index = find_header(top, matcher)
     if header_index is None:
-        message = f"{path}: no header row found: the sheet is empty or has only a title"
+        message = _("{file}: no header row found: the sheet is empty or has only a "
+                    "title").format(file=path)
         raise InvalidInput([message], source=str(path))
     plan = plan_columns(top[header_index], header_index + 1, matcher)
     if not plan.targets - {"@key"}:
@@ -146,7 +148,7 @@ def _parse_cells(
     if failed:
         headers = {c.index: c.header for c in plan.columns}
         # Reported left to right, as the user reads the row.
-        errors.extend(RowError(row_no, headers[i], m) for i, _, m in sorted(failed))
+        errors.extend(RowError(row_no, headers[i], m) for i, _target, m in sorted(failed))
     if context:
         values[_UNIT_CONTEXT] = tuple(context)
     return values, filled
@@ -231,7 +233,9 @@ def _read_rows(
 
 def _duplicate(row_no: int, column: str | None, key: str, first: int) -> RowError:
     if column is None:  # a content key: the whole row repeats another
-        return RowError(row_no, None, f"the same content as row {first} (duplicate row)")
-    return RowError(row_no, column, f"duplicate {column} {key!r}: also row {first}")
+        return RowError(row_no, None, later("the same content as row {first} (duplicate row)",
+                                            first=first))
+    return RowError(row_no, column, later("duplicate {column} '{key}': also row {first}",
+                                          column=column, key=key, first=first))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from ..core.i18n import _
+from ..core.i18n import Text, _
 from .cells import RelativeDue
 
 __all__ = ["LedgerRow", "RowError"]
@@ -29,7 +29,7 @@ class LedgerRow:
 class RowError:
     row: int
     column: str | None  # the header text as written in the file; None for whole-row problems
-    message: str
+    message: str | Text  # a Text reads in the language it is shown in (--json: English)
 
     def __str__(self) -> str:
         if self.column:

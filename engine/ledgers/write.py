@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
+from ..core.i18n import _
 from .sheets import HEADER_FILL, LIGHT_FILLS, LIGHT_LABELS, LedgerSheet, csv_cell, light_cell
 
 __all__ = ["HEADER_FILL", "LIGHT_FILLS", "LIGHT_LABELS", "LedgerSheet", "csv_cell",
@@ -49,7 +50,8 @@ def write_sheets(sheets: Sequence[LedgerSheet], path: Path, fmt: Literal["xlsx",
     if fmt == "csv" and len(sheets) != 1:
         raise ValueError("a csv ledger holds exactly one sheet")
     if path.exists() and not force:
-        raise FileExistsError(f"{path} already exists; use --force to overwrite it")
+        raise FileExistsError(_("{path} already exists; use --force to overwrite it").format(
+            path=path))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     # Fail on an unwritable folder before anything streams: openpyxl's write-only sheet, left
     # half-written, would print a traceback when it is collected after our one-line error.

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from xml.etree import ElementTree
 
 from ..core.errors import InvalidInput
+from ..core.i18n import _
 
 __all__ = ["FirstSheet", "check_xlsx", "check_zip_sizes", "column_index"]
 
@@ -61,8 +62,8 @@ def check_xlsx(path: Path) -> FirstSheet:
                 if info.filename.endswith(".xml"):
                     _scan(path, archive, info, sheet if info.filename == first else None)
     except (zipfile.BadZipFile, OSError, ElementTree.ParseError, KeyError) as exc:
-        raise InvalidInput([f"{path}: cannot read this xlsx file: {exc}"],
-                           source=str(path)) from exc
+        raise InvalidInput([_("{path}: cannot read this xlsx file: {reason}").format(
+            path=path, reason=exc)], source=str(path)) from exc
     return sheet
 
 
@@ -72,7 +73,8 @@ def check_zip_sizes(path: Path) -> None:
         with zipfile.ZipFile(path) as archive:
             _check_sizes(path, archive)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise InvalidInput([f"{path}: cannot read this file: {exc}"], source=str(path)) from exc
+        raise InvalidInput([_("{path}: cannot read this file: {reason}").format(
+            path=path, reason=exc)], source=str(path)) from exc
 
 
 def _refuse(path: Path, message: str) -> InvalidInput:
@@ -83,10 +85,12 @@ def _check_sizes(path: Path, archive: zipfile.ZipFile) -> None:
     infos = archive.infolist()
     for info in infos:
         if info.file_size > MAX_MEMBER:
-            raise _refuse(path, f"{info.filename} would inflate to {info.file_size:,} bytes "
-                                f"(at most {MAX_MEMBER:,}): not a ledger rectify can read")
+            raise _refuse(path, _("{member} would inflate to {size} bytes (at most {limit}): "
+                                  "not a ledger rectify can read").format(
+                member=info.filename, size=f"{info.file_size:,}", limit=f"{MAX_MEMBER:,}"))
     if sum(i.file_size for i in infos) > MAX_TOTAL:
-        raise _refuse(path, f"the workbook would inflate to more than {MAX_TOTAL:,} bytes")
+        raise _refuse(path, _("the workbook would inflate to more than {limit} bytes").format(
+            limit=f"{MAX_TOTAL:,}"))
 
 
 def _first_sheet(archive: zipfile.ZipFile) -> str | None:
@@ -124,12 +128,14 @@ def _scan(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo,
             longest = max(run + len(pieces[0]), *map(len, pieces[1:]))
             run = len(pieces[-1])
         if longest > MAX_RUN:
-            raise _refuse(path, f"{info.filename} holds a text longer than Excel allows in a "
-                                "cell (32,767 characters): not a ledger rectify can read")
+            raise _refuse(path, _("{member} holds a text longer than Excel allows in a cell "
+                                  "(32,767 characters): not a ledger rectify can read").format(
+                member=info.filename))
         if sheet is not None:
             carry = _check_formulas(path, carry + chunk)
             if len(carry) > 8 * CHUNK:
-                raise _refuse(path, f"{info.filename}: a cell too large to be a ledger's")
+                raise _refuse(path, _("{member}: a cell too large to be a ledger's").format(
+                    member=info.filename))
     if sheet is not None:  # the merged ranges follow the last cell: they are in the tail
         sheet.merged.extend(((_cell(m[1], m[2])[::-1]), (_cell(m[3], m[4])[::-1]))
                             for m in _MERGE.finditer(carry))
@@ -152,10 +158,12 @@ def _check_formulas(path: Path, data: bytes) -> bytes:
             attrs, body = match.groups()
             if b"<f" in body and not _VALUE.search(body):
                 ref = _REF.search(attrs)
-                where = f"row {int(ref[2])} (cell {ref[1].decode()}{int(ref[2])})" if ref \
-                    else "a cell"
-                raise _refuse(path, f"{where}: a formula without a saved value; open the file "
-                                    "in Excel and save it (or paste the values) and import again")
+                where = _("row {row} (cell {cell})").format(
+                    row=int(ref[2]), cell=f"{ref[1].decode()}{int(ref[2])}") if ref \
+                    else _("a cell")
+                raise _refuse(path, _("{where}: a formula without a saved value; open the file "
+                                      "in Excel and save it (or paste the values) and import "
+                                      "again").format(where=where))
     return tail
 
 
