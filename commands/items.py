@@ -23,6 +23,7 @@ from .support import (
     pass_app,
     printable,
     progress,
+    width,
 )
 
 # Item ids are 64-bit integers in both databases: a larger one is a usage error here, not an
@@ -89,35 +90,44 @@ def _card(d: dict[str, Any]) -> str:
 
     due = (d["due_at"] or "—").replace("T", " ")
     if d["due_provisional"]:
-        due += "  (provisional: calendar data for that year is not loaded)"
+        due += _("  (provisional: calendar data for that year is not loaded)")
     from .listing import LIGHTS
 
-    lines = [
-        f"item {d['id']}  [{d['workflow']} v{d['version']}]",
-        f"  state     {d['state_label']} ({d['state']})",
-        f"  unit      {d['unit_name']} ({d['unit']})",
-        f"  subject   {d['subject'] or '—'}",
-        f"  assignee  {_named(d['assignee_name'], d['assignee'])}",
-        f"  due       {due}  {LIGHTS[d['light']]}",
-    ]
+    lines = [_("item {id}  [{workflow} v{version}]").format(
+        id=d["id"], workflow=d["workflow"], version=d["version"])]
+    lines += _aligned([
+        (_("state"), f"{d['state_label']} ({d['state']})"),
+        (_("unit"), f"{d['unit_name']} ({d['unit']})"),
+        (_("subject"), d["subject"] or "—"),
+        (_("assignee"), _named(d["assignee_name"], d["assignee"])),
+        (_("due"), f"{due}  {LIGHTS[d['light']]}"),
+    ])
     for key, value in d["fields"].items():
         lines.append(f"  {d['field_labels'].get(key, key)}: {_value(value)}")
     lines += ["  {label}: {hidden}".format(label=d["field_labels"].get(key, key),
                                            hidden=_("(private)")) for key in d["hidden_fields"]]
-    lines.append("history:")
+    lines.append(_("history:"))
     for h in d["history"]:
         move = f"{h['source'] or ''} -> {h['dest']}" if h["dest"] else ""
         comment = f"  “{h['comment']}”" if h["comment"] else ""
         lines.append(f"  {h['at'][:16].replace('T', ' ')}  {pad(h['actor_name'] or '', 10)} "
                      f"{pad(h['trigger'], 16)} {move}{comment}")
     if d["escalations"]:
-        lines.append("escalations:")
-        lines += [f"  {e['at'][:16].replace('T', ' ')}  {e['state']} step {e['step']}: "
-                  f"{e['action']}" + (" (applied late)" if e["late"] else "")
+        lines.append(_("escalations:"))
+        lines += ["  " + _("{at}  {state} step {step}: {action}").format(
+                      at=e["at"][:16].replace("T", " "), state=e["state"], step=e["step"],
+                      action=e["action"]) + (_(" (applied late)") if e["late"] else "")
                   for e in d["escalations"]]
     lines += _authority_lines(d)
-    lines.append("you may: " + (", ".join(d["triggers"]) or "nothing now"))
+    lines.append(_("you may: {triggers}").format(
+        triggers=_(", ").join(d["triggers"]) or _("nothing now")))
     return "\n".join(printable(line) for line in lines)  # a value's own breaks/escapes flattened
+
+
+def _aligned(rows: list[tuple[str, str]]) -> list[str]:
+    """`  label  value` with the values in one column (labels in either language)."""
+    column = max(width(label) for label, _value in rows)
+    return [f"  {pad(label, column)}  {value}" for label, value in rows]
 
 
 def _named(name: str | None, key: str | None) -> str:
@@ -132,12 +142,14 @@ def _authority_lines(d: dict[str, Any]) -> list[str]:
     lines = []
     ext = d.get("extension")
     if ext:
-        lines.append(f"extension asked by {ext['requested_by']}: to "
-                     f"{ext['due_requested'][:10]} — “{ext['reason']}” (waiting for a decision)")
+        lines.append(_("extension asked by {person}: to {due} — “{reason}” (waiting for a "
+                       "decision)").format(person=ext["requested_by"],
+                                           due=ext["due_requested"][:10], reason=ext["reason"]))
     for trigger, awaited in (d.get("awaited") or {}).items():
         signed = [s["actor"] for s in d.get("signatures", []) if s["trigger"] == trigger]
-        lines.append(f"会签 {trigger}: signed by {', '.join(signed) or 'nobody yet'}"
-                     + (f"; awaiting {awaited}" if awaited else ""))
+        lines.append(_("会签 {trigger}: signed by {people}").format(
+                         trigger=trigger, people=_(", ").join(signed) or _("nobody yet"))
+                     + (_("; awaiting {awaited}").format(awaited=awaited) if awaited else ""))
     return lines
 
 
@@ -237,9 +249,10 @@ def _bulk(app: AppContext, trigger: str, filters: dict[str, Any], values: dict[s
                        progress=bar or (lambda _: None))
     out.tail(summary.as_json())
     if not app.as_json:
-        verb = "would fire" if dry_run else "fired"
-        click.echo(f"{trigger}: {verb} on {summary.fired} of {summary.matched} items"
-                   + (f"; {summary.refused} refused ("
-                      + ", ".join(f"{k}: {n}" for k, n in sorted(summary.reasons.items()))
-                      + ")" if summary.refused else ""))
+        done = (_("{trigger}: would fire on {fired} of {matched} items") if dry_run
+                else _("{trigger}: fired on {fired} of {matched} items"))
+        reasons = _(", ").join(f"{k}: {n}" for k, n in sorted(summary.reasons.items()))
+        click.echo(done.format(trigger=trigger, fired=summary.fired, matched=summary.matched)
+                   + (_("; {refused} refused ({reasons})").format(
+                       refused=summary.refused, reasons=reasons) if summary.refused else ""))
     return 3 if summary.refused else 0

@@ -260,7 +260,7 @@ def _where(tb: TracebackType | None, filename: str) -> str:
 
 
 def _split_subject(text: str, filename: str) -> tuple[str, str]:
-    first, _, rest = text.partition("\n")
+    first, _newline, rest = text.partition("\n")
     subject = first.strip()
     if not subject:
         raise RenderError(_("{file}: the first line (the subject) is empty").format(

@@ -206,7 +206,8 @@ def test_duplicate_key_is_an_error_on_the_later_row(tmp_path: Path) -> None:
     ]
     rows, errors = read_ledger(write_csv(tmp_path / "dup.csv", data), SPEC)
     assert [r.row for r in rows] == [2]
-    assert errors == [RowError(3, "问题编号", "duplicate 问题编号 'A-1': also row 2")]
+    assert [str(e) for e in errors] == ["row 3, column 问题编号: duplicate 问题编号 'A-1': "
+                                        "also row 2"]
 
 
 def test_fallback_key_is_a_content_hash_and_format_independent(tmp_path: Path) -> None:
@@ -319,7 +320,7 @@ def test_mapping_file_needs_columns_and_missing_headers_warn(tmp_path: Path) -> 
     read_ledger(
         write_csv(tmp_path / "w.csv", data), SPEC, {"联系人": "assignee"}, warnings=warnings
     )
-    assert [(w.row, w.column, w.message) for w in warnings] == [
+    assert [(w.row, w.column, str(w.message)) for w in warnings] == [
         (1, "联系人", "mapped column not in this file")
     ]
 

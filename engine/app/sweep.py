@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..core.audit import isoformat
 from ..core.errors import Conflict, Refused
-from ..core.i18n import in_language
+from ..core.i18n import _, in_language
 from ..core.machine import Outcome
 from ..core.spec import EscalationStep, WorkflowSpec
 from ..store import items as store
@@ -315,7 +315,8 @@ def _late_note(planned: datetime, now: datetime, spec: WorkflowSpec) -> str:
     from zoneinfo import ZoneInfo
 
     local = planned.astimezone(ZoneInfo(spec.timezone)).strftime("%Y-%m-%d %H:%M")
-    return f"applied late: was due {local}"
+    with in_language("zh"):  # the history is the office's record, in Chinese as its notices
+        return _("applied late: was due {when}").format(when=local)
 
 
 def _preview(service: Service, now: datetime, report: SweepReport, batch: int) -> SweepReport:
