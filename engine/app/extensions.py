@@ -108,9 +108,11 @@ def decide_extension(service: Service, item_id: int, actor_id: str | None, decis
 
 def _nothing_waiting(conn: Any, item_id: int) -> str:
     latest = grants.latest_request(conn, item_id)
-    message = f"item {item_id} has no extension request waiting for a decision"
+    message = _("item {item} has no extension request waiting for a decision").format(
+        item=item_id)
     if latest is not None and latest["status"] != "pending":
-        message += f" (the last one was {latest['status']} by {latest['decided_by']})"
+        message += _(" (the last one was {status} by {person})").format(
+            status=latest["status"], person=latest["decided_by"])
     return message
 
 
