@@ -8,10 +8,13 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 from rectify.engine.app.views import ItemFilter, item_rows
 from rectify.engine.app.worklist import my_items, unit_board
 from rectify.engine.core.clock import FixedClock
+from sqlalchemy import event
 
 from .cli_inprocess import prepared_service
 from .pages_support import NOW, seed_county
@@ -105,4 +108,97 @@ def test_private_fields_show_only_to_the_people_working_the_item(tmp_path: Path)
                                              service.files_dir),
                            person=None, csrf="", board_links=[], upload_mb=20)
     assert 'id="fire-propose"' in html  # 提议: the secretary's step, as a form
+    service.engine.dispose()
+
+
+BOARD_WORKFLOW = """\
+workflow: boardlights
+title: 看板灯色
+roles: {leader: 分管领导}
+initial: early
+states:
+  early:
+    label: 提前提醒
+    deadline: 10 workdays
+    escalate:
+      - {at: -3 workdays, notify: [assignee]}
+  plain: {label: 默认黄灯, deadline: 10 workdays}
+  parked: {label: 无期限}
+  done: {label: 完成, final: true}
+transitions:
+  - {trigger: move, source: early, dest: plain, roles: [leader]}
+  - {trigger: park, source: early, dest: parked, roles: [leader]}
+  - {trigger: finish, source: [early, plain, parked], dest: done, roles: [leader]}
+"""
+
+
+def test_board_counts_in_sql_equal_each_items_light_in_python(db_url: str,
+                                                             tmp_path: Path) -> None:
+    """The board's counts, each an index range count in the database, equal what the engine's
+    `light` says item by item: a state whose yellow starts at its early step (3 workdays) and
+    one with the default 2 workdays, deadlines every 5 hours across both windows, items
+    without a deadline, and items closed this week and just before it (Sunday night)."""
+    now = datetime.fromisoformat(NOW)  # a Monday, 10:00
+    clock = FixedClock(now - timedelta(days=12))
+    service = prepared_service(db_url, clock, tmp_path / "files", workflows=())
+    spec_file = tmp_path / "boardlights.yaml"
+    spec_file.write_text(BOARD_WORKFLOW, "utf-8")
+    service.load_workflow(spec_file)
+    units = ("village-a1", "village-a2", "town-a")
+    for n in range(36):  # early, own deadlines from a day ago to a week ahead
+        service.new_item("wang", "boardlights", units[n % 3],
+                         due=(now + timedelta(hours=5 * n - 24)).isoformat())
+    moved = [service.new_item("wang", "boardlights", units[n % 3]) for n in range(24)]
+    for n, item in enumerate(moved):  # plain, entered 12 days ago to now: red to green
+        clock.set(now - timedelta(hours=12 * n))
+        service.advance(item, "wang", "move" if n % 6 else "park")
+    closed = {}
+    for n, at in enumerate((now - timedelta(hours=11), now - timedelta(hours=1))):
+        clock.set(at)  # Sunday 23:00 (last week), then Monday 09:00 (this week)
+        item = service.new_item("wang", "boardlights", units[n])
+        service.advance(item, "wang", "finish")
+        closed[units[n]] = int(at >= now - timedelta(hours=10))
+    clock.set(now)
+    board = unit_board(service, "town-a", "wang")
+    assert board is not None
+    for line in board.lines:
+        own = line.unit_id == "town-a"  # the town's own line: its items, not its villages'
+        rows = [r for r in item_rows(service, ItemFilter(unit=line.unit_id))
+                if not own or r["unit"] == "town-a"]
+        expected = Counter(r["light"] or "none" for r in rows if r["state"] != "done")
+        assert +line.lights == +expected, line.name
+        assert line.closed_week == closed.get(line.unit_id, 0), line.name
+    lights = board.total.lights
+    assert all(lights[k] for k in ("red", "yellow", "green", "none")), lights
+    service.engine.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_board_reads_the_open_items_index_alone(db_url: str, tmp_path: Path) -> None:
+    """A county board never walks the items table: its counts of open items (all, without a
+    deadline, red, yellow) are searches of ix_items_open by unit path that read the index
+    alone (migration 0009 put `final` in it), and closed this week starts from
+    ix_items_closed_path; the whole county's items are no longer scanned row by row."""
+    county = seed_county(db_url, tmp_path)
+    service = prepared_service(db_url, FixedClock(datetime.fromisoformat(NOW)),
+                               county.files, workflows=())
+    caught: list[tuple[str, Any]] = []
+
+    def grab(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        caught.append((statement, parameters))
+
+    event.listen(service.engine, "before_cursor_execute", grab)
+    try:
+        assert unit_board(service, "county", "qian") is not None
+    finally:
+        event.remove(service.engine, "before_cursor_execute", grab)
+    [(statement, parameters)] = [c for c in caught if "UNION ALL" in c[0]]
+    with service.engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        plan = [row[3] for row in raw.execute("explain query plan " + statement, parameters)]
+    items = [p for p in plan if " items " in p]
+    assert len(items) == 5 and all(p.startswith("SEARCH") for p in items), plan
+    assert sum("COVERING INDEX ix_items_open (unit_path=?" in p for p in items) == 4, plan
+    assert any("ix_items_closed_path (closed_at>?)" in p for p in items), plan
     service.engine.dispose()
