@@ -175,9 +175,10 @@ def test_board_counts_in_sql_equal_each_items_light_in_python(db_url: str,
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_board_reads_the_open_items_index_alone(db_url: str, tmp_path: Path) -> None:
-    """A county board never walks the items table: its counts of open items (all, without a
-    deadline, red, yellow) are searches of ix_items_open by unit path that read the index
-    alone (migration 0009 put `final` in it), and closed this week starts from
+    """A county board never walks the items table: its counts of open items (without a
+    deadline, past it, not yet past it, yellow) are searches of ix_items_open by unit path and
+    deadline that read the index alone (migration 0009 put `final` in it), and closed this
+    week starts from
     ix_items_closed_path; the whole county's items are no longer scanned row by row."""
     county = seed_county(db_url, tmp_path)
     service = prepared_service(db_url, FixedClock(datetime.fromisoformat(NOW)),
@@ -199,6 +200,7 @@ def test_a_board_reads_the_open_items_index_alone(db_url: str, tmp_path: Path) -
         plan = [row[3] for row in raw.execute("explain query plan " + statement, parameters)]
     items = [p for p in plan if " items " in p]
     assert len(items) == 5 and all(p.startswith("SEARCH") for p in items), plan
-    assert sum("COVERING INDEX ix_items_open (unit_path=?" in p for p in items) == 4, plan
+    assert sum("COVERING INDEX ix_items_open (unit_path=? AND due_at" in p for p in items) == 4, \
+        plan
     assert any("ix_items_closed_path (closed_at>?)" in p for p in items), plan
     service.engine.dispose()

@@ -94,11 +94,13 @@ def unit_figures(conn: Connection, unit_path: str, now: datetime, since: datetim
     `yellow_until`), and those closed since `since`. No item row travels to Python: a county
     of 100,000 items comes back as a few rows per unit.
 
-    Each figure is its own count over an index range, per unit path (`unit_path IN` the
-    units under it, so both databases seek instead of testing a LIKE on every row): open
-    items walk ix_items_open once with nothing evaluated per row; no-deadline, red and
-    yellow read only their own ranges of it (unit_path, due_at); closed this week reads
-    ix_items_closed_path from `since`. One CASE per row over every open item cost ~4x."""
+    Each figure is a count over an index range, per unit path (`unit_path IN` the units
+    under it, so both databases seek instead of testing a LIKE on every row). No deadline,
+    past it and not yet past it are three ranges of ix_items_open (unit_path, due_at) that
+    together hold each open item once, so their sum is the open count and no item is read
+    twice; yellow reads only the window up to the latest boundary; closed this week reads
+    ix_items_closed_path from `since`. One CASE per row over every item under the unit, as
+    before, cost 3-4x at 100,000 items."""
     items = ITEMS.c
     at = partial(bindparam, None, type_=UTCDateTime)
     paths = select(UNITS.c.path).where(UNITS.c.path.startswith(unit_path, autoescape=True))
@@ -107,8 +109,9 @@ def unit_figures(conn: Connection, unit_path: str, now: datetime, since: datetim
     def counted(kind: str, *conds: Any, path: Any = items.unit_path) -> Any:
         return select(literal(kind), path, func.count()).where(*conds).group_by(path)
 
-    parts = [counted("open", under), counted("none", under, items.due_at.is_(None)),
+    parts = [counted("none", under, items.due_at.is_(None)),
              counted("red", under, items.due_at < at(now)),
+             counted("ahead", under, items.due_at >= at(now)),
              # By ix_items_closed_path from `since`: a LIKE, not `IN` the units, and grouped
              # by an expression, or SQLite walks every item under the unit in path order.
              counted("closed", items.closed_at >= at(since), items.final == true(),
@@ -124,8 +127,9 @@ def unit_figures(conn: Connection, unit_path: str, now: datetime, since: datetim
     found: dict[str, dict[str, int]] = {}
     for kind, path, n in conn.execute(union_all(*parts)):
         found.setdefault(path, {})[kind] = n
-    return [UnitFigures(path, f.get("open", 0), f.get("none", 0), f.get("red", 0),
-                        f.get("yellow", 0), f.get("closed", 0))
+    return [UnitFigures(path, f.get("none", 0) + f.get("red", 0) + f.get("ahead", 0),
+                        f.get("none", 0), f.get("red", 0), f.get("yellow", 0),
+                        f.get("closed", 0))
             for path, f in sorted(found.items())]
 
 
