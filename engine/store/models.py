@@ -115,6 +115,9 @@ ROLE_GRANTS = Table(
 OPEN_ITEM_COLUMNS = ("unit_path", "due_at", "original_due_at", "entered_at", "entry_no", "state",
                      "workflow_version_id", "workflow", "final")
 
+OPEN_BY_ASSIGNEE = ("assignee_id", "due_at", "id", "final")
+OPEN_BY_STATE = ("workflow", "state", "due_at", "id", "unit_path", "final")
+
 ITEMS = Table(
     "items", metadata,
     Column("id", Integer, primary_key=True),
@@ -155,6 +158,12 @@ ITEMS = Table(
     # Open items with what their light needs: the weekly report's bands and red list read
     # this small index instead of the table (0005).
     Index("ix_items_open", *OPEN_ITEM_COLUMNS, sqlite_where=text("final = 0"),
+          postgresql_where=text("final = false")),
+    # A person's open items and each state's, nearest deadline first: the home page walks
+    # them in this order and stops at its page (0009).
+    Index("ix_items_open_assignee", *OPEN_BY_ASSIGNEE, sqlite_where=text("final = 0"),
+          postgresql_where=text("final = false")),
+    Index("ix_items_open_state", *OPEN_BY_STATE, sqlite_where=text("final = 0"),
           postgresql_where=text("final = false")),
 )
 
