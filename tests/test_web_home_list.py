@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rectify.engine.core.clock import FixedClock
@@ -14,7 +15,7 @@ from rectify.engine.store import items as store
 from rectify.engine.store import worklist
 from rectify.engine.store.db import read
 from rectify.engine.store.models import ITEMS
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, event, or_
 
 from .cli_inprocess import prepared_service
 from .seeding import seed
@@ -60,6 +61,17 @@ def _everything_sorted(conn, person, paths, states, limit):  # type: ignore[no-u
     return [r.id for r in conn.execute(query)]
 
 
+def _ledger(db_url: str, tmp_path: Path) -> Any:
+    service = prepared_service(db_url, FixedClock(NOW), tmp_path / "files", workflows=())
+    spec = tmp_path / "pages.yaml"
+    spec.write_text(WORKFLOW, "utf-8")
+    version = service.load_workflow(spec)[0].id
+    for state, unit, n, due, assignee in LEDGER:
+        seed(service.engine, version, "pages", state, unit, n, entered=NOW - 9 * DAY,
+             due=due, step_at=None, assignee=assignee)  # type: ignore[arg-type]
+    return service
+
+
 @pytest.mark.parametrize("walk", [worklist.WALK, 3])
 def test_a_page_of_candidates_equals_sorting_them_all(db_url: str, tmp_path: Path,
                                                       walk: int,
@@ -68,13 +80,7 @@ def test_a_page_of_candidates_equals_sorting_them_all(db_url: str, tmp_path: Pat
     page sizes from 1 to more than there are: the same ids in the same order as sorting every
     candidate; with a walk of 3 entries each state is also read from the person's units."""
     monkeypatch.setattr(worklist, "WALK", walk)
-    service = prepared_service(db_url, FixedClock(NOW), tmp_path / "files", workflows=())
-    spec = tmp_path / "pages.yaml"
-    spec.write_text(WORKFLOW, "utf-8")
-    version = service.load_workflow(spec)[0].id
-    for state, unit, n, due, assignee in LEDGER:
-        seed(service.engine, version, "pages", state, unit, n, entered=NOW - 9 * DAY,
-             due=due, step_at=None, assignee=assignee)  # type: ignore[arg-type]
+    service = _ledger(db_url, tmp_path)
     with read(service.engine) as conn:
         for person, paths, states in PEOPLE:
             for limit in (1, 7, 31, 101, 400):
@@ -82,4 +88,32 @@ def test_a_page_of_candidates_equals_sorting_them_all(db_url: str, tmp_path: Pat
                                                               limit)]
                 want = _everything_sorted(conn, person, paths, states, limit)
                 assert got == want, (person, limit)
+    service.engine.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_first_page_is_read_in_deadline_order_not_sorted(db_url: str,
+                                                             tmp_path: Path) -> None:
+    """The county leader's page: the person's own items and each state's come from the
+    partial indexes of migration 0009 in deadline order, read from the index alone; no
+    statement sorts the county's candidates (no temporary B-tree for the ORDER BY)."""
+    service = _ledger(db_url, tmp_path)
+    caught: list[tuple[str, Any]] = []
+
+    def grab(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        caught.append((statement, parameters))
+
+    event.listen(service.engine, "before_cursor_execute", grab)
+    with read(service.engine) as conn:
+        found = worklist.candidate_items(conn, "qian", ["/county/"], {"pages": ["a", "b"]}, 7)
+    event.remove(service.engine, "before_cursor_execute", grab)
+    assert len(found) == 7
+    [(walk, parameters)] = [c for c in caught if "UNION ALL" in c[0]]  # no second pass
+    with service.engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        plan = [row[3] for row in raw.execute("explain query plan " + walk, parameters)]
+    assert not any("TEMP B-TREE" in p for p in plan), plan
+    assert any("COVERING INDEX ix_items_open_assignee" in p for p in plan), plan
+    assert sum("COVERING INDEX ix_items_open_state" in p for p in plan) == 2, plan
     service.engine.dispose()

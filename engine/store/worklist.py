@@ -93,9 +93,11 @@ def _first(conn: Connection, person_id: str, waits: Sequence[tuple[str, str]],
     has_due = items.due_at.is_not(None) if dated else items.due_at.is_(None)
     order = (items.due_at, items.id) if dated else (items.id,)
 
-    def first(n: int, *conds: Any) -> Any:
-        return select(items.due_at, items.id, items.unit_path).where(
-            items.final == false(), has_due, *conds).order_by(*order).limit(n).subquery()
+    def first(n: int, *conds: Any, path: bool = False) -> Any:
+        # the unit path only where it is tested: the person's own index does not hold it
+        columns = (items.due_at, items.id, items.unit_path) if path else (items.due_at, items.id)
+        return select(*columns).where(items.final == false(), has_due, *conds) \
+            .order_by(*order).limit(n).subquery()
 
     def under(column: Any) -> Any:
         return or_(*[column.startswith(path, autoescape=True) for path in paths])
@@ -103,7 +105,7 @@ def _first(conn: Connection, person_id: str, waits: Sequence[tuple[str, str]],
     mine = first(limit, items.assignee_id == person_id)
     parts = [select(literal(-1), mine.c.due_at, mine.c.id)]
     for n, (workflow, state) in enumerate(waits):
-        walked = first(WALK, items.workflow == workflow, items.state == state)
+        walked = first(WALK, items.workflow == workflow, items.state == state, path=True)
         kept = select(walked.c.due_at, walked.c.id).where(under(walked.c.unit_path)) \
             .limit(limit).subquery()
         parts.append(select(literal(n), kept.c.due_at, kept.c.id))
