@@ -12,6 +12,7 @@ from rectify.engine.app.service import Service
 from rectify.engine.app.views import ItemFilter, item_detail, item_rows
 from rectify.engine.core.audit import verify_chain
 from rectify.engine.core.clock import FixedClock
+from rectify.engine.core.i18n import english
 from rectify.engine.core.errors import Conflict, NotFound, Refused, UsageError
 from rectify.engine.store import items as store
 from rectify.engine.store import repo
@@ -140,7 +141,7 @@ def test_tampering_is_detected(service: Service) -> None:
                      .values(comment="请慢慢整改"))
         rows = store.history(conn, item_id)
     broken = verify_chain(item_id, rows)
-    assert broken is not None and broken.seq == 2 and "changed" in broken.reason
+    assert broken is not None and broken.seq == 2 and "changed" in english(broken.reason)
 
 
 def test_workflow_versions(service: Service, tmp_path: Path) -> None:
