@@ -33,6 +33,7 @@ def cli(ctx: click.Context, db: str, actor: str | None, now: str | None, config:
         as_json: bool, lang: str | None) -> None:
     """rectify: the rectification cycle (整改闭环) — problems found, rectified, accepted, closed."""
     ctx.obj = AppContext(db=db, now_text=now, config=config, actor=actor, as_json=as_json)
+    ctx.call_on_close(ctx.obj.close)
 
 
 @cli.group("workflow")

@@ -1,12 +1,17 @@
 """Run the `rectify` command line in this process, through `commands.support.run`, so errors become
 exit codes and stderr lines exactly as in the console script (without an interpreter start-up
-per command). Used by the ledger, report and privacy tests."""
+per command). `Rectify` serves tests that hold pytest's capsys and monkeypatch; `invoke` stands in
+for `subprocess.run` of the console script, environment, folder and standard streams included."""
 
 from __future__ import annotations
 
-import gc
+import io
 import json
+import os
+import subprocess
 import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,26 +56,74 @@ class Rectify:
         argv += (["--as", actor] if actor else []) + (["--json"] if as_json else [])
         self.monkeypatch.setattr(sys, "argv", [*argv, *args])
         self.capsys.readouterr()
-        configured, config = structlog.is_configured(), structlog.get_config()
-        try:
-            with pytest.raises(SystemExit) as exited:
-                run(cli)
-        finally:
-            # `run` points structlog at this test's captured stderr: put it back as it was,
-            # or later tests in this worker would log into a closed file.
-            if configured:
-                structlog.configure(**config)
-            else:
-                structlog.reset_defaults()
+        with structlog_kept():
+            code = _run_cli()
         out, err = self.capsys.readouterr()
-        gc.collect()  # drop the command's engine (and its pooled connections) now
-        code = exited.value.code
-        return Result(code if isinstance(code, int) else (0 if code is None else 1), out, err)
+        return Result(code, out, err)
 
     def ok(self, *args: str, **kwargs: Any) -> Result:
         result = self(*args, **kwargs)
         assert result.code == 0, (args, result.code, result.err)
         return result
+
+
+def invoke(argv: list[str], env: Mapping[str, str], cwd: Path
+           ) -> subprocess.CompletedProcess[str]:
+    """`subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True)` for the console
+    script, run in this process: the environment, working folder, argv and standard streams are
+    the command's for its run and put back after, so a test reads what a user would see."""
+    stdout, stderr = _stream(), _stream()
+    saved = (dict(os.environ), Path.cwd(), sys.argv, sys.stdin, sys.stdout, sys.stderr)
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    sys.argv, sys.stdin = ["rectify", *argv[1:]], io.StringIO("")
+    sys.stdout, sys.stderr = stdout, stderr
+    try:
+        with structlog_kept():
+            code = _run_cli()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved[0])
+        os.chdir(saved[1])
+        sys.argv, sys.stdin, sys.stdout, sys.stderr = saved[2:]
+    return subprocess.CompletedProcess(argv, code, _text(stdout), _text(stderr))
+
+
+def _stream() -> io.TextIOWrapper:
+    """A captured stream that is not a terminal, written as the console script's would be."""
+    return io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+
+
+def _text(stream: io.TextIOWrapper) -> str:
+    stream.flush()
+    buffer = stream.buffer
+    assert isinstance(buffer, io.BytesIO)
+    return buffer.getvalue().decode("utf-8").replace("\r\n", "\n")
+
+
+def _run_cli() -> int:
+    """`run(cli)` to its exit, as the exit code the shell would see."""
+    try:
+        run(cli)
+    except SystemExit as exited:
+        code = exited.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
+
+
+@contextmanager
+def structlog_kept() -> Iterator[None]:
+    """`run` points structlog at the command's stderr: put it back as it was after, or later
+    tests in this worker would log into a closed stream."""
+    configured, config = structlog.is_configured(), structlog.get_config()
+    try:
+        yield
+    finally:
+        if configured:
+            structlog.configure(**config)
+        else:
+            structlog.reset_defaults()
 
 
 def prepared_service(url: str, clock: FixedClock, files: Path,

@@ -1,5 +1,5 @@
-"""Contract section 6 through the real console script: exit codes and the one stderr line of
-field and deadline refusals, admin commands, `audit verify` with one line per broken item,
+"""Contract section 6 through the console script's entry (in-process): exit codes and the one
+stderr line of field and deadline refusals, admin commands, `audit verify` with one line per broken item,
 `audit anchor -o` and `verify --anchor`."""
 
 from __future__ import annotations

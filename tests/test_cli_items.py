@@ -1,6 +1,8 @@
-"""The real `rectify` console script on a SQLite file: item commands, every refusal kind with its
-exit code and one-line message, the JSON shapes scripts rely on, --now and the RECTIFY_*
-variables, the audit check, and attachments that cannot escape the files store."""
+"""The `rectify` command line on a SQLite file: item commands, every refusal kind with its exit
+code and one-line message, the JSON shapes scripts rely on, --now and the RECTIFY_* variables,
+the audit check, and attachments that cannot escape the files store. Commands run in-process
+through the console script's own entry (`cli_inprocess.invoke`); the tests that are about the
+installed script itself (its environment variables, its imports) start it as a process."""
 
 from __future__ import annotations
 
@@ -11,13 +13,13 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from .cli_inprocess import invoke
 from .conftest import FIXTURES
 
 NOW = "2025-09-26T10:00:00+08:00"  # a Friday morning in Beijing
@@ -65,17 +67,22 @@ class Cli:
 
     def __call__(self, *args: str, actor: str | None = None, now: str | None = NOW,
                  db: bool = True, env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+                 cwd: Path | None = None, process: bool = False
+                 ) -> subprocess.CompletedProcess[str]:
+        """The command as a user runs it: in this process by default (same parsing, exit codes
+        and streams, without an interpreter start-up each), as the real console script in a
+        child process with `process=True`."""
         cmd = [RECTIFY] + (["--db", self.url] if db else [])
         cmd += (["--as", actor] if actor else []) + (["--now", now] if now else [])
+        if not process:
+            return invoke([*cmd, *args], _clean_env(env), cwd or self.home)
         return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120,
                               cwd=cwd or self.home, env=_clean_env(env), check=False)
 
     def many(self, calls: list[tuple[str, ...]], **kwargs: Any
              ) -> list[subprocess.CompletedProcess[str]]:
-        """Independent commands side by side (each one is mostly interpreter start-up)."""
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            return list(pool.map(lambda args: self(*args, **kwargs), calls))
+        """Independent commands, one after another."""
+        return [self(*args, **kwargs) for args in calls]
 
     def ok(self, *args: str, **kwargs: Any) -> str:
         result = self(*args, **kwargs)
@@ -224,8 +231,7 @@ def world(base: Cli, tmp_path_factory: pytest.TempPathFactory) -> World:
         actor, args, _, _ = case
         return cli(*(a.format(**ids) for a in args), actor=actor)
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = dict(zip(REFUSALS, pool.map(attempt, REFUSALS.values()), strict=True))
+    results = {name: attempt(case) for name, case in REFUSALS.items()}
     return World(cli, rectifying, accepting, vote, before, database_rows(cli.db), results)
 
 
@@ -420,7 +426,8 @@ def test_now_option_and_env_vars(cli: Cli, tmp_path: Path) -> None:
     elsewhere.mkdir()
     env = {"RECTIFY_DB": cli.url, "RECTIFY_USER": "li", "RECTIFY_NOW": "2025-09-29T08:30:00Z"}
     result = cli("item", "new", "--workflow", "rectification", "--unit", "village-a1",
-                 "--field", "description=x", db=False, now=None, env=env, cwd=elsewhere)
+                 "--field", "description=x", db=False, now=None, env=env, cwd=elsewhere,
+                 process=True)
     assert result.returncode == 0, result.stderr
     item = result.stdout.strip()
     assert not (elsewhere / "rectify.db").exists()

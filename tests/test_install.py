@@ -53,10 +53,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     env = {k: v for k, v in os.environ.items()
            if k != "PYTHONPATH" and not k.startswith("RECTIFY_")}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], base, env)
+    # No pip of its own (copying one in is most of a venv's cost): this interpreter's pip
+    # installs into it.
+    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
+         base, env)
     bin_dir = venv / ("Scripts" if os.name == "nt" else "bin")
-    _run([str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "--no-deps",
-          "--no-build-isolation", str(source)], base, env)
+    _run([sys.executable, "-m", "pip", "--python", str(bin_dir / "python"), "install",
+          "--quiet", "--no-deps", "--no-build-isolation", str(source)], base, env)
     return bin_dir, env
 
 

@@ -93,3 +93,11 @@ class Runtime:
 
     def db_display(self) -> str:
         return self.engine().url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        """Give back the database's pooled connections now, not when the garbage collector
+        finds the engine: a process that runs many commands (the scheduler, the tests that run
+        the CLI in-process) would otherwise hold a connection per finished command."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine, self._service = None, None
