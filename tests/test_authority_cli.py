@@ -1,6 +1,6 @@
 """Contract section 6 through the console script's entry (in-process): exit codes and the one
-stderr line of field and deadline refusals, admin commands, `audit verify` with one line per broken item,
-`audit anchor -o` and `verify --anchor`."""
+stderr line of field and deadline refusals, admin commands, `audit verify` with one line per
+broken item, `audit anchor -o` and `verify --anchor`."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ from rectify.engine.app.service import Service
 from rectify.engine.app.views import ItemFilter, item_detail, item_rows
 from rectify.engine.core.audit import verify_chain
 from rectify.engine.core.clock import FixedClock
-from rectify.engine.core.i18n import english
 from rectify.engine.core.errors import Conflict, NotFound, Refused, UsageError
+from rectify.engine.core.i18n import english
 from rectify.engine.store import items as store
 from rectify.engine.store import repo
 from rectify.engine.store.db import open_engine, read, write
