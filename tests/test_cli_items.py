@@ -165,6 +165,10 @@ REFUSALS: dict[str, tuple[str | None, tuple[str, ...], int, tuple[str, ...]]] = 
                     ("votes_for * 2 > attendees", "not met", "实到人数 (attendees) = 10")),
     "person not in org": ("nobody", ("item", "advance", "{rectifying}", "submit"), 3,
                           ("'nobody' is not a person in the org file",)),
+    "a typo in --as": ("zhnag", ("item", "advance", "{rectifying}", "submit"), 3,
+                       ("'zhnag' is not a person", "did you mean 'zhang'")),
+    "a typo in --as, reading": ("zhnag", ("item", "list"), 3,
+                                ("'zhnag' is not a person", "did you mean 'zhang'")),
     "nobody acting": (None, ("item", "advance", "{rectifying}", "submit"), 2,
                       ("--as", "RECTIFY_USER")),
     "create without a role there": ("zhou", ("item", "new", "--workflow", "rectification",
@@ -277,7 +281,11 @@ def test_invalid_org_file(cli: Cli, tmp_path: Path) -> None:
     assert result.returncode == 6
     assert result.stderr.startswith(f"{unknown_unit}:4:"), result.stderr
     assert "nowhere" in result.stderr
-    refused(cli("item", "new", "--workflow", "rectification", "--unit", "x", actor="p"), 4)
+    # neither the unit nor the person of the refused file was loaded
+    refused(cli("item", "new", "--workflow", "rectification", "--unit", "x", actor="p"), 3,
+            "'p' is not a person")
+    refused(cli("item", "new", "--workflow", "rectification", "--unit", "x", actor="li"), 4,
+            "unit 'x' not found")
 
 
 def test_invalid_workflow_files(cli: Cli) -> None:

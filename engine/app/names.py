@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from functools import cached_property
 from typing import Literal
 
-from ..core.errors import Ambiguous, NotFound
+from ..core.errors import Ambiguous, NotFound, Refusal, Refused, did_you_mean
 from ..core.i18n import _
+from ..core.machine import SYSTEM_ACTOR
 from ..core.names import Named, PersonIndex, UnitIndex
 from ..core.spec import WorkflowSpec
 from ..store import repo
@@ -144,13 +145,22 @@ class Names:
 
 
 def acting_person(service: Service, text: str) -> str:
-    """`--as`: a person id as it is (one indexed read), else the id of the person so named;
-    an unknown one is left for the use case to refuse in its own words."""
+    """`--as`: a person id as it is (one indexed read), else the id of the person so named.
+    Nobody of that id or name is refused here, for every command, with the nearest names: a
+    typo in `--as` must not read as "0 items" in `item list`. (Exit 3, as the use cases refuse
+    an actor they do not know; the engine's own 'system' is left for them to refuse.)"""
     with read(service.engine) as conn:
-        if repo.person(conn, text) is not None:
+        if text == SYSTEM_ACTOR.id or repo.person(conn, text) is not None:
             return text
         people = PersonIndex(Named(p.id, p.name, active=p.active) for p in repo.people(conn))
     try:
         return people.resolve(text).id
     except KeyError:
-        return text
+        known = [*people.by_id, *(p.name for p in people.by_id.values())]
+        raise unknown_actor(text, _close(text.strip(), known)) from None
+
+
+def unknown_actor(text: str, close: list[str]) -> Refused:
+    message = _("'{person_id}' is not a person in the org file; load it with "
+                "`rectify org load`").format(person_id=text)
+    return Refused(message + did_you_mean(close), reason=Refusal.ROLE)

@@ -88,10 +88,14 @@ class NotFound(RectifyError):
         self.key = key
         self.close = list(close)  # names near the one asked for: a typo's likely meaning
         message = _("{kind} {key!r} not found").format(kind=translate(kind), key=key)
-        if close:
-            message += _(" (did you mean {names}?)").format(
-                names=_(" or ").join(f"'{c}'" for c in close))
-        super().__init__(message)
+        super().__init__(message + did_you_mean(close))
+
+
+def did_you_mean(close: Sequence[str]) -> str:
+    """" (did you mean 'a' or 'b'?)" after a name that fits nothing; "" when nothing is near."""
+    if not close:
+        return ""
+    return _(" (did you mean {names}?)").format(names=_(" or ").join(f"'{c}'" for c in close))
 
 
 # What NotFound names, for the catalogue: the kind is translated where the message is made.
