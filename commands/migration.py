@@ -70,7 +70,7 @@ def _migrate(app: AppContext, name: str, to_text: str, mappings: tuple[str, ...]
     if not dry_run:  # an admin's action: checked and logged before any item moves
         from ..engine.app.admin import allow_migration
 
-        allow_migration(service, app.actor, name, plan.to_version, parse_mapping(mappings))
+        allow_migration(service, app.actor, name, plan.to_version, plan.mapping)
 
     def on_item(result: dict[str, Any]) -> None:
         out.item(result)

@@ -30,6 +30,7 @@ from ..core.versions import (
     StateMove,
     check_mapping,
     diff_specs,
+    mapping_by_id,
     move_item,
     plan_states,
     refusal,
@@ -102,6 +103,7 @@ def prepare(service: Service, name: str, to_version: int,
         target = _version(conn, service, name, to_version)
         others = {r.version: service.compiled(conn, r.id).spec
                   for r in inflight.versions(conn, name) if r.id != target.version.id}
+        mapping = mapping_by_id(mapping, others.values(), target.spec)
         check_mapping(mapping, others.values(), target.spec, to_version)
         groups = [Group(service.compiled(conn, vid).version.version, state, n)
                   for vid, state, n in inflight.census(conn, name, not_on=target.version.id)]

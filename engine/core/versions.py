@@ -220,6 +220,29 @@ def parse_mapping(pairs: Iterable[str]) -> dict[str, str]:
     return out
 
 
+def mapping_by_id(mapping: Mapping[str, str], sources: Iterable[WorkflowSpec],
+                  target: WorkflowSpec) -> dict[str, str]:
+    """`--map 已批改待完善=整改中` as well as `--map marked=rectifying`: each side given by a
+    state's label is turned into its id (OLD among the other versions' states, NEW among the
+    target's), where the label names exactly one state; anything else is left as written for
+    `check_mapping` to refuse with the nearest names."""
+    old_ids = _ids_by_label(sources)
+    new_ids = _ids_by_label([target])
+    return {old_ids.get(old, old): new_ids.get(new, new) for old, new in mapping.items()}
+
+
+def _ids_by_label(specs: Iterable[WorkflowSpec]) -> dict[str, str]:
+    """label -> state id, for labels that are not themselves an id and name one state only."""
+    specs = list(specs)
+    ids = {state for spec in specs for state in spec.states}
+    found: dict[str, set[str]] = {}
+    for spec in specs:
+        for state, st in spec.states.items():
+            found.setdefault(st.label.strip(), set()).add(state)
+    return {label: next(iter(states)) for label, states in found.items()
+            if len(states) == 1 and label not in ids}
+
+
 def check_mapping(mapping: Mapping[str, str], sources: Iterable[WorkflowSpec],
                   target: WorkflowSpec, target_version: int) -> None:
     """Both sides of every --map name a state: OLD in some other version, NEW in the target,
