@@ -86,7 +86,7 @@ def audit_log(app: AppContext) -> None:
     if app.as_json:
         echo_json([{k: v for k, v in r.items() if k != "prev_hash"} for r in rows])
         return
-    click.echo(table(["#", "at", "who", "os user", "action", "file", "sha256"],
+    click.echo(table(["#", _("at"), _("who"), _("os user"), _("action"), _("file"), "sha256"],
                      [[r["seq"], r["at"].isoformat()[:16].replace("T", " "), r["actor"],
                        r["os_user"] or "", r["action"], r["target"], r["digest"][:16]]
                       for r in rows], max_width=60))

@@ -88,7 +88,9 @@ def outbox_list(app: AppContext, status: str | None, limit: int) -> None:
         echo_json([{k: v for k, v in r.items() if k not in ("body_markdown", "data")}
                    for r in rows])
         return
-    click.echo(table(["id", "status", "channel", "template", "item", "to", "subject", "error"],
+    headers = ["id", _("status"), _("channel"), _("template"), _("item"), _("to"),
+               _("subject"), _("error")]
+    click.echo(table(headers,
                      [[r["id"], r["status"], r["channel"], r["template"], r["item_id"],
                        ", ".join(p["name"] for p in r["recipients"].get("people", [])),
                        r["subject"], r["last_error"] or ""] for r in rows]))

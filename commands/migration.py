@@ -12,11 +12,13 @@ from typing import Any
 
 import click
 
-from ..engine.core.i18n import _
+from ..engine.core.i18n import N_, _, ngettext, translate
 from .support import AppContext, JsonStream, echo_json, pass_app, progress, table
 
 PROGRESS_FROM = 1000  # items: from this many, a progress bar on stderr (when it is a terminal)
 MARKS = {"added": "+", "removed": "-", "changed": "~"}
+# The words among a change's details that are not YAML keys (those are shown as written).
+DETAIL_WORDS = {"entry notice": N_("entry notice")}
 
 
 def version_number(text: str, what: str) -> int:
@@ -88,40 +90,49 @@ def _migrate(app: AppContext, name: str, to_text: str, mappings: tuple[str, ...]
 
 
 def _plan_text(plan: Any, dry_run: bool) -> str:
-    head = (f"{plan.workflow} -> v{plan.to_version}: {plan.items} running item"
-            f"{'' if plan.items == 1 else 's'} on other versions"
-            + (" (dry run: nothing is written)" if dry_run else ""))
+    head = ngettext("{workflow} -> v{version}: {count} running item on other versions",
+                    "{workflow} -> v{version}: {count} running items on other versions",
+                    plan.items).format(workflow=plan.workflow, version=plan.to_version,
+                                       count=plan.items)
+    if dry_run:
+        head += _(" (dry run: nothing is written)")
     if not plan.moves:
         return head
     rows = []
     for m in plan.moves:
         if m.problem == "missing":
-            dest = f"✗ v{plan.to_version} has no such state"
+            dest = _("✗ v{version} has no such state").format(version=plan.to_version)
         else:
             dest = f"{m.dest_label} ({m.dest})" + (" --map" if m.mapped else "")
-            dest += f" ✗ final in v{plan.to_version}" if m.problem == "final" else ""
+            if m.problem == "final":
+                dest += _(" ✗ final in v{version}").format(version=plan.to_version)
         rows.append([f"v{m.version}", f"{m.source_label} ({m.source})", dest, m.items])
-    return head + "\n" + table(["from", "state", "to", "items"], rows, max_width=60)
+    headers = [_("from"), _("state"), _("to"), _("items")]
+    return head + "\n" + table(headers, rows, max_width=60)
 
 
 def _summary_text(summary: dict[str, Any], version: int, dry_run: bool) -> str:
     moved = summary["would_migrate" if dry_run else "migrated"]
-    line = (f"{'would migrate' if dry_run else 'migrated'} {moved} item{'' if moved == 1 else 's'}"
-            f" to v{version}")
-    for key, word in (("conflicts", "changed underneath (run again)"),
-                      ("refused", "refused")):
-        if summary[key]:
-            line += f"; {summary[key]} {word}"
+    line = (ngettext("would migrate {count} item to v{version}",
+                     "would migrate {count} items to v{version}", moved) if dry_run else
+            ngettext("migrated {count} item to v{version}", "migrated {count} items to v{version}",
+                     moved)).format(count=moved, version=version)
+    if summary["conflicts"]:
+        line += _("; {count} changed underneath (run again)").format(count=summary["conflicts"])
+    if summary["refused"]:
+        line += _("; {count} refused").format(count=summary["refused"])
     lines = [line]
     if summary["fields_dropped"]:
-        lines.append("fields removed from items (kept in their migrate history row): "
-                     + ", ".join(f"{k} {n}" for k, n in summary["fields_dropped"].items()))
+        lines.append(_("fields removed from items (kept in their migrate history row): "
+                       "{fields}").format(fields=", ".join(
+                           f"{k} {n}" for k, n in summary["fields_dropped"].items())))
     if summary["steps_already_applied"]:
-        lines.append(f"escalation steps already applied in the current stay, not repeated: "
-                     f"{summary['steps_already_applied']}")
+        lines.append(_("escalation steps already applied in the current stay, not repeated: "
+                       "{count}").format(count=summary["steps_already_applied"]))
     if summary["steps_due_now"]:
-        lines.append(f"escalation steps already due under v{version} (the next sweep applies "
-                     f"them, marked late): {summary['steps_due_now']}")
+        lines.append(_("escalation steps already due under v{version} (the next sweep applies "
+                       "them, marked late): {count}").format(version=version,
+                                                             count=summary["steps_due_now"]))
     return "\n".join(lines)
 
 
@@ -140,15 +151,17 @@ def diff(app: AppContext, name: str, v1: str, v2: str) -> None:
         echo_json(report.as_json())
         return
     items = report.in_flight
-    lines = [f"{name} v{report.old} -> v{report.new}: {items} running item"
-             f"{'' if items == 1 else 's'} on v{report.old}"]
+    lines = [ngettext("{name} v{old} -> v{new}: {count} running item on v{old}",
+                      "{name} v{old} -> v{new}: {count} running items on v{old}", items).format(
+                          name=name, old=report.old, new=report.new, count=items)]
     if not report.changes:
-        lines.append("no differences")
-    for kind, title in (("workflow", "settings"), ("role", "roles"), ("field", "fields"),
-                        ("state", "states"), ("transition", "transitions")):
+        lines.append(_("no differences"))
+    for kind, title in (("workflow", N_("settings")), ("role", N_("roles")),
+                        ("field", N_("fields")), ("state", N_("states")),
+                        ("transition", N_("transitions"))):
         changes = [(c, n) for c, n in report.changes if c.kind == kind]
         if changes:
-            lines.append(f"\n{title}")
+            lines.append(f"\n{translate(title)}")
             lines += [line for c, n in changes for line in _change_lines(c, n)]
     click.echo("\n".join(lines))
 
@@ -157,12 +170,16 @@ def _change_lines(change: Any, items: int) -> list[str]:
     label = f"  {change.label}" if change.label != change.name else ""
     touches = ""
     if change.touches is not None:
-        what = "with a value" if change.touches[0] == "field" else "running"
-        touches = f"  [{items} item{'' if items == 1 else 's'} {what}]"
+        touches = "  [" + (ngettext("{count} item with a value", "{count} items with a value",
+                                    items) if change.touches[0] == "field" else
+                           ngettext("{count} item running", "{count} items running", items)
+                           ).format(count=items) + "]"
     lines = [f"  {MARKS[change.change]} {change.name}{label}{touches}"]
-    for what, old, new in change.details:
+    for key, old, new in change.details:
+        what = translate(DETAIL_WORDS[key]) if key in DETAIL_WORDS else key  # else a YAML key
         if len(old) + len(new) > 70:
-            lines += [f"      {what}:", f"        was: {old}", f"        now: {new}"]
+            lines += [f"      {what}:", _("        was: {value}").format(value=old),
+                      _("        now: {value}").format(value=new)]
         else:
             lines.append(f"      {what}: {old} -> {new}")
     return lines

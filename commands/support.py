@@ -19,7 +19,7 @@ import click
 
 from ..engine.app.logs import configure_logging
 from ..engine.app.runtime import Runtime
-from ..engine.core.i18n import _
+from ..engine.core.i18n import _, english
 
 if TYPE_CHECKING:
     from ..engine.app.names import Names
@@ -173,7 +173,8 @@ class JsonStream:
     def item(self, result: dict[str, Any]) -> None:
         if self.enabled:
             sep = "," if self.count else ""
-            click.echo(f"{sep}\n    {json.dumps(result, ensure_ascii=False)}", nl=False)
+            line = json.dumps(result, ensure_ascii=False, default=english)  # a Text: English
+            click.echo(f"{sep}\n    {line}", nl=False)
             self.count += 1
 
     def tail(self, summary: dict[str, Any] | None) -> None:

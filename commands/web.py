@@ -50,7 +50,7 @@ def user_password(app: AppContext, person: str) -> None:
 
     person = app.names().person(person)  # before the prompt: a typo asks for no password
     if sys.stdin.isatty():
-        password = click.prompt(f"password for {person}", hide_input=True,
+        password = click.prompt(_("password for {person}").format(person=person), hide_input=True,
                                 confirmation_prompt=True)
     else:
         password = sys.stdin.readline().rstrip("\r\n")

@@ -41,8 +41,9 @@ def load(app: AppContext, file: str) -> None:
     if app.as_json:
         echo_json({"workflow": version.name, "version": version.version, "new": created})
     else:
-        click.echo(f"workflow {version.name} v{version.version}: "
-                   + ("registered" if created else "unchanged (same content)"))
+        click.echo((_("workflow {name} v{version}: registered") if created else
+                    _("workflow {name} v{version}: unchanged (same content)")).format(
+                        name=version.name, version=version.version))
 
 
 def _validate(app: AppContext, paths: list[Path]) -> int:
@@ -115,7 +116,7 @@ def list_(app: AppContext) -> None:
         echo_json([{"workflow": r.name, "version": r.version, "file": r.file,
                     "loaded_at": r.loaded_at} for r in rows])
         return
-    click.echo(table(["workflow", "version", "loaded", "file"],
+    click.echo(table([_("workflow"), _("version"), _("loaded"), _("file")],
                      [[r.name, r.version, r.loaded_at.strftime("%Y-%m-%d %H:%M"), r.file]
                       for r in rows], max_width=60))
 
@@ -133,19 +134,19 @@ def show(app: AppContext, name: str) -> None:
                    name=spec.name, title=spec.title, timezone=spec.timezone,
                    calendar=spec.calendar))
     click.echo(_("\nstates:"))
-    click.echo(table(["state", "label", "deadline", "final"],
-                     [[s.name, s.label, s.deadline or "", "yes" if s.final else ""]
+    click.echo(table([_("state"), _("label"), _("deadline"), _("final")],
+                     [[s.name, s.label, s.deadline or "", _("yes") if s.final else ""]
                       for s in spec.states.values()]))
     click.echo(_("\ntransitions:"))
-    click.echo(table(["trigger", "from", "to", "roles", "rules"],
+    click.echo(table([_("trigger"), _("from"), _("to"), _("roles"), _("rules")],
                      [[t.trigger, ", ".join(t.sources), t.dest,
                        ", ".join(spec.role_label(r) for r in t.roles), _rules(spec, t)]
                       for t in spec.transitions], max_width=60))
     ladders = [(s, step) for s in spec.states.values() for step in s.escalate]
     if ladders:
         click.echo(_("\nescalation:"))
-        click.echo(table(["state", "at", "level", "notify", "fire"],
-                         [[s.label, str(step.at) if step.at.amount else "deadline",
+        click.echo(table([_("state"), _("at"), _("level"), _("notify"), _("fire")],
+                         [[s.label, str(step.at) if step.at.amount else _("deadline"),
                            step.level or "", ", ".join(step.notify), step.fire or ""]
                           for s, step in ladders]))
 
@@ -153,15 +154,16 @@ def show(app: AppContext, name: str) -> None:
 def _rules(spec: WorkflowSpec, t: TransitionSpec) -> str:
     rules = []
     if t.actor:
-        rules.append(f"only the {t.actor}")
+        rules.append(_("only the {actor}").format(actor=t.actor))
     if t.not_actor_of:
-        rules.append(f"not whoever fired {t.not_actor_of}")
+        rules.append(_("not whoever fired {trigger}").format(trigger=t.not_actor_of))
     if t.requires:
-        rules.append("needs " + ", ".join(spec.field_label(f) for f in t.requires))
+        rules.append(_("needs {fields}").format(
+            fields=", ".join(spec.field_label(f) for f in t.requires)))
     if t.comment_required:
-        rules.append("comment")
+        rules.append(_("comment"))
     if t.when:
-        rules.append(f"when {t.when}")
+        rules.append(_("when {guard}").format(guard=t.when))
     return "; ".join(rules)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .core.errors import InvalidInput, Problem, SourceLoc
-from .core.i18n import _
+from .core.i18n import _, os_error_text
 
 if TYPE_CHECKING:
     from ..notifications.settings import ChannelSettings
@@ -101,14 +101,15 @@ class Settings:
 def parse_hhmm(text: str) -> TimeOfDay:
     match = _HHMM.match(text.strip())
     if not match:
-        raise ValueError(f"expected a time such as '19:00', got {text!r}")
+        raise ValueError(_("expected a time such as '19:00', got {value!r}").format(value=text))
     return TimeOfDay(int(match.group(1)), int(match.group(2)))
 
 
 def parse_weekly(text: str) -> tuple[int, TimeOfDay]:
     day, _, hhmm = text.strip().lower().partition(" ")
     if day not in WEEKDAYS:
-        raise ValueError(f"expected a day and a time such as 'fri 17:00', got {text!r}")
+        raise ValueError(_("expected a day and a time such as 'fri 17:00', got {value!r}")
+                         .format(value=text))
     return WEEKDAYS.index(day), parse_hhmm(hhmm)
 
 
@@ -127,9 +128,11 @@ class Findings:
         for key in table:
             if key not in allowed:
                 hint = difflib.get_close_matches(key, allowed, n=1)
-                did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
-                listed = ", ".join(sorted(allowed)) or "none"
-                self.error(f"{where}: unknown key {key!r}{did_you_mean}; allowed: {listed}")
+                did_you_mean = _(" (did you mean '{name}'?)").format(name=hint[0]) if hint else ""
+                listed = ", ".join(sorted(allowed)) or _("none")
+                self.error(_("{where}: unknown key {key!r}{did_you_mean}; allowed: {listed}")
+                           .format(where=where, key=key, did_you_mean=did_you_mean,
+                                   listed=listed))
 
     def raise_if_any(self) -> None:
         if self.problems:
@@ -171,15 +174,17 @@ def _read_toml(path: Path, findings: Findings) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        findings.error(f"cannot read settings file: {exc.strerror or exc}")
+        findings.error(_("cannot read settings file: {reason}").format(reason=os_error_text(exc)))
     except UnicodeDecodeError:
-        findings.error("settings file is not UTF-8 text")
+        findings.error(_("settings file is not UTF-8 text"))
     else:
         try:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             line, column = _toml_position(str(exc), text)
-            findings.error(f"not valid TOML: {_TOML_POS.sub('', str(exc))}", line, column)
+            # tomllib's own words ("Expected ']' ...") have no translation; the place does.
+            findings.error(_("not valid TOML: {problem}").format(
+                problem=_TOML_POS.sub("", str(exc))), line, column)
     findings.raise_if_any()
     return {}
 
@@ -196,7 +201,8 @@ def _toml_position(message: str, text: str) -> tuple[int, int]:
 def _table(raw: Mapping[str, Any], key: str, findings: Findings) -> dict[str, Any]:
     value = raw.get(key, {})
     if not isinstance(value, dict):
-        findings.error(f"{key}: expected a table, got {type(value).__name__}")
+        findings.error(_("{key}: expected a table, got {kind}").format(
+            key=key, kind=type(value).__name__))
         return {}
     return value
 
@@ -208,7 +214,8 @@ def _scheduler(raw: dict[str, Any], findings: Findings) -> SchedulerSettings:
     for key in ("sweep_minutes", "lease_seconds"):
         value = raw.get(key, getattr(defaults, key))
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            findings.error(f"scheduler: {key} must be a positive whole number, got {value!r}")
+            findings.error(_("scheduler: {key} must be a positive whole number, got {value!r}")
+                           .format(key=key, value=value))
         else:
             values[key] = value
     for key, parse in (("digest_time", parse_hhmm), ("weekly", parse_weekly)):
@@ -217,7 +224,7 @@ def _scheduler(raw: dict[str, Any], findings: Findings) -> SchedulerSettings:
             parse(value if isinstance(value, str) else repr(value))
             values[key] = value
         except ValueError as exc:
-            findings.error(f"scheduler: {key}: {exc}")
+            findings.error(_("scheduler: {key}: {problem}").format(key=key, problem=exc))
     return SchedulerSettings(**values)
 
 
@@ -227,7 +234,8 @@ def _report(raw: dict[str, Any], findings: Findings) -> ReportSettings:
     weights = _table(raw, "weights", findings)
     for key, value in weights.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
-            findings.error(f"report.weights: {key} must be a number, got {value!r}")
+            findings.error(_("report.weights: {key} must be a number, got {value!r}").format(
+                key=key, value=value))
     defaults = ReportSettings()
     texts = {key: _text(raw, key, getattr(defaults, key), findings)
              for key in ("office", "issue_number")}
@@ -278,7 +286,8 @@ def _lights(raw: dict[str, Any], findings: Findings) -> LightsSettings:
     findings.unknown_keys(raw, {"yellow_workdays", "colors"}, "lights")
     yellow = raw.get("yellow_workdays", LightsSettings.yellow_workdays)
     if isinstance(yellow, bool) or not isinstance(yellow, int) or yellow < 0:
-        findings.error(f"lights: yellow_workdays must be a whole number >= 0, got {yellow!r}")
+        findings.error(_("lights: yellow_workdays must be a whole number >= 0, got {value!r}")
+                       .format(value=yellow))
         yellow = LightsSettings.yellow_workdays
     colors = _table(raw, "colors", findings)
     findings.unknown_keys(colors, set(DEFAULT_COLORS), "lights.colors")
@@ -299,13 +308,15 @@ def _web(raw: dict[str, Any], findings: Findings) -> WebSettings:
     base_url = raw.get("base_url")
     if base_url is not None and (not isinstance(base_url, str)
                                  or not base_url.startswith(("http://", "https://"))):
-        findings.error(f"web: base_url must be an http:// or https:// address, got {base_url!r}")
+        findings.error(_("web: base_url must be an http:// or https:// address, got {value!r}")
+                       .format(value=base_url))
         base_url = None
     numbers = {}
     for key in ("upload_mb", "session_hours", "min_password"):
         value = raw.get(key, getattr(WebSettings, key))
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            findings.error(f"web: {key} must be a whole number >= 1, got {value!r}")
+            findings.error(_("web: {key} must be a whole number >= 1, got {value!r}").format(
+                key=key, value=value))
             value = getattr(WebSettings, key)
         numbers[key] = value
     return WebSettings(base_url.rstrip("/") if base_url else None, **numbers)

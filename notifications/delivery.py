@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..engine.core.errors import RectifyError
+from ..engine.core.i18n import _
 from .message import Notification
 
 
@@ -31,7 +32,8 @@ class RateLimited(TransientFailure):
 
     def __init__(self, retry_after: float, message: str = "") -> None:
         self.retry_after = max(0.0, float(retry_after))
-        super().__init__(message or f"rate limited; retry after {self.retry_after:.1f} s")
+        super().__init__(message or _("rate limited; retry after {seconds:.1f} s").format(
+            seconds=self.retry_after))
 
 
 class Channel(Protocol):

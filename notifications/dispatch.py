@@ -30,6 +30,7 @@ from typing import Any, NamedTuple, Protocol
 
 import structlog
 
+from ..engine.core.i18n import _
 from .delivery import Channel, PermanentFailure, RateLimited, TransientFailure
 from .message import Notification
 
@@ -276,8 +277,9 @@ def _deliver(
     channel = channels.get(row.channel)
     context = {"row": row.id, "channel": row.channel, "key": row.notification.key}
     if channel is None:
-        known = ", ".join(sorted(channels)) or "none"
-        error = f"unknown channel {row.channel!r} (configured: {known})"
+        known = ", ".join(sorted(channels)) or _("none")
+        error = _("unknown channel {name!r} (configured: {known})").format(name=row.channel,
+                                                                           known=known)
         return _fail(marks, row, error, context, at_once=False)
     at_once = not getattr(channel, "local", False)
     try:
@@ -306,7 +308,8 @@ def _deliver(
 def _retry(marks: _Marks, row: OutboxRow, error: str, now: datetime, max_attempts: int,
            base_delay: timedelta, context: dict[str, object], at_once: bool) -> None:
     if row.attempts + 1 >= max_attempts:
-        error = f"gave up after {row.attempts + 1} attempts: {error}"
+        error = _("gave up after {attempts} attempts: {error}").format(
+            attempts=row.attempts + 1, error=error)
         return _fail(marks, row, error, context, at_once=at_once)
     retry_at = now + backoff(row.attempts, base_delay)
     marks.add_row(row, RETRY, retry_at, error[:MAX_ERROR], at_once=at_once)

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import structlog
 
+from ..engine.core.i18n import _
 from .delivery import PermanentFailure, RateLimited, TransientFailure
 from .message import Notification, Recipient
 from .ratelimit import Clock, SlidingWindow
@@ -55,15 +56,14 @@ class _Robot:
 
     def send(self, notification: Notification) -> None:
         payloads = self._payloads(notification)
-        for _ in range(8):  # each fold keeps a share of the text; a few rounds always fit
+        for _round in range(8):  # each fold keeps a share of the text; a few rounds always fit
             if len(payloads) <= self._limiter.limit:
                 break
             notification = fold(notification, len(payloads), self._limiter.limit)
             payloads = self._payloads(notification)
         if len(payloads) > self._limiter.limit:  # only a pathological recipient list is left
-            raise PermanentFailure(
-                f"message needs {len(payloads)} parts, more than {self._limiter.limit} a minute"
-            )
+            raise PermanentFailure(_("message needs {parts} parts, more than {limit} a minute")
+                                   .format(parts=len(payloads), limit=self._limiter.limit))
         self._limiter.acquire(len(payloads))  # raises RateLimited before anything is sent
         for payload in payloads:
             self._post(payload)
@@ -101,7 +101,8 @@ class WeComChannel(_Robot):
 
     def __init__(self, name: str, url: str, *, msgtype: str = "markdown", **options: Any) -> None:
         if msgtype not in self.limits:
-            raise ValueError(f"msgtype must be markdown or text, got {msgtype!r}")
+            raise ValueError(_("msgtype must be markdown or text, got {value!r}").format(
+                value=msgtype))
         super().__init__(name, url, **options)
         self.msgtype = msgtype
 

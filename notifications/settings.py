@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..engine.core.errors import InvalidInput, Problem, SourceLoc
+from ..engine.core.i18n import _
 
 if TYPE_CHECKING:
     from ..engine.settings import Settings
@@ -57,7 +58,8 @@ def read_channels(
     channels = {}
     for name, table in raw.items():
         if not isinstance(table, dict):
-            findings.error(f"channel {name!r}: expected a [channels.{name}] table")
+            findings.error(_("channel {name!r}: expected a [channels.{name}] table").format(
+                name=name))
             continue
         channel = _channel(name, table, base, findings)
         if channel is not None:
@@ -72,16 +74,18 @@ def _channel(
     # configured: the default settings and `item show` need none of them.
     from .channels import CHANNEL_TYPES
 
-    where = f"channel {name!r}"
+    where = _("channel {name!r}").format(name=name)
     kind = table.get("type")
     if not isinstance(kind, str) or kind not in CHANNEL_TYPES:
-        shown = "missing" if kind is None else repr(kind)
-        findings.error(f"{where}: type is {shown}; expected one of {', '.join(CHANNEL_TYPES)}")
+        shown = _("missing") if kind is None else repr(kind)
+        findings.error(_("{where}: type is {shown}; expected one of {types}").format(
+            where=where, shown=shown, types=", ".join(CHANNEL_TYPES)))
         return None
     options = {k: v for k, v in table.items() if k not in ("type", "units")}
     if kind == "smtp" and "password" in options:
-        findings.error(f"{where}: never write a password in the settings file; set "
-                       f"password_env = \"VAR\" and put the password in that environment variable")
+        findings.error(_("{where}: never write a password in the settings file; set "
+                         "password_env = \"VAR\" and put the password in that environment "
+                         "variable").format(where=where))
         options.pop("password")
     _check_options(where, kind, options, findings)
     if kind == "file" and isinstance(options.get("path"), str):
@@ -97,12 +101,15 @@ def _check_options(where: str, kind: str, options: dict[str, Any], findings: Fin
     findings.unknown_keys(options, spec.keys, where)
     for key in spec.required:
         if key not in options and f"{key}_env" not in options:
-            alternative = f" or '{key}_env'" if f"{key}_env" in spec.keys else ""
-            findings.error(f"{where}: {kind} needs {key!r}{alternative}")
+            alternative = (_(" or '{key}_env'").format(key=key) if f"{key}_env" in spec.keys
+                           else "")
+            findings.error(_("{where}: {kind} needs {key!r}{alternative}").format(
+                where=where, kind=kind, key=key, alternative=alternative))
     for key, value in options.items():
         _check_value(where, key, value, findings)
         if key.endswith("_env") and key[:-4] in options:
-            findings.error(f"{where}: give {key[:-4]!r} or {key!r}, not both")
+            findings.error(_("{where}: give {plain!r} or {key!r}, not both").format(
+                where=where, plain=key[:-4], key=key))
 
 
 _NUMBERS = {"port": True, "per_minute": True, "timeout": False}  # key -> whole numbers only
@@ -122,11 +129,14 @@ def _check_value(where: str, key: str, value: Any, findings: Findings) -> None:
     choices = _choices()
     if key in _NUMBERS:
         if not _positive(value, whole=_NUMBERS[key]):
-            findings.error(f"{where}: {key} must be a positive number, got {value!r}")
+            findings.error(_("{where}: {key} must be a positive number, got {value!r}").format(
+                where=where, key=key, value=value))
     elif not isinstance(value, str) or not value:
-        findings.error(f"{where}: {key} must be a non-empty string, got {value!r}")
+        findings.error(_("{where}: {key} must be a non-empty string, got {value!r}").format(
+            where=where, key=key, value=value))
     elif key in choices and value not in choices[key]:
-        findings.error(f"{where}: {key} must be one of {', '.join(choices[key])}, got {value!r}")
+        findings.error(_("{where}: {key} must be one of {choices}, got {value!r}").format(
+            where=where, key=key, choices=", ".join(choices[key]), value=value))
     elif key == "url":
         try:
             check_url(value)
@@ -146,7 +156,8 @@ def _units(where: str, value: Any, findings: Findings) -> tuple[str, ...] | None
     if not isinstance(value, list) or not value or not all(
         isinstance(u, str) and u for u in value
     ):
-        findings.error(f"{where}: units must be a non-empty list of unit ids, got {value!r}")
+        findings.error(_("{where}: units must be a non-empty list of unit ids, got {value!r}")
+                       .format(where=where, value=value))
         return None
     return tuple(value)
 
@@ -170,7 +181,7 @@ def build_channels(
         try:
             channels[name] = CHANNEL_TYPES[config.type].build(name, config.units, options, clock)
         except ValueError as exc:
-            problems.append(f"channel {name!r}: {exc}")
+            problems.append(_("channel {name!r}: {problem}").format(name=name, problem=exc))
     if problems:
         where = SourceLoc(settings.source, 1, 1)
         raise InvalidInput([Problem(where, p) for p in problems], source=settings.source)
@@ -189,7 +200,8 @@ def _resolve_env(
         elif env.get(value):
             options[key[:-4]] = env[value]
         else:
-            problems.append(f"channel {config.name!r}: {key} names the environment "
-                            f"variable {value}, which is not set")
+            problems.append(_("channel {name!r}: {key} names the environment variable "
+                              "{variable}, which is not set").format(
+                                  name=config.name, key=key, variable=value))
             ok = False
     return options if ok else None

@@ -17,6 +17,7 @@ from email.utils import formatdate, parseaddr
 
 import structlog
 
+from ..engine.core.i18n import _
 from .delivery import DeliveryError, PermanentFailure, TransientFailure
 from .message import Notification, Recipient
 
@@ -40,7 +41,8 @@ class SmtpChannel:
         units: Sequence[str] | None = None,
     ) -> None:
         if security not in SECURITY_PORTS:
-            raise ValueError(f"security must be one of {', '.join(SECURITY_PORTS)}")
+            raise ValueError(_("security must be one of {choices}").format(
+                choices=", ".join(SECURITY_PORTS)))
         self.name = name
         self.units = tuple(units) if units is not None else None
         self.host = host
@@ -68,9 +70,9 @@ class SmtpChannel:
         refused = [r for r in refused if r]
         if refused:
             delivered = len(addressed) - len(refused)
-            raise PermanentFailure(
-                f"delivered to {delivered} of {len(addressed)}; refused: {'; '.join(refused)}"
-            )
+            raise PermanentFailure(_("delivered to {delivered} of {count}; refused: {refused}")
+                                   .format(delivered=delivered, count=len(addressed),
+                                           refused="; ".join(refused)))
 
     def _connect(self) -> smtplib.SMTP:
         if self.security == "ssl":

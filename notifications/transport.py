@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+from ..engine.core.i18n import _
 from .delivery import PermanentFailure, RateLimited, TransientFailure
 
 _MAX_RESPONSE = 64 * 1024  # robots answer a few bytes of JSON; never read an unbounded body
@@ -29,7 +30,8 @@ def encode_json(payload: Any) -> bytes:
 def check_url(url: str) -> None:
     """Only http(s): urllib would also open file:// and ftp:// URLs, which no channel wants."""
     if not url.startswith(("http://", "https://")):
-        raise ValueError(f"url must start with http:// or https://, got {redact(url)!r}")
+        raise ValueError(_("url must start with http:// or https://, got {url!r}").format(
+            url=redact(url)))
 
 
 def redact(url: str) -> str:
@@ -91,7 +93,9 @@ def json_answer(body: bytes, where: str) -> Mapping[str, Any]:
     try:
         answer = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise TransientFailure(f"POST {where}: answer is not JSON: {body[:200]!r}") from exc
+        raise TransientFailure(_("POST {where}: answer is not JSON: {body!r}").format(
+            where=where, body=body[:200])) from exc
     if not isinstance(answer, dict):
-        raise TransientFailure(f"POST {where}: answer is not a JSON object: {body[:200]!r}")
+        raise TransientFailure(_("POST {where}: answer is not a JSON object: {body!r}").format(
+            where=where, body=body[:200]))
     return answer

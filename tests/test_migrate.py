@@ -255,7 +255,7 @@ def test_concurrent_change_is_reported_and_the_rest_migrate(world: World,
     monkeypatch.undo()
     assert (report.migrated, report.conflicts) == (2, 1)
     conflict = next(r for r in results if r["status"] == "conflict")
-    assert conflict["id"] == world.handling and "changed by someone else" in conflict["error"]
+    assert conflict["id"] == world.handling and "changed by someone else" in str(conflict["error"])
     handled = item(s, world.handling)
     assert handled.state == "reviewing"  # the reply stands, on v1
     assert item(s, world.registered).state == "registered"

@@ -22,6 +22,7 @@ from ..engine.core.errors import (
     Refused,
     UsageError,
 )
+from ..engine.core.i18n import N_, _, translate
 
 # The contract's statuses for each kind of refusal (section 7).
 REFUSAL_STATUS = {
@@ -66,11 +67,34 @@ def answer(request: Request, status: int, message: str,
     return HTMLResponse(page, status, headers=headers)
 
 
+# pydantic's own words are English: the kinds of problem our bodies and queries can have, in
+# the session's language ({placeholders} from the problem's `ctx`); others keep pydantic's.
+PROBLEMS = {
+    "missing": N_("required"),
+    "string_pattern_mismatch": N_("must not contain NUL characters"),  # our only pattern
+    "string_too_long": N_("at most {max_length} characters"),
+    "string_too_short": N_("at least {min_length} characters"),
+    "string_type": N_("must be text"),
+    "int_parsing": N_("must be a whole number"),
+    "int_type": N_("must be a whole number"),
+    "bool_parsing": N_("must be true or false"),
+    "greater_than_equal": N_("must be at least {ge}"),
+    "less_than_equal": N_("must be at most {le}"),
+    "dict_type": N_("must be a JSON object"),
+    "json_invalid": N_("not valid JSON"),
+    "model_attributes_type": N_("must be a JSON object"),
+}
+
+
 def validation_line(errors: Sequence[Any]) -> str:
     """The first problem pydantic found, as one line: where, then what."""
     first = errors[0] if errors else {}
-    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "request"
-    message = str(first.get("msg", "not valid"))
-    if first.get("type") == "string_pattern_mismatch":  # our only pattern: no NUL characters
-        message = "must not contain NUL characters"
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or _("request")
+    message = str(first.get("msg", _("not valid")))
+    known = PROBLEMS.get(str(first.get("type")))
+    if known:
+        try:
+            message = translate(known).format(**(first.get("ctx") or {}))
+        except (KeyError, IndexError, ValueError):
+            message = translate(known)
     return f"{where}: {message}"

@@ -23,6 +23,7 @@ from ..engine.app.names import Names
 from ..engine.app.service import Service
 from ..engine.app.views import item_detail, item_rows
 from ..engine.core.escalation import LightRule
+from ..engine.core.i18n import _
 from ..engine.store.evidence import safe_name
 from .answers import validation_line
 from .auth import HttpRefusal, Person, api_person, check_csrf, login, login_refusal, service_of
@@ -76,7 +77,7 @@ class AdvanceBody(BaseModel):
     @classmethod
     def _no_nul(cls, fields: dict[str, Any]) -> dict[str, Any]:
         if _has_nul(fields):
-            raise ValueError("field values cannot contain NUL characters")
+            raise ValueError(_("field values cannot contain NUL characters"))
         return fields
 
 
@@ -211,8 +212,8 @@ async def _save(upload: UploadFile, folder: FsPath, limit: int) -> FsPath:
         while chunk := await upload.read(1 << 20):
             size += len(chunk)
             if size > limit:
-                raise HttpRefusal(413, f"{safe_name(upload.filename or 'file')} is larger "
-                                       f"than {limit // (1024 * 1024)} MB")
+                raise HttpRefusal(413, _("{name} is larger than {limit} MB").format(
+                    name=safe_name(upload.filename or "file"), limit=limit // (1024 * 1024)))
             out.write(chunk)
     return target
 
@@ -221,7 +222,7 @@ def _first_problem(exc: ValueError) -> str:
     errors = getattr(exc, "errors", None)
     if callable(errors):
         return validation_line(errors())
-    return f"fields: not a JSON object ({exc})"
+    return _("fields: not a JSON object ({problem})").format(problem=exc)
 
 
 def _detail(service: Service, item_id: int, person: Person, rule: LightRule) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..engine.app.runtime import Runtime
 from ..engine.core.errors import RectifyError
+from ..engine.core.i18n import _
 from .answers import answer, status_of, validation_line
 from .auth import HttpRefusal, LoginRefused, LoginRequired, login_refusal
 
@@ -72,7 +73,7 @@ def _handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         # A bug, not a refusal: the user still reads one line; the traceback goes to the
         # server's log (Starlette logs it after this answer).
-        return answer(request, 500, "internal error: the server's log has the details")
+        return answer(request, 500, _("internal error: the server's log has the details"))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from ..engine.app import identity
 from ..engine.app.identity import LoginRefused, Person, Session
 from ..engine.app.service import Service
+from ..engine.core.i18n import _
 
 __all__ = ["COOKIE", "HttpRefusal", "LoginRefused", "LoginRequired", "Person", "api_person",
            "check_csrf", "client_address", "csrf_token", "login", "logout", "page_person"]
@@ -87,14 +88,14 @@ async def api_person(
         person = await run_in_threadpool(identity.token_person, service_of(request),
                                          bearer.credentials)
         if person is None:
-            raise HttpRefusal(401, "this API token is not valid (unknown, revoked, or its "
-                                   "person has left)", {"WWW-Authenticate": "Bearer"})
+            raise HttpRefusal(401, _("this API token is not valid (unknown, revoked, or its "
+                                     "person has left)"), {"WWW-Authenticate": "Bearer"})
         request.state.via_token = True
         return person
     session = await current_session(request)
     if session is None:
-        raise HttpRefusal(401, "not logged in: send a session cookie from POST /api/login or "
-                               "Authorization: Bearer TOKEN", {"WWW-Authenticate": "Bearer"})
+        raise HttpRefusal(401, _("not logged in: send a session cookie from POST /api/login or "
+                                 "Authorization: Bearer TOKEN"), {"WWW-Authenticate": "Bearer"})
     request.state.via_token = False
     return session.person
 
@@ -125,8 +126,8 @@ async def check_csrf(request: Request) -> None:
         sent = (await request.form()).get(CSRF_FIELD)  # parsed once: FastAPI reuses it
     if session is None or not isinstance(sent, str) or \
             not hmac.compare_digest(sent.encode(), session.csrf.encode()):
-        raise HttpRefusal(403, "this form has expired or did not come from rectify: reload "
-                               "the page and try again")
+        raise HttpRefusal(403, _("this form has expired or did not come from rectify: reload "
+                                 "the page and try again"))
 
 
 def _is_form(request: Request) -> bool:

@@ -39,7 +39,7 @@ def require_admin(conn: Connection, actor_id: str | None, what: str) -> str:
         return actor_id or "-"  # bootstrap: no admin yet, the database's holder acts
     person = repo.person(conn, actor_id) if actor_id else None
     if person is None or not person.active or not person.admin:
-        who = person.name if person else (actor_id or "nobody (no --as)")
+        who = person.name if person else (actor_id or _("nobody (no --as)"))
         raise Refused(_("{who} may not {what}: only an admin of the org file "
                         "(admin: true) may").format(who=who, what=what),
                       reason=Refusal.ROLE)
@@ -64,11 +64,11 @@ def file_digest(path: Path) -> str:
 def load_org(service: Service, path: Path, actor_id: str | None) -> repo.OrgChanges:
     """An org file in YAML, or a staff roster (花名册) in a spreadsheet (engine/ledgers/roster)."""
     if path.suffix.lower() in READERS:
-        return _admin(service, actor_id, "org load", "load the org file", str(path),
+        return _admin(service, actor_id, "org load", _("load the org file"), str(path),
                       file_digest(path), lambda conn: repo.load_org(
                           conn, read_roster(path, _known(service, conn))))
     org = parse_org(_read_text(path), str(path))
-    return _admin(service, actor_id, "org load", "load the org file", str(path),
+    return _admin(service, actor_id, "org load", _("load the org file"), str(path),
                   file_digest(path), lambda conn: repo.load_org(conn, org))
 
 
@@ -97,7 +97,7 @@ def load_workflow(service: Service, path: Path,
                                                       path.parent))
     service.notices.check_templates(spec, path.parent)
     source = path.read_text("utf-8")
-    return _admin(service, actor_id, "workflow load", "load workflows", str(path),
+    return _admin(service, actor_id, "workflow load", _("load workflows"), str(path),
                   file_digest(path),
                   lambda conn: repo.register_workflow(conn, spec.name, source, str(path),
                                                       service.clock.now()))
@@ -106,7 +106,7 @@ def load_workflow(service: Service, path: Path,
 def load_calendar(service: Service, path: Path,
                   actor_id: str | None) -> tuple[list[int], int]:
     years = parse_calendar_file(_read_text(path), str(path))
-    _admin(service, actor_id, "calendar load", "load calendar data", str(path),
+    _admin(service, actor_id, "calendar load", _("load calendar data"), str(path),
            file_digest(path), lambda conn: repo.load_calendar(conn, years))
     service._calendar = None
     from .deadlines import recompute_provisional
@@ -119,7 +119,7 @@ def allow_migration(service: Service, actor_id: str | None, name: str, to_versio
     """Check and record `workflow migrate` before it moves any item (its moves are each
     recorded in the item's own history)."""
     plan = f"{name} -> v{to_version} {sorted(dict(mappings or {}).items())}"
-    _admin(service, actor_id, "workflow migrate", "migrate workflows", plan,
+    _admin(service, actor_id, "workflow migrate", _("migrate workflows"), plan,
            hashlib.sha256(plan.encode()).hexdigest(), lambda conn: None)
 
 

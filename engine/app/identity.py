@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
-from ...engine.core.i18n import _
+from ...engine.core.i18n import N_, _
 from ..core.errors import NotFound, RectifyError, UsageError
 from ..store import identity as rows
 from ..store.db import read, write
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 PERSON_FREE, ADDRESS_FREE = 5, 30
 WINDOW = timedelta(hours=1)
 MAX_WAIT = timedelta(minutes=15)
-WRONG = "wrong person or password"  # the same words whether or not the person exists
+WRONG = N_("wrong person or password")  # the same words whether or not the person exists
 TOKEN_PREFIX = "rt_"
 
 
@@ -54,9 +54,9 @@ class Session:
 class LoginRefused(RectifyError):
     """A login that did not succeed; `wait` > 0 when it was not even tried (throttled)."""
 
-    def __init__(self, message: str = WRONG, *, wait: int = 0) -> None:
+    def __init__(self, message: str | None = None, *, wait: int = 0) -> None:
         self.wait = wait
-        super().__init__(message)
+        super().__init__(message or _(WRONG))
 
 
 @cache
@@ -139,7 +139,8 @@ def log_in(service: Service, person_id: str, password: str, address: str) -> Per
         holder = rows.active_person(conn, person_id) if person_id else None
         stored = rows.password_hash(conn, person_id) if holder else None
     if wait:
-        raise LoginRefused(f"too many failed logins; try again in {wait} seconds", wait=wait)
+        raise LoginRefused(_("too many failed logins; try again in {wait} seconds").format(
+            wait=wait), wait=wait)
     ok = _verify(stored, password) and holder is not None
     with write(service.engine) as conn:
         rows.record_attempt(conn, person_id, address, now, ok)

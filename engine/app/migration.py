@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ...engine.core.i18n import _
+from ...engine.core.i18n import Text, _, later
 from ..core.calendar import WorkCalendar
 from ..core.errors import Conflict, NotFound, Refusal, Refused
 from ..core.versions import (
@@ -176,7 +176,7 @@ class _Decision:
     to_version: int
     move: ItemMove | None
     tz: str  # the target's timezone, for the times in results
-    error: str | None = None  # why it cannot move
+    error: Text | None = None  # why it cannot move
 
 
 def _decide(plan: Plan, on: Compiled, item: store.ItemRecord, applied: list[str],
@@ -186,8 +186,9 @@ def _decide(plan: Plan, on: Compiled, item: store.ItemRecord, applied: list[str]
     dest = plan.mapping.get(item.state, item.state)
     if dest not in target.states or target.states[dest].final:
         return _Decision(item, on.version.version, plan.to_version, None, target.timezone,
-                         f"its state {item.state} has no working state in v{plan.to_version} "
-                         "(it moved there after the plan was made); add a --map for it")
+                         later("its state {state} has no working state in v{version} (it moved "
+                               "there after the plan was made); add a --map for it",
+                               state=item.state, version=plan.to_version))
     facts = ItemFacts(item.state, item.fields, item.entered_at, item.due_at, item.due_override)
     move = move_item(facts, on.spec, target, dest, applied, calendar, now)
     return _Decision(item, on.version.version, plan.to_version, move, target.timezone)
@@ -200,8 +201,8 @@ def _write(conn: Any, plan: Plan, d: _Decision, actor: str, comment: str | None,
     try:
         store.apply_write(conn, _item_write(plan, d, d.move, actor, comment, now))
     except Conflict:
-        return _result(d, "conflict", "changed by someone else while migrating; not moved — "
-                       "run the same command again to move it")
+        return _result(d, "conflict", later("changed by someone else while migrating; not "
+                                            "moved — run the same command again to move it"))
     return _result(d, "migrated")
 
 
@@ -229,7 +230,9 @@ def _item_write(plan: Plan, d: _Decision, move: ItemMove, actor: str, comment: s
     return store.ItemWrite(item=item, values=values, history=entry, steps=due.steps)
 
 
-def _result(d: _Decision, status: str, error: str | None = None) -> dict[str, Any]:
+def _result(d: _Decision, status: str, error: Text | None = None) -> dict[str, Any]:
+    """One item's outcome, as `--json` prints it; an `error` is a Text (English in JSON, the
+    session's language on the terminal)."""
     move, item = d.move, d.item
     out: dict[str, Any] = {"id": item.id, "from_version": d.from_version,
                            "to_version": d.to_version, "source": item.state,

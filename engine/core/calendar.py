@@ -162,8 +162,8 @@ def parse_calendar_file(text: str, filename: str) -> dict[int, dict[date, bool]]
     reader = NodeReader(filename)
     root = compose(text, filename)
     if root is None:
-        raise InvalidInput([Problem(SourceLoc(filename, 1, 1), "empty calendar file; "
-                                    "expected a mapping with key 'years'")], source=filename)
+        raise InvalidInput([Problem(SourceLoc(filename, 1, 1), _(
+            "empty calendar file; expected a mapping with key 'years'"))], source=filename)
     out: dict[int, dict[date, bool]] = {}
     top = reader.mapping(root, _("calendar file"), CALENDAR_TOP_KEYS, required=("years",))
     for key, key_node, year_node in _years(reader, top["years"][1]) if "years" in top else ():
@@ -179,13 +179,13 @@ def parse_calendar_file(text: str, filename: str) -> dict[int, dict[date, bool]]
 def _years(reader: NodeReader, node: yaml.Node) -> Iterator[tuple[str, yaml.Node, yaml.Node]]:
     """The year entries; a year given twice is reported and its second entry skipped."""
     if not isinstance(node, yaml.MappingNode):
-        reader.error(node, "years must be a mapping")
+        reader.error(node, _("years must be a mapping"))
         return
     seen: set[str] = set()
     for key_node, value_node in node.value:
         key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
         if key in seen:
-            reader.error(key_node, f"years: key '{key}' appears twice")
+            reader.error(key_node, _("years: key '{key}' appears twice").format(key=key))
             continue
         seen.add(key)
         yield key, key_node, value_node
@@ -193,7 +193,8 @@ def _years(reader: NodeReader, node: yaml.Node) -> Iterator[tuple[str, yaml.Node
 
 def _year(reader: NodeReader, key: str, key_node: yaml.Node) -> int | None:
     if not re.fullmatch(r"\d{4}", key):
-        reader.error(key_node, f"years: '{key}' is not a year (expected for example 2027)")
+        reader.error(key_node, _("years: '{key}' is not a year (expected for example 2027)")
+                     .format(key=key))
         return None
     return int(key)
 
@@ -202,7 +203,8 @@ def _read_year(reader: NodeReader, year: int, node: yaml.Node) -> dict[date, boo
     """One year's holidays and make-up workdays; a day in both lists is an error."""
     first_seen: dict[date, tuple[bool, SourceLoc]] = {}
     clashes: dict[int, tuple[yaml.Node, list[date], int]] = {}  # one message per list item
-    for key, (_k, list_node) in reader.mapping(node, f"year {year}", CALENDAR_YEAR_KEYS).items():
+    for key, (_k, list_node) in reader.mapping(node, _("year {year}").format(year=year),
+                                                  CALENDAR_YEAR_KEYS).items():
         is_workday = key == "workdays"
         for item, day in _dates(reader, year, key, list_node):
             kind, loc = first_seen.setdefault(day, (is_workday, reader.loc(item)))
@@ -210,9 +212,10 @@ def _read_year(reader: NodeReader, year: int, node: yaml.Node) -> dict[date, boo
                 clashes.setdefault(id(item), (item, [], loc.line))[1].append(day)
     for item, clash_days, other_line in clashes.values():
         shown = ", ".join(d.isoformat() for d in clash_days[:5])
-        more = f" and {len(clash_days) - 5} more" if len(clash_days) > 5 else ""
-        reader.error(item, f"{shown}{more}: listed both as a holiday and as a workday "
-                           f"(see line {other_line})")
+        if len(clash_days) > 5:
+            shown = _("{days} and {more} more").format(days=shown, more=len(clash_days) - 5)
+        reader.error(item, _("{days}: listed both as a holiday and as a workday (see line "
+                             "{line})").format(days=shown, line=other_line))
     return {day: kind for day, (kind, _) in first_seen.items()}
 
 
@@ -223,11 +226,13 @@ def _dates(
     if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
         return  # `workdays:` left empty means none
     if not isinstance(node, yaml.SequenceNode):
-        reader.error(node, f"{key} of {year} must be a list of dates such as [{year}-01-01]")
+        reader.error(node, _("{key} of {year} must be a list of dates such as [{year}-01-01]")
+                     .format(key=key, year=year))
         return
     for item in node.value:
         if not isinstance(item, yaml.ScalarNode):
-            reader.error(item, f"{key} of {year}: expected a date or a range A..B")
+            reader.error(item, _("{key} of {year}: expected a date or a range A..B").format(
+                key=key, year=year))
             continue
         span = _span(reader, year, item)
         if span is not None:
@@ -241,7 +246,8 @@ def _span(reader: NodeReader, year: int, item: yaml.ScalarNode) -> tuple[date, d
     text = str(item.value).strip()
     parts = [p.strip() for p in text.split("..")]
     if len(parts) > 2:
-        reader.error(item, f"'{text}' is not a date or a range such as {year}-02-06..{year}-02-12")
+        reader.error(item, _("'{text}' is not a date or a range such as {year}-02-06..{year}-02-12")
+                     .format(text=text, year=year))
         return None
     ends = [_parse_date(reader, item, part) for part in parts]
     first, last = ends[0], ends[-1]  # a single date is a one-day range
@@ -249,10 +255,11 @@ def _span(reader: NodeReader, year: int, item: yaml.ScalarNode) -> tuple[date, d
         return None
     outside = [d.isoformat() for d in dict.fromkeys((first, last)) if d.year != year]
     if outside:
-        reader.error(item, f"{', '.join(outside)} is not in year {year}")
+        reader.error(item, _("{days} is not in year {year}").format(days=", ".join(outside),
+                                                                    year=year))
         return None
     if last < first:
-        reader.error(item, f"range '{text}' ends before it starts")
+        reader.error(item, _("range '{text}' ends before it starts").format(text=text))
         return None
     return first, last
 
@@ -261,8 +268,9 @@ def _parse_date(reader: NodeReader, item: yaml.Node, text: str) -> date | None:
     if _DATE.match(text):
         try:
             return date.fromisoformat(text)
-        except ValueError as exc:
-            reader.error(item, f"'{text}' is not a valid date: {exc}")
+        except ValueError:  # Python's own words ("month must be in 1..12") are English
+            reader.error(item, _("'{text}' is not a valid date: there is no such day").format(
+                text=text))
             return None
-    reader.error(item, f"'{text}' is not a date; write YYYY-MM-DD")
+    reader.error(item, _("'{text}' is not a date; write YYYY-MM-DD").format(text=text))
     return None

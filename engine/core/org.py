@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from .errors import InvalidInput
+from .errors import InvalidInput, Problem, SourceLoc
 from .i18n import _
 from .yamlnodes import NodeReader, compose, did_you_mean
 
@@ -51,7 +51,7 @@ def parse_org(text: str, file: str) -> OrgSpec:
     r = NodeReader(file)
     root = compose(text, file)
     if root is None:
-        raise InvalidInput([f"{file}:1:1: empty org file"], source=file)
+        raise InvalidInput([Problem(SourceLoc(file, 1, 1), _("empty org file"))], source=file)
     top = r.mapping(root, _("org file"), ("units", "people"), required=("units", "people"))
     units: list[UnitSpec] = []
     if "units" in top:
@@ -59,27 +59,27 @@ def parse_org(text: str, file: str) -> OrgSpec:
     people = _people(r, top["people"][1], {u.id for u in units}) if "people" in top else []
     if r.problems:
         problems = sorted(r.problems, key=lambda p: (p.loc.line, p.loc.column))
-        raise InvalidInput(problems,
-                           source=file)
+        raise InvalidInput(problems, source=file)
     return OrgSpec(tuple(units), tuple(people))
 
 
 def _units(r: NodeReader, node: yaml.Node, parent: str | None, path: str,
            out: list[UnitSpec]) -> None:
     if not isinstance(node, yaml.SequenceNode):
-        r.error(node, "units must be a list of units")
+        r.error(node, _("units must be a list of units"))
         return
     for child in node.value:
-        keys = r.mapping(child, "unit", UNIT_KEYS, required=("id", "name"))
+        keys = r.mapping(child, _("unit"), UNIT_KEYS, required=("id", "name"))
         if "id" not in keys:
             continue
-        uid = r.string(keys["id"][1], "unit id") or ""
+        uid = r.string(keys["id"][1], _("unit id")) or ""
         if any(u.id == uid for u in out):
-            r.error(keys["id"][1], f"unit '{uid}' is defined twice")
+            r.error(keys["id"][1], _("unit '{id}' is defined twice").format(id=uid))
             continue
         if "/" in uid or not uid.strip():
-            r.error(keys["id"][1], f"unit id '{uid}' must be non-empty and contain no '/'")
-        name = r.string(keys["name"][1], "unit name") if "name" in keys else uid
+            r.error(keys["id"][1], _("unit id '{id}' must be non-empty and contain no '/'").format(
+                id=uid))
+        name = r.string(keys["name"][1], _("unit name")) if "name" in keys else uid
         unit = UnitSpec(uid, name or uid, parent, f"{path}{uid}/")
         out.append(unit)
         if "children" in keys:
@@ -88,17 +88,17 @@ def _units(r: NodeReader, node: yaml.Node, parent: str | None, path: str,
 
 def _people(r: NodeReader, node: yaml.Node, unit_ids: set[str]) -> list[PersonSpec]:
     if not isinstance(node, yaml.SequenceNode):
-        r.error(node, "people must be a list of people")
+        r.error(node, _("people must be a list of people"))
         return []
     people: dict[str, PersonSpec] = {}
     for child in node.value:
-        keys = r.mapping(child, "person", PERSON_KEYS, required=("id", "name"))
+        keys = r.mapping(child, _("person"), PERSON_KEYS, required=("id", "name"))
         if "id" not in keys:
             continue
-        pid = r.string(keys["id"][1], "person id") or ""
+        pid = r.string(keys["id"][1], _("person id")) or ""
         if pid in people or pid == "system":
-            r.error(keys["id"][1], f"person '{pid}' is defined twice" if pid in people
-                    else "'system' is reserved for the engine's own actions")
+            r.error(keys["id"][1], _("person '{id}' is defined twice").format(id=pid)
+                    if pid in people else _("'system' is reserved for the engine's own actions"))
             continue
         get = {k: r.string(v, k) for k, (_, v) in keys.items() if k in ("name", "email", "mobile")}
         roles = _roles(r, keys["roles"][1], unit_ids) if "roles" in keys else ()
@@ -112,9 +112,9 @@ def _roles(r: NodeReader, node: yaml.Node, unit_ids: set[str]) -> tuple[tuple[st
     """roles: {leader: town-a, inspector: [town-a, town-b]}."""
     grants = []
     for role, _key, value in r.entries(node, "roles"):
-        for unit, loc in r.strings(value, f"role '{role}'"):
+        for unit, loc in r.strings(value, _("role '{role}'").format(role=role)):
             if unit not in unit_ids:
-                r.error(loc, f"role '{role}' is held at unknown unit '{unit}'"
-                             f"{did_you_mean(unit, unit_ids)}")
+                r.error(loc, _("role '{role}' is held at unknown unit '{unit}'{did_you_mean}")
+                        .format(role=role, unit=unit, did_you_mean=did_you_mean(unit, unit_ids)))
             grants.append((role, unit))
     return tuple(grants)

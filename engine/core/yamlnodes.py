@@ -121,17 +121,18 @@ def _refuse_tags(root: yaml.Node | None, file: str) -> None:
         if pending:
             child = pending.pop()
             if id(child) in on_path:
-                raise _bomb(file, child, "YAML alias refers to itself (a cycle)")
+                raise _bomb(file, child, _("YAML alias refers to itself (a cycle)"))
             if id(child) not in sizes:
                 if len(stack) >= MAX_DEPTH:
-                    raise _bomb(file, child, f"YAML nested deeper than {MAX_DEPTH} levels")
+                    raise _bomb(file, child, _("YAML nested deeper than {levels} levels").format(
+                        levels=MAX_DEPTH))
                 _enter(child, stack, on_path, problems, file)
             continue
         stack.pop()
         on_path.discard(id(node))
         sizes[id(node)] = 1 + sum(sizes[id(c)] for c in _children(node))
         if sizes[id(node)] > ALIAS_FACTOR * len(sizes) + ALIAS_SLACK:
-            raise _bomb(file, node, "YAML aliases expand to too many values (an alias bomb)")
+            raise _bomb(file, node, _("YAML aliases expand to too many values (an alias bomb)"))
     if problems:
         raise InvalidInput(problems, source=file)
 
