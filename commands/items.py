@@ -7,12 +7,13 @@ Each command declares its own arguments and options here; cli.py only registers 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..engine.core.i18n import _
+from ..engine.core.i18n import N_, _, current_language, translate
 from .support import (
     AppContext,
     JsonStream,
@@ -70,11 +71,11 @@ def list_(app: AppContext, limit: int | None, **filters: Any) -> None:
 @pass_app
 def show(app: AppContext, item_id: int) -> None:
     """State, deadline, light, fields, history, escalations and the triggers you may fire."""
-    from ..engine.app.views import item_detail
+    from ..engine.app.views import SCREEN_ONLY, item_detail
 
     detail = item_detail(app.service(), item_id, app.actor, light_rule(app))
     if app.as_json:
-        echo_json({k: v for k, v in detail.items() if k != "field_labels"})
+        echo_json({k: v for k, v in detail.items() if k not in SCREEN_ONLY})
         return
     click.echo(_card(detail))
 
@@ -107,11 +108,12 @@ def _card(d: dict[str, Any]) -> str:
     lines += ["  {label}: {hidden}".format(label=d["field_labels"].get(key, key),
                                            hidden=_("(private)")) for key in d["hidden_fields"]]
     lines.append(_("history:"))
+    said = _history_words(d["labels"])
     for h in d["history"]:
-        move = f"{h['source'] or ''} -> {h['dest']}" if h["dest"] else ""
+        move = f"{said.state(h['source'])} -> {said.state(h['dest'])}" if h["dest"] else ""
         comment = f"  “{h['comment']}”" if h["comment"] else ""
         lines.append(f"  {h['at'][:16].replace('T', ' ')}  {pad(h['actor_name'] or '', 10)} "
-                     f"{pad(h['trigger'], 16)} {move}{comment}")
+                     f"{pad(said.trigger(h), 16)} {move}{comment}")
     if d["escalations"]:
         lines.append(_("escalations:"))
         lines += ["  " + _("{at}  {state} step {step}: {action}").format(
@@ -122,6 +124,44 @@ def _card(d: dict[str, Any]) -> str:
     lines.append(_("you may: {triggers}").format(
         triggers=_(", ").join(d["triggers"]) or _("nothing now")))
     return "\n".join(printable(line) for line in lines)  # a value's own breaks/escapes flattened
+
+
+# History rows that are not a workflow's transition: their kind (or trigger) in words.
+HISTORY_WORDS = {
+    "create": N_("created"), "assign": N_("assigned"), "escalation": N_("escalated"),
+    "migrate": N_("moved to another version"), "deadline": N_("deadline recomputed"),
+    "extend": N_("more time asked"), "extension:granted": N_("more time granted"),
+    "extension:refused": N_("more time refused"), "transfer": N_("transferred"),
+    "urge": N_("urged"), "sample": N_("drawn for checking"),
+}
+
+
+@dataclass(frozen=True)
+class _HistoryWords:
+    """How the card names a history row's trigger and states: in Chinese by the workflow's
+    labels (提交验收, 整改中) and words for the engine's own rows; in English by their ids,
+    which are the words an English reader types."""
+
+    labels: dict[str, dict[str, str]]
+    by_label: bool
+
+    def trigger(self, row: dict[str, Any]) -> str:
+        trigger, kind = row["trigger"], row["kind"]
+        if not self.by_label:
+            return str(trigger)
+        if kind == "transition":
+            return self.labels["triggers"].get(trigger) or trigger
+        words = HISTORY_WORDS.get(trigger) or HISTORY_WORDS.get(kind)
+        return translate(words) if words else str(trigger)
+
+    def state(self, state: str | None) -> str:
+        if not state:
+            return ""
+        return self.labels["states"].get(state, state) if self.by_label else state
+
+
+def _history_words(labels: dict[str, dict[str, str]]) -> _HistoryWords:
+    return _HistoryWords(labels, current_language() != "en")
 
 
 def _aligned(rows: list[tuple[str, str]]) -> list[str]:

@@ -21,7 +21,7 @@ from starlette.datastructures import UploadFile
 from ..engine.app import access
 from ..engine.app.names import Names
 from ..engine.app.service import Service
-from ..engine.app.views import item_detail, item_rows
+from ..engine.app.views import SCREEN_ONLY, item_detail, item_rows
 from ..engine.core.escalation import LightRule
 from ..engine.core.i18n import _
 from ..engine.store.evidence import safe_name
@@ -227,7 +227,8 @@ def _first_problem(exc: ValueError) -> str:
 
 def _detail(service: Service, item_id: int, person: Person, rule: LightRule) -> dict[str, Any]:
     detail = item_detail(service, item_id, person.id, rule, hidden=True)
-    detail.pop("field_labels", None)
+    for key in SCREEN_ONLY:
+        detail.pop(key, None)
     return detail
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ...engine.core.i18n import _
+from ...engine.core.i18n import N_, _, translate
 from ..core.dates import end_of_day
 from ..core.errors import Conflict, Refusal, Refused, UsageError
 from ..core.escalation import schedule
@@ -106,13 +106,18 @@ def decide_extension(service: Service, item_id: int, actor_id: str | None, decis
             "due_at": _local(values.get("due_at", item.due_at), spec)}
 
 
+# A request's decided status (a word of the database) as the message says it.
+DECISIONS = {"granted": N_("granted"), "refused": N_("refused")}
+
+
 def _nothing_waiting(conn: Any, item_id: int) -> str:
     latest = grants.latest_request(conn, item_id)
     message = _("item {item} has no extension request waiting for a decision").format(
         item=item_id)
     if latest is not None and latest["status"] != "pending":
+        said = DECISIONS.get(latest["status"])
         message += _(" (the last one was {status} by {person})").format(
-            status=latest["status"], person=latest["decided_by"])
+            status=translate(said) if said else latest["status"], person=latest["decided_by"])
     return message
 
 

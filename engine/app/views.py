@@ -24,6 +24,9 @@ from .service import Service
 __all__ = ["ItemFilter", "advanced", "count_from", "item_detail", "item_rows", "local_iso",
            "steps_due"]
 
+# Keys of `item_detail` that help draw the card; `--json` and the API leave them out.
+SCREEN_ONLY = ("field_labels", "labels")
+
 
 def local_iso(at: datetime | None, tz: str) -> str | None:
     return at.astimezone(ZoneInfo(tz)).isoformat() if at else None
@@ -70,6 +73,9 @@ def item_detail(service: Service, item_id: int, actor_id: str | None,
                    if v is not None and k not in hidden_fields},
         "hidden_fields": hidden_fields,
         "field_labels": {k: f.label for k, f in spec.fields.items()},
+        # For the card only (SCREEN_ONLY): the history's triggers and states in the labels.
+        "labels": {"triggers": {t.trigger: t.label for t in spec.transitions if t.label},
+                   "states": {n: s.label for n, s in spec.states.items()}},
         "history": [{**_history(r, tz), "actor_name": names.get(r["actor"], r["actor"])}
                     for r in rows],
         # What was applied is told by its history row, which names the step as it was then
