@@ -121,12 +121,14 @@ def _check_extensions(spec: WorkflowSpec) -> list[Problem]:
     ext = spec.extensions
     if ext is None:
         return []
-    problems = [_unknown("role", r, spec.roles, ext.loc, "extensions: approvers")
+    problems = [_unknown("role", r, spec.roles, ext.loc,
+                         _("extensions: approvers"))
                 for r in ext.approvers if r not in spec.roles]
     for state in ext.states:
         found = spec.states.get(state)
         if found is None:
-            problems.append(_unknown("state", state, spec.states, ext.loc, "extensions: states"))
+            problems.append(_unknown("state", state, spec.states, ext.loc,
+                                     _("extensions: states")))
         elif found.deadline is None:
             problems.append(Problem(ext.loc, _("extensions: state '{state}' has no deadline, "
                                                "so there is nothing to extend").format(

@@ -23,8 +23,9 @@ def coerce(spec: WorkflowSpec, name: str, raw: object) -> Any:
     """The stored form of a field value: UsageError for an unknown field, Refused for a bad one."""
     field = spec.fields.get(name)
     if field is None:
-        raise UsageError(f"unknown field '{name}' in workflow '{spec.name}'; fields: "
-                         + ", ".join(f"{n} ({f.label})" for n, f in spec.fields.items()))
+        raise UsageError(_("unknown field '{name}' in workflow '{workflow}'; fields: {fields}")
+                         .format(name=name, workflow=spec.name, fields=", ".join(
+                             f"{n} ({f.label})" for n, f in spec.fields.items())))
     if raw is None or raw == "":
         return None
     try:

@@ -110,7 +110,7 @@ def _read_workflow(r: NodeReader, root: yaml.Node | None, file: str) -> Workflow
         return None
     value = {k: v for k, (_, v) in keys.items()}
     key_locs = {k: r.loc(v) for k, (_, v) in keys.items()}
-    name = _name(r, value.get("workflow"), "workflow id")
+    name = _name(r, value.get("workflow"), _("workflow id"))
     fields = _fields(r, value["fields"]) if "fields" in value else {}
     roles = _roles(r, value["roles"]) if "roles" in value else {}
     states = _states(r, value["states"]) if "states" in value else {}
@@ -285,7 +285,8 @@ def _steps(r: NodeReader, node: yaml.Node, state: str) -> tuple[EscalationStep, 
         return ()
     steps = []
     for index, child in enumerate(node.value):
-        keys = r.mapping(child, f"state '{state}' escalation step {index + 1}", STEP_KEYS,
+        keys = r.mapping(child, _("state '{state}' escalation step {step}").format(
+            state=state, step=index + 1), STEP_KEYS,
                          required=("at",))
         get = {k: v for k, (_, v) in keys.items()}
         at = _duration(r, get["at"], "at") if "at" in get else None

@@ -185,7 +185,7 @@ def _check_step(spec: WorkflowSpec, state: StateSpec, step: EscalationStep,
         sources = {s for t in spec.transitions if t.trigger == step.fire for s in t.sources}
         if step.fire not in spec.triggers:
             problems.append(_unknown("trigger", step.fire, spec.triggers, step.loc,
-                                     f"{context} escalation fire"))
+                                     _("{context} escalation fire").format(context=context)))
         elif state.name not in sources:
             problems.append(_err(step.loc, _("{context}: escalation fires '{fire}', which "
                                              "cannot fire from '{name}'").format(
