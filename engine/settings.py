@@ -106,7 +106,7 @@ def parse_hhmm(text: str) -> TimeOfDay:
 
 
 def parse_weekly(text: str) -> tuple[int, TimeOfDay]:
-    day, _, hhmm = text.strip().lower().partition(" ")
+    day, _sep, hhmm = text.strip().lower().partition(" ")
     if day not in WEEKDAYS:
         raise ValueError(_("expected a day and a time such as 'fri 17:00', got {value!r}")
                          .format(value=text))

@@ -97,4 +97,4 @@ def validation_line(errors: Sequence[Any]) -> str:
             message = translate(known).format(**(first.get("ctx") or {}))
         except (KeyError, IndexError, ValueError):
             message = translate(known)
-    return f"{where}: {message}"
+    return _("{where}: {problem}").format(where=where, problem=message)
