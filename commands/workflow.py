@@ -161,7 +161,7 @@ def _rules(spec: WorkflowSpec, t: TransitionSpec) -> str:
         rules.append(_("needs {fields}").format(
             fields=", ".join(spec.field_label(f) for f in t.requires)))
     if t.comment_required:
-        rules.append(_("comment required"))
+        rules.append(_("comment"))  # a comment is required
     if t.when:
         rules.append(_("when {guard}").format(guard=t.when))
     return "; ".join(rules)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
-from ...engine.core.i18n import N_, _
+from ...engine.core.i18n import N_, _, translate
 from ..core.errors import NotFound, RectifyError, UsageError
 from ..store import identity as rows
 from ..store.db import read, write
@@ -56,7 +56,7 @@ class LoginRefused(RectifyError):
 
     def __init__(self, message: str | None = None, *, wait: int = 0) -> None:
         self.wait = wait
-        super().__init__(message or _(WRONG))
+        super().__init__(message or translate(WRONG))
 
 
 @cache
