@@ -178,13 +178,22 @@ def _escaped(value: Any) -> Any:
     kind = type(value)  # a stored context is JSON: exact types first, the ABCs cost more
     if kind is str:
         return _escaped_text(value)
-    if kind is dict or (kind is not list and isinstance(value, Mapping)):
-        return {k: _escaped(v) for k, v in value.items()}  # keys are names templates use
-    if kind is list or isinstance(value, tuple):
-        return [_escaped(v) for v in value]
+    if kind is dict:  # keys are names templates use; strings escaped here, without a call
+        return {k: _escaped_text(v) if type(v) is str else _escaped(v) for k, v in value.items()}
+    if kind is list:
+        return [_escaped_text(v) if type(v) is str else _escaped(v) for v in value]
+    if kind in _SCALARS:  # most of a context: ids, flags, nulls (no ABC check for them)
+        return value
     if isinstance(value, str):
         return escape_markdown(value)
+    if isinstance(value, Mapping):
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_escaped(v) for v in value]
     return value
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 @functools.lru_cache(maxsize=4096)
