@@ -84,6 +84,12 @@ _CLAIM_CHUNK = 512  # ids per claiming UPDATE: within every database's parameter
 _CLAIM = PreparedIn(lambda ids: update(OUTBOX).where(OUTBOX.c.id.in_(ids))
                     .values(next_attempt_at=bindparam("until", type_=UTCDateTime)))
 
+# Rows sent, marked in one statement per batch: prepared as _CLAIM is (SQLAlchemy compiled a
+# 500-id UPDATE afresh for every batch a dispatch marked).
+_SENT = PreparedIn(lambda ids: update(OUTBOX).where(OUTBOX.c.id.in_(ids)).values(
+    status="sent", sent_at=bindparam("now", type_=UTCDateTime), last_error=None,
+    attempts=OUTBOX.c.attempts + 1, next_attempt_at=None))
+
 
 class OutboxTable:
     """The dispatcher's view of the outbox (notifications.dispatch.OutboxStore)."""
@@ -131,10 +137,8 @@ class OutboxTable:
             by_status.setdefault(outcome.status, []).append(outcome)
         with write(self.engine) as conn:
             sent = [o.row_id for o in by_status.get("sent", ())]
-            for start in range(0, len(sent), 500):  # within every database's parameter limit
-                conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_(sent[start:start + 500]))
-                             .values(status="sent", sent_at=now, last_error=None,
-                                     attempts=OUTBOX.c.attempts + 1, next_attempt_at=None))
+            for start in range(0, len(sent), _CLAIM_CHUNK):
+                _SENT.run(conn, sent[start:start + _CLAIM_CHUNK], {"now": now})
             for status, statement in _OUTCOME_UPDATES.items():
                 params = [{"row": o.row_id, "at": o.at, "error": (o.error or "")[:2000]}
                           for o in by_status.get(status, ())]
