@@ -96,6 +96,9 @@ def open_engine(url: str, *, pool_size: int | None = None) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
     url = parsed.render_as_string(hide_password=False)
+    from .models import postgresql_options
+
+    postgresql_options()
     # No pre-ping: it costs a round trip per checkout on the hot path; stale connections are
     # recycled by age instead, and a dropped one fails one command, which the user reruns.
     size = pool_size or int(os.environ.get("RECTIFY_POOL_SIZE", "5"))
