@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..engine.app.logs import configure_logging
+from ..engine.core.logs import configure_logging
 from ..engine.app.runtime import Runtime
 from ..engine.core.i18n import _, english
 

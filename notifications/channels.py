@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import structlog
-
+from ..engine.core.logs import get_logger
 from .delivery import (
     Channel,
     DeliveryError,
@@ -47,7 +46,7 @@ __all__ = [
     "WebhookChannel",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 SIGNATURE_HEADER = "X-Rectify-Signature"
 

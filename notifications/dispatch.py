@@ -28,13 +28,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
-import structlog
-
 from ..engine.core.i18n import _
+from ..engine.core.logs import get_logger
 from .delivery import Channel, PermanentFailure, RateLimited, TransientFailure
 from .message import Notification
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 MAX_DELAY = timedelta(hours=6)
 MAX_ERROR = 1000  # characters of an error kept on the row

@@ -17,16 +17,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
-import structlog
-
 from ..engine.core.i18n import _
+from ..engine.core.logs import get_logger
 from .delivery import PermanentFailure, RateLimited, TransientFailure
 from .message import Notification, Recipient
 from .ratelimit import Clock, SlidingWindow
 from .split import split_message
 from .transport import DEFAULT_RETRY_AFTER, check_url, encode_json, json_answer, post, redact
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 Payload = dict[str, Any]
 SYSTEM_BUSY = -1  # both platforms' "系统繁忙, 请稍后再试"

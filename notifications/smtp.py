@@ -15,13 +15,12 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
-import structlog
-
 from ..engine.core.i18n import _
+from ..engine.core.logs import get_logger
 from .delivery import DeliveryError, PermanentFailure, TransientFailure
 from .message import Notification, Recipient
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 SECURITY_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 

@@ -18,9 +18,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from ..core.clock import Clock, SystemClock
+from ..core.logs import get_logger
 from ..store import repo
 from ..store.db import write
 
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
     from .runtime import Runtime
     from .service import Service
 
-log = structlog.get_logger("rectify.scheduler")
+log = get_logger("rectify.scheduler")
 LEASE = "scheduler"
 
 
@@ -118,7 +117,7 @@ class Jobs:
 
 
 def run_scheduler(app: Runtime, *, once: bool, holder: str | None) -> None:
-    from .logs import configure_logging
+    from ..core.logs import configure_logging
 
     configure_logging(json_lines=True)
     settings = app.settings().scheduler
