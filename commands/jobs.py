@@ -107,7 +107,7 @@ def outbox_dispatch(app: AppContext) -> None:
     from ..engine.app.outbox import count_due, dispatch_due
     from ..engine.core.errors import DeliveryFailed
 
-    service, settings = app.service(), app.settings()
+    service, settings = app.store(), app.settings()  # a Store: no use case of the Service
     if sys.stderr.isatty() and not app.as_json:
         # The bar says how far it is: only warnings and errors are logged over it.
         configure_logging(level="WARNING")

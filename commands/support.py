@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..engine.core.logs import configure_logging
-from ..engine.app.runtime import Runtime
+from ..engine.app.runtime import Runtime, Store
 from ..engine.core.i18n import _, english
+from ..engine.core.logs import configure_logging
 
 if TYPE_CHECKING:
     from ..engine.app.names import Names
@@ -56,6 +56,19 @@ class AppContext(Runtime):
 
                 self.actor = acting_person(service, self.actor)
         return service
+
+
+    def store(self) -> Store:
+        """The runtime's database and clock, without a Service (`outbox dispatch`); `--as`
+        is checked as `service` checks it."""
+        if self._service is not None:
+            return Store(self._service.engine, self._service.clock)
+        store = super().store()
+        if self.actor:
+            from ..engine.app.names import acting_person
+
+            self.actor = acting_person(store, self.actor)
+        return store
 
 
 def _os_user() -> str:

@@ -8,6 +8,9 @@ file channel named in a real rectify.toml, and read back from that file.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +168,38 @@ def test_dispatch_to_a_file_prints_one_summary_line_not_one_per_notice(
     assert result.out.strip().splitlines() == [
         f"outbox: {queued} sent, 0 to retry, 0 failed; {queued} re-routed"]
     assert "outbox.sent" not in result.err
+
+
+def test_a_dispatch_that_sends_everything_loads_only_what_sending_needs(
+        cli: Rectify, tmp_path: Path, db_url: str) -> None:
+    """`outbox dispatch` in its own process, every notice going out: it never loads structlog
+    (nothing to log; the summary is its output), the Service's use cases (workflow loader,
+    calendar, `transitions`), APScheduler, nor on SQLite SQLAlchemy's PostgreSQL dialect:
+    each was a share of a dispatch's start-up (bench/RESULTS.md, session 11)."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("a PostgreSQL database loads its dialect")
+    _settings(tmp_path, f'[channels.audit]\ntype = "file"\npath = "{tmp_path / "out.jsonl"}"\n')
+    queued = len(_pending(cli))
+    heavy = ("structlog", "rectify.engine.app.service", "rectify.engine.core.loader",
+             "transitions", "chinese_calendar", "apscheduler", "sqlalchemy.dialects.postgresql")
+    code = ("import sys; from rectify.cli import main\n"
+            f"sys.argv = ['rectify', '--db', {db_url!r}, '--now', {LATE!r}, 'outbox', "
+            "'dispatch']\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc\n"
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECTIFY_")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout
+    assert len(_lines(tmp_path / "out.jsonl")) == queued >= 2
+
+
+def test_dispatch_refuses_an_unknown_actor_as_every_command_does(cli: Rectify) -> None:
+    """`--as` with a name nobody has is refused (exit 3, the nearest names) before anything
+    is sent, though a dispatch builds no Service."""
+    queued = len(_pending(cli))
+    refused = cli("outbox", "dispatch", actor="zhnag")
+    assert refused.code == 3 and "did you mean 'zhang'" in refused.err, refused
+    assert len(_pending(cli)) == queued
+    assert cli("outbox", "dispatch", actor="zhang").code == 0

@@ -22,6 +22,7 @@ from ..core.spec import WorkflowSpec
 from ..store import repo
 from ..store.db import read
 from ..store.reads import ItemFilter
+from .runtime import Store
 from .service import Service
 
 __all__ = ["Names", "acting_person"]
@@ -144,7 +145,7 @@ class Names:
         return person.name if person else person_id
 
 
-def acting_person(service: Service, text: str) -> str:
+def acting_person(service: Service | Store, text: str) -> str:
     """`--as`: a person id as it is (one indexed read), else the id of the person so named.
     Nobody of that id or name is refused here, for every command, with the nearest names: a
     typo in `--as` must not read as "0 items" in `item list`. (Exit 3, as the use cases refuse

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.i18n import _
 from ..store import outbox
@@ -23,7 +23,19 @@ from ..store.db import Connection, read, write
 if TYPE_CHECKING:
     from ...notifications.dispatch import DispatchReport
     from ...notifications.notices import Notices
-    from .service import Service
+    from ..core.clock import Clock
+    from ..store.db import Engine
+
+
+class Place(Protocol):
+    """What the outbox's use cases use: the database and the clock. A Service has both, and
+    so has the runtime's `Store`, which `outbox dispatch` takes instead of building a Service."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def clock(self) -> Clock: ...
 
 
 def list_rows(conn: Connection, status: str | None, limit: int = 200) -> list[dict[str, Any]]:
@@ -50,7 +62,7 @@ class Rerouted:
     unroutable: int = 0  # stranded rows no configured channel takes: failed, with the reason
 
 
-def reroute_stranded(service: Service, notices: Notices) -> Rerouted:
+def reroute_stranded(service: Place, notices: Notices) -> Rerouted:
     """Re-route every pending row whose channel is no longer configured (see the module)."""
     configured = set(notices.routes)
     rows = unroutable = 0
@@ -82,7 +94,7 @@ def _note(channel: str, copies: Sequence[dict[str, Any]]) -> str:
              "this notice").format(channel=channel)
 
 
-def dispatch_due(service: Service, settings: Any,
+def dispatch_due(service: Place, settings: Any,
                  progress: Callable[[int], None] | None = None,
                  should_stop: Callable[[], bool] = lambda: False,
                  ) -> tuple[Rerouted, DispatchReport]:
@@ -107,12 +119,12 @@ def dispatch_due(service: Service, settings: Any,
             return rerouted, total
 
 
-def count_due(service: Service) -> int:
+def count_due(service: Place) -> int:
     with read(service.engine) as conn:
         return outbox.count_due(conn, service.clock.now())
 
 
-def retry(service: Service, status: str, ids: Sequence[int]) -> list[int]:
+def retry(service: Place, status: str, ids: Sequence[int]) -> list[int]:
     """Requeue the rows of `status` (default failed), or only those of `ids`: due now, their
     attempts counted afresh. An id that is not a row of that status is an error (NotFound)."""
     from ..core.errors import NotFound
