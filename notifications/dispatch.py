@@ -32,6 +32,8 @@ from ..engine.core.i18n import _
 from ..engine.core.logs import get_logger
 from .delivery import Channel, PermanentFailure, RateLimited, TransientFailure
 from .message import Notification
+from .render import RenderError, rendering
+from .stored import failure, to_notification
 
 log = get_logger(__name__)
 
@@ -165,18 +167,21 @@ def dispatch(
     claim_for: timedelta | None = getattr(store, "claim_for", None)
     hand_back_at = None if claim_for is None else clock() + claim_for.total_seconds() / 2
     marks = _Marks(store, now, clock)
-    try:
-        claimed = _ready(marks, store, store.claim_due(now, limit))
-        for index, row in enumerate(claimed):
-            if hand_back_at is not None and clock() >= hand_back_at:
-                _hand_back(marks, claimed[index:], now, paused)
-                break
-            if row.channel in paused:
-                marks.add_row(row, POSTPONED, paused[row.channel], at_once=False)
-                continue
-            _deliver(marks, channels, row, now, paused, max_attempts, base_delay)
-    finally:
-        marks.flush()  # what was done is written, even when a channel raised past us
+    # Notices are rendered as their channels read them, each form in a time budget: the
+    # budgets of the whole pass share one alarm handler instead of installing one each.
+    with rendering():
+        try:
+            claimed = _ready(marks, store, store.claim_due(now, limit))
+            for index, row in enumerate(claimed):
+                if hand_back_at is not None and clock() >= hand_back_at:
+                    _hand_back(marks, claimed[index:], now, paused)
+                    break
+                if row.channel in paused:
+                    marks.add_row(row, POSTPONED, paused[row.channel], at_once=False)
+                    continue
+                _deliver(marks, channels, row, now, paused, max_attempts, base_delay)
+        finally:
+            marks.flush()  # what was done is written, even when a channel raised past us
     counts = marks.counts
     return DispatchReport(
         sent=counts[SENT], retried=counts[RETRY], failed=counts[FAILED],
@@ -194,34 +199,21 @@ class _Ready:
 
 
 def _ready(marks: _Marks, store: OutboxStore, rows: Sequence[Any]) -> list[OutboxRow]:
-    """The claimed rows with their notifications. A stored row is rendered here, after the
-    claim's transaction (it holds no lock meanwhile); one whose template no longer renders
-    fails for good (retrying cannot help), and `outbox list` says why. Late step notices that
-    share a fold key go out as one message per channel (notifications/fold.py)."""
-    from .render import rendering
-
-    with rendering():  # one alarm handler for every notice's time budget
-        return _render_claimed(marks, store, rows)
-
-
-def _render_claimed(marks: _Marks, store: OutboxStore, rows: Sequence[Any]) -> list[OutboxRow]:
-    from .render import RenderError
-    from .stored import failure, to_notification
-
+    """The claimed rows with their notifications. A stored row's notification renders its
+    forms when its channel reads them, after the claim's transaction (it holds no lock
+    meanwhile); one whose template no longer renders fails for good (retrying cannot help),
+    and `outbox list` says why. Late step notices that share a fold key go out as one message
+    per channel (notifications/fold.py)."""
     ready: list[OutboxRow] = []
     folds: dict[tuple[str, str], list[Any]] = {}
     for row in rows:
         key = getattr(row, "fold_key", None)
         if key and hasattr(store, "claim_fold"):
             folds.setdefault((key, row.channel), []).append(row)
-            continue
-        if hasattr(row, "notification"):
+        elif hasattr(row, "notification"):
             ready.append(row)
-            continue
-        try:
+        else:
             ready.append(_Ready(row.id, row.channel, row.attempts, to_notification(row)))
-        except RenderError as exc:
-            _unrenderable(marks, (row.id,), row, failure(row, exc))
     for (key, channel), group in folds.items():
         ready += _folded(marks, store, key, channel, group, marks.now)
     return ready
@@ -232,8 +224,6 @@ def _folded(marks: _Marks, store: Any, key: str, channel: str, group: list[Any],
     """The rows of one fold claimed in this batch, with the rest of the fold claimed now: one
     message, or the row itself when the fold holds only it."""
     from . import fold
-    from .render import RenderError
-    from .stored import failure, to_notification
 
     more, more_ids = store.claim_fold(key, channel, now, max(0, fold.FOLD_LIST - len(group)))
     ids = tuple(r.id for r in group) + tuple(more_ids)
@@ -291,6 +281,8 @@ def _deliver(
         return None
     except PermanentFailure as exc:
         return _fail(marks, row, str(exc), context, at_once=at_once)
+    except RenderError as exc:  # a form the channel read: the template will not render later
+        return _fail(marks, row, failure(row.notification, exc), context, at_once=at_once)
     except TransientFailure as exc:
         return _retry(marks, row, str(exc), now, max_attempts, base_delay, context, at_once)
     except Exception as exc:  # a bug in one channel must not stop the others: retry, then fail

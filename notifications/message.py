@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -23,33 +23,87 @@ class Recipient:
     mobile: str | None = None
 
 
+class Forms(Protocol):
+    """A notification's texts: the subject and text body (mail, the log, WeCom's text mode)
+    and Markdown (robots). An item notice's are rendered when first read (render.Rendered): a
+    channel renders only the forms it sends."""
+
+    @property
+    def subject(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def markdown(self) -> str: ...
+
+    def every(self) -> tuple[str, str, str]:
+        """(subject, text, markdown), for a channel that sends them all."""
+        ...
+
+
 @dataclass(frozen=True)
+class Texts:
+    """Forms given as they are: rendered when made (digests, reports, folds), or read back."""
+
+    subject: str
+    text: str
+    markdown: str
+
+    def every(self) -> tuple[str, str, str]:
+        return self.subject, self.text, self.markdown
+
+
+@dataclass(frozen=True, init=False)
 class Notification:
-    """One rendered message for a set of recipients.
+    """One message for a set of recipients.
 
     `key` is the dedupe key: the outbox keeps one row per (channel, key), so firing the same
     escalation step twice never notifies twice. `data` is the template context (JSON-ready),
-    carried for webhook consumers; it holds only what the templates could see.
+    carried for webhook consumers; it holds only what the templates could see. The texts are
+    given (`subject`, `text`, `markdown`) or as `forms`, which may render them when read:
+    a RenderError can then come from reading `subject`, `text` or `markdown`.
     """
 
     key: str
     template: str
-    subject: str
-    text: str
-    markdown: str
-    recipients: tuple[Recipient, ...] = ()
-    item_id: int | None = None
-    unit: str | None = None
-    data: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    forms: Forms
+    recipients: tuple[Recipient, ...]
+    item_id: int | None
+    unit: str | None
+    data: Mapping[str, Any] = field(hash=False)
+
+    def __init__(self, key: str, template: str, subject: str = "", text: str = "",
+                 markdown: str = "", recipients: tuple[Recipient, ...] = (),
+                 item_id: int | None = None, unit: str | None = None,
+                 data: Mapping[str, Any] | None = None, *, forms: Forms | None = None) -> None:
+        fixed = {"key": key, "template": template, "recipients": recipients,
+                 "item_id": item_id, "unit": unit, "data": {} if data is None else data,
+                 "forms": Texts(subject, text, markdown) if forms is None else forms}
+        for name, value in fixed.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def subject(self) -> str:
+        return self.forms.subject
+
+    @property
+    def text(self) -> str:
+        return self.forms.text
+
+    @property
+    def markdown(self) -> str:
+        return self.forms.markdown
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; `from_dict` turns it back (the outbox stores it this way)."""
+        subject, text, markdown = self.forms.every()
         return {
             "key": self.key,
             "template": self.template,
-            "subject": self.subject,
-            "text": self.text,
-            "markdown": self.markdown,
+            "subject": subject,
+            "text": text,
+            "markdown": markdown,
             "recipients": [_recipient_dict(r) for r in self.recipients],
             "item_id": self.item_id,
             "unit": self.unit,

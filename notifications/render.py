@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
 from jinja2.exceptions import SecurityError
@@ -30,6 +30,7 @@ from .split import split_message
 __all__ = [
     "BUNDLED_DIR",
     "RenderError",
+    "Rendered",
     "check_template",
     "compose",
     "escape_markdown",
@@ -45,9 +46,9 @@ TEXT = ".txt.j2"
 MARKDOWN = ".md.j2"
 
 
-# Wall-clock budget of one notice's rendering (both its forms, one timer: setting one costs
-# more than rendering a short form): a notice takes milliseconds; a template that loops for
-# longer fails its own outbox row quickly and the sweep or dispatch goes on with the rest.
+# Wall-clock budget of rendering a notice's forms (those read together share one timer, see
+# Rendered): a notice takes milliseconds; a template that loops for longer fails its own
+# outbox row quickly and the sweep or dispatch goes on with the rest.
 BUDGET_SECONDS = 1.0
 _MARKDOWN_MARKS = re.compile(r"([\\`*_\[\]()<>|~])")
 _HEADING = re.compile(r"^(\s*)#", re.MULTILINE)  # `#` makes a heading only at a line's start
@@ -58,6 +59,7 @@ class RenderError(RectifyError):
 
 
 _DICT_NAMES = frozenset(dir(dict))
+_T = TypeVar("_T")
 
 
 class _TemplateEnvironment(Bounded, ImmutableSandboxedEnvironment):
@@ -142,23 +144,71 @@ def render(
     name: str, context: Mapping[str, Any], *, extra_dir: str | Path | None = None
 ) -> tuple[str, str, str]:
     """(subject, text body, markdown) of template `name`; RenderError if it cannot render."""
-    env = _environment(str(extra_dir) if extra_dir else None)
-    try:
-        with time_budget(BUDGET_SECONDS):
-            return _render_forms(env, name, context, extra_dir)
-    except SecurityError as exc:  # the budget ran out between the forms, not inside one
-        raise RenderError(f"{name}{TEXT}: not allowed in a template: {exc}") from exc
+    return Rendered(name, context, extra_dir).every()
 
 
-def _render_forms(env: ImmutableSandboxedEnvironment, name: str, context: Mapping[str, Any],
-                  extra_dir: str | Path | None) -> tuple[str, str, str]:
-    text = _render_form(env, name + TEXT, context)
-    subject, body = _split_subject(text, name + TEXT)
-    if _derive_markdown(env, name, extra_dir):
-        markdown = f"### {escape_markdown(subject)}\n\n{escape_markdown(body)}"
-    else:
-        markdown = _render_form(env, name + MARKDOWN, _escaped(context)).strip()
-    return subject, body, markdown
+class Rendered:
+    """The forms of template `name` with `context` (message.Forms), each rendered when first
+    read: a dispatch renders what its channel sends (the log and mail the text, a WeCom robot
+    the Markdown, a file or webhook both), no more. Reading a form may raise RenderError.
+
+    Each read that renders runs in one time budget (BUDGET_SECONDS); `every` renders what is
+    missing in one budget, since setting a timer costs more than rendering a short form."""
+
+    def __init__(self, name: str, context: Mapping[str, Any],
+                 extra_dir: str | Path | None = None) -> None:
+        self.name, self.context, self.extra_dir = name, context, extra_dir
+        self._env = _environment(str(extra_dir) if extra_dir else None)
+        self._text: tuple[str, str] | None = None  # (subject, body)
+        self._markdown: str | None = None
+
+    @property
+    def subject(self) -> str:
+        return (self._text or self._budgeted(self._text_form))[0]
+
+    @property
+    def text(self) -> str:
+        return (self._text or self._budgeted(self._text_form))[1]
+
+    @property
+    def markdown(self) -> str:
+        return self._markdown if self._markdown is not None \
+            else self._budgeted(self._markdown_form)
+
+    def every(self) -> tuple[str, str, str]:
+        """(subject, text body, markdown)."""
+        if self._text is None or self._markdown is None:
+            self._budgeted(self._markdown_form if self._text else self._both)
+        assert self._text is not None and self._markdown is not None
+        return (*self._text, self._markdown)
+
+    def _budgeted(self, form: Callable[[], _T]) -> _T:
+        try:
+            with time_budget(BUDGET_SECONDS):
+                return form()
+        except SecurityError as exc:  # the budget ran out between two steps, not in a form
+            raise RenderError(f"{self.name}{TEXT}: not allowed in a template: {exc}") from exc
+
+    def _both(self) -> None:
+        self._text_form()
+        self._markdown_form()
+
+    def _text_form(self) -> tuple[str, str]:
+        if self._text is None:
+            filename = self.name + TEXT
+            self._text = _split_subject(_render_form(self._env, filename, self.context),
+                                        filename)
+        return self._text
+
+    def _markdown_form(self) -> str:
+        if self._markdown is None:
+            if _derive_markdown(self._env, self.name, self.extra_dir):
+                subject, body = self._text_form()
+                self._markdown = f"### {escape_markdown(subject)}\n\n{escape_markdown(body)}"
+            else:
+                self._markdown = _render_form(self._env, self.name + MARKDOWN,
+                                              _escaped(self.context)).strip()
+        return self._markdown
 
 
 def rendering() -> AbstractContextManager[None]:

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from ..engine.core.i18n import _
 from ..engine.core.logs import get_logger
 from .delivery import PermanentFailure, RateLimited, TransientFailure
-from .message import Notification, Recipient
+from .message import Notification, Recipient, Texts
 from .ratelimit import Clock, SlidingWindow
 from .split import split_message
 from .transport import DEFAULT_RETRY_AFTER, check_url, encode_json, json_answer, post, redact
@@ -191,7 +191,8 @@ def fold(notification: Notification, parts: int, limit: int) -> Notification:
     def cut(text: str) -> str:
         return text[: int(len(text) * keep)].rstrip("\\") + "\n\n" + note
 
-    return replace(notification, text=cut(notification.text), markdown=cut(notification.markdown))
+    return replace(notification, forms=Texts(notification.subject, cut(notification.text),
+                                             cut(notification.markdown)))
 
 
 def names_line(recipients: Sequence[Recipient]) -> str:
