@@ -84,13 +84,15 @@ class FileChannel:
         self.path = Path(path)
 
     def send(self, notification: Notification) -> None:
-        line = json.dumps(notification.to_dict(), ensure_ascii=False, default=str) + "\n"
+        line = _LINE.encode(notification.to_dict()) + "\n"
         try:
             _append(self.path, line.encode("utf-8"))
         except OSError as exc:
             raise TransientFailure(f"{self.path}: {exc.strerror or exc}") from exc
 
 
+# json.dumps(..., ensure_ascii=False, default=str), made once: dumps builds an encoder per call.
+_LINE = json.JSONEncoder(ensure_ascii=False, default=str)
 _APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
 
 
