@@ -183,3 +183,35 @@ def test_template_loop_is_cut_off_in_a_worker_thread(tmp_path: Path) -> None:
             runner.join(30)
         assert time.monotonic() - start < 5
     assert len(errors) == 2 and all(isinstance(e, RenderError) for e in errors)
+
+
+@pytest.mark.parametrize("body", [
+    "{{ item.pop('id') }}", "{{ item.update({'id': 2}) }}", "{{ item.clear() }}",
+    "{{ item.setdefault('x', 1) }}", "{{ item.popitem() }}", "{{ item.__class__ }}",
+    "{% set f = item.pop %}{{ f('id') }}", "{{ (item|attr('pop'))('id') }}",
+])
+def test_a_dicts_mutating_methods_stay_refused(tmp_path: Path, body: str) -> None:
+    """The read-only dict methods a template calls without the sandbox's checks (render.py's
+    fast path for `item.fields.items()`) are those four; every method that changes the dict,
+    however it is reached, is refused as before and the context is left as it was."""
+    (tmp_path / "mutate.txt.j2").write_text("主题\n" + body + "\n", "utf-8")
+    context = {"item": {"id": 1}}
+    with pytest.raises(RenderError):
+        render("mutate", context, extra_dir=tmp_path)
+    assert context == {"item": {"id": 1}}
+
+
+def test_a_dicts_read_only_methods_answer_as_the_sandbox_does(tmp_path: Path) -> None:
+    """`items`, `keys`, `values` and `get` on a context's dict, directly, through a variable
+    and through `attr`, give what Jinja's own sandbox gives; a key named like a method is
+    still shadowed by the method, as there."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    body = ("{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}|{{ d.keys()|list }}|"
+            "{{ d.values()|list }}|{{ d.get('a') }}{{ d.get('zz', '-') }}|"
+            "{% set g = d.get %}{{ g('b') }}|{{ (d|attr('get'))('a') }}|{{ d.items is callable }}")
+    (tmp_path / "reads.txt.j2").write_text("主题\n" + body + "\n", "utf-8")
+    context = {"d": {"a": 1, "b": "乙", "items": "shadowed"}}
+    expected = ImmutableSandboxedEnvironment().from_string(body).render(context)
+    assert render("reads", context, extra_dir=tmp_path)[1] == expected
+    assert expected.startswith("a=1;b=乙;items=shadowed;|['a', 'b', 'items']|")
