@@ -14,16 +14,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from ..engine.core.errors import InvalidInput, Problem
-from ..engine.core.fields import display
 from ..engine.core.i18n import _
-from ..engine.core.org import ancestors
-from ..engine.core.spec import EscalationStep, WorkflowSpec
 from .context import item_context, sample_context
 from .message import Notification, Recipient
+
+# The workflow's modules, the org's (with YAML) and the field types are loaded when notices
+# are made, not with this module: `outbox dispatch` only routes with it (a fiftieth of a second).
+if TYPE_CHECKING:
+    from ..engine.core.spec import EscalationStep, WorkflowSpec
 
 PEOPLE_NAMES = ("assignee", "creator")  # notify names that are the item's people, not roles
 
@@ -209,6 +211,8 @@ class Notices:
         key = (has_recipients, unit_path)
         found = self._routed.get(key)
         if found is None:  # a sweep asks for the same few units thousands of times
+            from ..engine.core.org import ancestors
+
             chain = set(ancestors(unit_path)) if unit_path and self._group_channels else set()
             found = self._routed[key] = [
                 channel for channel, units in self.routes.items()
@@ -318,6 +322,8 @@ def summary(spec: WorkflowSpec, fields: Mapping[str, Any], length: int = 20) -> 
 def item_for_templates(directory: Lookups, spec: WorkflowSpec, item: Any) -> dict[str, Any]:
     """The item as templates see it: labels, local times, and never a private field (reads
     what `Wanted().item(item)` names)."""
+    from ..engine.core.fields import display
+
     assignee = directory.person(item.assignee_id) if item.assignee_id else None
     fields = item.fields
     return {
