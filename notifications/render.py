@@ -16,8 +16,15 @@ from pathlib import Path
 from types import BuiltinMethodType, TracebackType
 from typing import Any, TypeVar
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateNotFound,
+    TemplateSyntaxError,
+)
 from jinja2.exceptions import SecurityError
+from jinja2.runtime import Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..engine.core.errors import RectifyError
@@ -66,6 +73,10 @@ _T = TypeVar("_T")
 class _TemplateEnvironment(Bounded, ImmutableSandboxedEnvironment):
     """The immutable sandbox with the guards' bounds on sizes (guard_sandbox.Bounded)."""
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._loaded: dict[tuple[str, str | None], Template] = {}
+
     def getattr(self, obj: Any, attribute: str) -> Any:
         """`item.id` on a plain dict, as the sandbox reads it (a dict's own attribute first,
         then its key) without the AttributeError the sandbox raises and catches on every key:
@@ -91,7 +102,21 @@ class _TemplateEnvironment(Bounded, ImmutableSandboxedEnvironment):
             kwargs.pop("_loop_vars", None)  # what Jinja passes for context functions only
             kwargs.pop("_block_vars", None)
             return obj(*args, **kwargs)
+        if type(obj) is Macro:  # a template's own macro: the sandbox finds it safe to call
+            return context.call(obj, *args, **kwargs)
         return super().call(context, obj, *args, **kwargs)
+
+    def get_template(self, name: Any, parent: str | None = None,
+                     globals: MutableMapping[str, Any] | None = None) -> Template:
+        """A template by name, looked up once per (name, including template): every render,
+        include and import asks again, and ours are never reloaded (auto_reload is off and
+        the cache unbounded; a new environment starts afresh)."""
+        if globals or not isinstance(name, str):
+            return super().get_template(name, parent, globals)
+        found = self._loaded.get((name, parent))
+        if found is None:
+            found = self._loaded[(name, parent)] = super().get_template(name, parent)
+        return found
 
     def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
         """A template's globals as one dict, not Jinja's ChainMap over the environment's: every
