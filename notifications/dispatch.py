@@ -45,10 +45,18 @@ SENT, RETRY, FAILED, POSTPONED = "sent", "retry", "failed", "postponed"
 
 
 class OutboxRow(Protocol):
-    id: int
-    channel: str
-    attempts: int  # failed attempts so far
-    notification: Notification
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def attempts(self) -> int:  # failed attempts so far
+        ...
+
+    @property
+    def notification(self) -> Notification: ...
 
 
 class StoredOutboxRow(Protocol):
@@ -189,8 +197,7 @@ def dispatch(
     )
 
 
-@dataclass
-class _Ready:
+class _Ready(NamedTuple):
     id: int
     channel: str
     attempts: int

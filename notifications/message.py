@@ -77,11 +77,14 @@ class Notification:
                  markdown: str = "", recipients: tuple[Recipient, ...] = (),
                  item_id: int | None = None, unit: str | None = None,
                  data: Mapping[str, Any] | None = None, *, forms: Forms | None = None) -> None:
-        fixed = {"key": key, "template": template, "recipients": recipients,
-                 "item_id": item_id, "unit": unit, "data": {} if data is None else data,
-                 "forms": Texts(subject, text, markdown) if forms is None else forms}
-        for name, value in fixed.items():
-            object.__setattr__(self, name, value)
+        put = object.__setattr__  # frozen: as a dataclass's own __init__ sets its fields
+        put(self, "key", key)
+        put(self, "template", template)
+        put(self, "forms", Texts(subject, text, markdown) if forms is None else forms)
+        put(self, "recipients", recipients)
+        put(self, "item_id", item_id)
+        put(self, "unit", unit)
+        put(self, "data", {} if data is None else data)
 
     @property
     def subject(self) -> str:
