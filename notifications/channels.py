@@ -91,8 +91,9 @@ class FileChannel:
             raise TransientFailure(f"{self.path}: {exc.strerror or exc}") from exc
 
 
-# json.dumps(..., ensure_ascii=False, default=str), made once: dumps builds an encoder per call.
-_LINE = json.JSONEncoder(ensure_ascii=False, default=str)
+# json.dumps(..., ensure_ascii=False, default=str), made once (dumps builds an encoder per
+# call) and without the check for circular references (a notification is JSON-ready data).
+_LINE = json.JSONEncoder(ensure_ascii=False, default=str, check_circular=False)
 _APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
 
 
