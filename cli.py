@@ -134,18 +134,9 @@ accept_global_options(cli)  # after every command is registered
 
 
 def main() -> None:
-    import gc
-
     from .commands.support import run
 
-    try:
-        run(cli)
-    finally:
-        # The command is over and has given back its database. Frozen, the objects it made
-        # are left to the operating system instead of being walked again by the collections
-        # Python runs while it shuts down: a twentieth of a second or more of every command
-        # (SQLAlchemy's, Jinja's and click's structures are many small objects).
-        gc.freeze()
+    run(cli)
 
 
 if __name__ == "__main__":
