@@ -54,7 +54,7 @@ def _migrate(app: AppContext, name: str, to_text: str, mappings: tuple[str, ...]
     5 some changed underneath (run again). A plan that leaves a state unmapped raises."""
     from ..engine.app.migration import actor_id, prepare
     from ..engine.app.migration import migrate as run_migration
-    from ..engine.core.versions import parse_mapping
+    from ..engine.core.state_map import parse_mapping
 
     service = app.service()
     name = app.names().workflow(name)  # its id or its title

@@ -29,7 +29,8 @@ from rectify.engine.core.clock import FixedClock
 from rectify.engine.core.errors import NotFound, Refused, UsageError
 from rectify.engine.core.escalation import schedule
 from rectify.engine.core.loader import load_workflow_file
-from rectify.engine.core.versions import ItemFacts, carry_fields, move_item, parse_mapping
+from rectify.engine.core.state_map import parse_mapping
+from rectify.engine.core.versions import ItemFacts, carry_fields, move_item
 from rectify.engine.store import items as store
 from rectify.engine.store.db import read
 

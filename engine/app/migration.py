@@ -22,15 +22,14 @@ from zoneinfo import ZoneInfo
 from ...engine.core.i18n import Text, _, later
 from ..core.calendar import WorkCalendar
 from ..core.errors import Conflict, NotFound, Refusal, Refused
+from ..core.state_map import check_mapping, mapping_by_id
 from ..core.versions import (
     Change,
     Group,
     ItemFacts,
     ItemMove,
     StateMove,
-    check_mapping,
     diff_specs,
-    mapping_by_id,
     move_item,
     plan_states,
     refusal,
