@@ -20,17 +20,8 @@ from rectify.engine.core.i18n import current_language, in_language
 from .cli_inprocess import Rectify, prepared_service
 from .conftest import START
 from .test_i18n_messages import ENGLISH, NOW, both, chinese
+from .test_i18n_messages import rectify as rectify  # the fixture: a prepared database
 from .test_migrate import build
-
-
-@pytest.fixture
-def rectify(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-            monkeypatch: pytest.MonkeyPatch) -> Rectify:
-    for name in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
-        monkeypatch.delenv(name, raising=False)
-    url = f"sqlite:///{tmp_path / 'rectify.db'}"
-    prepared_service(url, FixedClock(START), tmp_path / "files").engine.dispose()
-    return Rectify(url, capsys, monkeypatch, now=NOW)
 
 
 def test_bad_calendar_file_in_chinese(rectify: Rectify, tmp_path: Path) -> None:
