@@ -122,7 +122,7 @@ def _card(d: dict[str, Any]) -> str:
                   for e in d["escalations"]]
     lines += _authority_lines(d)
     lines.append(_("you may: {triggers}").format(
-        triggers=_(", ").join(d["triggers"]) or _("nothing now")))
+        triggers=_(", ").join(said.firable(t) for t in d["triggers"]) or _("nothing now")))
     return "\n".join(printable(line) for line in lines)  # a value's own breaks/escapes flattened
 
 
@@ -158,6 +158,11 @@ class _HistoryWords:
         if not state:
             return ""
         return self.labels["states"].get(state, state) if self.by_label else state
+
+    def firable(self, trigger: str) -> str:
+        """A trigger the reader may fire: 交办 (assign) in Chinese, the id they type kept."""
+        label = self.labels["triggers"].get(trigger) if self.by_label else None
+        return f"{label} ({trigger})" if label and label != trigger else trigger
 
 
 def _history_words(labels: dict[str, dict[str, str]]) -> _HistoryWords:

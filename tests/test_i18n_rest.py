@@ -126,8 +126,9 @@ def test_workflow_migrate_and_diff_in_chinese(migrating: Rectify) -> None:
 
 def test_workflow_show_and_item_history_in_chinese(rectify: Rectify) -> None:
     """`workflow show`'s table headings and rules, and `item show`'s history (登记问题, the
-    transition's label 交办, the states' labels) are Chinese; in English the history keeps
-    the ids, and `--json` keeps them in both languages."""
+    transition's label 交办, the states' labels) and what the reader may fire (交办 (assign): the
+    label, and the id they type) are Chinese; in English the history keeps the ids, and
+    `--json` keeps them in both languages."""
     zh, en = both(rectify, "workflow", "show", "rectification")
     assert "不得由执行 submit 的人办理" in zh and "须填意见" in zh and "须填 问题描述" in zh
     rows = [line.split() for line in zh.splitlines()]  # the rows hold the workflow's ids
@@ -137,6 +138,8 @@ def test_workflow_show_and_item_history_in_chinese(rectify: Rectify) -> None:
     assert "not whoever fired submit" in en
     item = rectify.ok("item", "new", "--workflow", "rectification", "--unit", "张庄村",
                       "--field", "description=x", actor="li").out.strip()
+    card = rectify("--lang", "zh", "item", "show", item, actor="li").out
+    assert card.rstrip().splitlines()[-1] == "可办理：交办 (assign)、立行立改 (fix_on_spot)", card
     rectify.ok("item", "advance", item, "assign", actor="li")
     zh, en = both(rectify, "item", "show", item)
     history = [line.split()[3:] for line in zh.splitlines() if line.startswith("  2025-")]
