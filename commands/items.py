@@ -13,7 +13,8 @@ from typing import Any
 
 import click
 
-from ..engine.core.i18n import N_, _, current_language, translate
+from ..engine.app.history_words import action
+from ..engine.core.i18n import _, current_language
 from .support import (
     AppContext,
     JsonStream,
@@ -126,33 +127,20 @@ def _card(d: dict[str, Any]) -> str:
     return "\n".join(printable(line) for line in lines)  # a value's own breaks/escapes flattened
 
 
-# History rows that are not a workflow's transition: their kind (or trigger) in words.
-HISTORY_WORDS = {
-    "create": N_("created"), "assign": N_("assigned"), "escalation": N_("escalated"),
-    "migrate": N_("moved to another version"), "deadline": N_("deadline recomputed"),
-    "extend": N_("more time asked"), "extension:granted": N_("more time granted"),
-    "extension:refused": N_("more time refused"), "transfer": N_("transferred"),
-    "urge": N_("urged"), "sample": N_("drawn for checking"),
-}
-
-
 @dataclass(frozen=True)
 class _HistoryWords:
     """How the card names a history row's trigger and states: in Chinese by the workflow's
-    labels (提交验收, 整改中) and words for the engine's own rows; in English by their ids,
+    labels (提交验收, 整改中) and words for the engine's own rows (history_words); in English by
+    their ids,
     which are the words an English reader types."""
 
     labels: dict[str, dict[str, str]]
     by_label: bool
 
     def trigger(self, row: dict[str, Any]) -> str:
-        trigger, kind = row["trigger"], row["kind"]
         if not self.by_label:
-            return str(trigger)
-        if kind == "transition":
-            return self.labels["triggers"].get(trigger) or trigger
-        words = HISTORY_WORDS.get(trigger) or HISTORY_WORDS.get(kind)
-        return translate(words) if words else str(trigger)
+            return str(row["trigger"])
+        return action(row, self.labels["triggers"])
 
     def state(self, state: str | None) -> str:
         if not state:

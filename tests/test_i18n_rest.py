@@ -180,3 +180,16 @@ def test_web_api_errors_in_chinese(rectify: Rectify) -> None:
     assert not any(ENGLISH.search(line) for line in zh)
     assert answers["en"][0][1].startswith("this API token is not valid")
     assert answers["en"][2][1] == "trigger: required"
+
+
+def test_each_automatic_step_is_named_by_its_level(rectify: Rectify) -> None:
+    """`item show` in Chinese names each automatic step of the ladder by its own level (自动提醒,
+    自动督办, 自动约谈, 自动问责), as the web's item page does (engine/app/history_words): a
+    约谈 must not read as a 督办 in the record of who was held to account."""
+    item = rectify.ok("item", "new", "--workflow", "rectification", "--unit", "张庄村",
+                      "--assignee", "zhang", "--field", "description=x", actor="li").out.strip()
+    rectify.ok("item", "advance", item, "assign", actor="li")
+    rectify.ok("sweep", now="2025-11-26T10:00:00+08:00")
+    card = rectify("--lang", "zh", "item", "show", item, now="2025-11-26T10:00:00+08:00").out
+    said = [line.split()[3] for line in card.splitlines() if line.startswith("  2025-11-26")]
+    assert said[:4] == ["自动提醒", "自动督办", "自动约谈", "自动问责"], card

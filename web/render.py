@@ -15,8 +15,10 @@ from zoneinfo import ZoneInfo
 
 from fastapi.templating import Jinja2Templates
 
+from ..engine.app.history_words import action as row_action
 from ..engine.app.item_page import Evidence, Form, ItemPage
 from ..engine.core.fields import display
+from ..engine.core.i18n import in_language
 from ..engine.ledgers import argb, text_on
 from ..engine.store.evidence import path_for
 from ..engine.store.worklist import Grant
@@ -24,8 +26,6 @@ from .evidence import IMAGE_TYPES, content_type, photo_facts, place_text, size_t
 
 TEMPLATES = Path(__file__).parent / "templates"
 TZ = "Asia/Shanghai"
-KIND_WORDS = {"create": "登记问题", "assign": "指派", "escalation": "自动催办",
-              "migrate": "迁移到新版流程"}
 VIA_WORDS = {"web": "网页", "api": "接口", "cli": "命令行", "system": "系统"}
 
 
@@ -105,10 +105,9 @@ def _history(spec: Any, h: Mapping[str, Any], names: Mapping[str, str]) -> dict[
     data = h["data"] or {}
     if kind == "transition":
         action = _trigger_label(spec, h["trigger"])
-    elif kind == "escalation":
-        action = f"自动{data.get('level') or '催办'}"
     else:
-        action = KIND_WORDS.get(kind, kind)
+        with in_language("zh"):  # the pages are Chinese, whatever the server's language
+            action = row_action(h, {})
     changes = [{"label": spec.field_label(k), "value": display(v[1])}
                for k, v in (data.get("changes") or {}).items()
                if k in spec.fields and spec.fields[k].type != "files" and isinstance(v, list)
