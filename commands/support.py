@@ -51,12 +51,9 @@ class AppContext(Runtime):
         service = super().service(check=check)
         if service.os_user is None:
             service.os_user = _os_user()
-            if self.actor and check:  # `--as 王五` as well as `--as wang`
-                from ..engine.app.names import acting_person
-
-                self.actor = acting_person(service, self.actor)
+            if check:
+                self._resolve_actor(service)
         return service
-
 
     def store(self) -> Store:
         """The runtime's database and clock, without a Service (`outbox dispatch`); `--as`
@@ -64,11 +61,15 @@ class AppContext(Runtime):
         if self._service is not None:
             return Store(self._service.engine, self._service.clock)
         store = super().store()
+        self._resolve_actor(store)
+        return store
+
+    def _resolve_actor(self, place: Service | Store) -> None:
+        """`--as 王五` as well as `--as wang`; nobody of that id or name is refused here."""
         if self.actor:
             from ..engine.app.names import acting_person
 
-            self.actor = acting_person(store, self.actor)
-        return store
+            self.actor = acting_person(place, self.actor)
 
 
 def _os_user() -> str:

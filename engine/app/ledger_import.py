@@ -43,7 +43,7 @@ from ..store import repo
 from ..store.db import Connection
 from ..store.db import batch as transaction
 from ..store.items import HistoryEntry
-from .service import Compiled, Service
+from .service import Compiled, Service, unknown_actor
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total); stage: importing
 NATIVE_KEY = re.compile(r"#(\d+)")  # how an export numbers items created in rectify itself
@@ -125,8 +125,7 @@ def _check_actor(conn: Connection, actor_id: str | None) -> None:
         raise Refused(_("say who is importing: --as PERSON (or RECTIFY_USER)"), reason=Refusal.ROLE)
     person = repo.person(conn, actor_id)
     if person is None or not person.active:
-        raise Refused(_("'{actor_id}' is not a person in the org file; load it "
-                        "with `rectify org load`").format(actor_id=actor_id), reason=Refusal.ROLE)
+        raise unknown_actor(actor_id)
 
 
 def _stage(progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:

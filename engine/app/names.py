@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from functools import cached_property
 from typing import Literal
 
-from ..core.errors import Ambiguous, NotFound, Refusal, Refused, did_you_mean
+from ..core.errors import Ambiguous, NotFound
 from ..core.i18n import _
 from ..core.machine import SYSTEM_ACTOR
 from ..core.names import Named, PersonIndex, UnitIndex
@@ -23,7 +23,7 @@ from ..store import repo
 from ..store.db import read
 from ..store.reads import ItemFilter
 from .runtime import Store
-from .service import Service
+from .service import Service, unknown_actor
 
 __all__ = ["Names", "acting_person"]
 
@@ -160,8 +160,3 @@ def acting_person(service: Service | Store, text: str) -> str:
         known = [*people.by_id, *(p.name for p in people.by_id.values())]
         raise unknown_actor(text, _close(text.strip(), known)) from None
 
-
-def unknown_actor(text: str, close: list[str]) -> Refused:
-    message = _("'{person_id}' is not a person in the org file; load it with "
-                "`rectify org load`").format(person_id=text)
-    return Refused(message + did_you_mean(close), reason=Refusal.ROLE)

@@ -4,12 +4,12 @@ from a state's label into its id where it names one state, and checked against t
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 
 from .errors import Refusal, Refused, UsageError
 from .i18n import _
 from .spec import WorkflowSpec
+from .yamlnodes import did_you_mean  # the loader's: the same words for a near name
 
 __all__ = ["check_mapping", "mapping_by_id", "parse_mapping"]
 
@@ -62,12 +62,12 @@ def check_mapping(mapping: Mapping[str, str], sources: Iterable[WorkflowSpec],
             raise UsageError(_("--map {old}={new}: no other version of '{name}' has a state "
                                "'{old}'{did_you_mean}").format(
                                  old=old, new=new, name=target.name,
-                                 did_you_mean=_did_you_mean(old, known)))
+                                 did_you_mean=did_you_mean(old, known)))
         if new not in target.states:
             raise UsageError(_("--map {old}={new}: v{version} of '{name}' has no state "
                                "'{new}'{did_you_mean}; its states: {states}").format(
                                  old=old, new=new, version=target_version, name=target.name,
-                                 did_you_mean=_did_you_mean(new, target.states),
+                                 did_you_mean=did_you_mean(new, target.states),
                                  states=", ".join(target.states)))
         if target.states[new].final:
             raise Refused(_("--map {old}={new}: {label} ({new}) is a final state in "
@@ -76,7 +76,3 @@ def check_mapping(mapping: Mapping[str, str], sources: Iterable[WorkflowSpec],
                               old=old, new=new, label=target.states[new].label,
                               target_version=target_version), reason=Refusal.STATE)
 
-
-def _did_you_mean(name: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return _(" (did you mean '{name}'?)").format(name=close[0]) if close else ""
