@@ -23,6 +23,7 @@ from rectify.cli import cli
 from rectify.commands.support import run
 from rectify.engine.app.service import Service
 from rectify.engine.core.clock import FixedClock
+from rectify.engine.core.i18n import current_language, use_language
 from rectify.engine.store.db import open_engine, upgrade
 from rectify.workflows import HERE as WORKFLOWS
 
@@ -56,7 +57,7 @@ class Rectify:
         argv += (["--as", actor] if actor else []) + (["--json"] if as_json else [])
         self.monkeypatch.setattr(sys, "argv", [*argv, *args])
         self.capsys.readouterr()
-        with structlog_kept():
+        with process_settings_kept():
             code = _run_cli()
         out, err = self.capsys.readouterr()
         return Result(code, out, err)
@@ -80,7 +81,7 @@ def invoke(argv: list[str], env: Mapping[str, str], cwd: Path
     sys.argv, sys.stdin = ["rectify", *argv[1:]], io.StringIO("")
     sys.stdout, sys.stderr = stdout, stderr
     try:
-        with structlog_kept():
+        with process_settings_kept():
             code = _run_cli()
     finally:
         os.environ.clear()
@@ -113,10 +114,12 @@ def _run_cli() -> int:
 
 
 @contextmanager
-def structlog_kept() -> Iterator[None]:
-    """`run` points structlog at the command's stderr: put it back as it was after, or later
-    tests in this worker would log into a closed stream."""
+def process_settings_kept() -> Iterator[None]:
+    """What a command sets for its whole process, put back after it: `run` points structlog at
+    the command's stderr (later tests in this worker would log into a closed stream) and
+    chooses the language of messages (`--lang zh` would leave later tests reading Chinese)."""
     configured, config = structlog.is_configured(), structlog.get_config()
+    language, language_env = current_language(), os.environ.get("LANGUAGE")
     try:
         yield
     finally:
@@ -124,6 +127,11 @@ def structlog_kept() -> Iterator[None]:
             structlog.configure(**config)
         else:
             structlog.reset_defaults()
+        use_language(language)
+        if language_env is None:
+            os.environ.pop("LANGUAGE", None)
+        else:
+            os.environ["LANGUAGE"] = language_env
 
 
 def prepared_service(url: str, clock: FixedClock, files: Path,

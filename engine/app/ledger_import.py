@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from ...engine.core.i18n import Text, _, in_language, later, ngettext
 from ..core import authority
 from ..core import fields as fieldvals
-from ..core.errors import InvalidInput, NotFound, Refusal, Refused, UsageError
+from ..core.errors import InvalidInput, NotFound, Refusal, Refused, UnknownActor, UsageError
 from ..core.escalation import Schedule, schedule
 from ..core.machine import Actor
 from ..core.names import Ambiguous, Named, PersonIndex, UnitIndex
@@ -43,7 +43,7 @@ from ..store import repo
 from ..store.db import Connection
 from ..store.db import batch as transaction
 from ..store.items import HistoryEntry
-from .service import Compiled, Service, unknown_actor
+from .service import Compiled, Service
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total); stage: importing
 NATIVE_KEY = re.compile(r"#(\d+)")  # how an export numbers items created in rectify itself
@@ -125,7 +125,7 @@ def _check_actor(conn: Connection, actor_id: str | None) -> None:
         raise Refused(_("say who is importing: --as PERSON (or RECTIFY_USER)"), reason=Refusal.ROLE)
     person = repo.person(conn, actor_id)
     if person is None or not person.active:
-        raise unknown_actor(actor_id)
+        raise UnknownActor(actor_id)
 
 
 def _stage(progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from functools import cached_property
 from typing import Literal
 
-from ..core.errors import Ambiguous, NotFound
+from ..core.errors import Ambiguous, NotFound, UnknownActor
 from ..core.i18n import _
 from ..core.machine import SYSTEM_ACTOR
 from ..core.names import Named, PersonIndex, UnitIndex
@@ -23,7 +23,7 @@ from ..store import repo
 from ..store.db import read
 from ..store.reads import ItemFilter
 from .runtime import Store
-from .service import Service, unknown_actor
+from .service import Service
 
 __all__ = ["Names", "acting_person"]
 
@@ -158,5 +158,5 @@ def acting_person(service: Service | Store, text: str) -> str:
         return people.resolve(text).id
     except KeyError:
         known = [*people.by_id, *(p.name for p in people.by_id.values())]
-        raise unknown_actor(text, _close(text.strip(), known)) from None
+        raise UnknownActor(text, _close(text.strip(), known)) from None
 

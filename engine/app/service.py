@@ -20,7 +20,7 @@ from ..core import authority
 from ..core import fields as fieldvals
 from ..core.calendar import WorkCalendar, parse_calendar_file
 from ..core.clock import Clock
-from ..core.errors import InvalidInput, NotFound, Refusal, Refused, UsageError, did_you_mean
+from ..core.errors import InvalidInput, NotFound, Refusal, Refused, UnknownActor, UsageError
 from ..core.escalation import Plans, Schedule
 from ..core.i18n import _
 from ..core.loader import load_stored_workflow, load_workflow_file
@@ -381,16 +381,9 @@ def _acting(person_id: str | None) -> str:
 
 def _actor(person_id: str, person: repo.PersonRow | None, roles: frozenset[str]) -> Actor:
     if person is None or not person.active:
-        raise unknown_actor(person_id)
+        raise UnknownActor(person_id)
     return Actor(person.id, roles, person.name)
 
-
-def unknown_actor(person_id: str, close: Sequence[str] = ()) -> Refused:
-    """Who says they act is not in the org file (or has left it): refused, with the nearest
-    names when the front end looked for them (`--as`)."""
-    message = _("'{person_id}' is not a person in the org file; load it with "
-                "`rectify org load`").format(person_id=person_id)
-    return Refused(message + did_you_mean(close), reason=Refusal.ROLE)
 
 
 def _read_text(path: Path) -> str:

@@ -80,6 +80,16 @@ class Refused(RectifyError):
         super().__init__(message)
 
 
+class UnknownActor(Refused):
+    """Who says they act is not in the org file (or has left it), with the nearest names when
+    the front end looked for them (`--as`): one refusal for the use cases, `--as` and imports."""
+
+    def __init__(self, person_id: str, close: Sequence[str] = ()) -> None:
+        message = _("'{person_id}' is not a person in the org file; load it with "
+                    "`rectify org load`").format(person_id=person_id)
+        super().__init__(message + did_you_mean(close), reason=Refusal.ROLE)
+
+
 class NotFound(RectifyError):
     """No such item, workflow, unit, person...: `kind` and the `key` that was asked for."""
 
