@@ -92,6 +92,24 @@ def drive(base: str, headers: dict[str, str], calls: list[tuple[str, str, Any]],
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
+# --- the floor: HTTP on uvicorn with no framework and no work ----------------------------------
+
+_FLOOR_BODY = b'{"id": 1, "state": "done"}'
+
+
+async def bare(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An ASGI app that reads the request and answers fixed JSON: what uvicorn, HTTP on loopback
+    and the load generator cost before any framework, authentication or database."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": _FLOOR_BODY})
+
+
 # --- setup ------------------------------------------------------------------------------------
 
 def prepare(url: str, folder: Path, items: int, others: int) -> tuple[Any, str]:
@@ -127,21 +145,41 @@ def prepare(url: str, folder: Path, items: int, others: int) -> tuple[Any, str]:
 @contextmanager
 def serving(url: str, folder: Path, workers: int):  # type: ignore[no-untyped-def]
     """`rectify serve --workers N` at the fixed time, until the block ends."""
+    port = _free_port()
+    with _server([sys.executable, "-m", "rectify.cli", "--db", url, "--now", NOW.isoformat(),
+                  "serve", "--port", str(port), "--workers", str(workers)], folder,
+                 port) as base:
+        yield base
+
+
+@contextmanager
+def serving_bare(folder: Path, workers: int):  # type: ignore[no-untyped-def]
+    """`bare` under uvicorn with the same workers, until the block ends."""
+    port = _free_port()
+    with _server([sys.executable, "-m", "uvicorn", "bench_web:bare", "--app-dir", str(HERE),
+                  "--port", str(port), "--workers", str(workers), "--no-access-log",
+                  "--log-level", "warning"], folder, port, probe="/") as base:
+        yield base
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def _server(argv: list[str], folder: Path, port: int, probe: str = "/openapi.json"):  # type: ignore[no-untyped-def]
     import httpx
 
-    with socket.socket() as probe:  # a free port
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     env = {**os.environ, "RECTIFY_FILES": str(folder / "files")}
-    log = (folder / "serve.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "rectify.cli", "--db", url, "--now",
-                             NOW.isoformat(), "serve", "--port", str(port), "--workers",
-                             str(workers)], stdout=log, stderr=log, env=env, cwd=folder)
+    log = (folder / "serve.log").open("ab")
+    proc = subprocess.Popen(argv, stdout=log, stderr=log, env=env, cwd=folder)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
             try:
-                httpx.get(base + "/openapi.json", timeout=2)
+                httpx.get(base + probe, timeout=2)
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
@@ -194,6 +232,8 @@ def run_backend(backend: str, args: argparse.Namespace) -> None:
                 "advance, loaded": drive(base, bearer, fire, args.concurrency),
                 "advance, one client": drive(base, bearer, one, 1),
                 "advance, direct": direct(service, take(seq)),
+                "openapi.json, one client": drive(base, bearer, [("GET", "/openapi.json", None)]
+                                                  * seq, 1),
             }
             pages = [("zhang", "/items/1"), ("qian", f"/items/{total}"), ("zhang", "/"),
                      ("qian", "/units/county"), ("qian", "/units/town-b"), ("qian", "/")]
@@ -201,6 +241,9 @@ def run_backend(backend: str, args: argparse.Namespace) -> None:
             for person, page in pages:
                 calls = [("GET", page, None)] * 100
                 results[f"{person} {page}"] = drive(base, cookies[person], calls, 1)
+        with serving_bare(folder, args.workers) as base:
+            results["floor: bare ASGI, one client"] = drive(
+                base, bearer, [("POST", "/", {"trigger": "finish"})] * seq, 1)
         service.engine.dispose()
     _print(backend, total, args, results)
 
@@ -224,6 +267,11 @@ def _print(backend: str, total: int, args: argparse.Namespace,
     api, own = results["advance, one client"], results["advance, direct"]
     print(f"  API / direct advance, one at a time: p50 {api['p50'] / own['p50']:.2f}x, "
           f"rate {own['rate'] / api['rate']:.2f}x (target <= 2x)")
+    floor = results["floor: bare ASGI, one client"]
+    least = (floor["p50"] + own["p50"]) / own["p50"]
+    print(f"  floor (HTTP + uvicorn + this client, no work) / direct advance: p50 "
+          f"{floor['p50'] / own['p50']:.2f}x; floor + direct = {least:.2f}x a direct advance, "
+          f"the least any HTTP front could add before framework, login and answer")
     loaded = results["advance, loaded"]
     print(f"  API advance loaded vs direct (one process): rate "
           f"{loaded['rate'] / own['rate']:.2f}x of direct")

@@ -160,3 +160,35 @@ def assert_pool_clean(service: Service) -> None:
     finally:
         for conn in held:
             conn.close()
+
+
+def test_item_show_reads_everything_in_one_round_trip(service: Service, tmp_path: Path) -> None:
+    """What `item show` and every API answer read — the item, its history, steps, extension
+    request and the names of the people it mentions — is one round trip on PostgreSQL (the
+    names used to cost a trip of their own after the rest), and the names are right."""
+    from rectify.engine.app.views import item_detail
+
+    item_id = assigned(service)
+    with traced(service, tmp_path / "trace.log") as messages:
+        detail = item_detail(service, item_id, "zhang")
+    assert trips(messages) == 1, "\n".join("\t".join(m[:3]) for m in messages)
+    assert [h["actor_name"] for h in detail["history"]] == ["李四", "李四"]
+    assert detail["assignee_name"] == "张三"
+
+
+def test_a_token_or_session_is_checked_in_one_round_trip(service: Service,
+                                                         tmp_path: Path) -> None:
+    """Every API request checks its token (or session cookie) first: one statement, one round
+    trip on PostgreSQL (a transaction's BEGIN and COMMIT used to make it three)."""
+    from rectify.engine.app import identity
+
+    token = identity.create_token(service, "zhang", "trips")[1]
+    holder = identity.token_person(service, token)
+    assert holder is not None and holder.id == "zhang"
+    session_id = identity.start_session(service, holder, hours=1)[0]
+    with traced(service, tmp_path / "token.log") as by_token:
+        identity.token_person(service, token)
+    with traced(service, tmp_path / "session.log") as by_session:
+        found = identity.session(service, session_id)
+    assert found is not None and found.person.id == "zhang"
+    assert (trips(by_token), trips(by_session)) == (1, 1)

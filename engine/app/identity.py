@@ -19,6 +19,7 @@ from ...engine.core.i18n import N_, _, translate
 from ..core.errors import NotFound, RectifyError, UsageError
 from ..store import identity as rows
 from ..store.db import read, write
+from ..store.trips import read_in_one_trip
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
@@ -119,7 +120,8 @@ def revoke_token(service: Service, name: str) -> None:
 def token_person(service: Service, token: str) -> Person | None:
     if not token.startswith(TOKEN_PREFIX):
         return None
-    with read(service.engine) as conn:
+    # Every API request asks this: one statement, so one round trip (no BEGIN or COMMIT).
+    with read_in_one_trip(service.engine) as conn:
         holder = rows.token_holder(conn, digest(token))
     return _person(holder) if holder else None
 
@@ -186,7 +188,7 @@ def session(service: Service, session_id: str) -> Session | None:
     """The live session of an active person with this id, if any."""
     if not session_id:
         return None
-    with read(service.engine) as conn:
+    with read_in_one_trip(service.engine) as conn:  # as token_person: every request asks
         found = rows.session(conn, digest(session_id), service.clock.now())
     return Session(_person(found.person), found.csrf, found.expires_at) if found else None
 

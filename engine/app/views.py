@@ -11,7 +11,7 @@ from ..core.errors import NotFound
 from ..core.escalation import DEFAULT_LIGHTS, LightRule, light
 from ..core.machine import Outcome
 from ..store import items as store
-from ..store import reads, repo
+from ..store import reads
 from ..store.db import read
 from ..store.item_view import item_in_full
 from ..store.reads import ItemFilter
@@ -43,8 +43,6 @@ def item_detail(service: Service, item_id: int, actor_id: str | None,
             raise NotFound("item", item_id)
         item, rows, steps = found.item, found.history, found.steps
         compiled = service.compiled(conn, item.workflow_version_id)
-        people = repo.people_by(conn, {item.assignee_id or "", item.creator_id or "",
-                                       *(r["actor"] for r in rows)})
     spec = compiled.spec
     actor = service.actor_of(actor_id, found.person, found.roles) if actor_id else None
     if hidden and not (actor and actor.roles):
@@ -52,7 +50,7 @@ def item_detail(service: Service, item_id: int, actor_id: str | None,
     extension = shown_request(next((r for r in found.extensions
                                     if r["entry_no"] == item.entry_no), None), spec)
     tz = spec.timezone
-    names = {p.id: p.name for p in people.values()}
+    names = found.names
     # Private fields (身份证号 …) only for people holding a role at the item's unit or above;
     # to anyone else, and without --as, that they exist but not their value (issue 18).
     hidden_fields = [] if actor and actor.roles else [

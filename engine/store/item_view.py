@@ -1,5 +1,6 @@
 """Everything `item show` reads about one item — the item, its unit's name, the reader with
-their roles there, its history, its escalation steps, its open extension request — in one
+their roles there, its history, its escalation steps, its open extension request, the names
+of the people it mentions — in one
 round trip on PostgreSQL (the reads are independent of each other: each is keyed by the item
 id alone, the unit and the roles joined to the item), one statement after another elsewhere.
 The API answers every advance with this, so it is read as prepared statements.
@@ -26,6 +27,7 @@ class ItemInFull(NamedTuple):
     history: list[dict[str, Any]]
     steps: list[dict[str, Any]]
     extensions: list[dict[str, Any]]  # pending requests, newest first
+    names: dict[str, str]  # person id -> name, for its assignee, creator and history's actors
 
 
 _ITEM = ITEMS.c.id == bindparam("item_id")
@@ -46,6 +48,10 @@ _STEPS = Prepared(select(ESCALATION_STEPS)
 _PENDING = Prepared(select(EXTENSIONS).where(EXTENSIONS.c.item_id == bindparam("item_id"),
                                              EXTENSIONS.c.status == "pending")
                     .order_by(EXTENSIONS.c.id.desc()))
+# The names the card shows, read with the rest rather than in a trip of their own afterwards.
+_NAMES = Prepared(select(repo.PEOPLE.c.id, repo.PEOPLE.c.name).where(repo.PEOPLE.c.id.in_(
+    select(HISTORY.c.actor).where(HISTORY.c.item_id == bindparam("item_id"))
+    .union(select(ITEMS.c.assignee_id).where(_ITEM), select(ITEMS.c.creator_id).where(_ITEM)))))
 
 
 def item_in_full(conn: Connection, item_id: int, person_id: str | None) -> ItemInFull | None:
@@ -54,16 +60,18 @@ def item_in_full(conn: Connection, item_id: int, person_id: str | None) -> ItemI
     reads: list[tuple[Prepared, Any]] = []
     dbapi: Any = conn.connection.dbapi_connection
     with pipelined(conn):  # each read on its own cursor: they are all in flight at once
-        for statement in (_HEAD, _HISTORY, _STEPS, _PENDING):
+        for statement in (_HEAD, _HISTORY, _STEPS, _PENDING, _NAMES):
             reads.append((statement, statement.run(conn, params, dbapi.cursor())))
     (head, _), *rest = reads
     rows = head.fetch(conn, reads[0][1])
     if not rows:
         return None
-    history, steps, pending = (_dicts(statement, cursor, conn) for statement, cursor in rest)
+    (history, steps, pending), (names_read, names_cursor) = (
+        [_dicts(statement, cursor, conn) for statement, cursor in rest[:3]], rest[3])
+    names = dict(names_read.fetch(conn, names_cursor))
     person, roles = repo.person_and_roles(rows) if person_id else (None, frozenset())
     return ItemInFull(ItemRecord(*rows[0][:_ITEM_WIDTH]), rows[0][_ITEM_WIDTH], person, roles,
-                      history, steps, pending)
+                      history, steps, pending, names)
 
 
 def _dicts(statement: Prepared, cursor: Any, conn: Connection) -> list[dict[str, Any]]:
