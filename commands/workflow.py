@@ -18,7 +18,7 @@ from ..engine.core.i18n import _
 from .support import AppContext, check_output, echo_json, exit_code, pass_app, table
 
 if TYPE_CHECKING:
-    from ..engine.core.spec import TransitionSpec, WorkflowSpec
+    from ..engine.core.spec import Duration, TransitionSpec, WorkflowSpec
 
 
 @click.command("validate")
@@ -135,7 +135,8 @@ def show(app: AppContext, name: str) -> None:
                    calendar=spec.calendar))
     click.echo(_("\nstates:"))
     click.echo(table([_("state"), _("label"), _("deadline"), _("final")],
-                     [[s.name, s.label, s.deadline or "", _("yes") if s.final else ""]
+                     [[s.name, s.label, _span(s.deadline) if s.deadline else "",
+                       _("yes") if s.final else ""]
                       for s in spec.states.values()]))
     click.echo(_("\ntransitions:"))
     click.echo(table([_("trigger"), _("from"), _("to"), _("roles"), _("rules")],
@@ -146,15 +147,36 @@ def show(app: AppContext, name: str) -> None:
     if ladders:
         click.echo(_("\nescalation:"))
         click.echo(table([_("state"), _("at"), _("level"), _("notify"), _("fire")],
-                         [[s.label, str(step.at) if step.at.amount else _("deadline"),
-                           step.level or "", ", ".join(step.notify), step.fire or ""]
+                         [[s.label, _when(step.at), step.level or "",
+                           ", ".join(_who(spec, n) for n in step.notify), step.fire or ""]
                           for s, step in ladders]))
+
+
+def _span(span: Duration) -> str:
+    """A duration in the reader's words (10 个工作日); the YAML's own form is in --json."""
+    words = {"workdays": _("{n} workdays"), "days": _("{n} days"), "hours": _("{n} hours")}
+    return words[span.unit].format(n=abs(span.amount))
+
+
+def _when(at: Duration) -> str:
+    """A ladder step's time, relative to the deadline, said as such (no bare minus sign)."""
+    if not at.amount:
+        return _("deadline")
+    before = at.amount < 0
+    return (_("{span} before the deadline") if before else
+            _("{span} after the deadline")).format(span=_span(at))
+
+
+def _who(spec: WorkflowSpec, name: str) -> str:
+    """Whom a ladder notifies or a rule names: the item's own people in words, a role by label."""
+    people = {"assignee": _("assignee"), "creator": _("creator")}
+    return people.get(name) or spec.role_label(name)
 
 
 def _rules(spec: WorkflowSpec, t: TransitionSpec) -> str:
     rules = []
     if t.actor:
-        rules.append(_("only the {actor}").format(actor=t.actor))
+        rules.append(_("only the {actor}").format(actor=_who(spec, t.actor)))
     if t.not_actor_of:
         rules.append(_("not whoever fired {trigger}").format(trigger=t.not_actor_of))
     if t.requires:

@@ -24,6 +24,8 @@ from rectify.engine.core.spec import WorkflowSpec
 from rectify.workflows import HERE as WORKFLOWS
 from rectify.workflows import bundled_files
 
+from .cli_inprocess import invoke
+
 BROKEN = Path(__file__).parent / "fixtures" / "broken"
 
 
@@ -180,7 +182,23 @@ def test_show_bundled_by_name(runner: CliRunner, spec: WorkflowSpec) -> None:
     for step, row in zip(steps, ladder, strict=True):
         assert (step.level or "") in row
         assert (step.fire or "") in row
-        assert (str(step.at) if step.at.amount else "deadline") in row
+        n, unit = abs(step.at.amount), step.at.unit
+        assert (f"{n} {unit} {'before' if step.at.amount < 0 else 'after'} the deadline"
+                if step.at.amount else "deadline") in row
+
+
+def test_show_says_durations_in_chinese(tmp_path: Path) -> None:
+    """Under --lang zh the deadlines and ladder times read as Chinese (10 个工作日,
+    时限前 2 个工作日) and whom a step notifies by role label, not the YAML's '-2 workdays' or
+    role ids."""
+    result = invoke(["rectify", "--lang", "zh", "workflow", "show", "rectification"],
+                    dict(os.environ), tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert re.search(r"^rectifying\s+整改中\s+10 个工作日", out, re.MULTILINE)
+    assert re.search(r"^整改中\s+时限前 2 个工作日\s+提醒\s+责任人$", out, re.MULTILINE)
+    assert re.search(r"^整改中\s+时限后 3 个工作日\s+约谈\s+分管领导", out, re.MULTILINE)
+    assert "workdays" not in out and "仅限 责任人" in out
 
 
 def test_show_json(runner: CliRunner, spec: WorkflowSpec) -> None:
