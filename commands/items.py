@@ -93,7 +93,7 @@ def _card(d: dict[str, Any]) -> str:
     due = (d["due_at"] or "—").replace("T", " ")
     if d["due_provisional"]:
         due += _("  (provisional: calendar data for that year is not loaded)")
-    from .listing import LIGHTS
+    from .listing import light_word
 
     lines = [_("item {id}  [{workflow} v{version}]").format(
         id=d["id"], workflow=d["workflow"], version=d["version"])]
@@ -102,7 +102,7 @@ def _card(d: dict[str, Any]) -> str:
         (_("unit"), f"{d['unit_name']} ({d['unit']})"),
         (_("subject"), d["subject"] or "—"),
         (_("assignee"), _named(d["assignee_name"], d["assignee"])),
-        (_("due"), f"{due}  {LIGHTS[d['light']]}"),
+        (_("due"), f"{due}  {light_word(d['light'])}"),
     ])
     for key, value in d["fields"].items():
         lines.append(f"  {d['field_labels'].get(key, key)}: {_value(value)}")
@@ -111,15 +111,15 @@ def _card(d: dict[str, Any]) -> str:
     lines.append(_("history:"))
     said = _history_words(d["labels"])
     for h in d["history"]:
-        move = f"{said.state(h['source'])} -> {said.state(h['dest'])}" if h["dest"] else ""
         comment = f"  “{h['comment']}”" if h["comment"] else ""
-        lines.append(f"  {h['at'][:16].replace('T', ' ')}  {pad(h['actor_name'] or '', 10)} "
-                     f"{pad(said.trigger(h), 16)} {move}{comment}")
+        lines.append(f"  {h['at'][:16].replace('T', ' ')}  {pad(said.actor(h), 10)} "
+                     f"{pad(said.trigger(h), 16)} {said.move(h)}{comment}")
     if d["escalations"]:
         lines.append(_("escalations:"))
         lines += ["  " + _("{at}  {state} step {step}: {action}").format(
-                      at=e["at"][:16].replace("T", " "), state=e["state"], step=e["step"],
-                      action=e["action"]) + (_(" (applied late)") if e["late"] else "")
+                      at=e["at"][:16].replace("T", " "), state=said.state(e["state"]),
+                      step=e["step"], action=said.step(e)) + (_(" (applied late)") if e["late"]
+                                                             else "")
                   for e in d["escalations"]]
     lines += _authority_lines(d)
     lines.append(_("you may: {triggers}").format(
@@ -146,6 +146,29 @@ class _HistoryWords:
         if not state:
             return ""
         return self.labels["states"].get(state, state) if self.by_label else state
+
+    def move(self, row: dict[str, Any]) -> str:
+        """`整改中 -> 待验收`; an escalation, which leaves the item where it is, its state alone."""
+        if not row["dest"]:
+            return ""
+        if row["kind"] == "escalation" and row["source"] == row["dest"]:
+            return self.state(row["dest"])
+        return f"{self.state(row['source'])} -> {self.state(row['dest'])}"
+
+    def actor(self, row: dict[str, Any]) -> str:
+        """Who did it: a person by name; the engine's own steps as the system, in words."""
+        name = row["actor_name"] or ""
+        return _("system") if row["actor"] == "system" and name == "system" else name
+
+    def step(self, applied: dict[str, Any]) -> str:
+        """An applied ladder step: its level (督办), and the transition it fired, by label."""
+        action, level = str(applied["action"]), applied["level"]
+        if not action.startswith("fire:"):
+            return level or action
+        trigger = action.removeprefix("fire:")
+        label = self.labels["triggers"].get(trigger, trigger) if self.by_label else trigger
+        fired = _("fired {trigger}").format(trigger=label)
+        return _("{level}, {fired}").format(level=level, fired=fired) if level else fired
 
     def firable(self, trigger: str) -> str:
         """A trigger the reader may fire: 交办 (assign) in Chinese, the id they type kept."""

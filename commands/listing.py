@@ -15,10 +15,13 @@ from typing import Any, TextIO
 
 import orjson
 
+from ..engine.core.i18n import N_, _, ngettext, translate
 from .support import clip, pad, printable, width
 
-LIGHTS = {"green": "绿", "yellow": "黄", "red": "红", None: ""}
-HEADERS = ("id", "workflow", "state", "unit", "assignee", "due", "light", "问题")
+# Said in the reader's language when shown (绿/黄/红 in Chinese); --json keeps the ids.
+LIGHTS = {"green": N_("green"), "yellow": N_("yellow"), "red": N_("red")}
+HEADERS = (N_("id"), N_("workflow"), N_("state"), N_("unit"), N_("assignee"), N_("due"),
+           N_("light"), N_("problem"))
 # Widths come from this many first rows; on a terminal that is the whole default page.
 PROBE = 100
 MAX_CELL = 40
@@ -50,16 +53,23 @@ def _indented(row: dict[str, Any]) -> str:
 
 def write_table(rows: Iterable[dict[str, Any]], out: TextIO) -> int:
     """The aligned text table (CJK text counted two columns), then "N items"."""
-    cells = (_cells(r) for r in rows)
-    first = [c for _, c in zip(range(PROBE), cells, strict=False)]
-    widths = [max([width(h), *(width(r[i]) for r in first)]) for i, h in enumerate(HEADERS)]
-    out.write(_line(HEADERS, widths) + "\n" + "  ".join("-" * w for w in widths) + "\n")
+    headers = [translate(h) for h in HEADERS]
+    lights = {key: translate(word) for key, word in LIGHTS.items()}
+    cells = (_cells(r, lights) for r in rows)
+    first = [c for _n, c in zip(range(PROBE), cells, strict=False)]
+    widths = [max([width(h), *(width(r[i]) for r in first)]) for i, h in enumerate(headers)]
+    out.write(_line(headers, widths) + "\n" + "  ".join("-" * w for w in widths) + "\n")
     count = 0
     for row in _chain(first, cells):
         out.write(_line(row, widths) + "\n")
         count += 1
-    out.write(f"{count} items\n")
+    out.write(ngettext("{count} item", "{count} items", count).format(count=count) + "\n")
     return count
+
+
+def light_word(light: str | None) -> str:
+    """A traffic light as the reader says it; nothing for an item without a deadline."""
+    return translate(LIGHTS[light]) if light else ""
 
 
 def _chain(first: list[list[str]], rest: Iterator[list[str]]) -> Iterator[list[str]]:
@@ -67,10 +77,10 @@ def _chain(first: list[list[str]], rest: Iterator[list[str]]) -> Iterator[list[s
     yield from rest
 
 
-def _cells(r: dict[str, Any]) -> list[str]:
+def _cells(r: dict[str, Any], lights: dict[str, str]) -> list[str]:
     due = (r["due_at"] or "")[:16].replace("T", " ")
     values = (str(r["id"]), r["workflow"], r["state_label"], r["unit_name"],
-              r["assignee_name"], due, LIGHTS[r["light"]], r["description"])
+              r["assignee_name"], due, lights.get(r["light"], ""), r["description"])
     return [clip(printable(v), MAX_CELL) if v else "" for v in values]
 
 
@@ -80,8 +90,6 @@ def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
 
 def say_more(more: int) -> None:
     """On stderr, so a pipe reading stdout still gets exactly the rows."""
-    from ..engine.core.i18n import _
-
     if more:
         sys.stderr.write(_("… and {more} more (--limit 0 lists them all)").format(more=more)
                          + "\n")

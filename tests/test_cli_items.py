@@ -425,7 +425,7 @@ def test_list_json_and_filters(cli: Cli) -> None:
                                                                           strict=True)}
     assert got == expected
     text = cli.ok("item", "list", "--state", "rectifying", actor="li")
-    assert "整改中" in text and text.rstrip().endswith("1 items")
+    assert "整改中" in text and text.rstrip().endswith("1 item")
 
 
 def test_now_option_and_env_vars(cli: Cli, tmp_path: Path) -> None:

@@ -193,3 +193,25 @@ def test_each_automatic_step_is_named_by_its_level(rectify: Rectify) -> None:
     card = rectify("--lang", "zh", "item", "show", item, now="2025-11-26T10:00:00+08:00").out
     said = [line.split()[3] for line in card.splitlines() if line.startswith("  2025-11-26")]
     assert said[:4] == ["自动提醒", "自动督办", "自动约谈", "自动问责"], card
+    # The engine acts as 系统; a step that leaves the item where it is shows that state alone;
+    # the 督办记录 names the state and the fired transition by their labels.
+    steps = [line.split() for line in card.splitlines() if line.startswith("  2025-11-26")][:4]
+    assert all(row[2] == "系统" and row[4] == "整改中" and "->" not in row for row in steps), card
+    assert "整改中 第 4 步：问责，自动办理“" in card and "rectifying" not in card, card
+
+
+def test_item_list_table_speaks_chinese(rectify: Rectify) -> None:
+    """`item list` under zh heads its columns in Chinese, says the light as 红/黄/绿 and counts
+    in words (1 个事项); under en the same table reads English (red, 1 item); --json is the
+    same in both."""
+    item = rectify.ok("item", "new", "--workflow", "rectification", "--unit", "张庄村",
+                      "--assignee", "zhang", "--field", "description=x", actor="li").out.strip()
+    rectify.ok("item", "advance", item, "assign", actor="li")
+    late = "2025-12-26T10:00:00+08:00"
+    zh = rectify("--lang", "zh", "item", "list", now=late).out.splitlines()
+    en = rectify("--lang", "en", "item", "list", now=late).out.splitlines()
+    assert zh[0].split() == ["编号", "流程", "状态", "单位", "责任人", "期限", "亮灯", "问题"]
+    assert zh[2].split()[7] == "红" and zh[-1] == "1 个事项"  # the due column is two words
+    assert en[0].split()[6] == "light" and en[2].split()[7] == "red" and en[-1] == "1 item"
+    assert rectify("--lang", "zh", "--json", "item", "list", now=late).out == \
+        rectify("--lang", "en", "--json", "item", "list", now=late).out
