@@ -59,6 +59,7 @@ class Counts:
     metrics: dict[str, Counter[str]]
     escalations: Counter[tuple[str, str]]
     levels: list[str]  # escalation levels in ladder order
+    lights: counted.Lights | None = None  # the open items by light, for the red list
 
     def rollup(self, unit_id: str) -> tuple[dict[str, int], dict[str, int]]:
         """A unit's figures: everything at it or below it."""
@@ -120,8 +121,8 @@ def count_units(service: Service, conn: Connection, week: Week, now: datetime, s
     metrics["found"].update(counted.found_by_path(conn, scope, start, end))
     yellow_until = shift(as_of, Duration(rule.yellow_workdays, "workdays"), tz,
                          service.calendar()).at
-    by_path = counted.bands_by_path(conn, scope, as_of, now, yellow_until, known.red)
-    for path, bands in by_path.items():
+    lights = counted.Lights(conn, scope, as_of, now, yellow_until, known.red)
+    for path, bands in lights.by_path().items():
         metrics["overdue"][path] = bands.red
         metrics["yellow"][path] = bands.yellow
         metrics["green"][path] = bands.green
@@ -141,7 +142,7 @@ def count_units(service: Service, conn: Connection, week: Week, now: datetime, s
         if key not in timers and key in known.levels:
             escalations[(path, known.levels[key])] += n
     seen = {level for _, level in escalations}
-    return Counts(metrics, escalations, [lv for lv in known.order if lv in seen])
+    return Counts(metrics, escalations, [lv for lv in known.order if lv in seen], lights)
 
 
 def weights_with_defaults(weights: Mapping[str, float] | None) -> dict[str, float]:

@@ -14,7 +14,6 @@ first non-private fields); a public report (公开版) also leaves out who is re
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,7 +26,7 @@ from ..settings import DEFAULT_COLORS, ReportSettings
 from ..store import figures as counted
 from ..store import repo
 from ..store.db import Connection, read
-from ..store.figures import RedRule, Scope
+from ..store.figures import Scope
 from .figures import Counts, count_units, ladders, ranks, score, townships, unit_light
 from .figures import weights_with_defaults as full_weights
 from .render import UnitRow, WeeklyReport, WeekPoint
@@ -56,8 +55,8 @@ def build_weekly_report(service: Service, *, week: str | None = None, unit: str 
         known = ladders(service, conn)
         counts = count_units(service, conn, the_week, now, scope, tz, rule, known)
         rows = _unit_rows(units, scope_unit, counts, weights)
-        red = _red_items(service, conn, scope, the_week.as_of(now), now, known.red, public,
-                         options.red_limit)
+        assert counts.lights is not None
+        red = _red_items(service, conn, counts.lights, public, options.red_limit)
         weeks = [the_week.shift(-back, tz) for back in range(history_weeks - 1, -1, -1)]
         points = counted.open_and_closed(conn, scope, [(w.start, w.end) for w in weeks])
         history = [WeekPoint(w.label, *p) for w, p in zip(weeks, points, strict=True)]
@@ -116,10 +115,10 @@ def _ranked(units: Sequence[repo.UnitRow], parent: str | None, counts: Counts,
             for rank, (u, m, lv, s) in zip(places, figures, strict=True)]
 
 
-def _red_items(service: Service, conn: Connection, scope: Scope, as_of: datetime,
-               now: datetime, red: RedRule, public: bool, limit: int) -> list[dict[str, Any]]:
-    """The first `limit` red items as of `as_of`, the longest overdue first."""
-    records = counted.red_items(conn, scope, as_of, now, red, limit)
+def _red_items(service: Service, conn: Connection, lights: counted.Lights, public: bool,
+               limit: int) -> list[dict[str, Any]]:
+    """The first `limit` red items as of the report's instant, the longest overdue first."""
+    records = lights.red(limit)
     unit_names = {u.id: u.name for u in repo.units(conn)}
     people = repo.people_by(conn, {r.assignee_id for r, _ in records if r.assignee_id})
     out = []

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
-    and_,
     bindparam,
-    case,
     false,
     func,
     literal,
@@ -27,6 +24,7 @@ from sqlalchemy import (
 )
 
 from . import items as store
+from .bands import light_ranges, yellow_case
 from .models import ATTACHMENTS, ITEMS, ROLE_GRANTS, UNITS, WORKFLOW_VERSIONS, UTCDateTime
 
 
@@ -156,28 +154,17 @@ def unit_figures(conn: Connection, unit_path: str, now: datetime, since: datetim
     ix_items_closed_path from `since`. One CASE per row over every item under the unit, as
     before, cost 3-4x at 100,000 items."""
     items = ITEMS.c
-    at = partial(bindparam, None, type_=UTCDateTime)
     paths = select(UNITS.c.path).where(UNITS.c.path.startswith(unit_path, autoescape=True))
-    under = and_(items.final == false(), items.unit_path.in_(paths.scalar_subquery()))
-
-    def counted(kind: str, *conds: Any, path: Any = items.unit_path) -> Any:
-        return select(literal(kind), path, func.count()).where(*conds).group_by(path)
-
-    parts = [counted("none", under, items.due_at.is_(None)),
-             counted("red", under, items.due_at < at(now)),
-             counted("ahead", under, items.due_at >= at(now)),
-             # By ix_items_closed_path from `since`: a LIKE, not `IN` the units, and grouped
-             # by an expression, or SQLite walks every item under the unit in path order.
-             counted("closed", items.closed_at >= at(since), items.final == true(),
-                     items.unit_path.startswith(unit_path, autoescape=True),
-                     path=items.unit_path.concat(""))]
-    if yellow_until:
-        boundary = case(*[(and_(items.workflow_version_id == version, items.state == state),
-                           at(bound)) for (version, state), bound in yellow_until.items()],
-                        else_=None)
-        parts.append(counted("yellow", under, items.due_at >= at(now),
-                             items.due_at <= at(max(yellow_until.values())),
-                             items.due_at <= boundary))
+    under = [items.final == false(), items.unit_path.in_(paths.scalar_subquery())]
+    # By ix_items_closed_path from `since`: a LIKE, not `IN` the units, and grouped by an
+    # expression, or SQLite walks every item under the unit in path order.
+    closed = items.unit_path.concat("")
+    parts = [*light_ranges(under, now, yellow_case(yellow_until),
+                           max(yellow_until.values()) if yellow_until else None),
+             select(literal("closed"), closed, func.count())
+             .where(items.closed_at >= bindparam(None, since, type_=UTCDateTime),
+                    items.final == true(), items.unit_path.startswith(unit_path, autoescape=True))
+             .group_by(closed)]
     found: dict[str, dict[str, int]] = {}
     for kind, path, n in conn.execute(union_all(*parts)):
         found.setdefault(path, {})[kind] = n
