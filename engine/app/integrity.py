@@ -334,7 +334,7 @@ def anchor_digest_now(service: Service) -> str:
     items come in id order, which is the digest's own order, so nothing is held or sorted."""
     with read(service.engine) as conn:
         admin = store.admin_log(conn)
-        lines: Iterator[str] = map(head_lines, store.chain_head_batches(conn))
+        lines: Iterator[str] = store.head_line_chunks(conn)
         if admin:
             lines = chain(lines, [head_lines([(ADMIN_HEAD, admin[-1]["seq"], admin[-1]["hash"])])])
         return anchor_digest_of_lines(lines)

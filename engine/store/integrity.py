@@ -7,11 +7,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, text
 
 from ..core.audit import SEALED
 from .models import ADMIN_LOG, ATTACHMENTS, ESCALATION_STEPS, HISTORY, ITEMS
-from .prepared import Prepared
 
 _ITEM = ("id", "last_seq", "last_hash", "final", "entered_at", *SEALED)
 
@@ -105,15 +104,27 @@ def history_row(conn: Connection, item_id: int, seq: int) -> str | None:
                                                           HISTORY.c.seq == seq))).scalar()
 
 
-_HEADS = Prepared(select(ITEMS.c.id, ITEMS.c.last_seq, ITEMS.c.last_hash).order_by(ITEMS.c.id))
+# Each chunk of heads as the anchor's lines (`core.audit.head_lines`: "id:seq:hash\n" in id
+# order), written by the database: a million heads as tuples into Python and an f-string each
+# cost a third more CPU than SQLite's printf and group_concat over a chunk.
+_HEAD_LINES = {
+    "sqlite": "SELECT max(id), group_concat(printf('%d:%d:%s' || char(10), id, last_seq, "
+              "last_hash), '') FROM (SELECT id, last_seq, last_hash FROM items WHERE id > :after "
+              "ORDER BY id LIMIT :n)",
+    "postgresql": "SELECT max(id), string_agg(id || ':' || last_seq || ':' || last_hash || "
+                  "chr(10), '' ORDER BY id) FROM (SELECT id, last_seq, last_hash FROM items "
+                  "WHERE id > :after ORDER BY id LIMIT :n) AS heads",
+}
 
 
-def chain_head_batches(conn: Connection, batch: int = 10_000
-                       ) -> Iterator[list[tuple[int, int, str]]]:
-    """Every item's chain head (id, last seq, last hash) in id order, streamed `batch` at a
-    time as the DBAPI returns them: what an anchor's digest covers. At a million items a
-    SQLAlchemy row per item cost more than the digest (and the database writing the lines
-    itself more than Python formatting them)."""
-    cursor = _HEADS.run(conn, {})
-    while rows := cursor.fetchmany(batch):
-        yield rows
+def head_line_chunks(conn: Connection, batch: int = 50_000) -> Iterator[str]:
+    """Every item's chain head as the lines an anchor's digest covers, in id order, `batch`
+    items to a string: the digest takes one update per chunk."""
+    query = text(_HEAD_LINES[conn.dialect.name])
+    after = 0
+    while True:
+        last, lines = conn.execute(query, {"after": after, "n": batch}).one()
+        if last is None:
+            return
+        yield lines
+        after = last
