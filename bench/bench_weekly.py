@@ -9,7 +9,16 @@ report runs as the real console script in its own process (cold start included),
 RSS is the kernel's high-water mark for that process. The raw baseline runs the same GROUP BY
 queries (found, the light bands, closed and on time, rejections, steps, the chart) in sqlite3.
 
+The database is built in a child process: a report's process is forked from this one, and the
+kernel's high-water mark of its memory (ru_maxrss) starts from this process's size at the fork,
+so a build here (~280 MB of rows) made every report look that large. Each report runs with its
+bytecode cached (PYTHONPYCACHEPREFIX, after a warm-up run), as an installed package runs; the
+environment here sets PYTHONDONTWRITEBYTECODE, which would compile rectify anew in every run.
+`--against DIR` runs a second tree (DIR on PYTHONPATH holds its `rectify`, e.g. main's `git
+archive` beside a symlink) in the same rounds, alternating, and checks both write the same bytes.
+
 Run: python bench/bench_weekly.py [--items 1000000] [--runs 5] [--db FILE (kept, reused)]
+     [--against DIR]
 """
 
 from __future__ import annotations
@@ -135,12 +144,28 @@ def _item(rng: random.Random, i: int, version: int) -> dict:
     return {"item": item, "history": history, "steps": steps}
 
 
-def run_report(db: Path, out: Path, fmt: str) -> dict[str, float]:
+def env(pythonpath: str | None = None) -> dict[str, str]:
+    """The report's environment: bytecode cached in PYCACHE; `pythonpath` puts another tree's
+    rectify first."""
+    out = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if PYCACHE is not None:
+        out["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    if pythonpath is not None:
+        out["PYTHONPATH"] = pythonpath
+    return out
+
+
+PYCACHE: Path | None = None  # set in main: a bytecode cache outside the repository
+
+
+def run_report(db: Path, out: Path, fmt: str,
+               pythonpath: str | None = None) -> dict[str, float]:
     """The console script in its own process: wall seconds, CPU seconds, peak RSS in MB."""
     start = time.perf_counter()
     proc = subprocess.Popen(["rectify", "--db", f"sqlite:///{db}", "--now", NOW.isoformat(),
                              "report", "weekly", "--format", fmt, "-o", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=env(pythonpath))
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if status != 0:
@@ -192,31 +217,48 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--db", type=Path, help="build here (or reuse if it exists)")
+    parser.add_argument("--against", help="another tree's PYTHONPATH, run in the same rounds")
+    parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)  # the child that builds
     args = parser.parse_args()
+    if args.build:
+        build(args.build, args.items)
+        return
     if shutil.which("rectify") is None:
         raise SystemExit("the rectify console script is not on PATH")
     folder = Path(tempfile.mkdtemp(prefix="bench-weekly-"))
+    global PYCACHE
+    PYCACHE = folder / "pycache"
     db = args.db or folder / "weekly.db"
     if not db.exists():
-        build(db, args.items)
+        subprocess.run([sys.executable, __file__, "--build", str(db), "--items",
+                        str(args.items)], check=True)
     out = folder / "out"
-    results: dict[str, list[dict[str, float]]] = {"html": [], "xlsx": [], "md": []}
+    trees = {"this tree": None, **({"--against": args.against} if args.against else {})}
+    formats = ("html", "xlsx", "md")
+    results = {(tree, fmt): [] for tree in trees for fmt in formats}
+    for path in trees.values():  # warm-up: bytecode and the page cache
+        run_report(db, out.with_suffix(".html"), "html", path)
     raw = []
     for _ in range(args.runs):
         raw.append(raw_baseline(db))
-        for fmt in results:
-            results[fmt].append(run_report(db, out.with_suffix(f".{fmt}"), fmt))
+        for fmt in formats:
+            for n, (tree, path) in enumerate(trees.items()):
+                target = out.with_name(f"out{n}").with_suffix(f".{fmt}")
+                results[(tree, fmt)].append(run_report(db, target, fmt, path))
+            if args.against and fmt != "xlsx":  # an xlsx holds its own write time
+                same = (out.with_name("out0").with_suffix(f".{fmt}").read_bytes()
+                        == out.with_name("out1").with_suffix(f".{fmt}").read_bytes())
+                assert same, f"the two trees wrote different {fmt}"
     base = statistics.median(raw)
     print(f"items: {args.items:,}   runs: {args.runs} (medians)")
     print(f"raw sqlite3, the same aggregates in-process: {base:.3f} s")
-    for fmt, runs in results.items():
+    for (tree, fmt), runs in results.items():
         wall = statistics.median(r["seconds"] for r in runs)
         cpu = statistics.median(r["cpu"] for r in runs)
         rss = max(r["rss_mb"] for r in runs)
-        print(f"report weekly --format {fmt:4}: {wall:.3f} s wall, {cpu:.3f} s CPU, "
+        print(f"{tree:9} report weekly --format {fmt:4}: {wall:.3f} s wall, {cpu:.3f} s CPU, "
               f"peak {rss:.0f} MB; {wall / base:.1f}x raw   (target <= 2 s, <= 200 MB)")
-    if args.db is None:
-        shutil.rmtree(folder)
+    shutil.rmtree(folder)  # the outputs and the bytecode cache; --db is kept
 
 
 if __name__ == "__main__":
