@@ -35,7 +35,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from .judging import GREEN, NO_LIGHT, RED, YELLOW, RedRule, Scope, band, due_as_of
+from .judging import GREEN, NO_LIGHT, RED, YELLOW, RedRule, Scope, as_utc, band, due_as_of
 from .models import ITEMS, UTCDateTime
 
 _at = partial(bindparam, None, type_=UTCDateTime)
@@ -75,7 +75,7 @@ class Apart(NamedTuple):
     unit_path: str
     counted: int  # its band by due_at, as light_ranges counted it
     band: int  # its band as the report judges it
-    due_then: Any  # the deadline it is judged against (untyped on SQLite: see figures._as_utc)
+    due_then: Any  # the deadline it is judged against (untyped on SQLite: judging.as_utc)
 
 
 def open_paths(conn: Connection, scope: Scope) -> list[str]:
@@ -167,9 +167,7 @@ class Now:
 def _sortable(due: Any) -> Any:
     """Deadlines of both kinds (typed from an index walk, untyped from a computed column on
     SQLite) in one order."""
-    from .figures import _as_utc
-
-    return _as_utc(due) if due is not None else 0
+    return as_utc(due) if due is not None else 0
 
 
 def yellow_case(bounds: Mapping[tuple[int, str], datetime]) -> Any:

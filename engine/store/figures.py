@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, exists, func, select, text
@@ -27,6 +27,7 @@ from .judging import (
     RedRule,
     Scope,
     StepKeys,
+    as_utc,
     band,
     due_as_of,
     open_at,
@@ -122,7 +123,7 @@ class Lights:
             first = self.counted.red(limit)
             rows = {r.id: r for r in self.conn.execute(select_items().where(
                 ITEMS.c.id.in_([i for i, _ in first])))}
-            return [(ItemRecord(**rows[i]._mapping), _as_utc(due)) for i, due in first]
+            return [(ItemRecord(**rows[i]._mapping), as_utc(due)) for i, due in first]
         due = due_as_of(self.as_of)
         query = (select_items().add_columns(due.label("due_then"))
                  .where(and_(open_at(self.as_of, self.now), red_at(self.as_of, self.rule),
@@ -132,7 +133,7 @@ class Lights:
         for row in self.conn.execute(query):
             values = dict(row._mapping)
             due_then = values.pop("due_then")
-            out.append((ItemRecord(**values), _as_utc(due_then)))
+            out.append((ItemRecord(**values), as_utc(due_then)))
         return out
 
 
@@ -183,13 +184,6 @@ def applied_steps(conn: Connection, scope: Scope, start: datetime,
                     *scope.conditions()))
         .group_by(STEPS.c.state, STEPS.c.step_index, ITEMS.c.unit_path,
                   ITEMS.c.workflow_version_id))
-
-
-def _as_utc(value: Any) -> datetime | None:
-    """A computed column comes back untyped from SQLite: a string in the stored UTC form."""
-    if value is None or isinstance(value, datetime):
-        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
 
 
 def open_and_closed(conn: Connection, scope: Scope,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Integer, and_, case, cast, exists, false, func, literal, or_, select
@@ -141,3 +141,10 @@ def band(as_of: datetime, yellow_until: datetime, rule: RedRule) -> Any:
     not_red = func.coalesce(cast(judged_due() <= yellow_until, Integer), NO_LIGHT)
     return case((red_at(as_of, rule), RED), (ITEMS.c.entered_at > as_of, NO_LIGHT),
                 else_=not_red)
+
+
+def as_utc(value: Any) -> datetime | None:
+    """A computed column comes back untyped from SQLite: a string in the stored UTC form."""
+    if value is None or isinstance(value, datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
