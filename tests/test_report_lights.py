@@ -112,6 +112,7 @@ def test_the_ranges_count_what_judging_each_item_counts(svc: Service, clock: Fix
     and deadlines, in order) for every length; the seeded set has every kind of item apart."""
     scopes = [Scope(), Scope("/county/"), Scope("/county/town-a/"),
               Scope("/county/town-b/village-b1/"), Scope("/county/town-a/gone/"),
+              Scope("/county/town-c/"),
               Scope(workflow="helpcheck"), Scope("/county/town-a/", "rectification")]
     now = clock.now()
     instants = [now - timedelta(days=d) for d in (0, 1, 5, 9, 14, 19)] + [now + timedelta(days=3)]

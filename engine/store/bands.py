@@ -9,7 +9,7 @@ unit, and no item is evaluated.
 The report judges an item against the deadline of its state entry (store/judging.py), which is
 `due_at` for all but a few open items: those whose deadline was moved without a granted 延期,
 those in a state an escalation moves items into (追责问责), those whose entry began after the
-report's instant, and those filed under a unit path no unit has any more. Those are read one by
+report's instant. Those are read one by
 one (`apart`, one pass over ix_items_open that reads no table row) and their band by `due_at`
 is swapped for their judged one; the red list walks the deadline order of ix_items_open_state,
 reading at most its `limit` (plus the items apart) entries per state.
@@ -87,8 +87,11 @@ def open_paths(conn: Connection, scope: Scope) -> list[str]:
 
 
 def _under(paths: Sequence[str], scope: Scope) -> list[Any]:
-    """Open items at `paths` (seeks into ix_items_open) of the scope's workflow."""
-    return [ITEMS.c.final == false(), ITEMS.c.unit_path.in_(paths),
+    """Open items at `paths` (seeks into ix_items_open) of the scope's workflow. The paths are
+    written into the statement: a province's units as bound parameters, once in each of the
+    range counts, would pass the databases' limits (32,766 on SQLite, 65,535 on PostgreSQL)."""
+    listed = bindparam("paths", list(paths), expanding=True, literal_execute=True)
+    return [ITEMS.c.final == false(), ITEMS.c.unit_path.in_(listed),
             *Scope(workflow=scope.workflow).conditions()]
 
 
