@@ -9,10 +9,10 @@ unit, and no item is evaluated.
 The report judges an item against the deadline of its state entry (store/judging.py), which is
 `due_at` for all but a few open items: those whose deadline was moved without a granted 延期,
 those in a state an escalation moves items into (追责问责), those whose entry began after the
-report's instant. Those are read one by
-one (`apart`, one pass over ix_items_open that reads no table row) and their band by `due_at`
-is swapped for their judged one; the red list walks the deadline order of ix_items_open_state,
-reading at most its `limit` (plus the items apart) entries per state.
+report's instant. Those are found in one pass over ix_items_open that reads no table row and
+judged one by one (`apart`), and their band by `due_at` is swapped for their judged one; the red
+list walks the deadline order of ix_items_open_state, reading at most its `limit` (plus the
+items apart) entries per state.
 """
 
 from __future__ import annotations

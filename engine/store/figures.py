@@ -3,7 +3,7 @@
 Each function counts one thing for the items in a `Scope` (a unit's subtree, one workflow) over
 a week [start, end) or as of one instant; engine/reports/figures.py turns the counts into the
 metrics and the score, and says what each one means. Nothing here loads the items themselves
-except `red_items`, which reads at most `limit` of them: a report costs what its answer costs.
+except `Lights.red`, which reads at most `limit` of them: a report costs what its answer costs.
 
 What depends on a workflow's YAML (which escalation steps are a public notice's timer, which
 move an item into 追责问责) is passed in as `StepKeys`: (workflow_version_id, state, step_index).
