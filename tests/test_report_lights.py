@@ -27,7 +27,7 @@ from rectify.engine.store import integrity
 from rectify.engine.store.db import read, write
 from rectify.engine.store.figures import Lights, Scope
 from rectify.engine.store.models import ITEMS
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from .conftest import FIXTURES, make_service
 
@@ -64,8 +64,7 @@ def svc(db_url: str, clock: FixedClock, tmp_path: Path) -> Iterator[Service]:
     sweep(service)  # 督办 on the overdue; 问责 moves the longest overdue into 追责问责
     clock.advance(timedelta(days=8))
     sweep(service)
-    _assigned(service, "village-b1", (clock.now() + timedelta(days=3)).date()
-                      .isoformat())
+    _assigned(service, "village-b1", (clock.now() + timedelta(days=3)).date().isoformat())
     stale = _assigned(service, "village-a2", (clock.now() + timedelta(days=1)).date()
                       .isoformat())
     with write(service.engine) as conn:  # its unit moved away since (units keep no old path)
@@ -128,7 +127,11 @@ def test_the_ranges_count_what_judging_each_item_counts(svc: Service, clock: Fix
                 assert fast.counted is not None
                 kinds |= {_kind(conn, a, as_of) for a in fast.counted.apart.values()}
                 paths |= set(fast.counted.paths)
+        undated = conn.execute(select(func.count()).where(
+            ITEMS.c.final.is_(False), ITEMS.c.due_at.is_(None))).scalar_one()
+        closed = conn.execute(select(func.count()).where(ITEMS.c.final.is_(True))).scalar_one()
     assert kinds == {"extended", "moved", "accountable", "later"}, kinds
+    assert undated and closed
     assert "/county/town-a/gone/" in paths  # counted by its range like any other path
 
 
