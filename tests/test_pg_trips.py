@@ -1,6 +1,7 @@
-"""A single transition on PostgreSQL: two round trips (BEGIN with the locked read; the writes
-with COMMIT), statements prepared on the server, and a connection that goes back to the pool as
-it came out of it whether the advance landed, was refused or failed in its write trip.
+"""A single transition on PostgreSQL: two round trips of one statement each (the read; every write
+as one statement, checked by the item's version), in autocommit — no BEGIN, no COMMIT, no lock —,
+statements prepared on the server, and a connection that goes back to the pool as it came out of
+it whether the advance landed, was refused or failed in its write.
 
 The round trips are counted from libpq's own protocol trace of the connection the advance used:
 each time the client, having sent messages, turns to read the server's answers is one trip.
@@ -20,7 +21,8 @@ from rectify.engine.core.clock import FixedClock
 from rectify.engine.core.errors import Refused
 from rectify.engine.store import items as store
 from rectify.engine.store.db import read, write
-from sqlalchemy import event, insert, text
+from rectify.engine.store.models import OUTBOX
+from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from .conftest import make_service
@@ -84,12 +86,13 @@ def trips(messages: list[list[str]]) -> int:
     return count
 
 
-def test_an_advance_takes_two_round_trips_of_prepared_statements(service: Service,
-                                                                 tmp_path: Path) -> None:
+def test_an_advance_is_two_prepared_statements_in_two_round_trips(service: Service,
+                                                                   tmp_path: Path) -> None:
     """Once its statements are prepared (psycopg prepares a statement on its fifth run on a
-    connection), an advance that tells nobody (the benchmarks' `finish`) is two round trips:
-    BEGIN with the locked read, then the writes with COMMIT; every statement runs as a
-    server-side prepared statement (a Bind to a named statement, no Parse)."""
+    connection), an advance that tells nobody (the benchmarks' `finish`, which also cancels the
+    item's ladder) is two round trips of one statement each: the read, then all the writes as
+    one statement; each runs as a server-side prepared statement (a Bind to a named statement,
+    no Parse), and neither BEGIN nor COMMIT nor a row lock is sent."""
     ladder = tmp_path / "ladder.yaml"
     ladder.write_text(LADDER_WORKFLOW, "utf-8")
     service.load_workflow(ladder)
@@ -100,20 +103,27 @@ def test_an_advance_takes_two_round_trips_of_prepared_statements(service: Servic
         service.advance(items[6], "zhang", "finish")
     assert trips(messages) == 2, "\n".join("\t".join(m[:3]) for m in messages)
     sent = [m for m in messages if m[0] == "F"]
-    assert not [m for m in sent if m[2] == "Parse"]
+    assert not [m for m in sent if m[2] in ("Parse", "Query")]
     binds = [m for m in sent if m[2] == "Bind"]
-    assert len(binds) >= 5 and all('"_pg3_' in m[3] for m in binds)
+    assert len(binds) == 2 and all('"_pg3_' in m[3] for m in binds), binds
+    said = "\n".join("\t".join(m) for m in sent).upper()
+    assert "BEGIN" not in said and "COMMIT" not in said and "FOR UPDATE" not in said
     with read(service.engine) as conn:
         assert store.get_item(conn, items[6]).state == "done"
+        steps = conn.execute(select(store.STEPS.c.status)
+                             .where(store.STEPS.c.item_id == items[6])).scalars().all()
+    assert steps and set(steps) == {"cancelled"}
 
 
-def test_a_refused_advance_rolls_back_and_releases_the_item(service: Service) -> None:
-    """A refusal decided after the locked read ends the transaction: the item's row lock is
-    gone at once, and the connection goes back to the pool out of autocommit, so the next
-    transaction on it is atomic again."""
+def test_a_refused_advance_writes_nothing_and_holds_nothing(service: Service) -> None:
+    """A refusal writes nothing (the item, its history and its ladder are as they were), holds
+    no lock on the item, and the connection goes back to the pool out of autocommit, so the
+    next transaction on it is atomic again."""
     item_id = assigned(service)
+    before = written(service, item_id)
     with pytest.raises(Refused):
         service.advance(item_id, "zhang", "accept")  # not possible in 整改中
+    assert written(service, item_id) == before
     assert_pool_clean(service)
     with write(service.engine) as conn:  # another transaction can lock the item at once
         conn.execute(text("SET LOCAL lock_timeout = '1s'"))
@@ -121,11 +131,12 @@ def test_a_refused_advance_rolls_back_and_releases_the_item(service: Service) ->
                      {"i": item_id})
 
 
-def test_a_write_trip_that_fails_writes_nothing(service: Service) -> None:
-    """When the server refuses one of the pipelined writes (here: the history row the item's
-    next event would take is already there), nothing of the advance is written — not the
-    item's new state that went before it in the same trip — the error is SQLAlchemy's, and
-    the connection comes back clean; the item advances once the obstacle is gone."""
+def test_a_write_that_fails_writes_nothing(service: Service) -> None:
+    """When the server refuses part of the one writing statement (here: the history row the
+    item's next event would take is already there), nothing of the advance is written — not
+    the item's new state, nor its new ladder, whose parts come before it in the statement —,
+    the error is SQLAlchemy's, and the connection comes back clean; the item advances once the
+    obstacle is gone."""
     item_id = assigned(service)
     with read(service.engine) as conn:
         before = store.get_item(conn, item_id)
@@ -133,12 +144,14 @@ def test_a_write_trip_that_fails_writes_nothing(service: Service) -> None:
         conn.execute(insert(store.HISTORY).values(
             item_id=item_id, seq=before.last_seq + 1, kind="urge", actor="li",
             at=before.entered_at, data={}, prev_hash=before.last_hash, hash="x" * 64))
+    steps_before = written(service, item_id)[2]
     with pytest.raises(IntegrityError):
         service.advance(item_id, "wang", "hold_accountable")
     with read(service.engine) as conn:
         after = store.get_item(conn, item_id)
     assert (after.state, after.version, after.fields) == (before.state, before.version,
                                                           before.fields)
+    assert written(service, item_id)[2] == steps_before
     assert_pool_clean(service)
     with write(service.engine) as conn:
         conn.execute(text("DELETE FROM history WHERE item_id = :i AND seq = :s"),
@@ -146,6 +159,17 @@ def test_a_write_trip_that_fails_writes_nothing(service: Service) -> None:
     service.advance(item_id, "wang", "hold_accountable")
     with read(service.engine) as conn:
         assert store.get_item(conn, item_id).state == "accountable"
+
+
+def written(service: Service, item_id: int) -> tuple[Any, ...]:
+    """What an advance of the item would change: the item row, its history, its ladder and the
+    outbox."""
+    with read(service.engine) as conn:
+        return (store.get_item(conn, item_id), len(store.history(conn, item_id)),
+                conn.execute(select(store.STEPS.c.status, store.STEPS.c.due_at)
+                             .where(store.STEPS.c.item_id == item_id)
+                             .order_by(store.STEPS.c.id)).all(),
+                conn.execute(select(func.count()).select_from(OUTBOX)).scalar())
 
 
 def assert_pool_clean(service: Service) -> None:

@@ -32,13 +32,18 @@ from ..store import evidence as files
 from ..store import items as store
 from ..store import repo
 from ..store.db import Connection, Engine, database_dir, read, write
-from ..store.trips import committing, write_in_two_trips
+from ..store.one_write import write_checked
+from ..store.trips import read_then_write
 from . import attachments, countersign, lookups
 from .deadlines import given_due
 from .records import _carried_due, _due_columns, _iso, _replace_item, _view
 
 if TYPE_CHECKING:
     from ...notifications.notices import Notices
+
+# How many times an advance reads and decides again when the item changed under it before
+# giving up with a Conflict: each time, someone else's change to the same item has landed.
+ADVANCE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -208,39 +213,26 @@ class Service:
         actor_id = _acting(actor_id)
         if attach:  # the decision first, on placeholders: a refusal copies no byte (issue 18)
             self._decide_before_copy(item_id, actor_id, trigger, values, comment, attach, now)
-        # Then the files are copied, before the write transaction (content-addressed: an
-        # advance that fails after this leaves at most an unreferenced file, never a
-        # reference to a missing one, and the lock is not held while a large file copies).
+        # Then the files are copied, before the write (content-addressed: an advance that fails
+        # after this leaves at most an unreferenced file, never a reference to a missing one).
         stored = attachments.unique([files.store_file(self.files_dir, p) for p in attach])
-        # One short transaction for read, decision and write. The item is read locked, so the
-        # write cannot meet a concurrent change (a second advance waits, then reads the first
-        # one's result); on PostgreSQL that is two round trips: BEGIN with the locked read,
-        # then the writes with COMMIT.
-        with write_in_two_trips(self.engine) as conn:
-            item, person, roles = store.lock_item_and_person(conn, item_id, actor_id)
-            if hidden and not roles:
-                raise NotFound("item", item_id)
-            compiled = self.compiled(conn, item.workflow_version_id)
-            actor = _actor(actor_id, person, roles)
-            spec = compiled.spec
-            given = fieldvals.coerce_all(spec, values or {})
-            if stored:
-                given = attachments.with_attachments(spec, item, trigger, given, stored)
-            request = Request(trigger, given, comment)
-            view = countersign.with_signatures(conn, spec, item, _view(item, None))
-            try:
-                outcome = compiled.graph.fire(view, actor, request, now)
-            except Refused as refused:
-                if refused.reason != "role":
-                    raise
-                # Only a role refusal names the unit; look its name up on that rare path.
-                named = view._replace(unit_name=repo.unit(conn, item.unit_id).name)
-                outcome = compiled.graph.fire(named, actor, request, now)
-            directory = self.transition_lookups(conn, spec, item, outcome)
-            change = self.transition_write(directory, compiled, item, outcome, stored, via=via)
-            with committing(conn):
-                store.apply_write(conn, change, locked=True)
-        return outcome
+        # Read, decide, write. The item is read without a lock and written only if it is still
+        # as read (on PostgreSQL a round trip each, store/one_write.py); if someone changed it
+        # in between, nothing was written, and the advance reads it again and decides again on
+        # what they left, as a lock wait would have had it: refused, or allowed by the rules.
+        for _attempt in range(ADVANCE_ATTEMPTS):
+            with read_then_write(self.engine) as conn:
+                item, person, roles = store.item_and_person(conn, item_id, actor_id)
+                if hidden and not roles:
+                    raise NotFound("item", item_id)
+                compiled = self.compiled(conn, item.workflow_version_id)
+                outcome = self._fire(conn, compiled, item, _actor(actor_id, person, roles),
+                                     trigger, values, comment, stored, now)
+                directory = self.transition_lookups(conn, compiled.spec, item, outcome)
+                if write_checked(conn, self.transition_write(directory, compiled, item, outcome,
+                                                             stored, via=via)):
+                    return outcome
+        raise store.changed(item_id)
 
     def _decide_before_copy(self, item_id: int, actor_id: str, trigger: str,
                             values: Mapping[str, object] | None, comment: str | None,
@@ -248,17 +240,29 @@ class Service:
         """Refused (role, state, guard …) as the advance itself would be, with the files
         standing in as placeholders, so nothing reaches the store for a refused advance."""
         with read(self.engine) as conn:
-            item = store.get_item(conn, item_id)
-            compiled = self.compiled(conn, item.workflow_version_id)
-            actor = self.actor(conn, actor_id, item.unit_path)
-            spec = compiled.spec
-            given = attachments.with_attachments(spec, item, trigger,
-                                                 fieldvals.coerce_all(spec, values or {}),
-                                                 attachments.placeholders(attach))
-            # The unit's name, which a role refusal says, is read here: this path is rare.
-            view = countersign.with_signatures(conn, spec, item, _view(
-                item, repo.unit(conn, item.unit_id).name))
-            compiled.graph.fire(view, actor, Request(trigger, given, comment), now)
+            item, person, roles = store.item_and_person(conn, item_id, actor_id)
+            self._fire(conn, self.compiled(conn, item.workflow_version_id), item,
+                       _actor(actor_id, person, roles), trigger, values, comment,
+                       attachments.placeholders(attach), now)
+
+    def _fire(self, conn: Connection, compiled: Compiled, item: store.ItemRecord, actor: Actor,
+              trigger: str, values: Mapping[str, object] | None, comment: str | None,
+              stored: Sequence[files.StoredFile], now: datetime) -> Outcome:
+        """The advance's decision on the item as read (Refused if it may not)."""
+        spec = compiled.spec
+        given = fieldvals.coerce_all(spec, values or {})
+        if stored:
+            given = attachments.with_attachments(spec, item, trigger, given, stored)
+        request = Request(trigger, given, comment)
+        view = countersign.with_signatures(conn, spec, item, _view(item, None))
+        try:
+            return compiled.graph.fire(view, actor, request, now)
+        except Refused as refused:
+            if refused.reason != "role":
+                raise
+            # Only a role refusal names the unit; look its name up on that rare path.
+            named = view._replace(unit_name=repo.unit(conn, item.unit_id).name)
+            return compiled.graph.fire(named, actor, request, now)
 
     def fire_as_system(self, conn: Connection, item: store.ItemRecord, trigger: str,
                        comment: str, *, now: datetime | None = None) -> Outcome:

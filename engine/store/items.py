@@ -12,9 +12,7 @@ rows, all in the caller's transaction. `apply_write` is that writer for one even
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from functools import lru_cache
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, bindparam, insert, select, update
@@ -26,49 +24,17 @@ from ..core.escalation import PlannedStep
 from . import repo
 from .history import history, iter_history, steps_of
 from .ids import CHUNK, large_cache, reserve_ids
+from .item_records import HistoryEntry, ItemRecord, ItemWrite, NewItem
 from .models import ATTACHMENTS, ESCALATION_STEPS, HISTORY, ITEMS
 from .outbox import enqueue
 from .prepared import Prepared
-from .trips import pipelined
 
 STEPS = ESCALATION_STEPS
 # An item's past (store.history), read through this module too (`item show`, `audit verify`).
 __all__ = ["ATTACHMENTS", "HISTORY", "ITEMS", "STEPS", "EventBatch", "HistoryEntry",
            "ItemRecord", "ItemWrite", "NewItem", "apply_events", "apply_write", "get_item",
-           "history", "insert_item", "iter_history", "lock_item_and_person", "select_items",
+           "history", "insert_item", "item_and_person", "iter_history", "select_items",
            "steps_of", "to_record"]
-
-
-class ItemRecord(NamedTuple):
-    """An item as stored. NamedTuples here and for the other per-item records: as immutable as
-    a frozen dataclass, whose __init__ costs ~0.25 µs a field (24 here) on every item a bulk
-    action or a sweep touches."""
-
-    id: int
-    workflow: str
-    workflow_version_id: int
-    state: str
-    unit_id: str
-    unit_path: str
-    subject: str | None
-    assignee_id: str | None
-    creator_id: str
-    ext_key: str | None
-    fields: dict[str, Any]
-    counts: dict[str, Any]
-    cycle_actors: dict[str, Any]
-    entry_no: int
-    entered_at: datetime
-    due_at: datetime | None
-    due_provisional: bool
-    due_override: bool
-    final: bool
-    created_at: datetime
-    closed_at: datetime | None
-    version: int
-    last_seq: int
-    last_hash: str
-    original_due_at: datetime | None = None  # the deadline its state entry began with
 
 
 _ITEM_COLUMNS = [ITEMS.c[name] for name in ItemRecord._fields]
@@ -103,45 +69,6 @@ def _update_item(columns: tuple[str, ...]) -> Prepared:
                     .values({c: bindparam(c) for c in columns}))
 
 
-class HistoryEntry(NamedTuple):
-    """One event's history content (the store adds item, seq and the hashes). A NamedTuple,
-    not a frozen dataclass: as immutable, and a sweep or bulk action makes one per item."""
-
-    kind: str
-    actor: str
-    at: datetime
-    trigger: str | None = None
-    source: str | None = None
-    dest: str | None = None
-    comment: str | None = None
-    data: Mapping[str, Any] = MappingProxyType({})
-    via: str = "cli"  # how the actor reached rectify: cli, web, api, system
-    os_user: str | None = None  # the operating-system account, on the CLI
-
-
-class ItemWrite(NamedTuple):
-    """Everything one event changes on one item. `steps` None keeps the pending ladder;
-    `replan` gives the current entry's pending steps new times (a new deadline)."""
-
-    item: ItemRecord
-    values: Mapping[str, Any]  # item columns to set
-    history: HistoryEntry
-    steps: Sequence[PlannedStep] | None = None
-    attachments: Sequence[Mapping[str, Any]] = ()
-    outbox: Sequence[Mapping[str, Any]] = ()
-    replan: Sequence[PlannedStep] | None = None
-
-
-class NewItem(NamedTuple):
-    """One item to create: its column values (without id, version, last_seq, last_hash), its
-    'create' history entry, the ladder of its initial state and the notices it sends."""
-
-    values: Mapping[str, Any]
-    history: HistoryEntry
-    steps: Sequence[PlannedStep]
-    outbox: Sequence[Mapping[str, Any]] = ()
-
-
 # --- reads an event starts from -----------------------------------------------------------------
 
 def select_items() -> Any:
@@ -153,22 +80,19 @@ def to_record(row: Any) -> ItemRecord:
 
 
 # The item and the acting person with their roles at its unit or above: an advance's one read.
-_LOCK_ITEM_AND_PERSON = Prepared(
+_ITEM_AND_PERSON = Prepared(
     select(*_ITEM_COLUMNS, *repo.PERSON_COLUMNS, repo.GRANTS.c.role)
     .select_from(ITEMS.outerjoin(repo.PEOPLE, repo.PEOPLE.c.id == bindparam("person"))
                  .outerjoin(*repo.grants_at(repo.PEOPLE.c.id, ITEMS.c.unit_path)))
-    .where(ITEMS.c.id == bindparam("item_id"))
-    .with_for_update(of=ITEMS))
+    .where(ITEMS.c.id == bindparam("item_id")))
 
 
-def lock_item_and_person(conn: Connection, item_id: int, person_id: str
-                         ) -> tuple[ItemRecord, repo.PersonRow | None, frozenset[str]]:
-    """The item, held until the transaction ends (SELECT ... FOR UPDATE on PostgreSQL; on
-    SQLite, BEGIN IMMEDIATE already holds the database), and the acting person's roles there.
-    A write of an item read this way cannot meet a concurrent change: `apply_write(locked)`."""
-    with pipelined(conn):  # PostgreSQL: with BEGIN, if it is still to be said; one round trip
-        cursor = _LOCK_ITEM_AND_PERSON.run(conn, {"item_id": item_id, "person": person_id})
-    rows = _LOCK_ITEM_AND_PERSON.fetch(conn, cursor)
+def item_and_person(conn: Connection, item_id: int, person_id: str
+                    ) -> tuple[ItemRecord, repo.PersonRow | None, frozenset[str]]:
+    """The item and the acting person's roles there, in one statement. Not locked: what is
+    decided from it is written by `one_write.write_checked`, which writes nothing if the item
+    has changed since (on SQLite, BEGIN IMMEDIATE holds the database from this read on)."""
+    rows = _ITEM_AND_PERSON.rows(conn, {"item_id": item_id, "person": person_id})
     if not rows:
         raise NotFound("item", item_id)
     return ItemRecord(*rows[0][:_ITEM_WIDTH]), *repo.person_and_roles(rows)
@@ -184,6 +108,18 @@ def get_item(conn: Connection, item_id: int) -> ItemRecord:
 # --- the writer ---------------------------------------------------------------------------------
 
 _HEAD_COLUMNS = ("last_hash", "last_seq", "version")
+
+
+class OneEvent(NamedTuple):
+    """One event's rows (`EventBatch.one`); `steps` None: the ladder stays."""
+
+    columns: tuple[str, ...]  # the item columns `item` sets
+    item: dict[str, Any]
+    history: dict[str, Any]
+    steps: list[dict[str, Any]] | None
+    replans: list[dict[str, Any]]
+    attachments: list[dict[str, Any]]
+    outbox: list[Mapping[str, Any]]
 
 
 class EventBatch:
@@ -245,13 +181,41 @@ class EventBatch:
         """Queue a new item; its id is in `created` once applied."""
         self._new.append(new)
 
-    def apply(self, conn: Connection, *, locked: bool = False,
+    def apply(self, conn: Connection, *,
               progress: Callable[[int, int], None] | None = None) -> bool:
         """Write everything; False (and the caller must roll back) if any item had changed
-        since it was read, unless every item was read `locked` (then none can have, and
-        nothing is read back: the writes may be pipelined)."""
+        since it was read."""
         if self._new:
             self._create(conn, progress)
+        for columns, rows in self._item_rows().items():
+            touched = _run(_update_item(columns), conn, rows)
+            if touched != len(rows):
+                self.changed = rows[0]["_id"]
+                return False
+        if self._ladders:
+            _run(_CANCEL_STEPS, conn, [{"_item": i} for i in self._ladders])
+            _INSERT_STEPS.run_many(conn, self._step_rows())
+        if self._replans:
+            _REPLAN_STEP.run_many(conn, self._replans)
+        if self._history:
+            _run(_INSERT_HISTORY, conn, self._history)
+        if self._attachments:
+            _INSERT_ATTACHMENT.run_many(conn, self._attachments)
+        if self._outbox:
+            enqueue(conn, self._outbox)
+        return True
+
+    def one(self) -> OneEvent:
+        """The rows of this batch's one event on one existing item, for a writer that sends
+        them as one statement (store/one_write.py) rather than as `apply` does."""
+        ((columns, (item,)),) = self._item_rows().items()
+        return OneEvent(columns, item, self._history[0],
+                        self._step_rows() if self._ladders else None,
+                        self._replans, self._attachments, self._outbox)
+
+    def _item_rows(self) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+        """Each changed item's UPDATE row (new columns, chain head, `_id` and `_version` as
+        read), grouped by the columns it sets."""
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for item_id, (seq, h) in self._head.items():
             version, first_seq = self._read[item_id]
@@ -264,25 +228,11 @@ class EventBatch:
             else:
                 columns = _HEAD_COLUMNS
             by_columns.setdefault(columns, []).append(row)
-        for columns, rows in by_columns.items():
-            touched = _run(_update_item(columns), conn, rows)
-            if not locked and touched != len(rows):
-                self.changed = rows[0]["_id"]
-                return False
-        if self._ladders:
-            _run(_CANCEL_STEPS, conn, [{"_item": i} for i in self._ladders])
-            _INSERT_STEPS.run_many(conn, [_step_row(item_id, entry_no, state, s)
-                                          for item_id, (entry_no, state, steps)
-                                          in self._ladders.items() for s in steps])
-        if self._replans:
-            _REPLAN_STEP.run_many(conn, self._replans)
-        if self._history:
-            _run(_INSERT_HISTORY, conn, self._history)
-        if self._attachments:
-            _INSERT_ATTACHMENT.run_many(conn, self._attachments)
-        if self._outbox:
-            enqueue(conn, self._outbox)
-        return True
+        return by_columns
+
+    def _step_rows(self) -> list[dict[str, Any]]:
+        return [_step_row(item_id, entry_no, state, s)
+                for item_id, (entry_no, state, steps) in self._ladders.items() for s in steps]
 
     def _create(self, conn: Connection, progress: Callable[[int, int], None] | None) -> None:
         """The new items with their 'create' rows and ladders: ids reserved first, so each
@@ -317,8 +267,7 @@ def _write_new(conn: Connection, ids: Sequence[int], new: Sequence[NewItem],
 
 
 def _run(statement: Prepared, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Execute for every row; a single row without executemany (the one event of an advance,
-    whose writes PostgreSQL pipelines)."""
+    """Execute for every row; a single row without executemany."""
     if len(rows) == 1:
         return int(statement.run(conn, rows[0]).rowcount)
     return statement.run_many(conn, rows)
@@ -355,27 +304,30 @@ def _as_left(item: Any, values: Mapping[str, Any]) -> dict[str, Any]:
 def _step_row(item_id: int, entry_no: int, state: str, s: PlannedStep) -> dict[str, Any]:
     return {"item_id": item_id, "entry_no": entry_no, "step_index": s.index, "state": state,
             "due_at": s.at, "planned_at": s.at, "status": "pending",
-            "past_deadline": s.past_deadline}
+            "past_deadline": s.past_deadline, "late": False}
 
 
-def apply_write(conn: Connection, write: ItemWrite, *, locked: bool = False) -> int:
-    """Apply one event; Conflict if the item changed since it was read, unless it was read
-    `locked` (then it cannot have, and the write may be pipelined: no result is read back).
-    Returns the history seq."""
+def apply_write(conn: Connection, write: ItemWrite) -> int:
+    """Apply one event; Conflict if the item changed since it was read. Returns the history
+    seq."""
     events = EventBatch()
     seq = events.add_write(write)
-    apply_events(conn, events, locked=locked)
+    apply_events(conn, events)
     return seq
 
 
-def apply_events(conn: Connection, events: EventBatch, *, locked: bool = False) -> None:
+def apply_events(conn: Connection, events: EventBatch) -> None:
     """Apply the events; Conflict if an item changed since it was read (then the caller's
     transaction, or savepoint, must roll back)."""
-    if not events.apply(conn, locked=locked):
-        item = events.changed
-        raise Conflict(_("item {item} was changed by someone else while you worked "
-                         "on it; nothing was written — look at it again (rectify "
-                         "item show {item}) and retry").format(item=item), item=item)
+    if not events.apply(conn):
+        raise changed(events.changed)
+
+
+def changed(item: int | None) -> Conflict:
+    """What a writer says when the item changed between its read and its write."""
+    return Conflict(_("item {item} was changed by someone else while you worked "
+                      "on it; nothing was written — look at it again (rectify "
+                      "item show {item}) and retry").format(item=item), item=item)
 
 
 def insert_item(conn: Connection, values: Mapping[str, Any], history: HistoryEntry,

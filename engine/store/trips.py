@@ -1,7 +1,8 @@
 """Round trips on PostgreSQL: statements sent together in psycopg's pipeline mode
-(`pipelined`), an advance's write transaction in two trips (`write_in_two_trips`, `committing`)
-and `item show`'s reads in one (`read_in_one_trip`). Elsewhere (SQLite) each is the plain
-transaction of db.py, or a no-op.
+(`pipelined`, `item show`'s reads in one trip: `read_in_one_trip`), and the connection of an
+advance (`read_then_write`), whose read and whose one write statement (store/one_write.py) are a
+round trip each, without BEGIN or COMMIT. Elsewhere (SQLite) each is the plain transaction of
+db.py, or a no-op.
 """
 
 from __future__ import annotations
@@ -13,27 +14,21 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from .db import fault, read, statement_cursor, write
-
-# Set in the connection's info while a write_in_two_trips transaction has it.
-_SAYS_BEGIN = "rectify.says_begin"
+from .db import fault, read, write
 
 
 @contextmanager
-def write_in_two_trips(engine: Engine) -> Iterator[Connection]:
-    """A write transaction made of one read, a decision and the writes (an advance), which on
-    PostgreSQL costs two round trips: BEGIN travels with the read (`pipelined`), the writes with
-    COMMIT (`committing`). psycopg's own BEGIN waits for its answer before the first statement
-    goes, and its commit() in a pipeline syncs once more, so the connection runs in autocommit
-    mode while this lasts and says BEGIN and COMMIT itself, queued with the statements around
-    them. psycopg's commit() and rollback() go by the server's transaction status, so
-    SQLAlchemy's transaction ends it either way. Statements SQLAlchemy runs in between (not
-    pipelined) join the transaction as usual. Elsewhere this is `write`."""
+def read_then_write(engine: Engine) -> Iterator[Connection]:
+    """A connection for one read, a decision and one write (an advance). On PostgreSQL in
+    autocommit mode: each statement is its own transaction, the write is one statement that
+    writes nothing unless the item is as it was read (one_write.write_checked), so nothing is
+    locked and no BEGIN or COMMIT travels. On SQLite a write transaction: BEGIN IMMEDIATE
+    holds the database from the read to the write."""
     if engine.dialect.name != "postgresql":
         with write(engine) as conn:
             yield conn
         return
-    with _autocommitted(engine, says_begin=True) as conn:
+    with _autocommitted(engine) as conn:
         yield conn
 
 
@@ -47,25 +42,22 @@ def read_in_one_trip(engine: Engine) -> Iterator[Connection]:
         with read(engine) as conn:
             yield conn
         return
-    with _autocommitted(engine, says_begin=False) as conn:
+    with _autocommitted(engine) as conn:
         yield conn
 
 
 @contextmanager
-def _autocommitted(engine: Engine, *, says_begin: bool) -> Iterator[Connection]:
+def _autocommitted(engine: Engine) -> Iterator[Connection]:
     try:
         with engine.connect() as conn:
             # Set on the DBAPI connection itself: SQLAlchemy's isolation_level="AUTOCOMMIT"
             # option does the same at the cost of a fifth of the advance's own work.
             dbapi: Any = conn.connection.dbapi_connection
             dbapi.autocommit = True
-            info = conn.connection.info
-            info[_SAYS_BEGIN] = says_begin
             try:
-                with conn.begin():
+                with conn.begin():  # SQLAlchemy's, which sends nothing: psycopg is in autocommit
                     yield conn
             finally:
-                info.pop(_SAYS_BEGIN, None)
                 _out_of_autocommit(conn, dbapi)
     except OperationalError as exc:
         raise fault(engine, exc) from exc
@@ -85,8 +77,7 @@ def _out_of_autocommit(conn: Connection, dbapi: Any) -> None:
 def pipelined(conn: Connection) -> Iterator[None]:
     """PostgreSQL: the block's statements go out without waiting for each result, all of them in
     one round trip that ends when the block does (read a SELECT's rows after the block: a fetch
-    inside it costs a round trip of its own). In a `write_in_two_trips` transaction the block
-    starts with BEGIN if it has not been said. Only prepared statements (store/prepared.py) may
+    inside it costs a round trip of its own). Only prepared statements (store/prepared.py) may
     run inside: SQLAlchemy's own execution reads results at once. Elsewhere a no-op."""
     if conn.dialect.name != "postgresql":
         yield
@@ -94,32 +85,9 @@ def pipelined(conn: Connection) -> Iterator[None]:
     dbapi: Any = conn.connection.dbapi_connection
     try:
         with dbapi.pipeline():
-            if _says_its_own_begin(conn, dbapi):
-                statement_cursor(conn).execute(b"BEGIN")
             yield
     except conn.dialect.loaded_dbapi.Error as exc:  # raised by the sync that ends the block
         raise _translated(conn, exc) from exc
-
-
-@contextmanager
-def committing(conn: Connection) -> Iterator[None]:
-    """The block's writes and the COMMIT after them, in one round trip on PostgreSQL."""
-    dbapi = conn.connection.dbapi_connection
-    with pipelined(conn):
-        yield
-        if conn.dialect.name == "postgresql" and dbapi.autocommit:  # type: ignore[union-attr]
-            statement_cursor(conn).execute(b"COMMIT")
-        else:
-            conn.commit()
-    if conn.in_transaction():  # psycopg sees the COMMIT done: SQLAlchemy's commit sends nothing
-        conn.commit()
-
-
-def _says_its_own_begin(conn: Connection, dbapi: Any) -> bool:
-    """A `write_in_two_trips` connection (autocommit, in SQLAlchemy's transaction) whose BEGIN
-    is still to be said."""
-    return bool(conn.connection.info.get(_SAYS_BEGIN)) and conn.in_transaction() \
-        and dbapi.pgconn.transaction_status == _PQ_IDLE
 
 
 _PQ_IDLE = 0  # libpq's PQTRANS_IDLE (psycopg.pq.TransactionStatus.IDLE)
