@@ -6,7 +6,8 @@ It bumps the item's `version` with an optimistic UPDATE (a concurrent change mak
 row: nothing is written), appends the history row chained to the one before (`_link`, the only
 place a chain link is computed, with the row's seal of the item and its `via`),
 replaces or re-times the escalation ladder, stores attachments and queues the event's outbox
-rows, all in the caller's transaction. `apply_write` is that writer for one event.
+rows, all in the caller's transaction. `apply_write` is that writer for one event; an advance
+on PostgreSQL sends its one event's rows (`EventBatch.one`) as one statement (store/one_write.py).
 """
 
 from __future__ import annotations
