@@ -41,7 +41,8 @@ Shape = tuple[tuple[str, ...], int, int, int, int]
 
 def write_checked(conn: Connection, write: ItemWrite) -> bool:
     """Write one event on an item read without a lock; False, having written nothing, if the
-    item changed after it was read (the caller reads it again and decides again)."""
+    item changed after it was read (the caller reads it again and decides again). On SQLite
+    the caller's write transaction has held the database since the read: it always lands."""
     events = EventBatch()
     events.add_write(write)
     if conn.dialect.name != "postgresql":
