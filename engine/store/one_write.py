@@ -2,7 +2,7 @@
 
 The item's UPDATE ... WHERE id = :_id AND version = :_version RETURNING id comes first, as a
 data-modifying CTE; every other write of the event (the history row, the old ladder cancelled
-and the new one inserted, re-timed steps, attachments, outbox rows) selects FROM it, so if the
+and the new one inserted, attachments, outbox rows) selects FROM it, so if the
 item is no longer the version that was read, the UPDATE matches no row and nothing at all is
 written. Sent in autocommit (trips.read_then_write), the one statement is its own transaction:
 no BEGIN, no COMMIT, one round trip, and a prepared statement once psycopg has run it five times
@@ -35,8 +35,8 @@ _ATTACHMENT = ("item_id", "sha256", "name", "size", "field", "added_at")
 # Constants written into the text: as binds, every row would have to carry them.
 _PENDING: Any = literal_column("'pending'")
 
-# (columns set, steps or -1 when the ladder stays, re-timed steps, attachments, outbox rows)
-Shape = tuple[tuple[str, ...], int, int, int, int]
+# (columns set, steps or -1 when the ladder stays, attachments, outbox rows)
+Shape = tuple[tuple[str, ...], int, int, int]
 
 
 def write_checked(conn: Connection, write: ItemWrite) -> bool:
@@ -52,15 +52,16 @@ def write_checked(conn: Connection, write: ItemWrite) -> bool:
 
 
 def _shape(one: OneEvent) -> Shape:
-    return (one.columns, -1 if one.steps is None else len(one.steps), len(one.replans),
-            len(one.attachments), len(one.outbox))
+    # Re-timing a ladder (a new deadline) is `item assign`'s, in a transaction of its own.
+    assert not one.replans, "an advance never re-times its ladder"
+    return (one.columns, -1 if one.steps is None else len(one.steps), len(one.attachments),
+            len(one.outbox))
 
 
 def _params(one: OneEvent) -> dict[str, Any]:
     """The statement's binds: the item's UPDATE row as it is, the others' under a prefix."""
     params = {**one.item, **_prefixed("h_", one.history)}
-    for prefix, rows in (("s", one.steps or ()), ("r", one.replans), ("a", one.attachments),
-                         ("o", one.outbox)):
+    for prefix, rows in (("s", one.steps or ()), ("a", one.attachments), ("o", one.outbox)):
         for i, row in enumerate(rows):
             params.update(_prefixed(f"{prefix}{i}_", row))
     return params
@@ -72,7 +73,7 @@ def _prefixed(prefix: str, row: Mapping[str, Any]) -> dict[str, Any]:
 
 @lru_cache(maxsize=128)
 def _statement(shape: Shape) -> Prepared:
-    columns, steps, replans, attachments, outbox = shape
+    columns, steps, attachments, outbox = shape
     item = (update(ITEMS)
             .where(and_(ITEMS.c.id == bindparam("_id"), ITEMS.c.version == bindparam("_version")))
             .values({c: bindparam(c) for c in columns})
@@ -87,12 +88,6 @@ def _statement(shape: Shape) -> Prepared:
                     .values(status=literal_column("'cancelled'"), due_at=null())
                     .cte("cancelled"))
     ctes += [_insert(STEPS, _STEP, f"s{i}_", item).cte(f"step{i}") for i in range(steps)]
-    ctes += [update(STEPS).where(and_(
-        STEPS.c.item_id.in_(select(item.c.id)), STEPS.c.status == _PENDING,
-        STEPS.c.entry_no == bindparam(f"r{i}__entry"),
-        STEPS.c.step_index == bindparam(f"r{i}__index")))
-        .values(due_at=bindparam(f"r{i}_due_at"), planned_at=bindparam(f"r{i}_due_at"))
-        .cte(f"retimed{i}") for i in range(replans)]
     ctes += [_insert(ATTACHMENTS, _ATTACHMENT, f"a{i}_", item).cte(f"attachment{i}")
              for i in range(attachments)]
     ctes += [_queued(f"o{i}_", item).cte(f"notice{i}") for i in range(outbox)]
