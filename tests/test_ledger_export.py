@@ -219,3 +219,29 @@ def test_light_cells_are_filled_with_the_settings_colours(rectify: Rectify, serv
     assert cells["红"].font.color.rgb == "FFFFFFFF"
     assert cells["绿"].fill.fgColor.rgb == "FFCDECCD"
     assert cells["绿"].font.color.rgb == "FF000000"
+
+
+def test_each_kind_of_styled_cell_keeps_its_style_on_every_row(rectify: Rectify,
+                                                               service: Service,
+                                                               tmp_path: Path) -> None:
+    """A style is set once per kind of cell and copied to the rest (the export's speed): every
+    red cell of many rows is still filled red, every long description still wraps, and a
+    short one, or a formula-like text, is not given another kind's style."""
+    for n in range(6):
+        service.new_item("li", "spotcheck", "a-east", due="2025-09-30",
+                         values={"description": "台账缺页，" * (12 if n % 2 else 1)})
+    service.new_item("li", "spotcheck", "a-east", due="2025-09-30",
+                     values={"description": "=1+1"})
+    out = tmp_path / "台账.xlsx"
+    rectify.ok("ledger", "export", "--workflow", "spotcheck", "-o", str(out),
+               now="2025-10-09T10:00:00+08:00")
+    sheet = openpyxl.load_workbook(out)["专项检查"]
+    header = {c.value: c.column for c in sheet[3]}
+    rows = range(4, 11)
+    lights = [sheet.cell(r, header["亮灯"]) for r in rows]
+    assert all(c.value == "红" and c.fill.fgColor.rgb == lights[0].fill.fgColor.rgb != "00000000"
+               for c in lights)
+    texts = [sheet.cell(r, header["问题描述"]) for r in rows]
+    assert [c.alignment.wrap_text for c in texts[:6]] == [None, True] * 3
+    assert texts[6].value == "=1+1" and texts[6].data_type == "s"
+    assert not texts[6].alignment.wrap_text and texts[6].fill.fgColor.rgb == "00000000"

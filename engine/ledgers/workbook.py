@@ -9,6 +9,7 @@ never a formula; control characters (which make openpyxl refuse the whole file) 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from copy import copy
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,7 @@ class _Cells:
         self.fills = {c: (PatternFill("solid", fgColor=c), Font(color=text_on(c))) for c in fills}
         self.centre = Alignment(horizontal="center")
         self.wrapped = Alignment(wrap_text=True)  # bottom, as every unstyled cell of the row
+        self.styles: dict[str, Any] = {}  # a kind of styled cell -> its StyleArray
 
     def row(self, values: Any) -> tuple[list[object], int]:
         """The row's cells, and how many lines its tallest wrapped cell needs."""
@@ -129,10 +131,18 @@ class _Cells:
             return text
         cell = self.cell_type(self.ws, text)
         cell.data_type = "s"  # text, never a formula
+        # A style is ids into the workbook's lists of fills, fonts, alignments: set once per
+        # kind of cell and copied after, as openpyxl would hash and look up the same ids again.
+        kind = fill or ("wrap" if wrap else "")
+        style = self.styles.get(kind)
+        if style is not None:
+            cell._style = copy(style)
+            return cell
         if fill:
             (cell.fill, cell.font), cell.alignment = self.fills[fill], self.centre
         elif wrap:
             cell.alignment = self.wrapped
+        self.styles[kind] = copy(cell._style)
         return cell
 
 
