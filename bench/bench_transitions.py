@@ -145,13 +145,18 @@ def raw_postgres(url: str, n: int) -> dict[str, tuple[float, float]]:
             "raw 1+1": (one_one, one_one_cpu), "1-row commit": (floor, 0.0)}
 
 
+def _reset(db: Any) -> None:
+    """Every raw item back in rectifying with its step pending, for the next baseline."""
+    with db.cursor() as cur:
+        cur.execute("update raw_items set state = 'rectifying'")
+        cur.execute("update raw_steps set status = 'pending'")
+
+
 def _raw_two_trips(db: Any, n: int) -> tuple[float, float]:
     """The same work as rectify sends it: BEGIN with the locked read in one pipelined round
     trip, the writes with COMMIT in another, on one cursor (statements prepared by psycopg
     after five runs); the rate and the client CPU per transition in ms."""
-    with db.cursor() as cur:
-        cur.execute("update raw_items set state = 'rectifying'")
-        cur.execute("update raw_steps set status = 'pending'")
+    _reset(db)
     cur = db.cursor()
     start, cpu = time.perf_counter(), time.process_time()
     for i in range(1, n + 1):
@@ -188,9 +193,7 @@ def _raw_one_and_one(db: Any, n: int) -> tuple[float, float]:
     write in one statement (data-modifying CTEs that write nothing unless the version still
     matches), each prepared by psycopg after five runs; the rate and the client CPU per
     transition in ms."""
-    with db.cursor() as cur:
-        cur.execute("update raw_items set state = 'rectifying'")
-        cur.execute("update raw_steps set status = 'pending'")
+    _reset(db)
     cur = db.cursor()
     start, cpu = time.perf_counter(), time.process_time()
     for i in range(1, n + 1):

@@ -91,6 +91,14 @@ def service(db_url: str, clock: FixedClock, tmp_path: Path) -> Iterator[Service]
 
 
 @pytest.fixture
+def pg_service(pg_url: str, clock: FixedClock, tmp_path: Path) -> Iterator[Service]:
+    """A service on a fresh PostgreSQL schema (for tests about PostgreSQL itself)."""
+    svc = make_service(pg_url, clock, tmp_path)
+    yield svc
+    svc.engine.dispose()
+
+
+@pytest.fixture
 def sqlite_service(clock: FixedClock, tmp_path: Path) -> Iterator[Service]:
     svc = make_service(f"sqlite:///{tmp_path / 'rectify.db'}", clock, tmp_path)
     yield svc

@@ -23,16 +23,12 @@ from rectify.engine.store.db import open_engine, read
 from rectify.engine.store.models import ATTACHMENTS, OUTBOX
 from sqlalchemy import func, select
 
-from .conftest import make_service
-
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def service(pg_url: str, clock: FixedClock, tmp_path: Path) -> Iterator[Service]:
-    svc = make_service(pg_url, clock, tmp_path)
-    yield svc
-    svc.engine.dispose()
+def service(pg_service: Service) -> Service:
+    return pg_service
 
 
 @pytest.fixture

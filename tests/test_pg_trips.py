@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from psycopg import pq
 from rectify.engine.app.service import Service
-from rectify.engine.core.clock import FixedClock
 from rectify.engine.core.errors import Refused
 from rectify.engine.store import items as store
 from rectify.engine.store.db import read, write
@@ -25,17 +24,14 @@ from rectify.engine.store.models import OUTBOX
 from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from .conftest import make_service
 from .seeding import LADDER_WORKFLOW
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def service(pg_url: str, clock: FixedClock, tmp_path: Path) -> Iterator[Service]:
-    svc = make_service(pg_url, clock, tmp_path)
-    yield svc
-    svc.engine.dispose()
+def service(pg_service: Service) -> Service:
+    return pg_service
 
 
 def discovered(service: Service) -> int:
