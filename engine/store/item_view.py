@@ -1,8 +1,8 @@
 """Everything `item show` reads about one item — the item, its unit's name, the reader with
 their roles there, its history, its escalation steps, its open extension request, the names
-of the people it mentions — in one
-round trip on PostgreSQL (the reads are independent of each other: each is keyed by the item
-id alone, the unit and the roles joined to the item), one statement after another elsewhere.
+of the people it mentions — in one round trip on PostgreSQL (the reads are independent of each
+other: each is keyed by the item id alone, the unit and the roles joined to the item), one
+statement after another elsewhere.
 The API answers every advance with this, so it is read as prepared statements.
 """
 
@@ -66,8 +66,8 @@ def item_in_full(conn: Connection, item_id: int, person_id: str | None) -> ItemI
     rows = head.fetch(conn, reads[0][1])
     if not rows:
         return None
-    (history, steps, pending), (names_read, names_cursor) = (
-        [_dicts(statement, cursor, conn) for statement, cursor in rest[:3]], rest[3])
+    *listed, (names_read, names_cursor) = rest
+    history, steps, pending = (_dicts(statement, cursor, conn) for statement, cursor in listed)
     names = dict(names_read.fetch(conn, names_cursor))
     person, roles = repo.person_and_roles(rows) if person_id else (None, frozenset())
     return ItemInFull(ItemRecord(*rows[0][:_ITEM_WIDTH]), rows[0][_ITEM_WIDTH], person, roles,
