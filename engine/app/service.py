@@ -389,7 +389,6 @@ def _actor(person_id: str, person: repo.PersonRow | None, roles: frozenset[str])
     return Actor(person.id, roles, person.name)
 
 
-
 def _read_text(path: Path) -> str:
     from ..core.errors import Problem, SourceLoc
 

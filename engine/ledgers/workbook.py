@@ -9,13 +9,14 @@ never a formula; control characters (which make openpyxl refuse the whole file) 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from copy import copy
+from functools import partial
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
 from . import paper
 from .sheets import HEADER_FILL, LedgerSheet, argb, csv_cell, light_cell, plain, text_on
+from .styles import StyleOnce
 
 __all__ = ["write_xlsx"]
 
@@ -105,7 +106,7 @@ class _Cells:
         self.fills = {c: (PatternFill("solid", fgColor=c), Font(color=text_on(c))) for c in fills}
         self.centre = Alignment(horizontal="center")
         self.wrapped = Alignment(wrap_text=True)  # bottom, as every unstyled cell of the row
-        self.styles: dict[str, Any] = {}  # a kind of styled cell -> its StyleArray
+        self.styles = StyleOnce()  # a light of each colour, a wrapped text
 
     def row(self, values: Any) -> tuple[list[object], int]:
         """The row's cells, and how many lines its tallest wrapped cell needs."""
@@ -131,19 +132,17 @@ class _Cells:
             return text
         cell = self.cell_type(self.ws, text)
         cell.data_type = "s"  # text, never a formula
-        # A style is ids into the workbook's lists of fills, fonts, alignments: set once per
-        # kind of cell and copied after, as openpyxl would hash and look up the same ids again.
-        kind = fill or ("wrap" if wrap else "")
-        style = self.styles.get(kind)
-        if style is not None:
-            cell._style = copy(style)
-            return cell
         if fill:
-            (cell.fill, cell.font), cell.alignment = self.fills[fill], self.centre
+            self.styles.apply(cell, fill, partial(self._filled, fill=fill))
         elif wrap:
-            cell.alignment = self.wrapped
-        self.styles[kind] = copy(cell._style)
+            self.styles.apply(cell, "wrap", self._wrapped)
         return cell
+
+    def _filled(self, cell: Any, fill: str) -> None:  # a light: its colour, centred
+        (cell.fill, cell.font), cell.alignment = self.fills[fill], self.centre
+
+    def _wrapped(self, cell: Any) -> None:
+        cell.alignment = self.wrapped
 
 
 def _add_status_dropdown(ws: Any, column: int, choices: Sequence[str], header_row: int,

@@ -59,7 +59,7 @@ class Counts:
     metrics: dict[str, Counter[str]]
     escalations: Counter[tuple[str, str]]
     levels: list[str]  # escalation levels in ladder order
-    lights: counted.Lights | None = None  # the open items by light, for the red list
+    lights: counted.Lights  # the open items by light, for the red list
 
     def rollup(self, unit_id: str) -> tuple[dict[str, int], dict[str, int]]:
         """A unit's figures: everything at it or below it."""

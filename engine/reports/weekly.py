@@ -55,7 +55,6 @@ def build_weekly_report(service: Service, *, week: str | None = None, unit: str 
         known = ladders(service, conn)
         counts = count_units(service, conn, the_week, now, scope, tz, rule, known)
         rows = _unit_rows(units, scope_unit, counts, weights)
-        assert counts.lights is not None
         red = _red_items(service, conn, counts.lights, public, options.red_limit)
         weeks = [the_week.shift(-back, tz) for back in range(history_weeks - 1, -1, -1)]
         points = counted.open_and_closed(conn, scope, [(w.start, w.end) for w in weeks])

@@ -22,6 +22,7 @@ from .bands import Now, as_of_now
 from .items import HISTORY, ITEMS, STEPS, ItemRecord, select_items
 from .judging import (
     GREEN,
+    NO_LIGHT,
     RED,
     YELLOW,
     RedRule,
@@ -112,9 +113,10 @@ class Lights:
                  .group_by(banded.c.unit_path, banded.c.band))
         counts: dict[str, list[int]] = {}
         for path, which, n in self.conn.execute(query):
-            if which >= 0:
+            if which != NO_LIGHT:
                 counts.setdefault(path, [0, 0, 0])[which] += n
-        return {path: Bands(red=c[2], yellow=c[1], green=c[0]) for path, c in counts.items()}
+        return {path: Bands(red=c[RED], yellow=c[YELLOW], green=c[GREEN])
+                for path, c in counts.items()}
 
     def red(self, limit: int) -> list[tuple[ItemRecord, datetime | None]]:
         """The first `limit` red items, each with the deadline it was judged against then,

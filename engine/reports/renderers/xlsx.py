@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Sequence
-from copy import copy
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ...ledgers.styles import StyleOnce
 from ..model import (
     LIGHT_LABELS,
     RANK_COLUMNS,
@@ -62,7 +63,7 @@ class _Sheet:
         self.fills = {k: PatternFill("solid", fgColor="FF" + v.lstrip("#").upper())
                       for k, v in report.colors.items()}
         self.widths = [_width(h) for h in headers]
-        self.styles: dict[tuple[Any, ...], Any] = {}  # a kind of cell -> its style (`add`)
+        self.styles = StyleOnce()  # each kind of cell styled once (`add`)
         last = len(headers)
         self.sheet.append([f"{report.title}（{title}）"])
         self.sheet.append([_subtitle(report)])
@@ -82,18 +83,10 @@ class _Sheet:
         for cell, header in zip(self.sheet[self.sheet.max_row], self.headers, strict=True):
             if isinstance(cell.value, str):
                 cell.data_type = "s"  # text stays text: "=..." from a user is no formula
-            # A cell's style is ids into the workbook's lists of fonts, borders, fills...:
-            # styled once per kind of cell and copied, as openpyxl would look up the same ids
-            # again (hashing the border and its sides: 90% of a report's xlsx time).
             kind = (type(cell.value) if isinstance(cell.value, (str, datetime)) else None,
                     header if header in STYLED_HEADERS else None,
                     light if header == "灯" else None)
-            style = self.styles.get(kind)
-            if style is None:
-                self._style(cell, header, light)
-                self.styles[kind] = copy(cell._style)
-            else:
-                cell._style = copy(style)
+            self.styles.apply(cell, kind, partial(self._style, header=header, light=light))
         for i, value in enumerate(values):
             self.widths[i] = max(self.widths[i], _width(_cell_value(value)))
 
