@@ -107,6 +107,7 @@ class _Cells:
         self.centre = Alignment(horizontal="center")
         self.wrapped = Alignment(wrap_text=True)  # bottom, as every unstyled cell of the row
         self.styles = StyleOnce()  # a light of each colour, a wrapped text
+        self.fill_styles = {c: partial(self._filled, fill=c) for c in self.fills}
 
     def row(self, values: Any) -> tuple[list[object], int]:
         """The row's cells, and how many lines its tallest wrapped cell needs."""
@@ -133,7 +134,7 @@ class _Cells:
         cell = self.cell_type(self.ws, text)
         cell.data_type = "s"  # text, never a formula
         if fill:
-            self.styles.apply(cell, fill, partial(self._filled, fill=fill))
+            self.styles.apply(cell, fill, self.fill_styles[fill])
         elif wrap:
             self.styles.apply(cell, "wrap", self._wrapped)
         return cell
