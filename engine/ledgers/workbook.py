@@ -60,9 +60,15 @@ def _write_sheet(ws: Any, sheet: LedgerSheet, lists: _ChoiceLists) -> int:
     count = 0
     for item in chain(head, rows):
         values, lines = cells.row(item)
+        number = header_row + count + 1
         if lines > 1:  # a streamed row's height cannot be fitted later: give it room now
-            ws.row_dimensions[header_row + count + 1].height = paper.LINE_HEIGHT * lines + 2
-        ws.append(values)
+            ws.row_dimensions[number].height = paper.LINE_HEIGHT * lines + 2
+            ws.append(values)
+            # Read when the row was written, never again: kept, a million wrapped rows'
+            # dimensions held 450 MB until the file was saved.
+            del ws.row_dimensions[number]
+        else:
+            ws.append(values)
         count += 1
     keys = [key for key, _ in sheet.columns]
     if sheet.status_choices and sheet.status_column in keys:
