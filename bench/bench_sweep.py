@@ -1,15 +1,17 @@
 """The sweep at scale: 1,000,000 items on SQLite, 10,000 of them with an escalation step due.
 
 Each applied step is the real work: claim, a hash-chained history row, the item's version and
-chain head, and a rendered 督办 notice to the assignee in the outbox. `--fire` of the due steps
-(1,000 by default) are instead the ladder's `fire` step: the escalation row, then the transition
-`expire` as the system into `review`, a state with `deadline: 5 workdays` and three escalation
-steps (one fires), so the item gets its new deadline and three new step rows. The same work is
-also done in plain sqlite3 (same rows, same hashing, the message formatted with str.format, the
-new state's deadline and ladder computed once with rectify's calendar) in the same run, and the
-ratio printed; after each run the parent checks that both wrote the same number of history
-rows, items in `review`, pending steps and outbox rows. An idle sweep (nothing due) is timed on
-the swept database. Each sweep runs in its own process, so its peak memory (max RSS) is its own.
+chain head, and a 督办 notice to the assignee in the outbox (its context, rendered when sent).
+`--fire` of the due steps (1,000 by default) are instead the ladder's `fire` step: the
+escalation row, then the transition `expire` as the system into `review`, a state with
+`deadline: 5 workdays` and three escalation steps (one fires), so the item gets its new deadline
+and three new step rows. The same work is also done in plain sqlite3 in the same run, and the
+ratio printed: the very rows rectify writes (each history row sealed and hashed, the notice's
+context and recipients stored for the dispatcher to render, the new state's deadline and ladder
+computed once with rectify's calendar), made directly for this one workflow; after each run the
+parent checks that both sides left identical history (hash chains and seals), items, steps and
+outbox rows. An idle sweep (nothing due) is timed on the swept database. Each sweep runs in its
+own process, so its peak memory (max RSS) is its own.
 
 Run: python bench/bench_sweep.py [--items 1000000] [--due 10000] [--fire 1000] [--runs 3]
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import resource
 import shutil
@@ -30,6 +33,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -135,15 +139,15 @@ _HISTORY = ("insert into history (item_id, seq, kind, \"trigger\", source, dest,
             "comment, data, prev_hash, hash, via, seal) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 _HEAD = "update items set version=?, last_seq=?, last_hash=? where id=? and version=?"
 _MOVE = ("update items set state=?, counts=?, cycle_actors=?, entry_no=?, entered_at=?, "
-         "due_at=?, original_due_at=?, due_provisional=0, due_override=0, version=?, "
-         "last_seq=?, last_hash=? where id=? and version=?")
+         "due_at=?, original_due_at=?, version=?, last_seq=?, last_hash=? "
+         "where id=? and version=?")
 _CANCEL = ("update escalation_steps set status='cancelled', due_at=null "
            "where item_id=? and status='pending'")
 _STEP = ("insert into escalation_steps (item_id, entry_no, step_index, state, due_at, "
          "planned_at, status, late, past_deadline) values (?,?,?,?,?,?,'pending',0,?)")
 _OUTBOX = ("insert into outbox (dedupe_key, channel, template, item_id, unit_id, recipients, "
-           "subject, body_text, body_markdown, data, status, attempts, next_attempt_at, "
-           "created_at) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?) on conflict (dedupe_key) do nothing")
+           "data, status, attempts, next_attempt_at, created_at) "
+           "values (?,?,?,?,?,?,?,'pending',0,?,?) on conflict (dedupe_key) do nothing")
 _CLAIM = ("update escalation_steps set status='applied', applied_at=?, due_at=null, late=0 "
           "where id in (select id from escalation_steps where due_at <= ? and "
           "status='pending' order by due_at limit ?) "
@@ -151,11 +155,10 @@ _CLAIM = ("update escalation_steps set status='applied', applied_at=?, due_at=nu
 
 
 class RawSweep:
-    """The writes of one batch in plain sqlite3, gathered per statement."""
+    """The writes of one batch in plain sqlite3, gathered per statement: the very rows rectify
+    writes (the guard compares them), each made directly for this one workflow."""
 
-    TEXT = "【督办】{unit}：{desc}，已逾期（{due}），请{name}立即整改。"
-
-    def __init__(self, people: dict[str, str]) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         from rectify.engine.core.audit import item_seal, row_hash
         from rectify.engine.core.calendar import WorkCalendar
         from rectify.engine.core.escalation import schedule
@@ -163,13 +166,19 @@ class RawSweep:
         from rectify.engine.store.db import dumps, loads  # rectify's JSON codec (orjson)
 
         self.seal, self.hash, self.dumps, self.loads = item_seal, row_hash, dumps, loads
-        self.people = people
-        self.now_s = NOW.isoformat(sep=" ").replace("+00:00", "")
+        # The notice's addressee and unit as templates show them (the org, read once).
+        self.people = {pid: {"person_id": pid, "name": name, "email": email, "mobile": mobile}
+                       for pid, name, email, mobile in conn.execute(
+                           "select id, name, email, mobile from people")}
+        self.units = dict(conn.execute("select id, name from units"))
+        self.now_s = _stamp(NOW)
+        self.now_local = _local(NOW)
         plan = schedule(load_workflow(WORKFLOW), "review", NOW, WorkCalendar())
         self.due = plan.due_at
         self.due_s = _stamp(plan.due_at)
         self.steps = [(p.index, _stamp(p.at), p.past_deadline) for p in plan.steps]
         self.moved = {"changes": {}, "attachments": []}
+        self.times: dict[str, datetime] = {}  # a stored time, read back (a batch shares a few)
         self.reset()
 
     def reset(self) -> None:
@@ -181,37 +190,65 @@ class RawSweep:
         self.new_steps: list[tuple[Any, ...]] = []
         self.outbox: list[tuple[Any, ...]] = []
 
-    def escalation(self, item: tuple[Any, ...], index: int, level: str, action: str,
-                   notify: list[str], planned: str, seq: int, prev: str
-                   ) -> tuple[dict[str, Any], str]:
-        data = {"step": index, "level": level, "action": action, "planned_at": planned,
-                "late": False, "notify": notify}
-        row = {"item_id": item[0], "seq": seq, "kind": "escalation",
-               "trigger": f"escalate:{level}", "source": "rectifying", "dest": "rectifying",
-               "actor": "system", "at": NOW, "comment": None, "data": data}
-        h = self.hash(prev, row)
-        self.history.append((item[0], seq, "escalation", row["trigger"], "rectifying",
-                             "rectifying", "system", self.now_s, None, self.dumps(data), prev,
-                             h, "system", None))
-        return row, h
+    def time(self, stored: str) -> datetime:
+        found = self.times.get(stored)
+        if found is None:
+            found = self.times[stored] = datetime.fromisoformat(stored).replace(tzinfo=UTC)
+        return found
 
-    def notify(self, item: tuple[Any, ...], entry_no: int, planned: str) -> None:
-        item_id, version, seq, last, assignee, unit, fields, due = item[:8]
-        _, h = self.escalation(item, 0, "督办", "督办", ["assignee"], planned, seq + 1, last)
+    def escalation(self, item: tuple[Any, ...], fields: dict[str, Any], index: int,
+                   level: str, action: str, notify: list[str], planned: str, seq: int,
+                   prev: str) -> str:
+        """The step's history row (the item sealed as it stands); its hash."""
+        item_id, _, _, _, assignee, unit, _, due, entry_no, version_id = item
+        data = {"step": index, "level": level, "action": action,
+                "planned_at": self.time(planned).isoformat(), "late": False, "notify": notify}
+        seal = self.seal({"workflow_version_id": version_id, "state": "rectifying",
+                          "entry_no": entry_no, "unit_id": unit, "assignee_id": assignee,
+                          "due_at": due and self.time(due), "fields": fields})
+        trigger = f"escalate:{level}"
+        row = {"item_id": item_id, "seq": seq, "kind": "escalation", "trigger": trigger,
+               "source": "rectifying", "dest": "rectifying", "actor": "system", "at": NOW,
+               "comment": None, "data": data, "via": "system", "seal": seal}
+        h = self.hash(prev, row)
+        self.history.append((item_id, seq, "escalation", trigger, "rectifying", "rectifying",
+                             "system", self.now_s, None, self.dumps(data), prev, h, "system",
+                             seal))
+        return h
+
+    def notify(self, item: tuple[Any, ...], planned: str) -> None:
+        """The 督办 step: its history row, the chain head, the notice's outbox row."""
+        item_id, version, seq, last, assignee, unit, stored_fields, due, entry_no = item[:9]
+        fields = self.loads(stored_fields)
+        h = self.escalation(item, fields, 0, "督办", "督办", ["assignee"], planned, seq + 1,
+                            last)
         self.heads.append((version + 1, seq + 1, h, item_id, version))
-        body = self.TEXT.format(unit=unit, desc=self.loads(fields).get("description"), due=due,
-                                name=self.people.get(assignee))
+        person = self.people[assignee]
+        description = fields.get("description")
+        context = {
+            "item": {"id": item_id, "workflow": "ladder", "workflow_title": "批量测试",
+                     "state": "rectifying", "state_label": "整改中", "unit": unit,
+                     "unit_name": self.units[unit], "assignee_name": person["name"],
+                     "due_at": due and _local(self.time(due)), "subject": None,
+                     "summary": description if len(description) <= 20
+                     else description[:19] + "…",
+                     "fields": {"问题描述": description}},
+            "step": {"level": "督办", "at": _local(self.time(planned)), "late": False,
+                     "fired": None},
+            "comment": None, "actor_name": None, "recipients": [person["name"]],
+            "now": self.now_local, "item_url": None}
         self.outbox.append((f"item:{item_id}:e{entry_no}:s0:log", "log", "overdue", item_id,
-                            unit, self.dumps({"people": [assignee]}), "督办", body, body, "{}",
-                            "pending", 0, self.now_s, self.now_s))
+                            unit, self.dumps({"people": [person]}), self.dumps(context),
+                            self.now_s, self.now_s))
 
     def fire(self, item: tuple[Any, ...], planned: str) -> None:
         """The 超期 step: its escalation row, then `expire` as the system into `review`."""
-        item_id, version, seq, last, assignee, unit, fields, _, entry_no, version_id = item
-        _, h1 = self.escalation(item, 1, "超期", "fire:expire", [], planned, seq + 1, last)
+        item_id, version, seq, last, assignee, unit, stored_fields, _, entry_no, version_id = item
+        fields = self.loads(stored_fields)
+        h1 = self.escalation(item, fields, 1, "超期", "fire:expire", [], planned, seq + 1, last)
         seal = self.seal({"workflow_version_id": version_id, "state": "review",
                           "entry_no": entry_no + 1, "unit_id": unit, "assignee_id": assignee,
-                          "due_at": self.due, "fields": self.loads(fields)})
+                          "due_at": self.due, "fields": fields})
         comment = "系统自动：超期"
         row = {"item_id": item_id, "seq": seq + 2, "kind": "transition", "trigger": "expire",
                "source": "rectifying", "dest": "review", "actor": "system", "at": NOW,
@@ -240,17 +277,25 @@ def _stamp(at: datetime) -> str:
     return at.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
+_SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _local(at: datetime) -> str:
+    return at.astimezone(_SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
 def child_raw(db: Path, batch: int = 500) -> dict[str, float]:
-    """The same work in plain sqlite3: claim, read items, hash, history, items, outbox, and
-    for a `fire` step the transition with its new deadline and ladder."""
+    """The same work in plain sqlite3: claim, read items, seal and hash, history, items, the
+    notice's context and recipients in the outbox, and for a `fire` step the transition with
+    its new deadline and ladder."""
     conn = sqlite3.connect(db, isolation_level=None)
     from rectify.engine.store.db import SQLITE_PRAGMAS
 
     for pragma in SQLITE_PRAGMAS:
         conn.execute(f"pragma {pragma}")
-    people = dict(conn.execute("select id, name from people"))
     applied = 0
-    raw = RawSweep(people)
+    raw = RawSweep(conn)
+    gc.collect()  # as for rectify's side: no start-up garbage collected inside the timing
     start, cpu = time.perf_counter(), time.process_time()
     while True:
         conn.execute("begin immediate")
@@ -259,11 +304,11 @@ def child_raw(db: Path, batch: int = 500) -> dict[str, float]:
         ids = sorted({r[1] for r in claimed})
         items = {r[0]: r for r in conn.execute(
             _ITEMS.format(",".join("?" * len(ids))), ids)} if ids else {}
-        for _step, item_id, entry_no, index, planned in sorted(claimed, key=lambda r: r[1]):
+        for _step, item_id, _entry_no, index, planned in sorted(claimed, key=lambda r: r[1]):
             if index == 1:
                 raw.fire(items[item_id], planned)
             else:
-                raw.notify(items[item_id], entry_no, planned)
+                raw.notify(items[item_id], planned)
         raw.write(conn)
         conn.execute("commit")
         applied += len(claimed)
@@ -293,22 +338,44 @@ def _in_child(kind: str, db: Path) -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _written(db: Path) -> dict[str, int]:
-    """What the guard compares between the two sides after a sweep."""
+_TOUCHED = "select item_id from history where at = ?"
+_WRITTEN = {
+    "history": "select item_id, seq, kind, \"trigger\", source, dest, actor, at, comment, "
+               "data, prev_hash, hash, via, os_user, seal from history where at = ? "
+               "order by item_id, seq",
+    "items": f"select * from items where id in ({_TOUCHED}) order by id",
+    "steps": "select item_id, entry_no, step_index, state, due_at, planned_at, status, "
+             f"applied_at, late, past_deadline from escalation_steps where item_id in "
+             f"({_TOUCHED}) order by item_id, entry_no, step_index",
+    "outbox": "select dedupe_key, channel, template, item_id, unit_id, recipients, subject, "
+              "body_text, body_markdown, data, status, attempts, next_attempt_at, created_at, "
+              "templates_dir, fold_key from outbox order by dedupe_key",
+}
+
+
+def _written(db: Path) -> dict[str, Any]:
+    """What the guard compares between the two sides after a sweep: every row the sweep wrote
+    or changed (history, items, their steps, outbox), as a digest per table, and the counts."""
     conn = sqlite3.connect(db)
     try:
-        one = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
-        return {"history": one("select count(*) from history"),
-                "in_review": one("select count(*) from items where state = 'review'"),
-                "pending": one("select count(*) from escalation_steps where status='pending'"),
-                "outbox": one("select count(*) from outbox")}
+        found: dict[str, Any] = {}
+        for table, sql in _WRITTEN.items():
+            digest, count = hashlib.sha256(), 0
+            for row in conn.execute(sql, (_stamp(NOW),) * sql.count("?")):
+                digest.update(repr(row).encode())
+                count += 1
+            found[table] = (count, digest.hexdigest()[:16])
+        found["in_review"] = conn.execute(
+            "select count(*) from items where state = 'review'").fetchone()[0]
+        return found
     finally:
         conn.close()
 
 
-def _check(written: dict[str, dict[str, int]], kind: str, db: Path, args: argparse.Namespace
+def _check(written: dict[str, dict[str, Any]], kind: str, db: Path, args: argparse.Namespace
            ) -> None:
-    """Both sides must leave the same counts: `fire` items in review, 2 history rows each."""
+    """Both sides must leave the very same rows (history with its hash chain and seals,
+    items, steps, outbox), and `fire` items in review."""
     found = written.setdefault(kind, _written(db))
     reference = written.setdefault("reference", found)
     if found != reference or found["in_review"] != args.fire:
