@@ -162,3 +162,24 @@ def test_any_single_cell_edit_or_tail_deletion_is_detected(
     assert _sql(svc, statement, item=item) == 1
     broken = verify(svc).broken
     assert [b.split(":")[0] for b in broken] == [f"item {item}"], broken
+
+
+def test_evidence_given_again_after_a_rejection_leaves_the_audit_clean(
+        svc: Service, clock: FixedClock, tmp_path: Path) -> None:
+    """A rectifier sent back by the acceptor resubmits with the same photo (under another name
+    too, and twice in one call) plus a new one: the photo is stored once, and `audit verify`
+    on the untouched database still passes (before, it failed with "its attachment rows do not
+    match the files its history recorded")."""
+    photo, again, new = tmp_path / "照片.jpg", tmp_path / "再交.jpg", tmp_path / "新照片.jpg"
+    photo.write_bytes(EVIDENCE)
+    again.write_bytes(EVIDENCE)
+    new.write_bytes(b"another photo")
+    item = svc.new_item("li", "rectification", "village-a1", assignee="zhang",
+                        values={"description": "问题"})
+    svc.advance(item, "li", "assign")
+    svc.advance(item, "zhang", "submit", values={"measures": "已改"}, attach=[photo])
+    svc.advance(item, "zhao", "reject", comment="照片不清")
+    svc.advance(item, "zhang", "submit", attach=[again, photo, new])
+    assert _broken(svc) == []
+    files = _sql(svc, "update attachments set size = size where item_id = :item", item=item)
+    assert files == 2  # 照片.jpg once, 新照片.jpg once

@@ -301,6 +301,8 @@ class Service:
         dest = spec.states[outcome.dest]
         carried = _carried_due(spec, item, dest.final)
         plan = self._plan(spec, outcome.dest, now, carried)
+        # the files that add to the item: one already in its field is not attached again
+        attached = attachments.attached_fields(outcome, stored)
         values = {
             "state": outcome.dest, "fields": dict(outcome.fields), "counts": outcome.counts,
             "cycle_actors": outcome.cycle_actors, "entry_no": item.entry_no + 1,
@@ -311,7 +313,7 @@ class Service:
             "transition", outcome.actor, now, via=via, trigger=outcome.transition.trigger,
             source=outcome.source, dest=outcome.dest, comment=outcome.comment,
             data={"changes": {k: list(v) for k, v in outcome.changes.items()},
-                  "attachments": [f.record() for f in stored]})
+                  "attachments": [f.record() for _, f in attached]})
         outbox = []
         if lookups.notifies(spec, outcome):  # most do not: then no notices are made
             assert directory is not None, "read them first: transition_lookups"
@@ -319,8 +321,7 @@ class Service:
             outbox = self.notices.for_transition(directory, spec, after, outcome, item.last_seq + 1)
         return store.ItemWrite(
             item=item, values=values, history=entry, steps=plan.steps, outbox=outbox,
-            attachments=[f.row(field, now)
-                         for field, f in attachments.attached_fields(outcome, stored)])
+            attachments=[f.row(field, now) for field, f in attached])
 
     def assign(self, item_id: int, actor_id: str | None, person: str,
                due: str | None = None, *, comment: str | None = None,
