@@ -236,7 +236,7 @@ def test_rectification_conclude_needs_outcome_and_comment() -> None:
     w.refused("conclude", LEADER, "comment", outcome="约谈")
     with pytest.raises(Refused) as info:
         w.go("conclude", LEADER, "closed", comment="已约谈", outcome="罚款")
-    assert info.value.reason == "field"
+    assert info.value.reason == "value"
     w.go("conclude", LEADER, "closed", comment="已约谈", outcome="约谈")
 
 

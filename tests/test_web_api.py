@@ -101,12 +101,14 @@ def test_list_and_show_have_the_cli_shapes(server: Server) -> None:
 
 
 def test_refusals_answer_the_cli_words_with_their_status(server: Server) -> None:
-    """A role refusal is 403, a trigger not possible in the state 409, a missing field 422;
-    each body is the one line the CLI prints for the same advance."""
+    """A role refusal is 403, a trigger not possible in the state 409, a missing field or a
+    bad value (a choice not in the list: it was 403) 422; each body is the one line the CLI
+    prints for the same advance."""
     item = new_item(server.service, "village-a1", "li", "zhang", "占道经营")
     cases = [("li", {"trigger": "submit"}, 403),
              ("zhang", {"trigger": "accept"}, 409),
-             ("zhang", {"trigger": "submit", "fields": {}}, 422)]
+             ("zhang", {"trigger": "submit", "fields": {}}, 422),
+             ("zhang", {"trigger": "submit", "fields": {"category": "瞎填"}}, 422)]
     for person, body, status in cases:
         with server.client(person) as client:
             answer = client.post(f"/api/items/{item}/advance", json=body)

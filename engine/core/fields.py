@@ -32,7 +32,7 @@ def coerce(spec: WorkflowSpec, name: str, raw: object) -> Any:
         return _COERCE[field.type](field, raw)
     except (ValueError, TypeError) as exc:  # each coercer says what the value must be
         raise Refused(_("{label} ({name}) {why}").format(label=field.label, name=name, why=exc),
-                      reason=Refusal.FIELD) from exc
+                      reason=Refusal.VALUE) from exc
 
 
 def coerce_all(spec: WorkflowSpec, values: Mapping[str, object]) -> dict[str, Any]:
