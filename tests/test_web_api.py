@@ -171,7 +171,8 @@ def test_revoked_token_is_refused_at_once(server: Server) -> None:
 
 def test_cookie_login_and_csrf(server: Server) -> None:
     """`POST /api/login` sets an HttpOnly SameSite=Lax session cookie; with it the API
-    answers, and a post made with the cookie needs the session's CSRF token."""
+    answers, and a post made with the cookie needs the session's CSRF token; the refusal tells
+    a script how to send it (before, it said to reload a page the script never had)."""
     item = new_item(server.service, "village-a1", "li", "zhang", "路灯损坏")
     with httpx.Client(base_url=server.url) as browser:
         login = browser.post("/api/login", json={"person": "zhang", "password": PASSWORD})
@@ -182,6 +183,8 @@ def test_cookie_login_and_csrf(server: Server) -> None:
         body = {"trigger": "submit", "fields": {"measures": "已修复"}}
         forged = browser.post(f"/api/items/{item}/advance", json=body)
         assert forged.status_code == 403
+        assert "X-CSRF-Token" in forged.json()["error"], forged.text
+        assert "reload" not in forged.json()["error"]
         done = browser.post(f"/api/items/{item}/advance", json=body,
                             headers={"X-CSRF-Token": login.json()["csrf"]})
     # The 403 was the CSRF check, not the workflow: the same post with the token got to it.

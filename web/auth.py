@@ -126,6 +126,9 @@ async def check_csrf(request: Request) -> None:
         sent = (await request.form()).get(CSRF_FIELD)  # parsed once: FastAPI reuses it
     if session is None or not isinstance(sent, str) or \
             not hmac.compare_digest(sent.encode(), session.csrf.encode()):
+        if request.url.path.startswith("/api/"):  # a script, not a page: say what to send
+            raise HttpRefusal(403, _("a POST made with the session cookie must send the 'csrf' "
+                                     "value POST /api/login answered, as header X-CSRF-Token"))
         raise HttpRefusal(403, _("this form has expired or did not come from rectify: reload "
                                  "the page and try again"))
 
