@@ -19,7 +19,7 @@ from rectify.engine.store.db import read
 from sqlalchemy import text
 
 from .cli_inprocess import Rectify, prepared_service
-from .conftest import START
+from .conftest import START, make_service
 
 
 def _items(svc: Service, n: int, unit: str = "village-a1", assign: bool = False) -> list[int]:
@@ -163,3 +163,37 @@ def test_verify_and_sweep_print_one_line_without_a_terminal(
     swept = cli.ok("sweep", now=later).out.splitlines()
     assert swept == ["sweep: 12 escalations, 3 transitions fired, 0 errors"]
     assert cli.ok("sweep", now=later, as_json=True).json()["escalations"] == []  # all done
+
+
+HAZARD = """\
+workflow: hazard
+roles: {inspector: 安全员}
+fields:
+  owner_id: {type: text, label: 身份证号, private: true}
+  hazard: {type: text, label: 隐患描述}
+initial: open
+states:
+  open: {label: 待整改, deadline: 5 workdays}
+  done: {label: 已办结, final: true}
+transitions:
+  - {trigger: close, source: open, dest: done, roles: [inspector]}
+"""
+
+
+def test_a_list_line_shows_what_a_workflow_without_description_is_about(
+        db_url: str, clock: FixedClock, tmp_path: Path) -> None:
+    """A workflow whose problem field is not called `description` shows its first public
+    text field on the list line (before, the problem column was empty for it), never a
+    private one; rectification's 问题描述 is shown as before, on SQLite and PostgreSQL."""
+    svc = make_service(db_url, clock, tmp_path)
+    (tmp_path / "hazard.yaml").write_text(HAZARD, encoding="utf-8")
+    svc.load_workflow(tmp_path / "hazard.yaml")
+    hazard = svc.new_item("li", "hazard", "village-a1",
+                          values={"owner_id": "370102199001011234", "hazard": "配电箱无防护"})
+    secret = svc.new_item("li", "hazard", "village-a1", values={"owner_id": "370102199001015678"})
+    problem = svc.new_item("li", "rectification", "village-a1", values={"description": "占道"})
+    shown = {r["id"]: r["description"] for r in item_rows(svc, ItemFilter())}
+    assert shown == {hazard: "配电箱无防护", secret: "", problem: "占道"}
+    only = {r["id"]: r["description"] for r in item_rows(svc, ItemFilter(workflow="hazard"))}
+    assert only == {hazard: "配电箱无防护", secret: ""}
+    svc.engine.dispose()

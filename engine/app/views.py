@@ -11,7 +11,7 @@ from ..core.errors import NotFound
 from ..core.escalation import DEFAULT_LIGHTS, LightRule, light
 from ..core.machine import Outcome
 from ..store import items as store
-from ..store import reads
+from ..store import reads, repo
 from ..store.db import read
 from ..store.item_view import item_in_full
 from ..store.reads import ItemFilter
@@ -160,10 +160,14 @@ def item_rows(service: Service, filters: ItemFilter, *, batch: int = 2000,
     # Items share deadlines (the end of a working day), and a light is working-day
     # arithmetic: one per (version, state, deadline) for the whole list.
     lights: dict[tuple[int, str, datetime | None], str | None] = {}
+    with read(service.engine) as conn:  # what each version shows as the line's 问题
+        headlines = {v: name for v in repo.version_ids(conn, filters.workflow)
+                     if (name := service.compiled(conn, v).spec.headline)}
     last = 0
     while True:
         with read(service.engine) as conn:
-            records = reads.list_page(conn, filters, now, after=last, limit=batch)
+            records = reads.list_page(conn, filters, now, after=last, limit=batch,
+                                      headlines=headlines)
             specs = {r.workflow_version_id: service.compiled(conn, r.workflow_version_id).spec
                      for r in records}
         for r in records:

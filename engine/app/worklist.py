@@ -146,8 +146,10 @@ def ladder_triggers(spec: WorkflowSpec) -> frozenset[str]:
 
 
 def summary(spec: WorkflowSpec, item: store.ItemRecord) -> str:
-    """A line that says what the item is about: its description, else its subject."""
-    text = str(item.fields.get("description") or item.subject or spec.title)
+    """A line that says what the item is about: its headline field (问题描述, else the first
+    public text field), else its subject."""
+    shown = item.fields.get(spec.headline) if spec.headline else None
+    text = str(shown or item.subject or spec.title)
     return text if len(text) <= 60 else text[:59] + "…"
 
 

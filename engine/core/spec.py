@@ -188,6 +188,14 @@ class WorkflowSpec:
         """(name, label) of the fields a notice may show: never a private one."""
         return tuple((n, f.label) for n, f in self.fields.items() if not f.private)
 
+    @cached_property
+    def headline(self) -> str | None:
+        """The field that says what an item is about on a list line: 问题描述 (`description`)
+        when the workflow has it and it is not private, else the first non-private text field;
+        None when there is none."""
+        texts = [n for n, f in self.fields.items() if f.type == "text" and not f.private]
+        return "description" if "description" in texts else next(iter(texts), None)
+
     def field_label(self, name: str) -> str:
         spec = self.fields.get(name)
         return spec.label if spec else name

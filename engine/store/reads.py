@@ -5,12 +5,12 @@ page at a time (`after` the last id seen), so memory is bounded by the page, not
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, bindparam, false, func, or_, select
+from sqlalchemy import Connection, and_, bindparam, case, false, func, null, or_, select
 
 from . import repo
 from .items import HISTORY, ITEMS, ItemRecord, select_items, to_record
@@ -98,15 +98,18 @@ class ListRow(NamedTuple):
 
 
 _LIST_COLUMNS = (ITEMS.c.id, ITEMS.c.workflow, ITEMS.c.workflow_version_id, ITEMS.c.state,
-                 ITEMS.c.unit_id, ITEMS.c.assignee_id, ITEMS.c.due_at, ITEMS.c.subject,
-                 # the one field shown, taken out by the database: the rest is never parsed
-                 ITEMS.c.fields["description"])
+                 ITEMS.c.unit_id, ITEMS.c.assignee_id, ITEMS.c.due_at, ITEMS.c.subject)
 
 
-def list_page(conn: Connection, f: ItemFilter, now: datetime, *, after: int,
-              limit: int) -> list[ListRow]:
-    """The next `limit` matching items with id > `after`, in id order, as list lines."""
-    query = _filtered(conn, f, now, select(*_LIST_COLUMNS)).where(ITEMS.c.id > after)
+def list_page(conn: Connection, f: ItemFilter, now: datetime, *, after: int, limit: int,
+              headlines: Mapping[int, str] | None = None) -> list[ListRow]:
+    """The next `limit` matching items with id > `after`, in id order, as list lines.
+    `headlines`: the field each workflow version shows on a line (by version id), taken out
+    by the database: the rest of the fields is never parsed."""
+    by_version = {v: ITEMS.c.fields[name] for v, name in (headlines or {}).items()}
+    shown = (case(by_version, value=ITEMS.c.workflow_version_id) if by_version
+             else null())
+    query = _filtered(conn, f, now, select(*_LIST_COLUMNS, shown)).where(ITEMS.c.id > after)
     return [ListRow(*r) for r in conn.execute(query.order_by(ITEMS.c.id).limit(limit)).all()]
 
 

@@ -75,6 +75,13 @@ def workflow_by_id(conn: Connection, version_id: int) -> VersionRow:
     return _version(row)
 
 
+def version_ids(conn: Connection, name: str | None = None) -> list[int]:
+    """The row ids of every loaded workflow version (of workflow `name` only, if given)."""
+    query = select(VERSIONS.c.id).order_by(VERSIONS.c.id)
+    return list(conn.execute(query if name is None else query.where(VERSIONS.c.name == name))
+                .scalars())
+
+
 def workflow_ids(conn: Connection) -> list[str]:
     """The ids of the loaded workflows (no sources read)."""
     return list(conn.execute(select(VERSIONS.c.name).distinct()).scalars())
