@@ -104,13 +104,15 @@ def test_weekly_report_never_shows_private_fields(service: Service, db_url: str,
                                                   capsys: pytest.CaptureFixture[str],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The weekly report, public or not, never shows private fields, in JSON or in any
-    of the four formats."""
+    of the four formats; the public one (公开版) shows 户主姓名 masked as a 公示 does (before,
+    in full)."""
     rectify = Rectify(db_url, capsys, monkeypatch, now=LATER.isoformat())
     flag = ("--public",) if public else ()
     data = rectify.ok("report", "weekly", "--workflow", "identification", *flag, as_json=True)
     assert leaks(data.out) == []
     red = data.json()["red_items"]
-    assert [r["description"] for r in red] == ["户主姓名：王小山；家庭人口数：3"]
+    shown = "王*山" if public else "王小山"
+    assert [r["description"] for r in red] == [f"户主姓名：{shown}；家庭人口数：3"]
     for fmt in ("md", "html", "csv", "xlsx"):
         path = tmp_path / f"report.{fmt}"
         rectify.ok("report", "weekly", *flag, "-o", str(path))
@@ -124,7 +126,8 @@ def test_public_export_leaves_out_private_fields_and_names(service: Service, db_
                                                            ) -> None:
     """The ordinary export leaves private fields out; --include-private by someone holding a
     role of the workflow over the whole county has them; the public one leaves them and
-    responsible people's names out."""
+    responsible people's names out, and shows 户主姓名 masked as a 公示 does (before, in
+    full)."""
     rectify = Rectify(db_url, capsys, monkeypatch, now=LATER.isoformat())
     ordinary, internal = tmp_path / "台账.xlsx", tmp_path / "内部.xlsx"
     public = tmp_path / "公开.csv"
@@ -137,7 +140,8 @@ def test_public_export_leaves_out_private_fields_and_names(service: Service, db_
     published = _text(public)
     assert leaks(published) == []
     assert "村干部" not in published and "责任人" not in published
-    assert "王大山" in published and "身份证号码" not in published
+    assert "王*山" in published and "王大山" not in published and "身份证号码" not in published
+    assert "王大山" in _text(ordinary)  # the internal ledger keeps the name
 
 
 def test_include_private_is_refused_without_a_role_over_the_unit(

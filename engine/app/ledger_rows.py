@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from ..core.escalation import LightRule, light
 from ..core.machine import SYSTEM_ACTOR
+from ..core.masking import posted
 from ..core.names import Ambiguous, Named, PersonIndex, UnitIndex
 from ..core.spec import WorkflowSpec
 from ..store import exports, reads
@@ -57,6 +58,8 @@ class Layout:
                         + [(k, FIXED_HEADERS[k]) for k in tail])
 
     def field_values(self, spec: WorkflowSpec, values: Mapping[str, Any]) -> dict[str, Any]:
+        if self.public:  # 公开版: names and numbers as a 公示 shows them (张*三)
+            values = posted(spec, values)
         out: dict[str, Any] = {}
         for name, f in spec.fields.items():
             key = f"f:{f.label}"

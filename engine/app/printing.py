@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from ..core.errors import NotFound, Refusal, Refused, UsageError
 from ..core.i18n import _
-from ..core.masking import mask
+from ..core.masking import posted
 from ..core.names import Named, UnitIndex
 from ..core.spec import WorkflowSpec
 from ..printing import Document, Section
@@ -167,24 +167,17 @@ def _household(spec: WorkflowSpec, number: int, item: store.ItemRecord,
     """One item's rows: shown fields (masked where the workflow says), and its period. A masked
     value written out in another field (an application naming the household head) is masked
     there too."""
-    secrets = {str(v).strip(): mask(f.mask, v) for n, f in spec.fields.items()
-               if f.mask and (v := item.fields.get(n)) not in (None, "") and str(v).strip()}
+    shown = posted(spec, item.fields)
     rows: list[tuple[str, str]] = []
     for name, f in spec.fields.items():
-        value = item.fields.get(name)
-        if value in (None, "", []) or f.type == "files" or (f.private and not f.mask):
+        value = shown.get(name)
+        if value in (None, "", []) or f.type == "files":
             continue
-        rows.append((f.label, mask(f.mask, value) if f.mask else _scrub(_text(value), secrets)))
+        rows.append((f.label, _text(value)))
     start = item.entered_at.astimezone(tz).date()
     end = item.due_at.astimezone(tz).date() if item.due_at else None
     rows.append(("公示期", f"{_day(start)}至{_day(end)}" if end else f"自{_day(start)}起"))
     return Section(rows=tuple(rows), heading=f"{number}. {spec.state_label(item.state)}")
-
-
-def _scrub(text: str, secrets: dict[str, str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):  # 欧阳娜娜 before 欧阳
-        text = text.replace(secret, secrets[secret])
-    return text
 
 
 def _text(value: object) -> str:

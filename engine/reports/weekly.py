@@ -21,6 +21,7 @@ from ..app.service import Service
 from ..core.errors import NotFound
 from ..core.escalation import DEFAULT_LIGHTS, LightRule
 from ..core.fields import display
+from ..core.masking import posted
 from ..core.spec import WorkflowSpec
 from ..settings import DEFAULT_COLORS, ReportSettings
 from ..store import figures as counted
@@ -128,7 +129,7 @@ def _red_items(service: Service, conn: Connection, lights: counted.Lights, publi
             "id": r.id, "unit_name": unit_names.get(r.unit_id, r.unit_id),
             "state_label": spec.state_label(r.state),
             "due_at": due.astimezone(ZoneInfo(spec.timezone)) if due else None,
-            "description": summary(spec, r.fields),
+            "description": summary(spec, posted(spec, r.fields) if public else r.fields),
             **({} if public else {"assignee_name": person.name if person else r.assignee_id}),
         })
     return out
