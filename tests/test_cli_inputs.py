@@ -204,3 +204,20 @@ def test_a_missing_actor_is_a_usage_error_with_a_hint(rectify: Rectify) -> None:
     """A command that needs someone acting, without --as: exit 2 and how to say who."""
     item = check_item(rectify)
     one_line(rectify("item", "advance", str(item), "finish"), 2, "--as", "RECTIFY_USER")
+
+
+def test_an_unreadable_input_file_is_named_in_the_users_words(rectify: Rectify,
+                                                              tmp_path: Path) -> None:
+    """`workflow validate` of a missing file, a folder, or a file that is not UTF-8 text says
+    so at FILE:1:1 (exit 6) in words a clerk reads, in English and Chinese — before, it showed
+    Python's "[Errno 2] No such file or directory" and "'utf-8' codec can't decode"."""
+    binary = tmp_path / "org.yaml"
+    binary.write_bytes("units: 某县".encode("gbk"))
+    cases = [(tmp_path / "nothere.yaml", "no such file or folder", "文件或文件夹不存在"),
+             (tmp_path, "is a folder", "是文件夹"),
+             (binary, "not UTF-8 text", "UTF-8")]
+    for path, english, chinese in cases:
+        line = one_line(rectify("workflow", "validate", str(path)), 6, f"{path}:1:1:", english)
+        assert "Errno" not in line and "codec" not in line, line
+        one_line(rectify("--lang", "zh", "workflow", "validate", str(path)), 6, chinese)
+    one_line(rectify("org", "load", str(binary)), 6, f"{binary}:1:1:", "not UTF-8 text")

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ...engine.core.i18n import _
 from ..core.calendar import parse_calendar_file
 from ..core.errors import Refusal, Refused
-from ..core.loader import load_workflow_file
+from ..core.loader import load_workflow_file, read_text
 from ..core.org import parse_org
 from ..ledgers.formats import READERS
 from ..ledgers.roster import Known, read_roster
 from ..store import authority as grants
 from ..store import repo
 from ..store.db import read, write
-from .service import Service, _read_text
+from .service import Service
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -67,7 +67,7 @@ def load_org(service: Service, path: Path, actor_id: str | None) -> repo.OrgChan
         return _admin(service, actor_id, "org load", _("load the org file"), str(path),
                       file_digest(path), lambda conn: repo.load_org(
                           conn, read_roster(path, _known(service, conn))))
-    org = parse_org(_read_text(path), str(path))
+    org = parse_org(read_text(path), str(path))
     return _admin(service, actor_id, "org load", _("load the org file"), str(path),
                   file_digest(path), lambda conn: repo.load_org(conn, org))
 
@@ -105,7 +105,7 @@ def load_workflow(service: Service, path: Path,
 
 def load_calendar(service: Service, path: Path,
                   actor_id: str | None) -> tuple[list[int], int]:
-    years = parse_calendar_file(_read_text(path), str(path))
+    years = parse_calendar_file(read_text(path), str(path))
     _admin(service, actor_id, "calendar load", _("load calendar data"), str(path),
            file_digest(path), lambda conn: repo.load_calendar(conn, years))
     service._calendar = None

@@ -20,10 +20,10 @@ from ..core import authority
 from ..core import fields as fieldvals
 from ..core.calendar import WorkCalendar, parse_calendar_file
 from ..core.clock import Clock
-from ..core.errors import InvalidInput, NotFound, Refusal, Refused, UnknownActor, UsageError
+from ..core.errors import NotFound, Refusal, Refused, UnknownActor, UsageError
 from ..core.escalation import Plans, Schedule
 from ..core.i18n import _
-from ..core.loader import load_stored_workflow, load_workflow_file
+from ..core.loader import load_stored_workflow, load_workflow_file, read_text
 from ..core.machine import SYSTEM_ACTOR, Actor, Outcome, Request, StateGraph
 from ..core.org import parse_org
 from ..core.spec import WorkflowSpec
@@ -110,14 +110,14 @@ class Service:
                                           self.clock.now())
 
     def load_org(self, path: Path) -> repo.OrgChanges:
-        org = parse_org(_read_text(path), str(path))
+        org = parse_org(read_text(path), str(path))
         with write(self.engine) as conn:
             return repo.load_org(conn, org)
 
     def load_calendar(self, path: Path) -> tuple[list[int], int]:
         """Store the years in the file and recompute provisional deadlines they now cover."""
         now = self.clock.now()
-        years = parse_calendar_file(_read_text(path), str(path))
+        years = parse_calendar_file(read_text(path), str(path))
         with write(self.engine) as conn:
             repo.load_calendar(conn, years)
         self._calendar = None
@@ -389,12 +389,3 @@ def _actor(person_id: str, person: repo.PersonRow | None, roles: frozenset[str])
         raise UnknownActor(person_id)
     return Actor(person.id, roles, person.name)
 
-
-def _read_text(path: Path) -> str:
-    from ..core.errors import Problem, SourceLoc
-
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput([Problem(SourceLoc(str(path), 1, 1), _("cannot read: {exc}").format(
-                                                                    exc=exc))]) from exc

@@ -18,7 +18,7 @@ import yaml
 
 from .errors import InvalidInput, Problem, SourceLoc
 from .guard import RESERVED
-from .i18n import _
+from .i18n import _, os_error_text
 from .masking import MASKS
 from .spec import (
     FIELD_TYPES,
@@ -87,12 +87,20 @@ def _load(text: str, file: str, templates: Templates, *, stored: bool) -> Workfl
 
 
 def load_workflow_file(path: Path, *, templates: Templates = None) -> WorkflowSpec:
+    return load_workflow(read_text(path), str(path), templates=templates)
+
+
+def read_text(path: Path) -> str:
+    """An input file's text (workflow, org, calendar); InvalidInput at FILE:1:1 in the user's
+    words when it cannot be read or is not UTF-8 text, never Python's ("[Errno 2] …")."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput([Problem(SourceLoc(str(path), 1, 1), _("cannot read: {exc}").format(
-                                                                    exc=exc))]) from exc
-    return load_workflow(text, str(path), templates=templates)
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        why = _("cannot read: {reason}").format(reason=os_error_text(exc))
+        raise InvalidInput([Problem(SourceLoc(str(path), 1, 1), why)]) from exc
+    except UnicodeDecodeError as exc:
+        why = _("not UTF-8 text: save the file as UTF-8")
+        raise InvalidInput([Problem(SourceLoc(str(path), 1, 1), why)]) from exc
 
 
 def _replace(spec: WorkflowSpec, **changes: Any) -> WorkflowSpec:
