@@ -184,3 +184,31 @@ def test_guard_refused_at_run_time_in_chinese(rectify: Rectify, tmp_path: Path) 
     assert "条件表达式中不允许：不允许这么大的值" in zh.err
     chinese(zh.err.replace("description * 20000 != ''", ""))  # the guard as the admin wrote it
     assert "not allowed in a guard: values that large are not allowed" in en.err
+
+
+def test_workflow_key_problems_name_their_place_in_chinese(rectify: Rectify,
+                                                           tmp_path: Path) -> None:
+    """Where a workflow's unknown keys and unknown names sit (a field, a state, a transition,
+    a field's editable_by, a transition's sets) is said in Chinese under --lang zh — before,
+    the lines began "field 'note'：", "transition 1：" and "流转 't': sets"."""
+    path = tmp_path / "keys.yaml"
+    path.write_text("""\
+workflow: keys
+roles: {a: 甲}
+fields:
+  note: {type: text, lable: 说明, editable_by: [boss]}
+initial: s
+states:
+  s: {label: 开始, colour: red}
+  e: {label: 完, final: true}
+transitions:
+  - {trigger: t, source: s, dest: e, lable: x, sets: [nofield]}
+""", encoding="utf-8")
+    zh, en = both(rectify, "workflow", "validate", str(path))
+    for place in ("字段 'note'：editable_by 引用了", "字段 'note'：未知的键 'lable'",
+                  "状态 's'：未知的键 'colour'", "第 1 条流转：未知的键 'lable'",
+                  "流转 't'：sets 引用了"):
+        assert place in zh, zh
+    assert "field '" not in zh and "transition " not in zh and "state '" not in zh
+    assert "field 'note': editable_by names unknown role 'boss'" in en
+    assert "transition 1: unknown key 'lable'" in en

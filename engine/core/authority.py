@@ -65,7 +65,8 @@ def check_authority(spec: WorkflowSpec) -> list[Problem]:
         for role in field.editable_by or ():
             if role not in spec.roles:
                 problems.append(_unknown("role", role, spec.roles, field.loc,
-                                         f"field '{field.name}': editable_by"))
+                                         _("field '{name}': editable_by").format(
+                                             name=field.name)))
     for t in spec.transitions:
         problems += _check_transition(spec, t)
     if spec.assigners_given is not None:
@@ -85,7 +86,7 @@ def _unknown(kind: str, name: str, known: Iterable[str], loc: SourceLoc,
 def _check_transition(spec: WorkflowSpec, t: TransitionSpec) -> list[Problem]:
     context = _("transition '{trigger}'").format(trigger=t.trigger)
     problems = [_unknown("field", name, spec.fields, t.key_locs.get(f"sets[{i}]", t.at("sets")),
-                         f"{context}: sets")
+                         _("{context}: sets").format(context=context))
                 for i, name in enumerate(t.sets or ()) if name not in spec.fields]
     for i, name in enumerate(t.requires):
         field = spec.fields.get(name)

@@ -215,7 +215,8 @@ def _fields(r: NodeReader, node: yaml.Node) -> dict[str, FieldSpec]:
         elif name in RESERVED:
             r.error(key_node, _("field name '{name}' is reserved in guard expressions "
                                 "(count.TRIGGER); choose another name").format(name=name))
-        keys = r.mapping(value_node, f"field '{name}'", FIELD_KEYS, required=("type",))
+        keys = r.mapping(value_node, _("field '{name}'").format(name=name), FIELD_KEYS,
+                         required=("type",))
         ftype = r.string(keys["type"][1], "type") if "type" in keys else "text"
         if ftype not in FIELD_TYPES:
             r.error(keys["type"][1], _("field '{name}': unknown type '{ftype}'; allowed "
@@ -269,7 +270,7 @@ def _states(r: NodeReader, node: yaml.Node) -> dict[str, StateSpec]:
         if isinstance(value_node, yaml.ScalarNode) and value_node.value in ("", "~", "null"):
             keys = {}
         else:
-            keys = r.mapping(value_node, f"state '{name}'", STATE_KEYS)
+            keys = r.mapping(value_node, _("state '{name}'").format(name=name), STATE_KEYS)
         get = {k: v for k, (_, v) in keys.items()}
         out[name] = StateSpec(
             name=name,
@@ -322,7 +323,7 @@ def _transitions(r: NodeReader, node: yaml.Node) -> tuple[TransitionSpec, ...]:
 
 
 def _transition(r: NodeReader, node: yaml.Node, index: int) -> TransitionSpec | None:
-    keys = r.mapping(node, f"transition {index + 1}", TRANSITION_KEYS,
+    keys = r.mapping(node, _("transition {number}").format(number=index + 1), TRANSITION_KEYS,
                      required=("trigger", "source", "dest"))
     get = {k: v for k, (_, v) in keys.items()}
     if not {"trigger", "source", "dest"} <= get.keys():
