@@ -70,10 +70,13 @@ def test_field_and_deadline_refusals_exit_3_with_one_line(cli: AnyCli) -> None:
 
 def test_admin_commands_refuse_non_admins(cli: AnyCli, tmp_path: Path) -> None:
     """Once an org with an admin is loaded, org/workflow/calendar loads need that admin; the
-    admin log lists the loads (who and file digest)."""
+    admin log lists the loads (who and file digest). Without --as the refusal says how to
+    say who you are (before: "nobody (no --as) may not load workflows")."""
     refused(cli("org", "load", str(FIXTURES / "org.yaml"), actor="zhang"), 3,
             "张三 may not load the org file")
-    refused(cli("workflow", "load", str(HELPCHECK)), 3, "only an admin")
+    refused(cli("workflow", "load", str(HELPCHECK)), 3,
+            "only an admin of the org file (admin: true) may load workflows: say who you are "
+            "with --as PERSON")
     log = cli.json("audit", "log")
     assert [r["action"] for r in log] == ["workflow load", "org load"]
     assert log[0]["os_user"]

@@ -37,9 +37,13 @@ def require_admin(conn: Connection, actor_id: str | None, what: str) -> str:
     """Who acts, if they may run an admin command; Refused otherwise."""
     if not grants.any_admin(conn):
         return actor_id or "-"  # bootstrap: no admin yet, the database's holder acts
-    person = repo.person(conn, actor_id) if actor_id else None
+    if not actor_id:  # the holder must say which admin they are
+        raise Refused(_("only an admin of the org file (admin: true) may {what}: say who you "
+                        "are with --as PERSON (or RECTIFY_USER)").format(what=what),
+                      reason=Refusal.ROLE)
+    person = repo.person(conn, actor_id)
     if person is None or not person.active or not person.admin:
-        who = person.name if person else (actor_id or _("nobody (no --as)"))
+        who = person.name if person else actor_id
         raise Refused(_("{who} may not {what}: only an admin of the org file "
                         "(admin: true) may").format(who=who, what=what),
                       reason=Refusal.ROLE)
