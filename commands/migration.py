@@ -60,6 +60,10 @@ def _migrate(app: AppContext, name: str, to_text: str, mappings: tuple[str, ...]
     name = app.names().workflow(name)  # its id or its title
     plan = prepare(service, name, version_number(to_text, "--to"), parse_mapping(mappings))
     actor = actor_id(service, app.actor)
+    if not dry_run:  # refused before the plan is printed: --json stays one document
+        from ..engine.app.admin import may_migrate
+
+        may_migrate(service, app.actor)
     out = JsonStream(app.as_json, "items")
     out.head({"workflow": name, "to_version": plan.to_version, "dry_run": dry_run,
               "plan": plan.as_json()})

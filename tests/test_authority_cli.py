@@ -82,6 +82,23 @@ def test_admin_commands_refuse_non_admins(cli: AnyCli, tmp_path: Path) -> None:
     assert log[0]["os_user"]
 
 
+def test_a_non_admin_migrate_is_refused_before_its_plan(cli: AnyCli, tmp_path: Path) -> None:
+    """`workflow migrate` by someone who is not an admin: exit 3 and the one line, nothing on
+    stdout — before, the plan was printed first, and under --json stdout was half a JSON
+    document; a dry run (which changes nothing) still shows the plan to anyone."""
+    _fixing(cli)
+    v2 = tmp_path / "helpcheck.yaml"
+    v2.write_text(HELPCHECK.read_text("utf-8").replace("10 workdays", "12 workdays"), "utf-8")
+    cli.ok("workflow", "load", str(v2), actor="qian")
+    for flags in ((), ("--json",)):
+        result = cli(*flags, "workflow", "migrate", "helpcheck", "--to", "2", actor="li")
+        refused(result, 3, "only an admin")
+        assert result.stdout == "", result.stdout
+    dry = cli.json("workflow", "migrate", "helpcheck", "--to", "2", "--dry-run", actor="li")
+    assert dry["dry_run"] is True and dry["summary"]["would_migrate"] == 1
+    assert cli.json("audit", "log")[0]["action"] == "workflow load"  # nothing migrated
+
+
 def test_verify_names_each_broken_item_and_the_anchor_pins_the_past(cli: AnyCli,
                                                                    tmp_path: Path) -> None:
     """Exit 7 and one stderr line per broken item; an anchor file catches a deleted item."""

@@ -118,6 +118,13 @@ def load_calendar(service: Service, path: Path,
     return sorted(years), recompute_provisional(service)
 
 
+def may_migrate(service: Service, actor_id: str | None) -> None:
+    """Refused unless `actor_id` may run `workflow migrate` (read only: nothing is logged), so
+    the command refuses before it prints its plan."""
+    with read(service.engine) as conn:
+        require_admin(conn, actor_id, _("migrate workflows"))
+
+
 def allow_migration(service: Service, actor_id: str | None, name: str, to_version: int,
                     mappings: Any) -> None:
     """Check and record `workflow migrate` before it moves any item (its moves are each
