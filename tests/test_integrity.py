@@ -183,3 +183,21 @@ def test_evidence_given_again_after_a_rejection_leaves_the_audit_clean(
     assert _broken(svc) == []
     files = _sql(svc, "update attachments set size = size where item_id = :item", item=item)
     assert files == 2  # 照片.jpg once, 新照片.jpg once
+
+
+def test_a_photo_recorded_twice_by_an_older_rectify_still_verifies() -> None:
+    """A database written before a photo given again was recorded only once: its history
+    lists the photo in both submissions (once under another name), its attachment rows hold
+    it once, and that is not a finding; a row whose name, size or file was changed, a row
+    removed and a row added still are."""
+    from rectify.engine.app.integrity import _check_files
+
+    photo = {"sha256": "a" * 64, "name": "照片.jpg", "size": 10}
+    new = {"sha256": "b" * 64, "name": "新照片.jpg", "size": 5}
+    history = [{"data": {"attachments": [photo]}},
+               {"data": {"attachments": [{**photo, "name": "再交.jpg"}, photo, new]}}]
+    assert _check_files(history, [photo, new]) is None
+    for rows in ([{**photo, "name": "别的.jpg"}, new], [{**photo, "size": 11}, new],
+                 [{**photo, "sha256": "c" * 64}, new], [photo],
+                 [photo, new, {**new, "sha256": "d" * 64}]):
+        assert _check_files(history, rows) is not None, rows

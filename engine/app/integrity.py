@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -215,12 +214,16 @@ def _applied_in_entry(rows: Sequence[Mapping[str, Any]]) -> set[int]:
 
 
 def _check_files(rows: list[dict[str, Any]], files: list[dict[str, Any]]) -> Text | None:
-    recorded = [(f["sha256"], f["name"], f["size"]) for row in rows
-                for f in (row["data"] or {}).get("attachments") or ()]
+    """Each attachment row is a file the history recorded, and each file recorded has a row.
+    Sets, not counts: before session 13 a photo given again (after a rejection, under the
+    same or another name) was recorded again by the new history row but stored once, and
+    those untouched databases must still verify."""
+    recorded = {(f["sha256"], f["name"], f["size"]) for row in rows
+                for f in (row["data"] or {}).get("attachments") or ()}
     if not recorded and not files:  # most items: nothing attached, nothing to compare
         return None
-    stored = [(f["sha256"], f["name"], f["size"]) for f in files]
-    if Counter(recorded) != Counter(stored):
+    stored = {(f["sha256"], f["name"], f["size"]) for f in files}
+    if not stored <= recorded or {r[0] for r in recorded} != {s[0] for s in stored}:
         return later("its attachment rows do not match the files its history recorded")
     return None
 
