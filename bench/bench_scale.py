@@ -5,8 +5,8 @@ Grows one SQLite database (bench/scale_db.py: items spread over 100 villages, hi
 seals, ladders, evidence) to each size and runs the installed `rectify` console script as a
 subprocess for: `item list` to its first line (as `| head -5` would), the whole `item list` and
 `item list --json`, a 1% filter (`--unit` one village), `item show`, `report weekly` (html),
-`ledger export` (xlsx), `audit verify` (and, in the same run, raw sqlite3 reading and hashing the
-same rows: the ratio), and `outbox dispatch` of 10,000 rows to a file channel. Wall time, CPU
+`ledger export` (xlsx), `audit verify` (and, in the same run, raw sqlite3 reading the same rows
+and making the same checks: the ratio), and `outbox dispatch` of 10,000 rows to a file channel. Wall time, CPU
 time (user + system) and peak RSS come from GNU time (`/usr/bin/time`), which starts each
 command itself, so no parent's memory is counted. Medians over --runs.
 
@@ -165,43 +165,105 @@ def print_growth(results: dict[int, dict[str, Any]]) -> None:
         print(f"  {name:<12} k={k:5.2f}  answer: {answer:<16} {verdict}")
 
 
+_ITEM = ("select id, last_seq, last_hash, workflow_version_id, state, entry_no, unit_id, "
+         "assignee_id, due_at, fields, final from items where id > ? order by id limit ?")
+_HISTORY_COLUMNS = ("item_id", "seq", "kind", "trigger", "source", "dest", "actor", "via", "at",
+                    "comment", "data", "prev_hash", "hash", "os_user", "seal")
+_RANGE = "item_id > ? and item_id <= ?"
+# The same rows `audit verify` reads besides items and history: the steps a check can find
+# wrong (the current entry's, and pending ones) and the attachment rows.
+_STEP_ROWS = ("select s.item_id, s.entry_no, s.step_index, s.status, s.planned_at from "
+              "escalation_steps s join items i on i.id = s.item_id where s.item_id > ? and "
+              "s.item_id <= ? and (s.entry_no = i.entry_no or s.status = 'pending') "
+              "order by s.item_id, s.entry_no, s.step_index")
+_FILE_ROWS = ("select item_id, sha256, name, size from attachments where item_id > ? and "
+              "item_id <= ? order by item_id, id")
+
+
 def raw_verify(path: Path, batch: int = 2000) -> None:
-    """The same rows `audit verify` reads, read and hashed in plain sqlite3: every item's head
+    """The same rows `audit verify` reads, read and checked in plain sqlite3: every item's head
     and sealed columns, every history row re-hashed, the chain checked to the head and the
-    head's seal recomputed. Exits 7 on a mismatch."""
+    head's seal recomputed; the current entry's escalation steps against its ladder (planned
+    with rectify's calendar, once per deadline) and the history's applied steps; attachment
+    rows against the history's records. Exits 7 on a mismatch."""
     from datetime import UTC, datetime
 
     from rectify.engine.core.audit import GENESIS, item_seal, row_hash
+    from rectify.engine.core.calendar import WorkCalendar
+    from rectify.engine.core.escalation import schedule
+    from rectify.engine.core.loader import load_stored_workflow
     from rectify.engine.store.db import loads
 
     db = scale_db.connect(path)
-    cols = ("item_id", "seq", "kind", "trigger", "source", "dest", "actor", "via", "at",
-            "comment", "data", "prev_hash", "hash", "os_user", "seal")
+    specs = {i: load_stored_workflow(text, file) for i, text, file in db.execute(
+        "select id, source, file from workflow_versions")}
+    calendar = WorkCalendar()
+    plans: dict[tuple[int, str, datetime], dict[int, str]] = {}
+
+    def plan(version: int, state: str, due: datetime) -> dict[int, str]:
+        key = (version, state, due)
+        if key not in plans:
+            plans[key] = {p.index: p.at.astimezone(UTC).replace(tzinfo=None).isoformat(
+                sep=" ", timespec="microseconds")
+                for p in schedule(specs[version], state, due, calendar, due).steps}
+        return plans[key]
+
     last, bad = 0, 0
     while True:
-        items = db.execute("select id, last_seq, last_hash, workflow_version_id, state, entry_no,"
-                           " unit_id, assignee_id, due_at, fields from items where id > ? "
-                           "order by id limit ?", (last, batch)).fetchall()
+        items = db.execute(_ITEM, (last, batch)).fetchall()
         if not items:
             break
-        heads: dict[int, tuple[str, str | None]] = {}
-        for row in db.execute(f"select {','.join(cols)} from history where item_id > ? and "
-                              "item_id <= ? order by item_id, seq", (last, items[-1][0])):
-            h = dict(zip(cols, row, strict=True))
+        span = (last, items[-1][0])
+        history: dict[int, list[dict[str, Any]]] = {}
+        for row in db.execute(f"select {','.join(_HISTORY_COLUMNS)} from history where {_RANGE}"
+                              " order by item_id, seq", span):
+            h = dict(zip(_HISTORY_COLUMNS, row, strict=True))
             h["data"] = loads(h["data"])
             h["at"] = datetime.fromisoformat(h["at"]).replace(tzinfo=UTC)
-            prev = heads.get(h["item_id"], (GENESIS, None))[0]
-            bad += h["prev_hash"] != prev or row_hash(prev, h) != h["hash"]
-            heads[h["item_id"]] = (h["hash"], h["seal"])
+            history.setdefault(h["item_id"], []).append(h)
+        steps: dict[int, list[tuple[Any, ...]]] = {}
+        for row in db.execute(_STEP_ROWS, span):
+            steps.setdefault(row[0], []).append(row)
+        files: dict[int, set[tuple[Any, ...]]] = {}
+        for row in db.execute(_FILE_ROWS, span):
+            files.setdefault(row[0], set()).add(row[1:])
         for i in items:
+            rows = history.get(i[0], [])
+            prev = GENESIS
+            for seq, h in enumerate(rows, 1):
+                bad += h["seq"] != seq or h["prev_hash"] != prev or row_hash(prev, h) != h["hash"]
+                prev = h["hash"]
             due = datetime.fromisoformat(i[8]).replace(tzinfo=UTC) if i[8] else None
             seal = item_seal({"workflow_version_id": i[3], "state": i[4], "entry_no": i[5],
                               "unit_id": i[6], "assignee_id": i[7], "due_at": due,
                               "fields": loads(i[9])})
-            head_hash, head_seal = heads.get(i[0], ("", None))
-            bad += head_hash != i[2] or head_seal not in (None, seal)
+            bad += not rows or prev != i[2] or rows[-1]["seq"] != i[1] \
+                or rows[-1]["seal"] not in (None, seal)
+            bad += _raw_steps(i, rows, steps.get(i[0], []),
+                              plan(i[3], i[4], due) if due and not i[10] else {})
+            recorded = {(f["sha256"], f["name"], f["size"]) for h in rows
+                        for f in h["data"].get("attachments") or ()}
+            bad += not files.get(i[0], set()) <= recorded
         last = items[-1][0]
     sys.exit(7 if bad else 0)
+
+
+def _raw_steps(item: tuple[Any, ...], rows: list[dict[str, Any]], steps: list[tuple[Any, ...]],
+               planned: dict[int, str]) -> bool:
+    """Whether the current entry's steps are wrong: a pending one from an earlier entry, a
+    step missing or extra, applied where the history did not apply it (or the reverse), or
+    pending at another time than its ladder's."""
+    applied = set()
+    for h in reversed(rows):
+        if h["kind"] in ("create", "transition", "migrate"):
+            break
+        if h["kind"] == "escalation":
+            applied.add(h["data"].get("step"))
+    current = [s for s in steps if s[1] == item[5]]
+    return (any(s[3] == "pending" for s in steps if s[1] != item[5])
+            or {s[2] for s in current} != set(planned)
+            or any((s[3] == "applied") != (s[2] in applied) or s[3] == "cancelled"
+                   or (s[3] == "pending" and s[4] != planned[s[2]]) for s in current))
 
 
 def main() -> None:
