@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -155,8 +156,11 @@ def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=_default))
 
 
+@lru_cache(maxsize=8192)
 def width(text: str) -> int:
-    """Display width: CJK characters take two columns in a terminal."""
+    """Display width: CJK characters take two columns in a terminal. Remembered: a list's
+    cells are mostly the same few units, states, people and days, and each cell is measured
+    twice (clipped, then padded)."""
     if text.isascii():
         return len(text)
     return sum(_char_width(ch) for ch in text)
