@@ -6,9 +6,10 @@ seals, ladders, evidence) to each size and runs the installed `rectify` console 
 subprocess for: `item list` to its first line (as `| head -5` would), the whole `item list` and
 `item list --json`, a 1% filter (`--unit` one village), `item show`, `report weekly` (html),
 `ledger export` (xlsx), `audit verify` (and, in the same run, raw sqlite3 reading the same rows
-and making the same checks: the ratio), and `outbox dispatch` of 10,000 rows to a file channel. Wall time, CPU
-time (user + system) and peak RSS come from GNU time (`/usr/bin/time`), which starts each
-command itself, so no parent's memory is counted. Medians over --runs.
+and making the same checks: the ratio), and `outbox dispatch` of 10,000 rows to a file
+channel. Wall time, CPU time (user + system) and peak RSS come from GNU time
+(`/usr/bin/time`), which starts each command itself, so no parent's memory is counted.
+Medians over --runs.
 
 At the end: for each command, how its CPU time grew with the database (the exponent k in
 cpu ~ n^k between the smallest and largest size), beside how its answer grew.

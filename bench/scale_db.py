@@ -52,7 +52,7 @@ def org_yaml() -> str:
 
 def build_templates(folder: Path) -> Path:
     """A database through the real service: org, the bundled rectification workflow, a file
-    channel, and 4 template items per village, created 0-19 days before NOW."""
+    channel, and 4 template items per village, created 3-22 days before NOW."""
     from rectify.engine.app.service import Service
     from rectify.engine.core.clock import FixedClock
     from rectify.engine.store.db import open_engine, upgrade
@@ -77,7 +77,9 @@ def build_templates(folder: Path) -> Path:
     service.load_workflow(workflow)
     for v in range(VILLAGES):
         for shape in SHAPE_NAMES:
-            clock.set(NOW - timedelta(days=v % 20, hours=3))
+            # A template's events span up to 50 hours: begun 3 days earlier, every one is
+            # before NOW (an item that entered its state after --now is judged apart).
+            clock.set(NOW - timedelta(days=v % 20 + 3, hours=3))
             _template(service, clock, v, shape, evidence)
     engine.dispose()
     return path
