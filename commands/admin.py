@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from ..engine.core.i18n import _
+from ..engine.core.i18n import _, ngettext
 from .support import AppContext, configure_logging, echo_json, pass_app
 
 
@@ -65,10 +65,16 @@ def org_load(app: AppContext, file: str) -> None:
     if app.as_json:
         echo_json(changes.__dict__)
     elif changes.changed:
-        click.echo(_("org loaded: {units} units and {people} people changed, "
-                     "{grants_added} roles granted, {grants_removed} withdrawn").format(
-                       units=changes.units, people=changes.people,
-                       grants_added=changes.grants_added, grants_removed=changes.grants_removed))
+        click.echo(_("org loaded: {units} and {people} changed, {grants_added} granted, "
+                     "{grants_removed} withdrawn").format(
+                       units=ngettext("{count} unit", "{count} units", changes.units).format(
+                           count=changes.units),
+                       people=ngettext("{count} person", "{count} people", changes.people).format(
+                           count=changes.people),
+                       grants_added=ngettext("{count} role", "{count} roles",
+                                             changes.grants_added).format(
+                           count=changes.grants_added),
+                       grants_removed=changes.grants_removed))
     else:
         click.echo(_("org unchanged"))
 
@@ -84,6 +90,7 @@ def calendar_load(app: AppContext, file: str) -> None:
     if app.as_json:
         echo_json({"years": years, "recomputed": recomputed})
     else:
-        click.echo(_("calendar loaded for {join}; {recomputed} provisional "
-                     "deadlines recomputed").format(
+        click.echo(ngettext("calendar loaded for {join}; {recomputed} provisional deadline "
+                            "recomputed", "calendar loaded for {join}; {recomputed} provisional "
+                            "deadlines recomputed", recomputed).format(
                        join=', '.join(map(str, years)), recomputed=recomputed))

@@ -182,7 +182,9 @@ def item_sample(app: AppContext, size: int, seed: str, trigger: str | None,
     if app.as_json:
         echo_json(result)
     else:
-        click.echo(_("drew {drawn} of {candidates} items with seed {seed!r}: {items}").format(
+        click.echo(ngettext("drew {drawn} of {candidates} item with seed {seed!r}: {items}",
+                            "drew {drawn} of {candidates} items with seed {seed!r}: {items}",
+                            result["candidates"]).format(
             drawn=len(result["items"]), candidates=result["candidates"], seed=seed,
             items=", ".join(map(str, result["items"]))))
         for f in result["fired"]:

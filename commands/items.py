@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from ..engine.app.history_words import action
-from ..engine.core.i18n import _, current_language
+from ..engine.core.i18n import _, current_language, ngettext
 from .support import (
     AppContext,
     JsonStream,
@@ -305,8 +305,11 @@ def _bulk(app: AppContext, trigger: str, filters: dict[str, Any], values: dict[s
                        progress=bar or (lambda _: None))
     out.tail(summary.as_json())
     if not app.as_json:
-        done = (_("{trigger}: would fire on {fired} of {matched} items") if dry_run
-                else _("{trigger}: fired on {fired} of {matched} items"))
+        done = (ngettext("{trigger}: would fire on {fired} of {matched} item",
+                         "{trigger}: would fire on {fired} of {matched} items", summary.matched)
+                if dry_run else
+                ngettext("{trigger}: fired on {fired} of {matched} item",
+                         "{trigger}: fired on {fired} of {matched} items", summary.matched))
         reasons = _(", ").join(f"{k}: {n}" for k, n in sorted(summary.reasons.items()))
         click.echo(done.format(trigger=trigger, fired=summary.fired, matched=summary.matched)
                    + (_("; {refused} refused ({reasons})").format(

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ..engine.core.i18n import _
+from ..engine.core.i18n import _, ngettext
 from .support import AppContext, configure_logging, echo_json, pass_app, progress, table
 
 
@@ -40,10 +40,14 @@ def sweep(app: AppContext, dry_run: bool) -> None:
     for err in report.errors:
         click.echo(_("error: item {item}: {error}").format(
                        item=err['item'], error=err['error']), err=True)
-    click.echo(_("sweep{dry_run}: {escalations} escalations, {fired} transitions fired, "
-                 "{errors} errors").format(
-                   dry_run=_(" (dry run)") if dry_run else "", escalations=len(report.escalations),
-                   fired=len(report.fired), errors=len(report.errors)))
+    escalations, fired, errors = len(report.escalations), len(report.fired), len(report.errors)
+    click.echo(_("sweep{dry_run}: {escalations}, {fired}, {errors}").format(
+        dry_run=_(" (dry run)") if dry_run else "",
+        escalations=ngettext("{count} escalation", "{count} escalations",
+                             escalations).format(count=escalations),
+        fired=ngettext("{count} transition fired", "{count} transitions fired",
+                       fired).format(count=fired),
+        errors=ngettext("{count} error", "{count} errors", errors).format(count=errors)))
 
 
 def _sweep_lines(report: Any, dry_run: bool) -> None:

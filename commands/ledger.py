@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import click
 
-from ..engine.core.i18n import N_, _, translate
+from ..engine.core.i18n import N_, _, ngettext, translate
 from .items import light_rule
 from .support import AppContext, check_output, echo_json, pass_app
 
@@ -60,8 +60,9 @@ def import_(app: AppContext, file: str, workflow: str, mapping: str | None,
         skipped=result.skipped) if result.skipped else ""
     span = _(" (items {first}–{last})").format(
         first=min(result.ids), last=max(result.ids)) if result.ids else ""
-    click.echo(_("imported {created} items{span} from {name} into "
-                 "{workflow}{skipped}").format(
+    click.echo(ngettext("imported {created} item{span} from {name} into {workflow}{skipped}",
+                        "imported {created} items{span} from {name} into {workflow}{skipped}",
+                        result.created).format(
                    created=result.created, span=span, name=Path(file).name,
                    workflow=result.workflow, skipped=skipped))
 
@@ -153,8 +154,11 @@ def export(app: AppContext, workflow: str | None, unit: str | None, fmt: str | N
                    "columns": result.columns, "sheets": result.sheets, "public": public,
                    "private": include_private})
     else:
-        message = (_("exported {rows} items on {sheets} sheets to {path}")
-                   if len(result.sheets) > 1 else _("exported {rows} items to {path}"))
+        message = (ngettext("exported {rows} item on {sheets} sheets to {path}",
+                            "exported {rows} items on {sheets} sheets to {path}", result.rows)
+                   if len(result.sheets) > 1 else
+                   ngettext("exported {rows} item to {path}", "exported {rows} items to {path}",
+                            result.rows))
         click.echo(message.format(rows=result.rows, sheets=len(result.sheets),
                                   path=result.path))
 

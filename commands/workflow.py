@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..engine.core.i18n import _
+from ..engine.core.i18n import _, ngettext
 from .support import AppContext, check_output, echo_json, exit_code, pass_app, table
 
 if TYPE_CHECKING:
@@ -70,9 +70,12 @@ def _validate(app: AppContext, paths: list[Path]) -> int:
         results.append({"file": str(path), "valid": True, "workflow": spec.name,
                         "warnings": list(spec.warnings)})
         if not app.as_json:
-            click.echo(_("{path}: ok ({name}: {states} states, {transitions} transitions)").format(
-                           path=path, name=spec.name, states=len(spec.states),
-                           transitions=len(spec.transitions)))
+            states, transitions = len(spec.states), len(spec.transitions)
+            click.echo(_("{path}: ok ({name}: {states}, {transitions})").format(
+                path=path, name=spec.name,
+                states=ngettext("{count} state", "{count} states", states).format(count=states),
+                transitions=ngettext("{count} transition", "{count} transitions",
+                                     transitions).format(count=transitions)))
     if app.as_json:
         echo_json(results)
     return exit_code(InvalidInput([])) if failed else 0
@@ -135,7 +138,7 @@ def show(app: AppContext, name: str) -> None:
                    calendar=spec.calendar))
     click.echo(_("\nstates:"))
     click.echo(table([_("state"), _("label"), _("deadline"), _("final")],
-                     [[s.name, s.label, _span(s.deadline) if s.deadline else "",
+                     [[s.name, s.label, s.deadline.words() if s.deadline else "",
                        _("yes") if s.final else ""]
                       for s in spec.states.values()]))
     click.echo(_("\ntransitions:"))
@@ -152,10 +155,6 @@ def show(app: AppContext, name: str) -> None:
                           for s, step in ladders]))
 
 
-def _span(span: Duration) -> str:
-    """A duration in the reader's words (10 个工作日); the YAML's own form is in --json."""
-    words = {"workdays": _("{n} workdays"), "days": _("{n} days"), "hours": _("{n} hours")}
-    return words[span.unit].format(n=abs(span.amount))
 
 
 def _when(at: Duration) -> str:
@@ -164,7 +163,7 @@ def _when(at: Duration) -> str:
         return _("deadline")
     before = at.amount < 0
     return (_("{span} before the deadline") if before else
-            _("{span} after the deadline")).format(span=_span(at))
+            _("{span} after the deadline")).format(span=at.words())
 
 
 def _who(spec: WorkflowSpec, name: str) -> str:

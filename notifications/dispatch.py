@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
-from ..engine.core.i18n import _
+from ..engine.core.i18n import _, ngettext
 from ..engine.core.logs import get_logger
 from .delivery import Channel, PermanentFailure, RateLimited, TransientFailure
 from .message import Notification
@@ -306,7 +306,8 @@ def _deliver(
 def _retry(marks: _Marks, row: OutboxRow, error: str, now: datetime, max_attempts: int,
            base_delay: timedelta, context: dict[str, object], at_once: bool) -> None:
     if row.attempts + 1 >= max_attempts:
-        error = _("gave up after {attempts} attempts: {error}").format(
+        error = ngettext("gave up after {attempts} attempt: {error}",
+                         "gave up after {attempts} attempts: {error}", row.attempts + 1).format(
             attempts=row.attempts + 1, error=error)
         return _fail(marks, row, error, context, at_once=at_once)
     retry_at = now + backoff(row.attempts, base_delay)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
-from ...engine.core.i18n import N_, _, translate
+from ...engine.core.i18n import N_, _, ngettext, translate
 from ..core.errors import NotFound, RectifyError, UsageError
 from ..store import identity as rows
 from ..store.db import read, write
@@ -141,8 +141,9 @@ def log_in(service: Service, person_id: str, password: str, address: str) -> Per
         holder = rows.active_person(conn, person_id) if person_id else None
         stored = rows.password_hash(conn, person_id) if holder else None
     if wait:
-        raise LoginRefused(_("too many failed logins; try again in {wait} seconds").format(
-            wait=wait), wait=wait)
+        raise LoginRefused(ngettext("too many failed logins; try again in {wait} second",
+                                    "too many failed logins; try again in {wait} seconds",
+                                    wait).format(wait=wait), wait=wait)
     ok = _verify(stored, password) and holder is not None
     with write(service.engine) as conn:
         rows.record_attempt(conn, person_id, address, now, ok)

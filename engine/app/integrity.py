@@ -115,7 +115,7 @@ def _check(ladder: _Ladders, item: dict[str, Any], rows: list[dict[str, Any]],
            evidence: _Evidence | None = None) -> Text | None:
     """The first thing wrong with one item, in words, or None."""
     if not rows:
-        return later("its whole history is missing (the item says {rows} rows)",
+        return later("its whole history is missing (the item's last row is number {rows})",
                      rows=item["last_seq"])
     broken = verify_chain(item["id"], rows)
     if broken:

@@ -13,7 +13,7 @@ from datetime import datetime
 from .authority import roles_text
 from .calendar import WorkCalendar, shift
 from .errors import Refusal, Refused
-from .i18n import _
+from .i18n import _, ngettext
 from .machine import Actor
 from .spec import Duration, WorkflowSpec
 
@@ -55,14 +55,16 @@ def request_refusal(spec: WorkflowSpec, item: Asked, actor: Actor, new_due: date
         return Refused(_("an extension request is already waiting for a decision"),
                        reason=Refusal.STATE)
     if item.granted >= ext.max:
-        return Refused(_("{count} extension(s) already granted in {label}; at most {max} per "
-                         "entry").format(count=item.granted, label=label, max=ext.max),
+        return Refused(ngettext("{count} extension already granted in {label}; at most {max} per "
+                                "entry", "{count} extensions already granted in {label}; at most "
+                                "{max} per entry", item.granted).format(
+                                    count=item.granted, label=label, max=ext.max),
                        reason=Refusal.STATE)
     if new_due <= item.due_at:
         return Refused(_("the new date must be after the current deadline"),
                        reason=Refusal.VALUE)
     if ext.limit is not None and new_due > _latest(spec, item.due_at, ext.limit, calendar):
-        return Refused(_("an extension may add at most {limit}").format(limit=ext.limit),
+        return Refused(_("an extension may add at most {limit}").format(limit=ext.limit.words()),
                        reason=Refusal.VALUE)
     return None
 

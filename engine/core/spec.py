@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from .errors import SourceLoc
-from .i18n import _
+from .i18n import _, ngettext
 
 DurationUnit = Literal["workdays", "days", "hours"]
 FIELD_TYPES = ("text", "number", "date", "bool", "choice", "files")
@@ -55,6 +55,18 @@ class Duration:
 
     def __str__(self) -> str:
         return "0" if self.amount == 0 else f"{self.amount} {self.unit}"
+
+    def words(self) -> str:
+        """The span in the reader's words, without its sign: 1 workday, 10 workdays (10 个工作日).
+        `str()` stays the YAML's own form, which `--json` prints."""
+        n = abs(self.amount)
+        if self.unit == "workdays":
+            text = ngettext("{n} workday", "{n} workdays", n)
+        elif self.unit == "days":
+            text = ngettext("{n} day", "{n} days", n)
+        else:
+            text = ngettext("{n} hour", "{n} hours", n)
+        return text.format(n=n)
 
 
 @dataclass(frozen=True)
