@@ -196,13 +196,17 @@ def _named(name: str | None, key: str | None) -> str:
 def _authority_lines(d: dict[str, Any]) -> list[str]:
     """The waiting 延期申请 and the 会签 so far (contract section 6)."""
     lines = []
+    # people by the names they use: each asked or signed, so each has a history row
+    names = {row["actor"]: row.get("actor_name") or row["actor"] for row in d["history"]}
     ext = d.get("extension")
     if ext:
         lines.append(_("extension asked by {person}: to {due} — “{reason}” (waiting for a "
-                       "decision)").format(person=ext["requested_by"],
+                       "decision)").format(person=names.get(ext["requested_by"],
+                                                            ext["requested_by"]),
                                            due=ext["due_requested"][:10], reason=ext["reason"]))
     for trigger, awaited in (d.get("awaited") or {}).items():
-        signed = [s["actor"] for s in d.get("signatures", []) if s["trigger"] == trigger]
+        signed = [names.get(s["actor"], s["actor"]) for s in d.get("signatures", [])
+                  if s["trigger"] == trigger]
         lines.append(_("会签 {trigger}: signed by {people}").format(
                          trigger=trigger, people=_(", ").join(signed) or _("nobody yet"))
                      + (_("; awaiting {awaited}").format(awaited=awaited) if awaited else ""))

@@ -127,14 +127,14 @@ def test_extension_transfer_urge_and_sample_through_the_cli(cli: AnyCli) -> None
     `item show` (the waiting request, the history rows with via)."""
     item = _fixing(cli)
     refused(cli("item", "extend", item, "--to", "2025-10-24", "--reason", "忙", actor="li"), 3,
-            "only the assignee")
+            "only the assignee (张三) may ask")
     cli.ok("item", "extend", item, "--to", "2025-10-24", "--reason", "农忙", actor="zhang")
     card = cli.ok("item", "show", item, actor="wang")
-    assert "extension asked by zhang: to 2025-10-24" in card
+    assert "extension asked by 张三: to 2025-10-24" in card
     assert cli.json("item", "show", item, actor="wang")["extension"]["reason"] == "农忙"
     refused(cli("item", "extension", item, "grant", actor="zhang"), 3, "may not decide")
     assert "extension granted" in cli.ok("item", "extension", item, "grant", actor="wang")
-    refused(cli("item", "extension", item, "refuse", actor="wang"), 3, "granted by wang")
+    refused(cli("item", "extension", item, "refuse", actor="wang"), 3, "granted by 王五")
     refused(cli("item", "urge", item, "--comment", "快", actor="zhang"), 3, "above 张庄村")
     cli.ok("item", "urge", item, "--comment", "请本周完成", actor="wang")
     refused(cli("item", "transfer", item, "--unit", "village-b1", "--comment", "属地",

@@ -67,7 +67,7 @@ def test_happy_path_closes_with_history(service: Service, tmp_path: Path) -> Non
 @pytest.mark.parametrize("actor, trigger, kwargs, reason, fragment", [
     ("li", "accept", {}, "state", "not possible in state 整改中"),
     ("zhao", "hold_accountable", {}, "role", "分管领导 (leader)"),
-    ("sun", "submit", {"values": {"measures": "x"}}, "assignee", "only the assignee (zhang)"),
+    ("sun", "submit", {"values": {"measures": "x"}}, "assignee", "only the assignee (张三)"),
     ("zhang", "submit", {}, "missing_field", "整改措施 (measures), 佐证材料 (evidence)"),
 ])
 def test_refusals_leave_item_unchanged(service: Service, actor: str, trigger: str,
@@ -80,6 +80,29 @@ def test_refusals_leave_item_unchanged(service: Service, actor: str, trigger: st
         service.advance(item_id, actor, trigger, **kwargs)
     assert refused.value.reason == reason and fragment in str(refused.value)
     assert snapshot(service, item_id) == before
+
+
+def test_refusals_name_people_by_their_names(service: Service, tmp_path: Path) -> None:
+    """A refusal names the assignee and the person held to separation of duties by the names
+    people use (张三, 孙七), not their ids, in a single advance and a bulk one alike, and in
+    Chinese; the other transition is named with its label."""
+    from rectify.engine.app.bulk import BulkResult, bulk
+    from rectify.engine.core.i18n import in_language
+
+    item_id = new(service)
+    service.advance(item_id, "li", "assign")
+    results: list[BulkResult] = []
+    bulk(service, "sun", "submit", ItemFilter(state="rectifying"), values={"measures": "x"},
+         on_result=results.append)
+    assert [r.message for r in results] == ["only the assignee (张三) may 'submit' (提交验收)"]
+    accepting = to_accepting(service, tmp_path, assignee="sun")
+    with pytest.raises(Refused) as refused:
+        service.advance(accepting, "sun", "accept")
+    assert str(refused.value) == ("孙七 fired 'submit' (提交验收) on this item and so may not "
+                                  "'accept' (验收销号) (separation of duties)")
+    with in_language("zh"), pytest.raises(Refused) as refused:
+        service.advance(item_id, "sun", "submit", values={"measures": "x"})
+    assert "张三" in str(refused.value) and "zhang" not in str(refused.value)
 
 
 def test_separation_comment_and_second_rejection(service: Service, tmp_path: Path) -> None:

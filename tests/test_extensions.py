@@ -108,7 +108,7 @@ def test_the_requester_never_decides_and_a_refusal_leaves_the_deadline(svc: Serv
     decide_extension(svc, item, "qian", "refuse", "理由不充分")
     assert _item(svc, item).due_at == due
     _refused(lambda: decide_extension(svc, item, "qian", "grant"), Refusal.STATE,
-             "refused by qian")
+             "refused by 钱八")
     with read(svc.engine) as conn:
         rows = store.history(conn, item)
     assert [(r["trigger"], r["comment"]) for r in rows[-2:]] == [

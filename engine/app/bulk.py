@@ -21,13 +21,13 @@ from ..core.errors import Conflict, Refused
 from ..core.i18n import _
 from ..core.machine import Actor, Outcome, Request
 from ..store import items as store
-from ..store import reads, repo
+from ..store import reads
 from ..store.db import Connection, read
 from ..store.db import batch as transaction
 from ..store.reads import ItemFilter
 from . import lookups
 from .countersign import with_signatures
-from .records import _view
+from .records import _view, named_view
 from .service import Compiled, Service
 
 BATCH = 500
@@ -156,10 +156,8 @@ def _fire(conn: Connection, compiled: Compiled, item: store.ItemRecord, actor: A
     try:
         return compiled.graph.fire(view, actor, request, now)
     except Refused as refused:
-        if refused.reason != "role":
+        # A refusal that names the unit or a person: names looked up only then (as `advance`).
+        named = named_view(conn, view, item, refused.reason, unit_names)
+        if named is None:
             raise
-        # A role refusal names the unit: look its name up only then (as `advance` does).
-        if item.unit_id not in unit_names:
-            unit_names[item.unit_id] = repo.unit(conn, item.unit_id).name
-        named = view._replace(unit_name=unit_names[item.unit_id])
         return compiled.graph.fire(named, actor, request, now)

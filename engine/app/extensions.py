@@ -38,7 +38,8 @@ def request_extension(service: Service, item_id: int, actor_id: str | None, to: 
         new_due = _date(to, spec)
         asked = Asked(item.state, item.assignee_id, item.due_at, item.final,
                       grants.granted_count(conn, item.id, item.entry_no),
-                      grants.pending_request(conn, item.id, item.entry_no) is not None)
+                      grants.pending_request(conn, item.id, item.entry_no) is not None,
+                      _name(conn, item.assignee_id) if actor.id != item.assignee_id else None)
         refusal = request_refusal(spec, asked, actor, new_due, now, service.calendar())
         if refusal:
             raise refusal
@@ -117,8 +118,15 @@ def _nothing_waiting(conn: Any, item_id: int) -> str:
     if latest is not None and latest["status"] != "pending":
         said = DECISIONS.get(latest["status"])
         message += _(" (the last one was {status} by {person})").format(
-            status=translate(said) if said else latest["status"], person=latest["decided_by"])
+            status=translate(said) if said else latest["status"],
+            person=_name(conn, latest["decided_by"]))
     return message
+
+
+def _name(conn: Any, person_id: str | None) -> str | None:
+    """The name people use for `person_id` (the id when the org file no longer has them)."""
+    person = repo.person(conn, person_id) if person_id else None
+    return person.name if person else person_id
 
 
 def open_request(conn: Any, item: store.ItemRecord, spec: WorkflowSpec) -> dict[str, Any] | None:

@@ -8,10 +8,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from ..core.errors import Refusal
 from ..core.escalation import Schedule
 from ..core.machine import ItemView
 from ..core.spec import WorkflowSpec
 from ..store import items as store
+from ..store import repo
+from ..store.db import Connection
 
 
 def _carried_due(spec: WorkflowSpec, item: store.ItemRecord, final: bool) -> datetime | None:
@@ -36,6 +39,21 @@ def _view(item: store.ItemRecord, unit_name: str | None) -> ItemView:
                     creator=item.creator_id, fields=item.fields, counts=item.counts,
                     cycle_actors={k: tuple(v) for k, v in item.cycle_actors.items()},
                     unit_name=unit_name, id=item.id)
+
+
+def named_view(conn: Connection, view: ItemView, item: store.ItemRecord, reason: str,
+               unit_names: dict[str, str]) -> ItemView | None:
+    """`view` with the names a refusal of this kind says: the unit's for a role refusal, the
+    assignee's and creator's for an assignee one. Read only on that rare path (`unit_names`
+    keeps the units a bulk action already read); None when the refusal names nobody."""
+    if reason == Refusal.ROLE:
+        if item.unit_id not in unit_names:
+            unit_names[item.unit_id] = repo.unit(conn, item.unit_id).name
+        return view._replace(unit_name=unit_names[item.unit_id])
+    if reason == Refusal.ASSIGNEE:
+        ids = {p for p in (item.assignee_id, item.creator_id) if p}
+        return view._replace(people={p.id: p.name for p in repo.people_by(conn, ids).values()})
+    return None
 
 
 def _replace_item(item: store.ItemRecord, values: Mapping[str, Any]) -> store.ItemRecord:

@@ -36,7 +36,7 @@ from ..store.one_write import write_checked
 from ..store.trips import read_then_write
 from . import attachments, countersign, lookups
 from .deadlines import given_due
-from .records import _carried_due, _due_columns, _iso, _replace_item, _view
+from .records import _carried_due, _due_columns, _iso, _replace_item, _view, named_view
 
 if TYPE_CHECKING:
     from ...notifications.notices import Notices
@@ -258,10 +258,10 @@ class Service:
         try:
             return compiled.graph.fire(view, actor, request, now)
         except Refused as refused:
-            if refused.reason != "role":
+            # A refusal that names the unit or a person: look the names up on that rare path.
+            named = named_view(conn, view, item, refused.reason, {})
+            if named is None:
                 raise
-            # Only a role refusal names the unit; look its name up on that rare path.
-            named = view._replace(unit_name=repo.unit(conn, item.unit_id).name)
             return compiled.graph.fire(named, actor, request, now)
 
     def fire_as_system(self, conn: Connection, item: store.ItemRecord, trigger: str,

@@ -28,6 +28,7 @@ class Asked:
     final: bool
     granted: int  # extensions granted in this state entry
     pending: bool  # a request is waiting for a decision
+    assignee_name: str | None = None  # the name people use, said when someone else asks
 
 
 def request_refusal(spec: WorkflowSpec, item: Asked, actor: Actor, new_due: datetime,
@@ -46,7 +47,8 @@ def request_refusal(spec: WorkflowSpec, item: Asked, actor: Actor, new_due: date
                        reason=Refusal.STATE)
     if actor.id != item.assignee:
         return Refused(_("only the assignee ({assignee}) may ask for an extension").format(
-                           assignee=item.assignee or _("nobody assigned")),
+                           assignee=item.assignee_name or item.assignee
+                           or _("nobody assigned")),
                        reason=Refusal.ASSIGNEE)
     if now >= item.due_at:
         return Refused(_("the deadline has passed: an extension must be asked before it"),

@@ -51,6 +51,8 @@ class ItemView(NamedTuple):
     id: int | None = None
     # 会签 so far in this state entry, by trigger (only read for countersign transitions)
     signatures: Mapping[str, tuple[Signature, ...]] = MappingProxyType({})
+    # names of the assignee and creator by id, read only when a refusal names one of them
+    people: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -188,16 +190,18 @@ def _who_may(a: _Attempt, t: TransitionSpec) -> bool:
     if t.actor == "assignee" and a.actor.id != a.item.assignee:
         return a.refuse(Refused(
             _("only the assignee ({assignee}) may {verb}").format(
-                assignee=a.item.assignee or _("nobody assigned"), verb=_verb(t)),
+                assignee=_person(a.item, a.item.assignee) or _("nobody assigned"),
+                verb=_verb(t)),
             reason=Refusal.ASSIGNEE))
     if t.actor == "creator" and a.actor.id != a.item.creator:
         return a.refuse(Refused(_("only the creator ({creator}) may {verb}").format(
-                                    creator=a.item.creator, verb=_verb(t)),
+                                    creator=_person(a.item, a.item.creator), verb=_verb(t)),
                                 reason=Refusal.ASSIGNEE))
     if t.not_actor_of and a.actor.id in a.item.cycle_actors.get(t.not_actor_of, ()):
         return a.refuse(Refused(
-            _("{actor} fired '{trigger}' on this item and so may not {verb} "
-              "(separation of duties)").format(actor=a.actor.id, trigger=t.not_actor_of,
+            _("{actor} fired {trigger} on this item and so may not {verb} "
+              "(separation of duties)").format(actor=a.actor.name or a.actor.id,
+                                               trigger=_trigger_words(a.spec, t.not_actor_of),
                                                verb=_verb(t)), reason=Refusal.SEPARATION))
     if t.countersign and any(s.actor == a.actor.id for s in a.item.signatures.get(t.trigger, ())):
         return a.refuse(Refused(_("{actor} has already signed {verb} (会签) in this state; "
@@ -290,6 +294,17 @@ def _outcome(
 
 def _verb(t: TransitionSpec) -> str:
     return f"'{t.trigger}'" + (f" ({t.label})" if t.label else "")
+
+
+def _trigger_words(spec: WorkflowSpec, trigger: str) -> str:
+    """A trigger as `_verb` says it, for a trigger named by another transition's rule."""
+    label = next((t.label for t in spec.transitions if t.trigger == trigger and t.label), None)
+    return f"'{trigger}'" + (f" ({label})" if label else "")
+
+
+def _person(item: ItemView, person_id: str | None) -> str | None:
+    """A person the item names, by the name people use when it was read (else the id)."""
+    return item.people.get(person_id, person_id) if person_id else None
 
 
 def _role_message(spec: WorkflowSpec, a: _Attempt, t: TransitionSpec) -> str:
