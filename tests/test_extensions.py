@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from rectify.engine.app.extensions import decide_extension, request_extension
 from rectify.engine.app.integrity import verify
+from rectify.engine.app.outbox import list_rows
 from rectify.engine.app.service import Service
 from rectify.engine.app.sweep import sweep
 from rectify.engine.app.transfers import transfer, urge
@@ -126,15 +127,21 @@ def test_no_extension_after_the_deadline(svc: Service, clock: FixedClock) -> Non
 
 
 def test_requests_and_decisions_notify(svc: Service) -> None:
-    """A request tells the approvers, a decision the assignee (outbox rows with templates)."""
+    """A request tells the approvers, a decision the assignee (outbox rows with templates);
+    the request's notice says the date asked for in local time, as every notice says times
+    (2025-10-20 23:59), not as an ISO-8601 string with seconds and offset."""
     item = _fixing(svc)
     request_extension(svc, item, "zhang", "2025-10-20", "忙")
     decide_extension(svc, item, "wang", "grant")
     with svc.engine.connect() as conn:
         rows = conn.execute(text("select template, recipients from outbox where item_id = :i "
                                  "order by id"), {"i": item}).all()
+        listed = [r for r in list_rows(conn, None) if r["template"] == "extension_request"]
     templates = [r[0] for r in rows]
     assert "extension_request" in templates and "extension_decision" in templates
+    for row in listed:
+        for body in (row["body_text"], row["body_markdown"]):
+            assert "申请延期至 2025-10-20 23:59：忙" in body and "T23:59" not in body, body
 
 
 def test_transfer_moves_the_item_by_an_assigner_above_both_units(svc: Service) -> None:

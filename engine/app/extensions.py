@@ -56,7 +56,7 @@ def request_extension(service: Service, item_id: int, actor_id: str | None, to: 
         outbox = service.notices.for_event(
             directory, spec, item, key=f"item:{item.id}:h{item.last_seq + 1}:x",
             template="extension_request", notify=approvers, now=now,
-            comment=f"申请延期至 {_local(new_due, spec)}：{reason}", actor=actor.id)
+            comment=f"申请延期至 {_shown(new_due, spec)}：{reason}", actor=actor.id)
         store.apply_write(conn, store.ItemWrite(item=item, values={}, history=entry,
                                                 outbox=outbox))
     return {"id": item_id, "request": request, "due_requested": _local(new_due, spec)}
@@ -158,3 +158,10 @@ def _iso(at: datetime | None) -> str | None:
 
 def _local(at: datetime | None, spec: WorkflowSpec) -> str | None:
     return at.astimezone(ZoneInfo(spec.timezone)).isoformat() if at else None
+
+
+def _shown(at: datetime, spec: WorkflowSpec) -> str:
+    """A time as notices say it to people: local wall time, `2025-10-20 23:59`."""
+    from ...notifications.context import show_time
+
+    return show_time(at.astimezone(ZoneInfo(spec.timezone))) or ""
