@@ -13,6 +13,7 @@ import click
 
 from ..engine.core.i18n import _, ngettext
 from .support import (
+    ITEM_ID,
     AppContext,
     check_output,
     echo_json,
@@ -93,7 +94,7 @@ def audit_log(app: AppContext) -> None:
 
 
 @click.command("extend")
-@click.argument("item_id", type=int)
+@click.argument("item_id", type=ITEM_ID)
 @click.option("--to", "to", required=True, help="The deadline asked for (a date: end of day).")
 @click.option("--reason", required=True, help="Why more time is needed.")
 @pass_app
@@ -110,7 +111,7 @@ def item_extend(app: AppContext, item_id: int, to: str, reason: str) -> None:
 
 
 @click.command("extension")
-@click.argument("item_id", type=int)
+@click.argument("item_id", type=ITEM_ID)
 @click.argument("decision", type=click.Choice(["grant", "refuse"]))
 @click.option("--comment", help="The decision's reason, kept in the history.")
 @pass_app
@@ -130,7 +131,7 @@ def item_extension(app: AppContext, item_id: int, decision: str, comment: str | 
 
 
 @click.command("transfer")
-@click.argument("item_id", type=int)
+@click.argument("item_id", type=ITEM_ID)
 @click.option("--unit", required=True, help="The unit the item moves to (id or name).")
 @click.option("--assignee", help="Its new assignee there, id or name (none: the unit assigns).")
 @click.option("--comment", required=True, help="Why: kept in the history and sent.")
@@ -153,7 +154,7 @@ def item_transfer(app: AppContext, item_id: int, unit: str, assignee: str | None
 
 
 @click.command("urge")
-@click.argument("item_id", type=int)
+@click.argument("item_id", type=ITEM_ID)
 @click.option("--comment", required=True, help="What is urged: kept and sent to the assignee.")
 @pass_app
 def item_urge(app: AppContext, item_id: int, comment: str) -> None:

@@ -16,6 +16,7 @@ import click
 from ..engine.app.history_words import action
 from ..engine.core.i18n import _, current_language, ngettext
 from .support import (
+    ITEM_ID,
     AppContext,
     JsonStream,
     echo_json,
@@ -27,10 +28,6 @@ from .support import (
     progress,
     width,
 )
-
-# Item ids are 64-bit integers in both databases: a larger one is a usage error here, not an
-# OverflowError from the driver.
-ITEM_ID = click.IntRange(1, 2**63 - 1)
 
 
 @click.command("new")

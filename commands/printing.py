@@ -10,7 +10,7 @@ import click
 
 from ..engine.core.i18n import _
 from .ledger import issuing_office
-from .support import AppContext, check_output, pass_app
+from .support import ITEM_ID, AppContext, check_output, pass_app
 
 
 @click.group("print")
@@ -24,7 +24,7 @@ _OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False),
 
 
 @print_group.command("notice")
-@click.argument("item_id", type=int)
+@click.argument("item_id", type=ITEM_ID)
 @_OUTPUT
 @pass_app
 def notice(app: AppContext, item_id: int, output: str | None) -> None:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..engine.app.names import Names
     from ..engine.app.service import Service
 
-__all__ = ["AppContext", "configure_logging", "pass_app"]
+__all__ = ["ITEM_ID", "AppContext", "configure_logging", "pass_app"]
 
 
 @dataclass
@@ -129,6 +129,32 @@ def item_filters(func: Callable[..., Any]) -> Callable[..., Any]:
     ]):
         func = option(func)
     return func
+
+
+class ItemNumber(click.ParamType):
+    """An item's number on the command line. Anything else (`abc`, 0, a number past the 64-bit
+    ids both databases keep) is a usage error said in the user's words, as rectify's own usage
+    errors are, rather than click's ("'abc' is not a valid integer range")."""
+
+    name = "item"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> int:
+        from ..engine.core.errors import UsageError
+
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            text = str(value).strip()
+            number = int(text) if text.isdecimal() else 0  # １２ typed in a Chinese IME too
+        if not 1 <= number < 2**63:
+            raise UsageError(_("{value!r} is not an item number: an item is given by its "
+                               "number, such as 12 (rectify item list shows them)").format(
+                                 value=str(value)))
+        return number
+
+
+ITEM_ID = ItemNumber()
 
 
 def parse_fields(pairs: Iterable[str]) -> dict[str, str]:

@@ -206,6 +206,28 @@ def test_a_missing_actor_is_a_usage_error_with_a_hint(rectify: Rectify) -> None:
     one_line(rectify("item", "advance", str(item), "finish"), 2, "--as", "RECTIFY_USER")
 
 
+@pytest.mark.parametrize("given", ["abc", "0", "-1", "99999999999999999999999", "1.5"])
+def test_an_item_given_by_something_else_than_its_number_is_a_usage_error(
+        rectify: Rectify, given: str) -> None:
+    """`item show abc` (and every command taking an item: advance, extend, print notice)
+    says in one line that an item is given by its number, exit 2, in English and Chinese —
+    before, click's "Invalid value for 'ITEM_ID': 'abc' is not a valid integer range"."""
+    for args in (("item", "show", "--", given), ("item", "extend", "--", given, "--to",
+                 "2025-10-10", "--reason", "r"), ("print", "notice", "--", given)):
+        line = one_line(rectify(*args, actor="li"), 2, "is not an item number",
+                        "an item is given by its number, such as 12")
+        assert "integer" not in line and "ITEM_ID" not in line
+    one_line(rectify("--lang", "zh", "item", "show", "--", given), 2, "不是事项编号",
+             "事项用编号指定")
+
+
+def test_an_item_number_in_full_width_digits_is_read() -> None:
+    """１２, as a Chinese input method may type it, is item 12."""
+    from rectify.commands.support import ITEM_ID
+
+    assert (ITEM_ID.convert("１２", None, None), ITEM_ID.convert(" 7 ", None, None)) == (12, 7)
+
+
 def test_an_unreadable_input_file_is_named_in_the_users_words(rectify: Rectify,
                                                               tmp_path: Path) -> None:
     """`workflow validate` of a missing file, a folder, or a file that is not UTF-8 text says
