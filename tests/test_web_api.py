@@ -100,6 +100,39 @@ def test_list_and_show_have_the_cli_shapes(server: Server) -> None:
     assert typo.status_code == 404 and "did you mean '整改中'" in typo.json()["error"]
 
 
+def test_openapi_describes_each_item_answer_by_its_json_shape(server: Server) -> None:
+    """/openapi.json describes the 200 answers of list, show and advance as the contract's
+    item shapes (before: `{"type": "string"}`), and real answers fit those schemas with every
+    key they carry declared, so a client generated from the schema reads them whole."""
+    from jsonschema import Draft202012Validator
+
+    spec = httpx.get(server.url + "/openapi.json").json()
+
+    def schema(path: str, method: str) -> dict[str, Any]:
+        answer = spec["paths"][path][method]["responses"]["200"]
+        return answer["content"]["application/json"]["schema"]  # type: ignore[no-any-return]
+
+    shown = {"$ref": "#/components/schemas/ItemShown"}
+    assert schema("/api/items/{item_id}/advance", "post") == shown
+    assert schema("/api/items/{item_id}", "get") == shown
+    assert schema("/api/items", "get")["items"] == {"$ref": "#/components/schemas/ItemListed"}
+    item = new_item(server.service, "village-a1", "li", "zhang", "违规搭建")
+    with server.client("wang") as wang:
+        listed = wang.get("/api/items", params={"unit": "village-a1"}).json()
+        before = wang.get(f"/api/items/{item}").json()
+        after = wang.post(f"/api/items/{item}/advance",
+                          json={"trigger": "hold_accountable", "comment": "逾期"})
+    assert after.status_code == 200, after.text
+    components = spec["components"]["schemas"]
+    for answer, described, name in ((listed, schema("/api/items", "get"), "ItemListed"),
+                                    (before, shown, "ItemShown"), (after.json(), shown,
+                                                                   "ItemShown")):
+        Draft202012Validator({**described, "components": spec["components"]}).validate(answer)
+        for one in answer if isinstance(answer, list) else [answer]:
+            assert set(one) <= set(components[name]["properties"]), name
+    assert set(after.json()["history"][-1]) <= set(components["HistoryEntry"]["properties"])
+
+
 def test_refusals_answer_the_cli_words_with_their_status(server: Server) -> None:
     """A role refusal is 403, a trigger not possible in the state 409, a missing field or a
     bad value (a choice not in the list: it was 403) 422; each body is the one line the CLI

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 from starlette.datastructures import UploadFile
 
@@ -27,6 +28,7 @@ from ..engine.core.i18n import _
 from ..engine.store.evidence import safe_name
 from .answers import validation_line
 from .auth import HttpRefusal, Person, api_person, check_csrf, login, login_refusal, service_of
+from .schemas import ItemListed, ItemShown
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -47,11 +49,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class Json(Response):
+class Json(JSONResponse):
     """JSON written by orjson straight from the use case's dicts: FastAPI's own encoder walks
-    every value of an item's history first, which cost more than reading it."""
-
-    media_type = "application/json"
+    every value of an item's history first, which cost more than reading it. (A JSONResponse,
+    so /openapi.json describes the answer by the route's `response_model`.)"""
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
@@ -101,7 +102,10 @@ async def api_login(body: LoginBody, request: Request, response: Response) -> Lo
     return LoggedIn(person=session.person.id, name=session.person.name, csrf=session.csrf)
 
 
-@router.get("/items", response_class=Json, responses={401: ERRORS[401], 404: ERRORS[404]})
+# `response_model` describes the answer in /openapi.json only: a route that returns a Response
+# (here `Json`, the use case's dict as it is) is neither validated nor converted by FastAPI.
+@router.get("/items", response_class=Json, response_model=list[ItemListed],
+            responses={401: ERRORS[401], 404: ERRORS[404]})
 def list_items(
     request: Request, person: Annotated[Person, Depends(api_person)],
     state: QueryName = None,
@@ -123,7 +127,7 @@ def list_items(
     return Json([row for _, row in zip(range(limit), rows, strict=False)])
 
 
-@router.get("/items/{item_id}", response_class=Json,
+@router.get("/items/{item_id}", response_class=Json, response_model=ItemShown,
             responses={401: ERRORS[401], 404: ERRORS[404]})
 def show_item(item_id: ItemId, request: Request,
               person: Annotated[Person, Depends(api_person)]) -> Response:
@@ -134,8 +138,9 @@ def show_item(item_id: ItemId, request: Request,
     return Json(_detail(service, item_id, person, _rule(request)))
 
 
-@router.post("/items/{item_id}/advance", response_class=Json,
-             responses={code: ERRORS[code] for code in (401, 403, 404, 409, 413, 422)},
+@router.post("/items/{item_id}/advance", response_class=Json, response_model=ItemShown,
+             responses={200: {"description": "the item after, as `item show --json`"},
+                        **{code: ERRORS[code] for code in (401, 403, 404, 409, 413, 422)}},
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/json": {"schema": AdvanceBody.model_json_schema()},
                  "multipart/form-data": {"schema": {
