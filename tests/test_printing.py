@@ -160,3 +160,48 @@ def test_publicity_state_must_be_a_public_notice(rectify: Rectify) -> None:
     assert wrong.code == 2 and "第一次公示（村内公示） (village_notice)" in wrong.err
     assert rectify("print", "publicity", "--workflow", "identification", "--state", "nosuch",
                    actor="judge").code == 4
+
+
+POSTED = """\
+workflow: {name}
+title: {title}
+fields:
+  description: {{type: text, label: 问题描述}}
+roles: {{inspector: 督查人员}}
+initial: posted
+states:
+  posted:
+    label: 公示中
+    public: true
+    deadline: 7 days
+    escalate: [{{at: 0, fire: close}}]
+  closed: {{label: 已公示, final: true}}
+transitions:
+  - {{trigger: close, source: posted, dest: closed, roles: [inspector]}}
+"""
+
+
+def test_publicity_counts_items_unless_every_one_is_a_household(
+        rectify: Rectify, service: Service, tmp_path: Path) -> None:
+    """A 公示 of rectification results, about no household, reads "经审核，现将以下1项" and
+    names no masked detail it does not have (before: "经民主评议和审核，现将以下1户" and
+    "姓名、身份证号码、联系电话已作部分隐去" for any workflow); items that are households
+    (--subject household:KEY) keep "以下2户"; the masked details named are the workflow's."""
+    for name, title in (("results", "整改结果公示"), ("relief", "临时救助公示")):
+        (tmp_path / f"{name}.yaml").write_text(POSTED.format(name=name, title=title), "utf-8")
+        service.load_workflow(tmp_path / f"{name}.yaml")
+    service.new_item("town", "results", "village-a1", values={"description": "道路已修复"})
+    for key in ("HH-1", "HH-2"):
+        service.new_item("town", "relief", "village-a1", subject=f"household:{key}",
+                         values={"description": "因灾申请临时救助"})
+    shown = {}
+    for name in ("results", "relief", "identification"):
+        out = tmp_path / f"{name}.html"
+        rectify.ok("print", "publicity", "--workflow", name, "--unit", "张庄村", "-o", str(out),
+                   actor="town")
+        shown[name] = out.read_text("utf-8")
+    assert "经审核，现将以下1项的有关情况予以公示" in shown["results"]
+    assert "户" not in shown["results"] and "隐去" not in shown["results"]
+    assert "经民主评议和审核，现将以下2户的有关情况予以公示" in shown["relief"]
+    assert "以下2项" in shown["identification"]  # households in fact, but not said to be
+    assert "姓名、身份证号码、联系电话已作部分隐去" in shown["identification"]

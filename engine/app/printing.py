@@ -5,9 +5,11 @@
   督办 level, issuing office and a 签收 line. Printed by someone holding a role at the item's
   unit or above.
 - `publicity`: the 公示表 of the items in a public-notice state (`public: true`) — per
-  household the fields the workflow shows, masked as its `mask:` keys say, the vote figures,
+  item the fields the workflow shows, masked as its `mask:` keys say, the vote figures,
   the period, and where to object. Private fields appear only masked, and only when the
-  workflow gives them a mask. Printed by someone holding a role at the unit or above.
+  workflow gives them a mask. Printed by someone holding a role at the unit or above. It
+  counts households (以下N户) when every item posted is one (`--subject household:KEY`),
+  otherwise items (以下N项): a 公示 of rectification results is not about households.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from ..store.reads import ItemFilter
 from .service import Service
 
 BLANK = "__________"
+# What each `mask:` hides, as the 公示表's closing line names it.
+MASKED_WORDS = {"name": "姓名", "id_card": "身份证号码", "phone": "联系电话"}
 
 
 @dataclass(frozen=True)
@@ -119,14 +123,13 @@ def publicity(service: Service, board: Board, issuer: Issuer) -> Document:
     tz = ZoneInfo(spec.timezone)
     labels = "、".join(spec.state_label(s) for s in states)
     where = board.contact or _objection_office(units, scope, issuer.office or _top(units))
-    sections = tuple(_household(spec, n, r, tz) for n, r in enumerate(items, 1))
+    sections = tuple(_entry(spec, n, r, tz) for n, r in enumerate(items, 1))
     return Document(
         title="公示", number=f"{scope.name}　{_day(now.astimezone(tz).date())}",
-        before=(f"公示事项：{spec.title} — {labels}",
-                f"经民主评议和审核，现将以下{len(items)}户的有关情况予以公示，接受群众监督。"),
+        before=(f"公示事项：{spec.title} — {labels}", *_posting(items)),
         sections=sections or (Section(rows=(("公示对象", "（目前无处于公示期的事项）"),)),),
         after=(f"公示期内如有异议，请以书面、电话或当面等方式向{where}反映。"
-               "为保护个人信息，姓名、身份证号码、联系电话已作部分隐去。",),
+               + _masked_line(spec),),
         signature=(f"{scope.name}（盖章）　　　　{_day(now.astimezone(tz).date())}",),
     )
 
@@ -162,8 +165,26 @@ def _items(service: Service, conn: Any, spec: WorkflowSpec, state: str, scope: N
         last = page[-1].id
 
 
-def _household(spec: WorkflowSpec, number: int, item: store.ItemRecord,
-               tz: ZoneInfo) -> Section:
+def _posting(items: Sequence[store.ItemRecord]) -> tuple[str, ...]:
+    """The opening sentence: households (and their 民主评议) when every item is a household,
+    else the items, in words that fit any workflow; none for an empty board (its table says
+    that nothing is in 公示)."""
+    if not items:
+        return ()
+    if all((i.subject or "").startswith("household:") for i in items):
+        return (f"经民主评议和审核，现将以下{len(items)}户的有关情况予以公示，接受群众监督。",)
+    return (f"经审核，现将以下{len(items)}项的有关情况予以公示，接受群众监督。",)
+
+
+def _masked_line(spec: WorkflowSpec) -> str:
+    """Which personal details are partly hidden: those the workflow masks, none when none."""
+    masks = dict.fromkeys(f.mask for f in spec.fields.values() if f.mask in MASKED_WORDS)
+    hidden = "、".join(MASKED_WORDS[m] for m in masks if m)
+    return f"为保护个人信息，{hidden}已作部分隐去。" if hidden else ""
+
+
+def _entry(spec: WorkflowSpec, number: int, item: store.ItemRecord,
+           tz: ZoneInfo) -> Section:
     """One item's rows: shown fields (masked where the workflow says), and its period. A masked
     value written out in another field (an application naming the household head) is masked
     there too."""
