@@ -87,3 +87,25 @@ def test_one_of_a_count_is_singular_in_command_answers(rectify: Rectify, tmp_pat
         "org loaded: 0 units and 1 person changed, 0 roles granted, 0 withdrawn\n")
     assert rectify.ok("--lang", "zh", "org", "load", str(FIXTURES / "org.yaml")).out == (
         "组织已载入：0 个单位、1 名人员有变动，授予 0 个角色，撤销 0 个\n")
+
+
+def test_one_more_signer_and_one_failed_notification_are_singular() -> None:
+    """A 会签 of three with two signed awaits "1 more signer"; one notification failed for good
+    says "1 notification failed" (before: "1 more signer(s)", "1 notification(s) failed");
+    Chinese reads the same for any number."""
+    from rectify.engine.core.countersign import Signature, awaited
+    from rectify.engine.core.errors import DeliveryFailed
+    from rectify.engine.core.i18n import in_language
+    from rectify.engine.core.loader import load_workflow
+
+    spec = load_workflow(TINY.replace("roles: [rectifier]}", "roles: [rectifier], "
+                                      "countersign: 3}"), "tiny.yaml")
+    [finish] = spec.transitions
+    two = (Signature("zhang", ("rectifier",)), Signature("sun", ("rectifier",)))
+    assert awaited(spec, finish, two) == "1 more signer"
+    assert awaited(spec, finish, two[:1]) == "2 more signers"
+    assert str(DeliveryFailed(1)).startswith("1 notification failed for good; ")
+    assert str(DeliveryFailed(2)).startswith("2 notifications failed for good; ")
+    with in_language("zh"):
+        assert awaited(spec, finish, two) == "还需 1 人签署"
+        assert str(DeliveryFailed(1)).startswith("1 条通知最终发送失败")

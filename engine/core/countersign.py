@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from .i18n import _
+from .i18n import _, ngettext
 from .spec import TransitionSpec, WorkflowSpec
 
 
@@ -50,4 +50,5 @@ def awaited(spec: WorkflowSpec, t: TransitionSpec, signatures: Sequence[Signatur
     if rule == "majority":
         need = len(t.roles) // 2 + 1 - len(covered(signatures) & set(t.roles))
         return _("{count} more of {roles}").format(count=need, roles=names)
-    return _("{count} more signer(s)").format(count=int(rule) - len({s.actor for s in signatures}))
+    count = int(rule) - len({s.actor for s in signatures})
+    return ngettext("{count} more signer", "{count} more signers", count).format(count=count)

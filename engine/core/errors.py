@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .i18n import N_, _, translate
+from .i18n import N_, _, ngettext, translate
 
 
 class RectifyError(Exception):
@@ -159,6 +159,8 @@ class DeliveryFailed(RectifyError):
 
     def __init__(self, failed: int) -> None:
         self.failed = failed
-        super().__init__(_("{failed} notification(s) failed for good; see `rectify outbox list "
-                           "--status failed`, fix the cause, then `rectify outbox retry`")
-                         .format(failed=failed))
+        super().__init__(ngettext(
+            "{failed} notification failed for good; see `rectify outbox list --status failed`, "
+            "fix the cause, then `rectify outbox retry`",
+            "{failed} notifications failed for good; see `rectify outbox list --status failed`, "
+            "fix the cause, then `rectify outbox retry`", failed).format(failed=failed))
