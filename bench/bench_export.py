@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 from copy import copy
+from datetime import date, datetime
+from datetime import time as time_of_day
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -54,25 +56,46 @@ class Cells(NamedTuple):
 
 
 def cells_of(path: Path) -> Cells:
-    """Read the export back with openpyxl: its values (dates as dates) and its formats."""
+    """Read the export back with openpyxl: its values (dates as dates) and its formats. A day
+    whose only format is the date format openpyxl gives a `date` by itself is kept as a plain
+    `date` (what the export writes: no styled cell needed for it)."""
     from openpyxl import load_workbook
 
     sheet = load_workbook(path).worksheets[0]
     styles: dict[tuple[Any, ...], int] = {}
     values, kinds = [], []
+    day = _style(_plain_date_cell())
     for row in sheet.iter_rows():
-        values.append([c.value for c in row])
-        kinds.append([_kind(c, styles) for c in row])
+        cells = [(c.value, _style(c) if c.has_style and c.style_id else None) for c in row]
+        cells = [(v.date(), None) if style == day and _midnight(v) else (v, style)
+                 for v, style in cells]
+        values.append([v for v, _ in cells])
+        kinds.append([None if style is None else styles.setdefault(style, len(styles))
+                      for _, style in cells])
     heights = {n: d.height for n, d in sheet.row_dimensions.items() if d.height}
     return Cells(values, kinds, list(styles), heights)
 
 
-def _kind(cell: Any, styles: dict[tuple[Any, ...], int]) -> int | None:
-    if not cell.has_style or cell.style_id == 0:
-        return None
-    style = (copy(cell.font), copy(cell.fill), copy(cell.border), copy(cell.alignment),
-             cell.number_format)
-    return styles.setdefault(style, len(styles))
+def _style(cell: Any) -> tuple[Any, ...]:
+    return (copy(cell.font), copy(cell.fill), copy(cell.border), copy(cell.alignment),
+            cell.number_format)
+
+
+def _plain_date_cell() -> Any:
+    from openpyxl import Workbook
+
+    cell = Workbook().active["A1"]
+    cell.value = date(2025, 1, 1)
+    return cell
+
+
+def _midnight(value: object) -> bool:
+    return isinstance(value, datetime) and value == datetime.combine(value.date(), time_of_day())
+
+
+def _as_read(value: object) -> object:
+    """A value as openpyxl reads it back: a date cell is a datetime."""
+    return datetime.combine(value, time_of_day()) if type(value) is date else value
 
 
 def baseline(cells: Cells, out: Path, styled: bool = True) -> tuple[float, float]:
@@ -151,7 +174,9 @@ def _same_cells(cells: Cells, out: Path) -> None:
     again = cells_of(out)
     ours = [[k if k is None else cells.styles[k] for k in row] for row in cells.kinds]
     theirs = [[k if k is None else again.styles[k] for k in row] for row in again.kinds]
-    if again.values != cells.values or theirs != ours or again.heights != cells.heights:
+    same_values = [[_as_read(v) for v in row] for row in again.values] == \
+        [[_as_read(v) for v in row] for row in cells.values]
+    if not same_values or theirs != ours or again.heights != cells.heights:
         sys.exit("the baseline's cells differ from the export's")
 
 
