@@ -215,9 +215,9 @@ def _applied_in_entry(rows: Sequence[Mapping[str, Any]]) -> set[int]:
 
 def _check_files(rows: list[dict[str, Any]], files: list[dict[str, Any]]) -> Text | None:
     """Each attachment row is a file the history recorded, and each file recorded has a row.
-    Sets, not counts: before session 13 a photo given again (after a rejection, under the
-    same or another name) was recorded again by the new history row but stored once, and
-    those untouched databases must still verify."""
+    Sets, not counts: a photo given again (after a rejection, under the same or another
+    name) used to be recorded again by the new history row but stored once, and databases
+    written then must still verify."""
     recorded = {(f["sha256"], f["name"], f["size"]) for row in rows
                 for f in (row["data"] or {}).get("attachments") or ()}
     if not recorded and not files:  # most items: nothing attached, nothing to compare
