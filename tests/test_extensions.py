@@ -15,6 +15,7 @@ from rectify.engine.app.service import Service
 from rectify.engine.app.sweep import sweep
 from rectify.engine.app.transfers import transfer, urge
 from rectify.engine.app.views import item_detail
+from rectify.engine.app.worklist import my_items
 from rectify.engine.core.clock import FixedClock
 from rectify.engine.core.errors import Refusal, Refused
 from rectify.engine.store import items as store
@@ -196,6 +197,23 @@ def test_countersign_waits_for_every_role(svc: Service, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_signer_is_not_offered_the_signature_again(svc: Service, tmp_path: Path) -> None:
+    """After signing a 会签, the signer's `item show` triggers and their worklist (the home
+    page's 可办理 and 等我办理) no longer offer it — before, both did, and pressing it on the page
+    was refused with "has already signed"; the leader still awaited is offered it."""
+    path = tmp_path / "helpcheck.yaml"
+    path.write_text(COUNTERSIGN, "utf-8")
+    svc.load_workflow(path)
+    item = _fixing(svc)
+    svc.advance(item, "zhang", "complete", values={"fix_note": "已改"})
+    svc.advance(item, "zhao", "joint_pass", comment="同意")
+    mine = my_items(svc, "zhao")
+    line = next(w for w in [*mine.assigned, *mine.waiting] if w.id == item)
+    assert "joint_pass" not in item_detail(svc, item, "zhao")["triggers"]
+    assert "joint_pass" not in line.actions and line.actions  # review, send_back remain
+    assert "joint_pass" in item_detail(svc, item, "wang")["triggers"]
+
+
 def test_two_approvers_granting_at_once(svc: Service, db_url: str, tmp_path: Path) -> None:
     """Two leaders grant the same request in two processes: one wins, the other is told
     (exit 5 or 3, one line); the deadline moved once; the chain verifies."""

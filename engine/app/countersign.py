@@ -52,13 +52,23 @@ def signature_write(service: Service, item: store.ItemRecord, outcome: Outcome,
                            history=entry)
 
 
+def with_history(view: ItemView, rows: Sequence[Mapping[str, Any]]) -> ItemView:
+    """The view with its entry's signatures taken from the item's history, already read
+    (`item show`: the triggers it offers leave out a 会签 the person has signed)."""
+    return view._replace(signatures=_by_trigger(_entry_signatures(rows)))
+
+
+def _entry_signatures(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    began = max((r["seq"] for r in rows if r["kind"] in ("create", "transition", "migrate")),
+                default=0)
+    return [r for r in rows if r["kind"] == "signature" and r["seq"] > began]
+
+
 def signatures(spec: WorkflowSpec, item: store.ItemRecord,
                rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """`item show`'s "signatures" (this state entry's) and "awaited" (per countersigned
     trigger from here: who must still sign)."""
-    began = max((r["seq"] for r in rows if r["kind"] in ("create", "transition", "migrate")),
-                default=0)
-    mine = [r for r in rows if r["kind"] == "signature" and r["seq"] > began]
+    mine = _entry_signatures(rows)
     listed = [{"trigger": r["trigger"], "actor": r["actor"], "roles": (r["data"] or {})
                .get("roles", []), "at": r["at"].astimezone(ZoneInfo(spec.timezone)).isoformat(),
                "comment": r["comment"]}

@@ -16,7 +16,7 @@ from ..store.db import read
 from ..store.item_view import item_in_full
 from ..store.reads import ItemFilter
 from ..store.trips import read_in_one_trip
-from .countersign import signatures
+from .countersign import signatures, with_history
 from .extensions import shown_request
 from .records import _view
 from .service import Service
@@ -56,8 +56,8 @@ def item_detail(service: Service, item_id: int, actor_id: str | None,
     hidden_fields = [] if actor and actor.roles else [
         k for k, v in item.fields.items() if v is not None and k in spec.fields
         and spec.fields[k].private]
-    triggers = compiled.graph.allowed_triggers(_view(item, found.unit_name), actor) if actor \
-        else []
+    triggers = compiled.graph.allowed_triggers(
+        with_history(_view(item, found.unit_name), rows), actor) if actor else []
     return {
         "id": item.id, "workflow": item.workflow, "version": compiled.version.version,
         "state": item.state, "state_label": spec.state_label(item.state),

@@ -26,6 +26,7 @@ from ..core.spec import Duration, WorkflowSpec
 from ..store import items as store
 from ..store import repo, worklist
 from ..store.db import Connection, read
+from .countersign import with_signatures
 from .records import _view
 from .service import Compiled, Service
 
@@ -91,7 +92,7 @@ def my_items(service: Service, person_id: str, *, rule: LightRule = DEFAULT_LIGH
         records = worklist.candidate_items(conn, person_id, [g.unit_path for g in grants],
                                            states, limit + 1)
         directory = repo.read_directory(conn, units={r.unit_id for r in records[:limit]})
-        lines = [_line(service, specs, directory, grants, person, r, now, rule)
+        lines = [_line(service, conn, specs, directory, grants, person, r, now, rule)
                  for r in records[:limit]]
     assigned = [w for w in lines if w is not None and w.mine]
     waiting = [w for w in lines if w is not None and not w.mine and w.waits]
@@ -119,7 +120,8 @@ def _states_for(compiled: Iterable[Compiled], roles: set[str]) -> dict[str, list
     return {w: sorted(s) for w, s in states.items()}
 
 
-def _line(service: Service, specs: dict[int, Compiled], directory: repo.Directory,
+def _line(service: Service, conn: Connection, specs: dict[int, Compiled],
+          directory: repo.Directory,
           grants: Sequence[worklist.Grant], person: repo.PersonRow | None,
           item: store.ItemRecord, now: datetime, rule: LightRule) -> WorkItem | None:
     compiled = specs.get(item.workflow_version_id)
@@ -129,7 +131,9 @@ def _line(service: Service, specs: dict[int, Compiled], directory: repo.Director
     roles = frozenset(g.role for g in grants if item.unit_path.startswith(g.unit_path))
     unit_name = directory.unit(item.unit_id).name
     actor = Actor(person.id, roles, person.name)
-    triggers = compiled.graph.allowed_triggers(_view(item, unit_name), actor) \
+    # A 会签 the person has signed is not offered again (read only in countersigned states).
+    triggers = compiled.graph.allowed_triggers(
+        with_signatures(conn, spec, item, _view(item, unit_name)), actor) \
         if person.active else []
     return WorkItem(
         id=item.id, workflow_title=spec.title, summary=summary(spec, item),
@@ -259,7 +263,7 @@ def _unit_items(service: Service, conn: Connection, specs: dict[int, Compiled],
     directory = repo.read_directory(conn, people=[person_id],
                                     units={r.unit_id for r in records})
     person = directory.person(person_id)
-    lines = [_line(service, specs, directory, grants, person, r, now, rule) for r in records]
+    lines = [_line(service, conn, specs, directory, grants, person, r, now, rule) for r in records]
     return [w for w in lines if w is not None]
 
 
