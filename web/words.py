@@ -52,6 +52,17 @@ _SHAPES: list[tuple[str, re.Pattern[str], Callable[[re.Match[str], _Said], str]]
     (Refusal.SEPARATION, re.compile(rf"^(?P<who>\S+) fired {_VERB} on this item and so may not "
                                     r"'(?P<t2>[^']+)'(?: \((?P<l2>[^)]*)\))?"),
      lambda m, w: f"您已办理过“{w.verb(m)}”，按职责分离不能再{w.verb(m, 't2', 'l2')}"),
+    (Refusal.SEPARATION, re.compile(rf"^(?P<who>.+?) has already signed {_VERB} \(会签\) "
+                                    r"in this state"),
+     lambda m, w: f"您已在“{w.verb(m)}”上签过字，每人只签一次"),
+    (Refusal.FIELD, re.compile(rf"^{_VERB} may not set (?P<fields>.+); it sets only "
+                               r"(?P<allowed>.+)$"),
+     lambda m, w: f"{w.verb(m)}不能填写{_labels(m.group('fields'))}，只能填写"
+               f"{_labels(m.group('allowed'))}"),
+    (Refusal.FIELD, re.compile(r"^(?P<who>.+?) may not set (?P<field>.+): only (?P<roles>.+) "
+                               r"may$"),
+     lambda m, w: f"您不能填写{_labels(m.group('field'))}：只有"
+               f"{_labels(m.group('roles').replace(' or ', ', ')).replace('、', '或')}可以填写"),
     (Refusal.STATE, re.compile(rf"^{_VERB} is not possible in state (?P<state>\S+)"),
      lambda m, w: f"事项现在是“{m.group('state')}”，不能{w.verb(m)}（可能已有人办理），请刷新页面"),
     (Refusal.GUARD, re.compile(rf"^{_VERB}: the condition '(?P<when>[^']*)' is not met"),
