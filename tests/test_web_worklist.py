@@ -111,6 +111,33 @@ def test_private_fields_show_only_to_the_people_working_the_item(tmp_path: Path)
     service.engine.dispose()
 
 
+def test_a_form_offers_photos_only_when_its_step_may_set_them(tmp_path: Path) -> None:
+    """A step whose `sets` leaves out the files field (退回: only 批改意见) draws no photo
+    upload — before, it did, and every photo sent with it was refused ("'send_back' may not
+    set 照片 (photos)"); a step without `sets` keeps the upload."""
+    from rectify.engine.app.item_page import item_page
+
+    from .conftest import FIXTURES
+
+    path = tmp_path / "helpcheck.yaml"
+    path.write_text((FIXTURES / "helpcheck.yaml").read_text("utf-8").replace(
+        "roles: [acceptor], comment: required}",
+        "roles: [acceptor], comment: required,\n     sets: [findings]}"), "utf-8")
+    service = prepared_service(f"sqlite:///{tmp_path / 'p.db'}",
+                               FixedClock(datetime.fromisoformat(NOW)), tmp_path / "files",
+                               org=FIXTURES / "org.yaml", workflows=())
+    service.load_workflow(path)
+    item = service.new_item("li", "helpcheck", "village-a1", assignee="zhang",
+                            values={"description": "帮扶手册未更新"})
+    service.advance(item, "li", "start")
+    service.advance(item, "zhang", "complete", values={"fix_note": "已改"})
+    forms = {f.trigger: f for f in item_page(service, item, "zhao").forms}
+    assert forms["send_back"].photos_field is None
+    assert [f.name for f in forms["send_back"].fields] == ["findings"]
+    assert forms["review"].photos_field == "photos"
+    service.engine.dispose()
+
+
 BOARD_WORKFLOW = """\
 workflow: boardlights
 title: 看板灯色

@@ -148,12 +148,16 @@ def _form(spec: WorkflowSpec, item: store.ItemRecord, trigger: str) -> Form:
 
 def _photos_field(spec: WorkflowSpec, edges: Sequence[TransitionSpec]) -> str | None:
     """Where uploads go, as `Service.advance` decides: a files field the transition requires,
-    else the workflow's first files field."""
+    else the workflow's first files field — None when the step may not set it (its `sets`
+    leaves it out: every upload would be refused)."""
     for t in edges:
         for name in t.requires:
             if spec.fields[name].type == "files":
                 return name
-    return next((n for n, f in spec.fields.items() if f.type == "files"), None)
+    first = next((n for n, f in spec.fields.items() if f.type == "files"), None)
+    if first is None or all(t.settable is not None and first not in t.settable for t in edges):
+        return None
+    return first
 
 
 def _form_field(spec: FieldSpec, required: bool, current: Any) -> FormField:
