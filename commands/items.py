@@ -201,11 +201,13 @@ def _authority_lines(d: dict[str, Any]) -> list[str]:
                        "decision)").format(person=names.get(ext["requested_by"],
                                                             ext["requested_by"]),
                                            due=ext["due_requested"][:10], reason=ext["reason"]))
+    labels = (d.get("labels") or {}).get("triggers") or {}
     for trigger, awaited in (d.get("awaited") or {}).items():
         signed = [names.get(s["actor"], s["actor"]) for s in d.get("signatures", [])
                   if s["trigger"] == trigger]
         lines.append(_("会签 {trigger}: signed by {people}").format(
-                         trigger=trigger, people=_(", ").join(signed) or _("nobody yet"))
+                         trigger=labels.get(trigger) or trigger,
+                         people=_(", ").join(signed) or _("nobody yet"))
                      + (_("; awaiting {awaited}").format(awaited=awaited) if awaited else ""))
     return lines
 

@@ -215,3 +215,22 @@ def test_item_list_table_speaks_chinese(rectify: Rectify) -> None:
     assert en[0].split()[6] == "light" and en[2].split()[7] == "red" and en[-1] == "1 item"
     assert rectify("--lang", "zh", "--json", "item", "list", now=late).out == \
         rectify("--lang", "en", "--json", "item", "list", now=late).out
+
+
+def test_a_countersign_is_named_by_its_label_in_history_and_card() -> None:
+    """A 会签 signature's history row (item show's card and the web's item page) and the card's
+    会签 line name the step by its label — before, both gave the trigger's id ('高专干 cosign
+    联合签字 -> 联合签字', '会签 cosign：已签 高专干')."""
+    from rectify.commands.items import _authority_lines
+    from rectify.engine.app.history_words import action
+
+    row = {"trigger": "cosign", "kind": "signature", "data": {"roles": ["engineer"]}}
+    detail = {"history": [{**row, "actor": "gao", "actor_name": "高专干"}],
+              "awaited": {"cosign": "财政专干 (finance)"},
+              "signatures": [{"trigger": "cosign", "actor": "gao"}],
+              "labels": {"triggers": {"cosign": "联合签字"}}}
+    with in_language("zh"):
+        assert action(row, {"cosign": "联合签字"}) == "联合签字（已签）"
+        assert _authority_lines(detail) == ["会签 联合签字：已签 高专干；尚待 财政专干 (finance)"]
+    with in_language("en"):
+        assert action(row, {}) == "cosign (signed)"

@@ -107,7 +107,7 @@ def _history(spec: Any, h: Mapping[str, Any], names: Mapping[str, str]) -> dict[
         action = _trigger_label(spec, h["trigger"])
     else:
         with in_language("zh"):  # the pages are Chinese, whatever the server's language
-            action = row_action(h, {})
+            action = row_action(h, {t.trigger: t.label for t in spec.transitions if t.label})
     changes = [{"label": spec.field_label(k), "value": display(v[1])}
                for k, v in (data.get("changes") or {}).items()
                if k in spec.fields and spec.fields[k].type != "files" and isinstance(v, list)

@@ -28,6 +28,8 @@ def action(row: Mapping[str, Any], trigger_labels: Mapping[str, str]) -> str:
     trigger, kind = row["trigger"], row["kind"]
     if kind == "transition":
         return trigger_labels.get(trigger) or str(trigger)
+    if kind == "signature":  # a 会签 that did not yet complete the step
+        return _("{step} (signed)").format(step=trigger_labels.get(trigger) or trigger)
     level = (row.get("data") or {}).get("level") if kind == "escalation" else None
     if level:
         return _("automatic {level}").format(level=level)
