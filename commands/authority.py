@@ -81,14 +81,19 @@ def audit_anchor(app: AppContext, output: str | None) -> None:
 @pass_app
 def audit_log(app: AppContext) -> None:
     """The admin actions (org, workflow and calendar loads, migrations): who, what, digest."""
+    from zoneinfo import ZoneInfo
+
     from ..engine.app.admin import admin_log
+    from ..engine.app.integrity import ANCHOR_TZ  # the bundled workflows' timezone
 
     rows = admin_log(app.service())
+    office = ZoneInfo(ANCHOR_TZ)  # the table in the office's time, as every other table
     if app.as_json:
         echo_json([{k: v for k, v in r.items() if k != "prev_hash"} for r in rows])
         return
     click.echo(table(["#", _("at"), _("who"), _("os user"), _("action"), _("file"), "sha256"],
-                     [[r["seq"], r["at"].isoformat()[:16].replace("T", " "), r["actor"],
+                     [[r["seq"], r["at"].astimezone(office).strftime("%Y-%m-%d %H:%M"),
+                       r["actor"],
                        r["os_user"] or "", r["action"], r["target"], r["digest"][:16]]
                       for r in rows], max_width=60))
 

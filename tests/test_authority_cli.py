@@ -82,6 +82,20 @@ def test_admin_commands_refuse_non_admins(cli: AnyCli, tmp_path: Path) -> None:
     assert log[0]["os_user"]
 
 
+def test_the_admin_log_table_tells_local_times(cli: AnyCli) -> None:
+    """`audit log` shows when each load happened in the office's time (Asia/Shanghai, as
+    every other table) — before, the table gave the UTC clock without saying so: a load at
+    09:00 in the office read 01:00. --json keeps its ISO time with offset."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    at = datetime.fromisoformat(cli.json("audit", "log")[0]["at"])
+    local = at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    utc = at.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M")
+    table = cli.ok("audit", "log")
+    assert local in table and utc not in table, table
+
+
 def test_a_non_admin_migrate_is_refused_before_its_plan(cli: AnyCli, tmp_path: Path) -> None:
     """`workflow migrate` by someone who is not an admin: exit 3 and the one line, nothing on
     stdout — before, the plan was printed first, and under --json stdout was half a JSON
