@@ -178,6 +178,20 @@ def test_multipart_advance_with_evidence(server: Server) -> None:
     assert (last["trigger"], last["actor"], last["via"]) == ("submit", "zhang", "api")
 
 
+def test_multipart_fields_that_are_not_json_say_where_in_plain_words(server: Server) -> None:
+    """A multipart `fields` that is not JSON is 422 with where it breaks, in the API's own
+    words — before: "fields: not a JSON object (Expecting property name enclosed in double
+    quotes: line 1 column 2 (char 1))", Python's json wording."""
+    item = new_item(server.service, "village-a1", "li", "zhang", "坏的字段")
+    with server.client("zhang") as zhang:
+        answer = zhang.post(f"/api/items/{item}/advance",
+                            data={"trigger": "submit", "fields": "{measures: 已清理}"},
+                            files=[("attach", ("a.txt", b"x", "text/plain"))])
+    assert answer.status_code == 422
+    assert answer.json() == {"error": "fields: not valid JSON (line 1, column 2): a JSON object "
+                                      "such as {\"KEY\": \"VALUE\"}"}
+
+
 def test_upload_size_is_limited(server: Server) -> None:
     """A file over the limit (20 MB by default) is refused with 413 and nothing changes."""
     item = new_item(server.service, "village-a1", "li", "zhang", "超大附件")

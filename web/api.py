@@ -227,6 +227,10 @@ def _first_problem(exc: ValueError) -> str:
     errors = getattr(exc, "errors", None)
     if callable(errors):
         return validation_line(errors())
+    if isinstance(exc, json.JSONDecodeError):  # where, without Python's wording of what
+        return _("fields: not valid JSON (line {line}, column {column}): a JSON object such "
+                 "as {example}").format(line=exc.lineno, column=exc.colno,
+                                        example='{"KEY": "VALUE"}')
     return _("fields: not a JSON object ({problem})").format(problem=exc)
 
 
