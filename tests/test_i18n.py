@@ -110,3 +110,33 @@ def test_check_names_translations_whose_placeholders_differ() -> None:
     plural = Message(("{value!r} is not {choice}.", "{value!r} is not one of {choices}."),
                      ("{value!r} 不是 {choices} 之一。",))
     assert catalogue.placeholder_problems(plural) == []
+
+
+def test_a_language_for_a_while_stays_in_its_own_thread() -> None:
+    """A server thread that renders a Chinese page (`in_language("zh")`) changes no other
+    thread's language, and leaves none behind — before, the language was one global: API
+    answers made meanwhile came out Chinese, and interleaved pages could leave the whole
+    server answering Chinese for good (seen: 407 of 450 API refusals during page views)."""
+    import threading
+
+    from rectify.engine.core.i18n import _, current_language, in_language, use_language
+
+    use_language("en")
+    inside, done = threading.Event(), threading.Event()
+    seen: list[str] = []
+
+    def page() -> None:
+        with in_language("zh"):
+            seen.append(_("nobody yet"))
+            inside.set()
+            done.wait(10)
+
+    worker = threading.Thread(target=page)
+    worker.start()
+    assert inside.wait(10)
+    try:
+        assert current_language() == "en" and _("nobody yet") == "nobody yet"
+    finally:
+        done.set()
+        worker.join()
+    assert seen[0] != "nobody yet" and current_language() == "en"

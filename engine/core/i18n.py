@@ -17,7 +17,9 @@ import gettext
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,10 @@ LANGUAGES = ("zh", "en")
 
 _translation: gettext.NullTranslations = gettext.NullTranslations()
 _language = "en"
+# `in_language` for a while, in this thread or task only: a server renders a Chinese page in
+# one worker thread while another answers the API in the server's language.
+_for_a_while: ContextVar[tuple[str, gettext.NullTranslations] | None] = ContextVar(
+    "rectify_language", default=None)
 
 
 def language_from_env(environ: Mapping[str, str]) -> str:
@@ -52,34 +58,48 @@ def use_language(language: str) -> None:
 
 
 def current_language() -> str:
-    return _language
+    chosen = _for_a_while.get()
+    return chosen[0] if chosen else _language
+
+
+@cache
+def _catalogue(language: str) -> gettext.NullTranslations:
+    return gettext.translation(DOMAIN, LOCALE_DIR, languages=[language], fallback=True)
 
 
 @contextmanager
 def in_language(language: str) -> Iterator[None]:
     """Messages in `language` for a while: what is written for the office to keep (a
-    refused automatic step's notice and history row) is in Chinese whatever the session's."""
-    previous = _language
-    use_language(language)
+    refused automatic step's notice and history row) is in Chinese whatever the session's.
+    Only the calling thread (or task) changes language: the server's other requests keep
+    theirs (before, a page rendered in Chinese could leave the whole API answering Chinese)."""
+    if language not in LANGUAGES:
+        language = "en"
+    token = _for_a_while.set((language, _catalogue(language)))
     try:
         yield
     finally:
-        use_language(previous)
+        _for_a_while.reset(token)
+
+
+def _active() -> gettext.NullTranslations:
+    chosen = _for_a_while.get()
+    return chosen[1] if chosen else _translation
 
 
 def _(message: str) -> str:
     """`message` in the chosen language (itself when the catalogue has no translation)."""
-    return _translation.gettext(message)
+    return _active().gettext(message)
 
 
 def translate(message_id: str) -> str:
     """`_` for an id held in a variable: the command tree's help texts, which the catalogue
     tool reads from the tree itself (the extractor only sees literals inside `_()`)."""
-    return _translation.gettext(message_id)
+    return _active().gettext(message_id)
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
-    return _translation.ngettext(singular, plural, n)
+    return _active().ngettext(singular, plural, n)
 
 
 def os_error_text(exc: OSError) -> str:
