@@ -80,7 +80,8 @@ def audit_anchor(app: AppContext, output: str | None) -> None:
 @click.command("log")
 @pass_app
 def audit_log(app: AppContext) -> None:
-    """The admin actions (org, workflow and calendar loads, migrations): who, what, digest."""
+    """The admin actions (org, workflow and calendar loads, migrations) and the ways in given
+    or taken away (passwords set, tokens made and revoked): who, what, digest."""
     from zoneinfo import ZoneInfo
 
     from ..engine.app.admin import admin_log
@@ -91,7 +92,7 @@ def audit_log(app: AppContext) -> None:
     if app.as_json:
         echo_json([{k: v for k, v in r.items() if k != "prev_hash"} for r in rows])
         return
-    click.echo(table(["#", _("at"), _("who"), _("os user"), _("action"), _("file"), "sha256"],
+    click.echo(table(["#", _("at"), _("who"), _("os user"), _("action"), _("what"), "sha256"],
                      [[r["seq"], r["at"].astimezone(office).strftime("%Y-%m-%d %H:%M"),
                        r["actor"],
                        r["os_user"] or "", r["action"], r["target"], r["digest"][:16]]

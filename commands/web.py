@@ -55,7 +55,7 @@ def user_password(app: AppContext, person: str) -> None:
     else:
         password = sys.stdin.readline().rstrip("\r\n")
     set_password(app.service(), person, password,
-                 min_length=app.settings().web.min_password)
+                 min_length=app.settings().web.min_password, actor_id=app.actor)
     if app.as_json:
         echo_json({"person": person, "password": "set"})
     else:
@@ -71,7 +71,7 @@ def token_create(app: AppContext, person: str, name: str | None) -> None:
     from ..engine.app.identity import create_token
 
     person = app.names().person(person)
-    name, secret = create_token(app.service(), person, name)
+    name, secret = create_token(app.service(), person, name, actor_id=app.actor)
     if app.as_json:
         echo_json({"name": name, "person": person, "token": secret})
         return
@@ -88,7 +88,7 @@ def token_revoke(app: AppContext, name: str) -> None:
     """Revoke the token called NAME (refused from the next request on)."""
     from ..engine.app.identity import revoke_token
 
-    revoke_token(app.service(), name)
+    revoke_token(app.service(), name, actor_id=app.actor)
     if app.as_json:
         echo_json({"name": name, "revoked": True})
     else:

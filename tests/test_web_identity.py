@@ -63,6 +63,33 @@ def test_token_create_and_revoke(service: Service, rectify: Rectify) -> None:
     assert rectify("token", "revoke", "no-such").code == 4
 
 
+def test_ways_in_given_and_taken_are_in_the_admin_log(service: Service, rectify: Rectify,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A password set, a token made and a token revoked are each a row of the admin log (who,
+    whose, a digest of what was stored, never the secret), in its verified chain; a refused
+    one (unknown person, short password) leaves no row."""
+    before = len(rectify.ok("audit", "log", as_json=True).json())
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert rectify("user", "password", "zhang").code == 2
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    rectify.ok("user", "password", "zhang", actor="wang")
+    made = rectify("token", "create", "zhou", "--name", "sync", as_json=True).json()
+    rectify.ok("token", "revoke", "sync", actor="wang")
+    log = rectify.ok("audit", "log", as_json=True).json()[before:]
+    assert [(r["action"], r["target"], r["actor"]) for r in log] == [
+        ("user password", "zhang", "wang"), ("token create", "sync (zhou)", "-"),
+        ("token revoke", "sync", "wang")]
+    with read(service.engine) as conn:
+        stored = conn.execute(select(PASSWORDS.c.hash)).scalar_one()
+        token_hash = conn.execute(select(API_TOKENS.c.token_hash)).scalar_one()
+    assert log[0]["digest"] == identity.digest(stored)
+    assert log[1]["digest"] == log[2]["digest"] == token_hash == identity.digest(made["token"])
+    assert PASSWORD not in str(log) and made["token"] not in str(log)
+    assert rectify.ok("audit", "verify", as_json=True).json()["ok"] is True
+    table = rectify.ok("audit", "log").out
+    assert "token revoke" in table and "sync (zhou)" in table
+
+
 def test_sessions_expire_and_end(service: Service, clock: FixedClock) -> None:
     """A session is found by its id until it expires or is logged out; only a hash of the id
     is stored."""

@@ -83,7 +83,11 @@ def _person(holder: rows.Holder) -> Person:
 
 # --- passwords and tokens (the CLI's `user password`, `token create/revoke`) ----------------
 
-def set_password(service: Service, person_id: str, password: str, *, min_length: int) -> None:
+def set_password(service: Service, person_id: str, password: str, *, min_length: int,
+                 actor_id: str | None = None) -> None:
+    """Set a person's password; recorded in the admin log (who, the OS account, whose
+    password, a digest of the stored hash), as is every token made or revoked: giving
+    someone a way in leaves a trace (`rectify audit log`)."""
     if len(password) < min_length:
         raise UsageError(_("a password needs at least {min_length} characters").format(
                              min_length=min_length))
@@ -92,9 +96,11 @@ def set_password(service: Service, person_id: str, password: str, *, min_length:
         if rows.active_person(conn, person_id) is None:
             raise NotFound("person", person_id)
         rows.set_password_hash(conn, person_id, hashed, service.clock.now())
+        _logged(service, conn, actor_id, "user password", person_id, digest(hashed))
 
 
-def create_token(service: Service, person_id: str, name: str | None = None) -> tuple[str, str]:
+def create_token(service: Service, person_id: str, name: str | None = None, *,
+                 actor_id: str | None = None) -> tuple[str, str]:
     """A new token for an active person: (its name, the token itself, shown only this once)."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with write(service.engine) as conn:
@@ -108,13 +114,29 @@ def create_token(service: Service, person_id: str, name: str | None = None) -> t
             raise UsageError(_("a token named {name!r} exists already; choose "
                                "another --name").format(name=name))
         rows.add_token(conn, name, person_id, digest(token), service.clock.now())
+        _logged(service, conn, actor_id, "token create", f"{name} ({person_id})",
+                digest(token))
     return name, token
 
 
-def revoke_token(service: Service, name: str) -> None:
+def revoke_token(service: Service, name: str, *, actor_id: str | None = None) -> None:
     with write(service.engine) as conn:
-        if not rows.revoke_token(conn, name, service.clock.now()):
+        revoked = rows.revoke_token(conn, name, service.clock.now())
+        if revoked is None:
             raise NotFound("token", name)
+        _logged(service, conn, actor_id, "token revoke", name, revoked)
+
+
+def _logged(service: Service, conn: Connection, actor_id: str | None, action: str,
+            target: str, hashed: str) -> None:
+    """The admin log's row for a way in given or taken away, in the same transaction. The
+    digest ties it to what was stored (never the secret itself: its SHA-256, or the Argon2
+    hash's)."""
+    from ..store.authority import record_admin
+
+    record_admin(conn, {"actor": actor_id or "-", "os_user": service.os_user,
+                        "action": action, "target": target, "digest": hashed,
+                        "at": service.clock.now()})
 
 
 def token_person(service: Service, token: str) -> Person | None:

@@ -79,12 +79,11 @@ def add_token(conn: Connection, name: str, person_id: str, token_hash: str,
                                            token_hash=token_hash, created_at=now))
 
 
-def revoke_token(conn: Connection, name: str, now: datetime) -> bool:
-    """Revoke a live token by name; False when no live token has that name."""
-    done = conn.execute(update(API_TOKENS)
+def revoke_token(conn: Connection, name: str, now: datetime) -> str | None:
+    """Revoke a live token by name: its stored hash; None when no live token has that name."""
+    return conn.execute(update(API_TOKENS)
                         .where(API_TOKENS.c.name == name, API_TOKENS.c.revoked_at.is_(None))
-                        .values(revoked_at=now))
-    return bool(done.rowcount)
+                        .values(revoked_at=now).returning(API_TOKENS.c.token_hash)).scalar()
 
 
 # Every API request and page runs one of these (prepared.py: compiled once, no per-call
