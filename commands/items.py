@@ -106,7 +106,7 @@ def _card(d: dict[str, Any]) -> str:
     lines += ["  {label}: {hidden}".format(label=d["field_labels"].get(key, key),
                                            hidden=_("(private)")) for key in d["hidden_fields"]]
     lines.append(_("history:"))
-    said = _history_words(d["labels"])
+    said = history_words(d["labels"])
     for h in d["history"]:
         comment = f"  “{h['comment']}”" if h["comment"] else ""
         lines.append(f"  {h['at'][:16].replace('T', ' ')}  {pad(said.actor(h), 10)} "
@@ -173,7 +173,7 @@ class _HistoryWords:
         return f"{label} ({trigger})" if label and label != trigger else trigger
 
 
-def _history_words(labels: dict[str, dict[str, str]]) -> _HistoryWords:
+def history_words(labels: dict[str, dict[str, str]]) -> _HistoryWords:
     return _HistoryWords(labels, current_language() != "en")
 
 

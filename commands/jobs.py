@@ -36,7 +36,7 @@ def sweep(app: AppContext, dry_run: bool) -> None:
         echo_json(report.as_json())
         return
     if dry_run or sys.stdout.isatty():
-        _sweep_lines(report, dry_run)
+        _sweep_lines(service, report, dry_run)
     for err in report.errors:
         click.echo(_("error: item {item}: {error}").format(
                        item=err['item'], error=err['error']), err=True)
@@ -50,17 +50,27 @@ def sweep(app: AppContext, dry_run: bool) -> None:
         errors=ngettext("{count} error", "{count} errors", errors).format(count=errors)))
 
 
-def _sweep_lines(report: Any, dry_run: bool) -> None:
+def _sweep_lines(service: Any, report: Any, dry_run: bool) -> None:
+    """A line per step and per fired transition: states, steps and transitions by the
+    workflow's labels in Chinese (as `item show`'s card), by id in English."""
+    from ..engine.app.views import labels_by_item
+    from .items import history_words
+
+    items = [line["item"] for line in (*report.escalations, *report.fired)]
+    labels = labels_by_item(service, items) if items else {}
+    unknown: dict[str, dict[str, str]] = {"states": {}, "triggers": {}}
     prefix = _("would apply") if dry_run else _("applied")
     for e in report.escalations:
+        said = history_words(labels.get(e["item"], unknown))
         late = _(" (late)") if e.get("late") else ""
         click.echo(_("{prefix} item {item} {state} step {step}: {action}{late}").format(
-                       prefix=prefix, item=e['item'], state=e['state'], step=e['step'],
-                       action=e['action'], late=late))
+                       prefix=prefix, item=e['item'], state=said.state(e['state']),
+                       step=e['step'], action=said.step(e), late=late))
     for f in report.fired:
-        said = (_("would fire item {item}: {trigger}") if dry_run
+        said = history_words(labels.get(f["item"], unknown))
+        line = (_("would fire item {item}: {trigger}") if dry_run
                 else _("fired item {item}: {trigger}"))
-        click.echo(said.format(item=f['item'], trigger=f['trigger']))
+        click.echo(line.format(item=f['item'], trigger=said.firable(f['trigger'])))
 
 
 @click.command()

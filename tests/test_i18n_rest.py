@@ -234,3 +234,24 @@ def test_a_countersign_is_named_by_its_label_in_history_and_card() -> None:
         assert _authority_lines(detail) == ["会签 联合签字：已签 高专干；尚待 财政专干 (finance)"]
     with in_language("en"):
         assert action(row, {}) == "cosign (signed)"
+
+
+def test_sweep_lines_name_states_and_steps_by_their_labels(rectify: Rectify) -> None:
+    """`sweep --dry-run` in Chinese names each step's state and what it does by the workflow's
+    labels (整改中 第 4 步：问责，自动办理“追责问责”) and the transition it would fire by its label,
+    with no English sentence; in English the ids; `--json` is the same in both languages."""
+    rectify.ok("item", "new", "--workflow", "rectification", "--unit", "village-a1",
+               "--assignee", "zhang", "--field", "description=户籍信息不符",
+               "--field", "category=信息不实", actor="li")
+    rectify.ok("item", "advance", "1", "assign", actor="li")
+    rectify.now = "2025-11-30T10:00:00+08:00"  # every step of 整改中's ladder is due
+    zh, en = both(rectify, "sweep", "--dry-run")
+    assert "将执行 事项 1 整改中 第 1 步：提醒" in zh
+    assert "整改中 第 4 步：问责，自动办理“追责问责”" in zh
+    assert "将流转 事项 1：追责问责 (hold_accountable)" in zh
+    chinese(zh)
+    assert "would apply item 1 rectifying step 4: 问责, fired hold_accountable" in en
+    assert "would fire item 1: hold_accountable" in en
+    as_json = [rectify("--lang", lang, "sweep", "--dry-run", as_json=True).out
+               for lang in ("zh", "en")]
+    assert as_json[0] == as_json[1]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -72,8 +72,7 @@ def item_detail(service: Service, item_id: int, actor_id: str | None,
         "hidden_fields": hidden_fields,
         "field_labels": {k: f.label for k, f in spec.fields.items()},
         # For the card only (SCREEN_ONLY): the history's triggers and states in the labels.
-        "labels": {"triggers": {t.trigger: t.label for t in spec.transitions if t.label},
-                   "states": {n: s.label for n, s in spec.states.items()}},
+        "labels": _labels(spec),
         "history": [{**_history(r, tz), "actor_name": names.get(r["actor"], r["actor"])}
                     for r in rows],
         # What was applied is told by its history row, which names the step as it was then
@@ -85,6 +84,21 @@ def item_detail(service: Service, item_id: int, actor_id: str | None,
         "extension": extension,
         **signatures(spec, item, rows),
     }
+
+
+def labels_by_item(service: Service, ids: Iterable[int]) -> dict[int, dict[str, dict[str, str]]]:
+    """What a text line names each item's states and triggers by (its workflow version's
+    labels, as `item show`'s card has them under "labels")."""
+    with read(service.engine) as conn:
+        versions = reads.versions_of(conn, ids)
+        specs = {v: service.compiled(conn, v).spec for v in set(versions.values())}
+    labels = {v: _labels(spec) for v, spec in specs.items()}
+    return {i: labels[v] for i, v in versions.items()}
+
+
+def _labels(spec: Any) -> dict[str, dict[str, str]]:
+    return {"triggers": {t.trigger: t.label for t in spec.transitions if t.label},
+            "states": {n: s.label for n, s in spec.states.items()}}
 
 
 def advanced(service: Service, item_id: int, outcome: Outcome) -> dict[str, Any]:

@@ -157,6 +157,13 @@ def accepted_by(conn: Connection, ids: list[int], trigger: str) -> dict[int, str
     return {r.item_id: r.actor for r in rows}
 
 
+def versions_of(conn: Connection, ids: Iterable[int]) -> dict[int, int]:
+    """Each item's workflow version, by item id (ids without an item are left out)."""
+    wanted = sorted(set(ids))
+    return {i: v for i, v in conn.execute(select(ITEMS.c.id, ITEMS.c.workflow_version_id)
+                                          .where(ITEMS.c.id.in_(wanted)))} if wanted else {}
+
+
 def versions_with_items(conn: Connection) -> list[int]:
     """The workflow versions some item is on, ascending."""
     return sorted(conn.execute(select(ITEMS.c.workflow_version_id).distinct()).scalars())
