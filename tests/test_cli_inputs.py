@@ -117,6 +117,26 @@ def test_a_deadline_takes_the_forms_a_ledger_takes(rectify: Rectify, typed: str)
     assert moved["due_at"] == "2025-10-30T23:59:59+08:00"
 
 
+@pytest.mark.parametrize("typed", ["abc", "2025-13-45", "2025-10-01T25:00"])
+def test_a_time_that_is_no_time_says_how_to_write_one(rectify: Rectify, typed: str) -> None:
+    """`--now` and a `--due` with a time of day that is no time say how to write one, in one
+    line, exit 2, without Python's words ("Invalid isoformat string", "month must be in
+    1..12"); in Chinese too."""
+    rectify.now = typed
+    said = one_line(rectify("item", "list"), 2, f"--now {typed!r}",
+                    "write it as 2025-09-26T10:00:00+08:00")
+    assert "isoformat" not in said and "must be in" not in said
+    zh = rectify("--lang", "zh", "item", "list")
+    assert zh.code == 2 and "isoformat" not in zh.err and "2025-09-26T10:00:00+08:00" in zh.err
+    rectify.now = NOW
+    item = int(rectify.ok("item", "new", "--workflow", "rectification", "--unit", "张庄村",
+                          "--field", "description=x", actor="li").out)
+    if ":" in typed:
+        due = one_line(rectify("item", "assign", str(item), "zhang", "--due", typed,
+                               "--comment", "改期", actor="li"), 2, f"--due {typed!r}")
+        assert "isoformat" not in due and "must be in" not in due
+
+
 def test_a_guard_over_an_empty_field_is_false_with_its_reason(rectify: Rectify) -> None:
     """`when: score >= 60` with no score yet: refused (exit 3) because 抽查评分 is empty, not
     "'>=' not supported between 'NoneType' and 'int'"; with the values it fires."""

@@ -50,8 +50,8 @@ class Runtime:
         try:
             return FixedClock(parse_instant(self.now_text))
         except ValueError as exc:
-            raise UsageError(_("--now {now_text!r} is not an ISO-8601 time ({exc})").format(
-                                 now_text=self.now_text, exc=exc)) from exc
+            raise UsageError(_("--now {now_text!r}: {reason}").format(
+                                 now_text=self.now_text, reason=exc)) from exc
 
     def engine(self, *, create: bool = False) -> Engine:
         """The database; a SQLite file that is not there yet is made only when `create`

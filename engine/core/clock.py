@@ -54,7 +54,11 @@ def parse_instant(text: str, default_tz: str = "Asia/Shanghai") -> datetime:
     """ISO-8601 from the command line; a date or a time without offset is taken as local time."""
     from zoneinfo import ZoneInfo
 
-    value = datetime.fromisoformat(text.strip())
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:  # Python's words ("Invalid isoformat string", "month must be in 1..12")
+        raise ValueError(_("no such time: write it as 2025-09-26T10:00:00+08:00, or a day as "
+                           "2025-09-26")) from None
     check_year(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(default_tz))
