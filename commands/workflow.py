@@ -155,8 +155,6 @@ def show(app: AppContext, name: str) -> None:
                           for s, step in ladders]))
 
 
-
-
 def _when(at: Duration) -> str:
     """A ladder step's time, relative to the deadline, said as such (no bare minus sign)."""
     if not at.amount:

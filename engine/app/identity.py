@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from ...engine.core.i18n import N_, _, ngettext, translate
 from ..core.errors import NotFound, RectifyError, UsageError
 from ..store import identity as rows
+from ..store.authority import record_admin
 from ..store.db import read, write
 from ..store.trips import read_in_one_trip
 
@@ -132,8 +133,6 @@ def _logged(service: Service, conn: Connection, actor_id: str | None, action: st
     """The admin log's row for a way in given or taken away, in the same transaction. The
     digest ties it to what was stored (never the secret itself: its SHA-256, or the Argon2
     hash's)."""
-    from ..store.authority import record_admin
-
     record_admin(conn, {"actor": actor_id or "-", "os_user": service.os_user,
                         "action": action, "target": target, "digest": hashed,
                         "at": service.clock.now()})

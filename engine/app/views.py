@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from ..core.errors import NotFound
 from ..core.escalation import DEFAULT_LIGHTS, LightRule, light
 from ..core.machine import Outcome
+from ..core.spec import WorkflowSpec
 from ..store import items as store
 from ..store import reads, repo
 from ..store.db import read
@@ -96,7 +97,7 @@ def labels_by_item(service: Service, ids: Iterable[int]) -> dict[int, dict[str, 
     return {i: labels[v] for i, v in versions.items()}
 
 
-def _labels(spec: Any) -> dict[str, dict[str, str]]:
+def _labels(spec: WorkflowSpec) -> dict[str, dict[str, str]]:
     return {"triggers": {t.trigger: t.label for t in spec.transitions if t.label},
             "states": {n: s.label for n, s in spec.states.items()}}
 

@@ -51,7 +51,7 @@ def use_language(language: str) -> None:
     if language not in LANGUAGES:
         language = "en"
     _language = language
-    _translation = gettext.translation(DOMAIN, LOCALE_DIR, languages=[language], fallback=True)
+    _translation = _catalogue(language)
     gettext.bindtextdomain(DOMAIN, str(LOCALE_DIR))
     gettext.textdomain(DOMAIN)
     os.environ["LANGUAGE"] = language

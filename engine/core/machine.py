@@ -298,8 +298,8 @@ def _verb(t: TransitionSpec) -> str:
 
 def _trigger_words(spec: WorkflowSpec, trigger: str) -> str:
     """A trigger as `_verb` says it, for a trigger named by another transition's rule."""
-    label = next((t.label for t in spec.transitions if t.trigger == trigger and t.label), None)
-    return f"'{trigger}'" + (f" ({label})" if label else "")
+    return next((_verb(t) for t in spec.transitions if t.trigger == trigger and t.label),
+                f"'{trigger}'")
 
 
 def _person(item: ItemView, person_id: str | None) -> str | None:
