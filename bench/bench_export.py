@@ -103,6 +103,7 @@ def baseline(cells: Cells, out: Path, styled: bool = True) -> tuple[float, float
     once and its style ids copied to the rest, as fast as openpyxl styles many cells) and the
     rows' heights, or (`styled` False) the values alone."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
 
     cpu, started = time.process_time(), time.perf_counter()
     book = Workbook(write_only=True)
@@ -112,17 +113,17 @@ def baseline(cells: Cells, out: Path, styled: bool = True) -> tuple[float, float
         if styled:
             if number in cells.heights:
                 sheet.row_dimensions[number].height = cells.heights[number]
-            row = [value if kind is None else _styled(sheet, value, kind, cells, made)
+            row = [value if kind is None else
+                   _styled(WriteOnlyCell(sheet, value), kind, cells, made)
                    for value, kind in zip(row, kinds, strict=True)]
         sheet.append(row)
     book.save(out)
     return time.perf_counter() - started, time.process_time() - cpu
 
 
-def _styled(sheet: Any, value: object, kind: int, cells: Cells, made: dict[int, Any]) -> Any:
-    from openpyxl.cell import WriteOnlyCell
-
-    cell = WriteOnlyCell(sheet, value)
+def _styled(cell: Any, kind: int, cells: Cells, made: dict[int, Any]) -> Any:
+    """`cell` in its kind's format: set attribute by attribute the first time, copied after
+    (the import of openpyxl's cell is outside the timed loop, as rectify's own is)."""
     style = made.get(kind)
     if style is None:
         cell.font, cell.fill, cell.border, cell.alignment, cell.number_format = \

@@ -244,7 +244,8 @@ def raw_verify(path: Path, batch: int = 2000) -> None:
                               plan(i[3], i[4], due) if due and not i[10] else {})
             recorded = {(f["sha256"], f["name"], f["size"]) for h in rows
                         for f in h["data"].get("attachments") or ()}
-            bad += not files.get(i[0], set()) <= recorded
+            stored = files.get(i[0], set())
+            bad += not stored <= recorded or {r[0] for r in recorded} != {s[0] for s in stored}
         last = items[-1][0]
     sys.exit(7 if bad else 0)
 
